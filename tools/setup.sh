@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Sets up everything BareFlow needs on a fresh Debian machine, then optionally runs something.
+#   bash tools/setup.sh            # install only
+#   bash tools/setup.sh run [ARGS] # install, then `bareflow-emu ARGS` (the TUI with no ARGS)
+#   bash tools/setup.sh test [ARGS]# install, then the test suite (pytest ARGS)
+# Idempotent: a second run installs nothing and takes a second.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+
+need_apt=()
+command -v clang >/dev/null 2>&1 || need_apt+=(clang)
+command -v ld.lld >/dev/null 2>&1 || need_apt+=(lld)
+command -v llvm-ar >/dev/null 2>&1 || need_apt+=(llvm)
+command -v nasm >/dev/null 2>&1 || need_apt+=(nasm)
+command -v qemu-system-i386 >/dev/null 2>&1 || need_apt+=(qemu-system-x86)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+command -v gdb >/dev/null 2>&1 || need_apt+=(gdb)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need_apt[*]}" >&2
+  sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >&2
+fi
+
+stamp=.venv/.bareflow-installed
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] || [ emu/fastpath.c -nt "$stamp" ]; then
+  echo "setup: installing bareflow (editable) into .venv" >&2
+  .venv/bin/python -m pip install -q --upgrade pip >&2 || true
+  .venv/bin/python -m pip install -q -e ".[test]" >&2
+  touch "$stamp"
+fi
+
+case "${1:-}" in
+  run) shift; exec .venv/bin/bareflow-emu "$@" ;;
+  test) shift; exec .venv/bin/python -m pytest "$@" ;;
+  "") ;;
+  *) echo "setup: unknown action '$1' (use run or test)" >&2; exit 64 ;;
+esac

@@ -1,0 +1,1 @@
+"""bareflow.tui"""
