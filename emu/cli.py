@@ -1,0 +1,350 @@
+"""`bareflow-emu`: the command line.
+
+    bareflow-emu [IMAGE]              the TUI (IMAGE defaults to the bundled fluid_llama.img)
+    bareflow-emu run IMAGE [options]  headless: COM1 on stdin/stdout, like QEMU -serial stdio
+
+Every failure the user can cause ends with one line on stderr and a documented exit status
+(docs/cli.md), never a Python traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import BadArgument, BadImage, BareflowError
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_BAD_IMAGE = 64
+EXIT_TRIPLE_FAULT = 65
+EXIT_HALTED = 66
+EXIT_CYCLE_LIMIT = 67
+EXIT_GUEST_ERROR = 68
+EXIT_IDLE = 69
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+PROG = "bareflow-emu"
+
+
+def bundled_image() -> Path:
+    """images/fluid_llama.img of this checkout (the package is installed editable)."""
+    here = Path(__file__).resolve().parent
+    for base in (here.parent, Path.cwd()):
+        candidate = base / "images" / "fluid_llama.img"
+        if candidate.exists():
+            return candidate
+    return here.parent / "images" / "fluid_llama.img"
+
+
+class _Ordered(argparse.Action):
+    """Keeps --keys / --keys-after in command-line order (they pair up)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        seq = getattr(namespace, "key_script", None) or []
+        seq.append((self.dest, values))
+        namespace.key_script = seq
+
+
+def decode_escapes(text: str) -> str:
+    r"""`\n` is Enter, `\t` Tab, `\\` a backslash (for shells without $'...')."""
+    out, i = [], 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            nxt = text[i + 1]
+            mapped = {"n": "\n", "t": "\t", "\\": "\\", "r": "\r", "e": "\x1b"}.get(nxt)
+            if mapped is not None:
+                out.append(mapped)
+                i += 2
+                continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def key_steps(script: list[tuple[str, str]] | None) -> list[tuple[str | None, str]]:
+    """[(pattern or None, text)]: each text is typed once its pattern shows on serial."""
+    steps: list[tuple[str | None, str]] = []
+    pending: str | None = None
+    for dest, value in script or []:
+        if dest == "keys_after":
+            if pending is not None:
+                raise BadArgument(f"--keys-after {pending!r} is not followed by --keys")
+            pending = value
+        else:
+            steps.append((pending, decode_escapes(value)))
+            pending = None
+    if pending is not None:
+        raise BadArgument(f"--keys-after {pending!r} is not followed by --keys")
+    return steps
+
+
+def parse_cycles(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""), 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of cycles") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}' must be positive")
+    return value
+
+
+def parse_memory(text: str) -> int:
+    t = text.strip().upper().removesuffix("B")
+    mult = 1
+    if t.endswith("G"):
+        mult, t = 1024, t[:-1]
+    elif t.endswith("M"):
+        t = t[:-1]
+    try:
+        value = int(t) * mult
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size in MiB (e.g. 64 or 64M or 1G)") from None
+    return value
+
+
+def parse_window(text: str) -> tuple[int, int]:
+    try:
+        a, b = text.split(":")
+        start = int(a.replace("_", ""), 0) if a else 0
+        end = int(b.replace("_", ""), 0) if b else 1 << 62
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not START:END (cycles)") from None
+    if end <= start:
+        raise argparse.ArgumentTypeError(f"'{text}': END must be after START")
+    return start, end
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--memory", type=parse_memory, default=64, metavar="MIB",
+                   help="RAM size in MiB (default 64)")
+    p.add_argument("--symbols", metavar="ELF", help="ELF with symbols (default: the .elf beside the image)")
+    p.add_argument("--keys", action=_Ordered, dest="keys", metavar="TEXT",
+                   help=r"type TEXT on the PS/2 keyboard (\n is Enter)")
+    p.add_argument("--keys-after", action=_Ordered, dest="keys_after", metavar="PATTERN",
+                   help="type the next --keys once PATTERN appears on serial (after the previous keys)")
+
+
+def run_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"{PROG} run", description="Boot a raw disk image headless; COM1 is "
+                                "stdin/stdout like QEMU's -serial stdio.")
+    p.add_argument("image", help="raw bootable disk image (boot sector at LBA 0)")
+    _common(p)
+    p.add_argument("--max-cycles", type=parse_cycles, metavar="N", help="stop after N modelled cycles (exit 67)")
+    p.add_argument("--trace", metavar="FILE", help="write architectural events as JSON Lines")
+    p.add_argument("--trace-io", action="store_true", help="add port I/O to the trace")
+    p.add_argument("--trace-insns", type=parse_window, metavar="START:END",
+                   help="add every executed instruction in that cycle window to the trace")
+    p.add_argument("--profile", metavar="FILE", help="write the per-function cycle profile as JSON")
+    p.add_argument("--screen", metavar="FILE", help="write the VGA text screen at exit as text")
+    p.add_argument("--no-stdin", action="store_true", help="do not connect stdin to COM1")
+    return p
+
+
+def tui_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="BareFlow: watch a PC boot and run a bare-metal "
+                                "program. With no subcommand, opens the TUI.",
+                                epilog="subcommands: run IMAGE (headless; see `bareflow-emu run --help`)")
+    p.add_argument("image", nargs="?", help="raw bootable disk image (default: the bundled fluid_llama.img)")
+    _common(p)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args and args[0] == "run":
+            return _main_run(args[1:])
+        return _main_tui(args)
+    except BareflowError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return EXIT_BAD_IMAGE if isinstance(exc, BadImage) else EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # a bug of ours: one line unless asked for the traceback
+        if os.environ.get("BAREFLOW_DEBUG"):
+            raise
+        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (set BAREFLOW_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _main_tui(args: list[str]) -> int:
+    ns = tui_parser().parse_args(args)
+    steps = key_steps(getattr(ns, "key_script", None))
+    image = Path(ns.image) if ns.image else bundled_image()
+    from .machine import _read_image
+    _read_image(image)  # one-line error before the UI starts
+    try:
+        from ..tui.app import run_tui
+    except ImportError as exc:
+        raise BareflowError(f"the TUI is not available ({exc})") from None
+    return run_tui(str(image), memory_mb=ns.memory, symbols=ns.symbols, initial_keys=steps)
+
+
+class KeyScript:
+    """Feeds --keys texts to the keyboard, each once its pattern has shown on COM1."""
+
+    def __init__(self, machine: Any, steps: list[tuple[str | None, str]]) -> None:
+        self.m = machine
+        self.steps = list(steps)
+        self.i = 0
+        self.mark = 0
+        machine.on_serial.append(self._on_byte)
+        self._advance()
+
+    def _advance(self) -> None:
+        while self.i < len(self.steps):
+            pattern, text = self.steps[self.i]
+            if pattern is not None:
+                if pattern.encode("latin-1") not in bytes(self.m.serial_out[self.mark:]):
+                    return
+            self.m.kbd.type_text(text)
+            self.mark = len(self.m.serial_out)
+            self.i += 1
+
+    def _on_byte(self, _b: int) -> None:
+        if self.i < len(self.steps):
+            pattern = self.steps[self.i][0]
+            if pattern is not None and bytes(self.m.serial_out).endswith(pattern.encode("latin-1")):
+                self._advance()
+
+
+def _stdin_feeder(machine: Any) -> None:
+    """COM1 input from stdin: a file is read up front (deterministic); a pipe or tty by a thread."""
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, ValueError, OSError):
+        return
+    import stat
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return
+    if stat.S_ISREG(mode) or stat.S_ISCHR(mode) and not os.isatty(fd):
+        data = sys.stdin.buffer.read()
+        if data:
+            machine.uart.feed(data)
+        return
+
+    def pump() -> None:
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            machine.send_serial(chunk)
+
+    threading.Thread(target=pump, name="stdin-to-COM1", daemon=True).start()
+
+
+def _main_run(args: list[str]) -> int:
+    ns = run_parser().parse_args(args)
+    steps = key_steps(getattr(ns, "key_script", None))
+    from .machine import Machine, MachineConfig, StopReason
+    from .profile import profile_document
+    from .trace import TraceSink
+
+    trace = TraceSink(ns.trace) if ns.trace else None
+    if ns.trace_io and not trace:
+        raise BadArgument("--trace-io needs --trace FILE")
+    if ns.trace_insns and not trace:
+        raise BadArgument("--trace-insns needs --trace FILE")
+    machine = None
+    out = sys.stdout.buffer
+    try:
+        machine = Machine(MachineConfig(image=ns.image, memory_mb=ns.memory, symbols=ns.symbols, trace=trace,
+                                        trace_io=ns.trace_io, trace_insns=ns.trace_insns))
+
+        def write_serial(b: int) -> None:
+            out.write(bytes((b,)))
+            if b == 0x0A:
+                out.flush()
+
+        machine.on_serial.append(write_serial)
+        KeyScript(machine, steps)
+        if not ns.no_stdin:
+            _stdin_feeder(machine)
+        reason = machine.run(ns.max_cycles)
+        machine.fast.flush_frames()
+    except KeyboardInterrupt:
+        reason = None
+        code = EXIT_INTERRUPTED
+        print(f"\n{PROG}: interrupted", file=sys.stderr)
+    finally:
+        try:
+            out.flush()
+        except BrokenPipeError:
+            pass
+        if trace is not None:
+            trace.close()
+    assert machine is not None
+    if ns.profile:
+        _write_json(ns.profile, profile_document(machine))
+    if ns.screen:
+        _write_text(ns.screen, machine.screen_text())
+    if reason is None:
+        return EXIT_INTERRUPTED
+    code = exit_code(machine, reason)
+    if reason not in (StopReason.POWER_OFF, StopReason.RESET):
+        print(f"{PROG}: {machine.stop_message or reason.value}{_last_instructions(machine)}", file=sys.stderr)
+    return code
+
+
+def exit_code(machine: Any, reason: Any) -> int:
+    from .machine import StopReason
+    return {
+        StopReason.POWER_OFF: machine.exit_status if machine.exit_status is not None else EXIT_OK,
+        StopReason.RESET: EXIT_OK,
+        StopReason.TRIPLE_FAULT: EXIT_TRIPLE_FAULT,
+        StopReason.HALTED: EXIT_HALTED,
+        StopReason.IDLE: EXIT_IDLE,
+        StopReason.CYCLE_LIMIT: EXIT_CYCLE_LIMIT,
+        StopReason.GUEST_ERROR: EXIT_GUEST_ERROR,
+    }.get(reason, EXIT_INTERNAL)
+
+
+def _last_instructions(machine: Any, n: int = 4) -> str:
+    """'; last instructions: a: insn | b: insn' from the native ring of recent blocks."""
+    try:
+        pcs = machine.fast.recent_blocks()[-2:]
+        insns: list[str] = []
+        for pc in pcs:
+            for addr, _raw, text in machine.disasm(pc, 12):
+                insns.append(f"{addr:#x}: {text}")
+                if addr >= machine.cpu.linear_pc():
+                    break
+        if not insns:
+            return ""
+        return "; last instructions: " + " | ".join(insns[-n:])
+    except Exception:  # a report must never crash the exit path
+        return ""
+
+
+def _write_json(path: str, doc: Any) -> None:
+    try:
+        Path(path).write_text(json.dumps(doc, indent=2) + "\n")
+    except OSError as exc:
+        print(f"{PROG}: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+
+
+def _write_text(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"{PROG}: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

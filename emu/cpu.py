@@ -1,0 +1,220 @@
+"""The guest CPU as the rest of the emulator sees it: Unicorn plus the x86 facts it hides.
+
+Unicorn executes instructions; it does not deliver interrupts, and it does not tell us the
+mode, CPL or descriptor contents in a convenient form.  This module wraps the engine with
+named register access (including the 16- and 8-bit views BIOS services use), mode and CPL,
+and GDT/IDT descriptor decoding shared by interrupt delivery, the trace and the debugger.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from unicorn import Uc
+from unicorn import x86_const as X
+
+REG32 = {
+    "eax": X.UC_X86_REG_EAX, "ebx": X.UC_X86_REG_EBX, "ecx": X.UC_X86_REG_ECX, "edx": X.UC_X86_REG_EDX,
+    "esi": X.UC_X86_REG_ESI, "edi": X.UC_X86_REG_EDI, "ebp": X.UC_X86_REG_EBP, "esp": X.UC_X86_REG_ESP,
+    "eip": X.UC_X86_REG_EIP, "eflags": X.UC_X86_REG_EFLAGS,
+}
+SEGS = {"cs": X.UC_X86_REG_CS, "ds": X.UC_X86_REG_DS, "es": X.UC_X86_REG_ES, "ss": X.UC_X86_REG_SS,
+        "fs": X.UC_X86_REG_FS, "gs": X.UC_X86_REG_GS}
+CRS = {"cr0": X.UC_X86_REG_CR0, "cr2": X.UC_X86_REG_CR2, "cr3": X.UC_X86_REG_CR3, "cr4": X.UC_X86_REG_CR4}
+#: 16-bit views: name -> (32-bit register, shift, mask)
+SUBREGS = {
+    "ax": ("eax", 0, 0xFFFF), "bx": ("ebx", 0, 0xFFFF), "cx": ("ecx", 0, 0xFFFF), "dx": ("edx", 0, 0xFFFF),
+    "si": ("esi", 0, 0xFFFF), "di": ("edi", 0, 0xFFFF), "bp": ("ebp", 0, 0xFFFF), "sp": ("esp", 0, 0xFFFF),
+    "ip": ("eip", 0, 0xFFFF), "flags": ("eflags", 0, 0xFFFF),
+    "al": ("eax", 0, 0xFF), "ah": ("eax", 8, 0xFF), "bl": ("ebx", 0, 0xFF), "bh": ("ebx", 8, 0xFF),
+    "cl": ("ecx", 0, 0xFF), "ch": ("ecx", 8, 0xFF), "dl": ("edx", 0, 0xFF), "dh": ("edx", 8, 0xFF),
+}
+
+# EFLAGS bits
+CF, PF, AF, ZF, SF, TF, IF, DF, OF = 1 << 0, 1 << 2, 1 << 4, 1 << 6, 1 << 7, 1 << 8, 1 << 9, 1 << 10, 1 << 11
+NT, RF, VM, AC = 1 << 14, 1 << 16, 1 << 17, 1 << 18
+FLAG_NAMES = [(0, "CF"), (2, "PF"), (4, "AF"), (6, "ZF"), (7, "SF"), (8, "TF"), (9, "IF"), (10, "DF"),
+              (11, "OF"), (14, "NT"), (16, "RF"), (17, "VM"), (18, "AC"), (21, "ID")]
+CR0_NAMES = [(0, "PE"), (1, "MP"), (2, "EM"), (3, "TS"), (4, "ET"), (5, "NE"), (16, "WP"), (18, "AM"),
+             (29, "NW"), (30, "CD"), (31, "PG")]
+CR4_NAMES = [(0, "VME"), (1, "PVI"), (2, "TSD"), (3, "DE"), (4, "PSE"), (5, "PAE"), (6, "MCE"), (7, "PGE"),
+             (8, "PCE"), (9, "OSFXSR"), (10, "OSXMMEXCPT")]
+
+
+def decode_bits(value: int, names: list[tuple[int, str]]) -> list[str]:
+    return [name for bit, name in names if value >> bit & 1]
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A decoded 8-byte GDT/LDT/IDT entry (segment or gate), with its raw bytes."""
+
+    raw: bytes
+    base: int
+    limit: int          # in bytes, granularity applied
+    type: int           # 4-bit type field
+    s: bool             # 1 = code/data segment, 0 = system (gate, TSS, LDT)
+    dpl: int
+    present: bool
+    db: bool            # D/B: 32-bit default operand size
+    g: bool
+    # gates
+    selector: int = 0
+    offset: int = 0
+
+    @property
+    def is_code(self) -> bool:
+        return self.s and bool(self.type & 8)
+
+    @property
+    def gate_kind(self) -> str:
+        return {0x5: "task gate", 0x6: "16-bit interrupt gate", 0x7: "16-bit trap gate",
+                0xE: "32-bit interrupt gate", 0xF: "32-bit trap gate", 0xC: "32-bit call gate",
+                0x9: "32-bit TSS (available)", 0xB: "32-bit TSS (busy)", 0x2: "LDT"}.get(self.type, f"type {self.type:#x}")
+
+    def describe(self) -> str:
+        """Words a learner can read, e.g. 'code, base 0, limit 4 GiB, DPL 0, 32-bit, present'."""
+        if not self.s:
+            if self.type in (0x6, 0x7, 0xE, 0xF, 0xC):
+                return (f"{self.gate_kind} -> {self.selector:#06x}:{self.offset:#010x}, DPL {self.dpl}, "
+                        f"{'present' if self.present else 'NOT present'}")
+            return f"{self.gate_kind}, base {self.base:#x}, limit {self.limit:#x}, DPL {self.dpl}"
+        kind = "code" if self.is_code else "data"
+        if self.is_code:
+            attrs = ("readable" if self.type & 2 else "execute-only") + (", conforming" if self.type & 4 else "")
+        else:
+            attrs = ("writable" if self.type & 2 else "read-only") + (", expand-down" if self.type & 4 else "")
+        return (f"{kind} ({attrs}), base {self.base:#x}, limit {self.limit:#x}, DPL {self.dpl}, "
+                f"{'32' if self.db else '16'}-bit, {'4 KiB' if self.g else 'byte'} granularity, "
+                f"{'present' if self.present else 'NOT present'}")
+
+
+def decode_descriptor(raw: bytes) -> Descriptor:
+    lo, hi = struct.unpack("<II", raw)
+    limit = (lo & 0xFFFF) | (hi & 0x000F0000)
+    base = (lo >> 16) | ((hi & 0xFF) << 16) | (hi & 0xFF000000)
+    typ = (hi >> 8) & 0xF
+    s = bool(hi >> 12 & 1)
+    g = bool(hi >> 23 & 1)
+    if g:
+        limit = (limit << 12) | 0xFFF
+    selector = lo >> 16
+    offset = (lo & 0xFFFF) | (hi & 0xFFFF0000)
+    return Descriptor(raw=bytes(raw), base=base, limit=limit, type=typ, s=s, dpl=(hi >> 13) & 3,
+                      present=bool(hi >> 15 & 1), db=bool(hi >> 22 & 1), g=g, selector=selector, offset=offset)
+
+
+class Cpu:
+    """Named access to one Unicorn x86 engine (also the `BiosCpu` the BIOS services use)."""
+
+    def __init__(self, uc: Uc, write_hook=None) -> None:
+        self.uc = uc
+        #: called as write_hook(addr, data) for host writes, so the machine can drop stale code
+        self._write_hook = write_hook
+
+    # --- registers -----------------------------------------------------------------------
+    def get(self, reg: str) -> int:
+        if reg in REG32:
+            return self.uc.reg_read(REG32[reg]) & 0xFFFFFFFF
+        if reg in SUBREGS:
+            full, shift, mask = SUBREGS[reg]
+            return (self.get(full) >> shift) & mask
+        if reg in SEGS:
+            return self.uc.reg_read(SEGS[reg]) & 0xFFFF
+        if reg in CRS:
+            return self.uc.reg_read(CRS[reg]) & 0xFFFFFFFF
+        raise KeyError(reg)
+
+    def set(self, reg: str, value: int) -> None:
+        if reg in REG32:
+            self.uc.reg_write(REG32[reg], value & 0xFFFFFFFF)
+        elif reg in SUBREGS:
+            full, shift, mask = SUBREGS[reg]
+            old = self.get(full)
+            self.uc.reg_write(REG32[full], (old & ~(mask << shift)) | ((value & mask) << shift))
+        elif reg in SEGS:
+            self.uc.reg_write(SEGS[reg], value & 0xFFFF)
+        elif reg in CRS:
+            self.uc.reg_write(CRS[reg], value & 0xFFFFFFFF)
+        else:
+            raise KeyError(reg)
+
+    def regs(self) -> dict[str, int]:
+        out = {name: self.get(name) for name in REG32}
+        out.update({name: self.get(name) for name in SEGS})
+        out.update({name: self.get(name) for name in CRS})
+        return out
+
+    # --- memory --------------------------------------------------------------------------
+    def read(self, addr: int, n: int) -> bytes:
+        return bytes(self.uc.mem_read(addr, n))
+
+    def write(self, addr: int, data: bytes) -> None:
+        self.uc.mem_write(addr, bytes(data))
+        if self._write_hook is not None:
+            self._write_hook(addr, len(data))
+
+    def read_u16(self, addr: int) -> int:
+        return int.from_bytes(self.read(addr, 2), "little")
+
+    def read_u32(self, addr: int) -> int:
+        return int.from_bytes(self.read(addr, 4), "little")
+
+    # --- mode ----------------------------------------------------------------------------
+    @property
+    def protected(self) -> bool:
+        return bool(self.get("cr0") & 1)
+
+    def table(self, which: str) -> tuple[int, int]:
+        """(base, limit) of 'gdtr' or 'idtr'."""
+        reg = X.UC_X86_REG_GDTR if which == "gdtr" else X.UC_X86_REG_IDTR
+        _sel, base, limit, _flags = self.uc.reg_read(reg)
+        return base & 0xFFFFFFFF, limit & 0xFFFF
+
+    def descriptor(self, selector: int) -> Descriptor | None:
+        """The GDT descriptor a selector names, or None beyond the limit (LDT not modelled)."""
+        base, limit = self.table("gdtr")
+        index = selector & ~7
+        if selector & 4 or index + 7 > limit:
+            return None
+        return decode_descriptor(self.read(base + index, 8))
+
+    def seg_base(self, seg: str) -> int:
+        sel = self.get(seg)
+        if not self.protected or (self.get("eflags") & VM):
+            return sel << 4
+        d = self.descriptor(sel)
+        return d.base if d is not None else 0
+
+    def code32(self) -> bool:
+        """Is the current code segment 32-bit (D bit)?"""
+        if not self.protected:
+            return False
+        d = self.descriptor(self.get("cs"))
+        return bool(d and d.db)
+
+    def stack32(self) -> bool:
+        if not self.protected:
+            return False
+        d = self.descriptor(self.get("ss"))
+        return bool(d and d.db)
+
+    @property
+    def cpl(self) -> int:
+        if not self.protected:
+            return 0
+        return self.get("cs") & 3
+
+    def linear_pc(self) -> int:
+        eip = self.get("eip")
+        if not self.protected:
+            return ((self.get("cs") << 4) + (eip & 0xFFFF)) & 0xFFFFFFFF
+        return (self.seg_base("cs") + eip) & 0xFFFFFFFF
+
+    @property
+    def mode(self) -> str:
+        if not self.protected:
+            return "real"
+        if self.get("eflags") & VM:
+            return "v86"
+        return "protected"

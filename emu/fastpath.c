@@ -1,0 +1,492 @@
+/*
+ * BareFlow native fast path: the per-block callback Unicorn calls on every executed
+ * translation block, plus the RDTSC hook.
+ *
+ * Why native: a Python UC_HOOK_BLOCK costs 8-20x the guest's own speed; this callback
+ * costs ~1.0x.  Python is entered only the first time a (pc, size) block is seen, to price
+ * it with the documented cost model (emu/costs.py); after that every execution is a hash
+ * lookup and a few additions:
+ *   - the cycle clock and instruction count (exact, deterministic);
+ *   - a deadline: when the clock reaches the next device event (or a pause is asked), the
+ *     callback stops the engine BEFORE the block runs (Unicorn re-runs it on resume), so
+ *     nothing is charged twice;
+ *   - the exact per-function profile: exclusive cycles per block, calls and inclusive
+ *     cycles through a shadow call stack (blocks ending in CALL push, blocks ending in
+ *     RET/IRET pop when execution lands on the saved return address).
+ *
+ * The module is loaded with ctypes (no Python C-API in the hot path); the tiny PyInit at the
+ * end only makes it a valid extension module so that setuptools builds and installs it.
+ */
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef void uc_engine;
+typedef int (*uc_emu_stop_fn)(uc_engine *);
+typedef int (*uc_reg_read_fn)(uc_engine *, int, void *);
+typedef int (*uc_reg_write_fn)(uc_engine *, int, const void *);
+typedef int (*miss_fn)(void *state, uint64_t pc, uint32_t size);
+
+/* Unicorn x86 register ids (unicorn/x86.h, 2.1.x). */
+#define UC_X86_REG_EAX 19
+#define UC_X86_REG_EDX 24
+#define UC_X86_REG_EIP 26
+#define UC_X86_REG_CS 11
+
+
+enum { END_OTHER = 0, END_CALL = 1, END_RET = 2, END_JCC = 3, END_IRET = 4 };
+enum { STOP_NONE = 0, STOP_DEADLINE = 1, STOP_MISS_ERROR = 2, STOP_IRQ_WINDOW = 3 };
+/* Flag in entry.ends: the block holds an instruction that may set IF (STI, POPF). */
+#define ENDS_KIND_MASK 0xffu
+#define ENDS_MAY_SET_IF 0x100u
+#define MAX_RDTSC 4
+#define STACK_DEPTH 4096
+#define RING 32
+
+typedef struct entry {
+    uint64_t pc;        /* linear address of the block */
+    uint32_t size;      /* bytes */
+    uint32_t used;      /* 0 empty, 1 live, 2 tombstone */
+    uint32_t cost;      /* modelled cycles, final Jcc counted not taken */
+    uint32_t first_cost;/* cycles of the first instruction alone (single-step) */
+    uint32_t ninsn;
+    uint32_t taken_extra;
+    uint64_t target;    /* static branch target of the final Jcc, or ~0 */
+    uint64_t fallthrough;
+    int32_t func;       /* profiler function index */
+    uint32_t ends;      /* END_* */
+    uint32_t nrdtsc;
+    uint32_t rdtsc_off[MAX_RDTSC];    /* offset of each RDTSC from pc */
+    uint32_t rdtsc_prefix[MAX_RDTSC]; /* cycles before it in the block */
+    struct entry *succ; /* last successor block (a one-entry cache) */
+    uint64_t succ_pc;
+    uint32_t succ_size;
+} entry_t;
+
+typedef struct {
+    uint64_t ret;
+    uint64_t start;
+    int32_t func;
+    int32_t pad;
+} frame_t;
+
+/* The header is mirrored by a ctypes Structure in emu/fastpath.py: keep the order. */
+typedef struct {
+    uint64_t cycles;        /* modelled cycles retired (block charged at entry) */
+    uint64_t instructions;
+    uint64_t deadline;      /* stop before any block that starts at cycles >= deadline */
+    uint64_t block_base;    /* cycles when the current block started */
+    uint64_t blocks;        /* executed blocks */
+    uint64_t misses;
+    uint32_t stop_reason;
+    uint32_t step_mode;     /* 1: charge only the first instruction of the block */
+    uint32_t profiling;     /* 1: maintain the per-function table */
+    uint32_t nfuncs;        /* capacity of the function arrays */
+    uint64_t *func_excl;
+    uint64_t *func_incl;
+    uint64_t *func_calls;
+    uint32_t *func_active;
+    uint32_t sp;            /* shadow stack depth */
+    uint32_t irq_pending;   /* an IRQ waits for IF: stop after a block that may set IF */
+    uint32_t skip_window;   /* one-shot: the machine looked already, IF stayed clear */
+    uint32_t ring_pos;      /* next slot in `ring` */
+    uint64_t ring[RING];    /* the last blocks executed (pc), for crash reports */
+    /* private */
+    entry_t *prev;          /* the block that ran before (its edges: taken Jcc, call, ret) */
+    entry_t *cur;           /* the block running now */
+    entry_t *table;
+    uint32_t mask;
+    uint32_t live;
+    uint32_t tombs;
+    uc_emu_stop_fn emu_stop;
+    uc_reg_read_fn reg_read;
+    uc_reg_write_fn reg_write;
+    miss_fn miss;
+    frame_t stack[STACK_DEPTH];
+} fp_state;
+
+static inline uint32_t hash_key(uint64_t pc, uint32_t size) {
+    uint64_t h = (pc ^ ((uint64_t)size << 40)) * 0x9E3779B97F4A7C15ULL;
+    return (uint32_t)(h >> 32);
+}
+
+static int64_t find_slot(fp_state *st, uint64_t pc, uint32_t size) {
+    uint32_t i = hash_key(pc, size) & st->mask;
+    for (;;) {
+        entry_t *e = &st->table[i];
+        if (e->used == 0) return -1;
+        if (e->used == 1 && e->pc == pc && e->size == size) return i;
+        i = (i + 1) & st->mask;
+    }
+}
+
+static void rehash(fp_state *st, uint32_t new_cap) {
+    entry_t *old = st->table;
+    uint32_t old_cap = st->mask + 1;
+    st->table = (entry_t *)calloc(new_cap, sizeof(entry_t));
+    st->mask = new_cap - 1;
+    st->live = 0;
+    st->tombs = 0;
+    for (uint32_t k = 0; k < old_cap; k++) {
+        if (old[k].used != 1) continue;
+        uint32_t i = hash_key(old[k].pc, old[k].size) & st->mask;
+        while (st->table[i].used) i = (i + 1) & st->mask;
+        st->table[i] = old[k];
+        st->table[i].succ = NULL;
+        st->live++;
+    }
+    free(old);
+    st->cur = st->prev = NULL;
+}
+
+fp_state *fp_new(uint32_t nfuncs) {
+    fp_state *st = (fp_state *)calloc(1, sizeof(fp_state));
+    if (!st) return NULL;
+    st->mask = (1u << 14) - 1;
+    st->table = (entry_t *)calloc(st->mask + 1, sizeof(entry_t));
+    st->deadline = UINT64_MAX;
+    st->nfuncs = nfuncs ? nfuncs : 1;
+    st->func_excl = (uint64_t *)calloc(st->nfuncs, sizeof(uint64_t));
+    st->func_incl = (uint64_t *)calloc(st->nfuncs, sizeof(uint64_t));
+    st->func_calls = (uint64_t *)calloc(st->nfuncs, sizeof(uint64_t));
+    st->func_active = (uint32_t *)calloc(st->nfuncs, sizeof(uint32_t));
+    st->profiling = 1;
+    return st;
+}
+
+void fp_free(fp_state *st) {
+    if (!st) return;
+    free(st->table);
+    free(st->func_excl);
+    free(st->func_incl);
+    free(st->func_calls);
+    free(st->func_active);
+    free(st);
+}
+
+void fp_set_api(fp_state *st, void *emu_stop, void *reg_read, void *reg_write, void *miss) {
+    st->emu_stop = (uc_emu_stop_fn)emu_stop;
+    st->reg_read = (uc_reg_read_fn)reg_read;
+    st->reg_write = (uc_reg_write_fn)reg_write;
+    st->miss = (miss_fn)miss;
+}
+
+/* Grow the function arrays (pseudo-functions are added as code is discovered). */
+int fp_ensure_funcs(fp_state *st, uint32_t n) {
+    if (n <= st->nfuncs) return 0;
+    uint32_t cap = st->nfuncs;
+    while (cap < n) cap *= 2;
+    uint64_t *a = realloc(st->func_excl, cap * sizeof(uint64_t));
+    if (!a) return -1;
+    st->func_excl = a;
+    a = realloc(st->func_incl, cap * sizeof(uint64_t));
+    if (!a) return -1;
+    st->func_incl = a;
+    a = realloc(st->func_calls, cap * sizeof(uint64_t));
+    if (!a) return -1;
+    st->func_calls = a;
+    uint32_t *b = realloc(st->func_active, cap * sizeof(uint32_t));
+    if (!b) return -1;
+    st->func_active = b;
+    for (uint32_t i = st->nfuncs; i < cap; i++) {
+        st->func_excl[i] = st->func_incl[i] = st->func_calls[i] = 0;
+        st->func_active[i] = 0;
+    }
+    st->nfuncs = cap;
+    return 0;
+}
+
+/* Called by Python (from the miss callback) to record a priced block. */
+int fp_insert(fp_state *st, uint64_t pc, uint32_t size, uint32_t cost, uint32_t first_cost,
+              uint32_t ninsn, uint32_t taken_extra, uint64_t target, uint64_t fallthrough,
+              int32_t func, uint32_t ends, uint32_t nrdtsc, const uint32_t *rdtsc_off,
+              const uint32_t *rdtsc_prefix) {
+    if ((st->live + st->tombs + 1) * 2 > st->mask + 1) rehash(st, (st->mask + 1) * 2);
+    int64_t slot = find_slot(st, pc, size);
+    uint32_t i;
+    if (slot >= 0) {
+        i = (uint32_t)slot;
+    } else {
+        i = hash_key(pc, size) & st->mask;
+        while (st->table[i].used == 1) i = (i + 1) & st->mask;
+        if (st->table[i].used == 2) st->tombs--;
+        st->live++;
+    }
+    entry_t *e = &st->table[i];
+    e->pc = pc;
+    e->size = size;
+    e->used = 1;
+    e->cost = cost;
+    e->first_cost = first_cost;
+    e->ninsn = ninsn;
+    e->taken_extra = taken_extra;
+    e->target = target;
+    e->fallthrough = fallthrough;
+    e->func = func;
+    e->ends = ends;
+    e->nrdtsc = nrdtsc > MAX_RDTSC ? MAX_RDTSC : nrdtsc;
+    for (uint32_t k = 0; k < e->nrdtsc; k++) {
+        e->rdtsc_off[k] = rdtsc_off[k];
+        e->rdtsc_prefix[k] = rdtsc_prefix[k];
+    }
+    if (func >= 0) fp_ensure_funcs(st, (uint32_t)func + 1);
+    return (int)i;
+}
+
+/* Forget priced blocks overlapping [lo, hi): code there changed (disk read, loader). */
+uint32_t fp_invalidate(fp_state *st, uint64_t lo, uint64_t hi) {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i <= st->mask; i++) {
+        entry_t *e = &st->table[i];
+        if (e->used == 1 && e->pc < hi && e->pc + e->size > lo) {
+            e->used = 2;
+            st->live--;
+            st->tombs++;
+            n++;
+        }
+    }
+    return n;
+}
+
+void fp_clear(fp_state *st) {
+    memset(st->table, 0, (size_t)(st->mask + 1) * sizeof(entry_t));
+    st->live = st->tombs = 0;
+    st->cur = st->prev = NULL;
+}
+
+uint32_t fp_live_blocks(fp_state *st) { return st->live; }
+
+/* Copy the live entries' (pc, size, count-less) keys out, for snapshots and debugging. */
+uint32_t fp_dump_keys(fp_state *st, uint64_t *pcs, uint32_t *sizes, uint32_t cap) {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i <= st->mask && n < cap; i++) {
+        if (st->table[i].used == 1) {
+            pcs[n] = st->table[i].pc;
+            sizes[n] = st->table[i].size;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Shadow call stack: also used by Python when it delivers an interrupt (a "call" of the
+ * handler that the matching IRET returns from). */
+void fp_push_frame(fp_state *st, uint64_t ret, int32_t func, uint64_t start) {
+    if (func >= 0 && (uint32_t)func < st->nfuncs) {
+        st->func_calls[func]++;
+        st->func_active[func]++;
+    }
+    if (st->sp < STACK_DEPTH) {
+        frame_t *f = &st->stack[st->sp++];
+        f->ret = ret;
+        f->func = func;
+        f->start = start;
+    }
+}
+
+static inline void pop_frame(fp_state *st, uint64_t now) {
+    frame_t *f = &st->stack[--st->sp];
+    int32_t fn = f->func;
+    if (fn >= 0 && (uint32_t)fn < st->nfuncs && st->func_active[fn] > 0) {
+        if (--st->func_active[fn] == 0) st->func_incl[fn] += now - f->start;
+    }
+}
+
+/* Execution landed on `pc` after a RET/IRET: unwind to the frame that returns there. */
+static inline void unwind_to(fp_state *st, uint64_t pc, uint64_t now) {
+    if (st->sp == 0) return;
+    if (st->stack[st->sp - 1].ret == pc) {
+        pop_frame(st, now);
+        return;
+    }
+    /* longjmp-style exits: look a few frames down; leave the stack alone otherwise */
+    uint32_t lim = st->sp > 64 ? st->sp - 64 : 0;
+    for (uint32_t k = st->sp - 1; k-- > lim;) {
+        if (st->stack[k].ret == pc) {
+            while (st->sp > k) pop_frame(st, now);
+            return;
+        }
+    }
+}
+
+/* Close every open frame at `now` (end of run), so inclusive totals are complete. */
+void fp_flush_frames(fp_state *st, uint64_t now) {
+    while (st->sp > 0) pop_frame(st, now);
+}
+
+/* Inclusive cycles of still-open activations, without closing them (live views). */
+uint64_t fp_open_incl(fp_state *st, int32_t func, uint64_t now) {
+    uint64_t earliest = UINT64_MAX;
+    for (uint32_t k = 0; k < st->sp; k++)
+        if (st->stack[k].func == func && st->stack[k].start < earliest) earliest = st->stack[k].start;
+    return earliest == UINT64_MAX ? 0 : now - earliest;
+}
+
+void fp_reset_counters(fp_state *st) {
+    st->cycles = st->instructions = st->blocks = 0;
+    st->block_base = 0;
+    st->sp = 0;
+    st->prev = st->cur = NULL;
+    memset(st->func_excl, 0, st->nfuncs * sizeof(uint64_t));
+    memset(st->func_incl, 0, st->nfuncs * sizeof(uint64_t));
+    memset(st->func_calls, 0, st->nfuncs * sizeof(uint64_t));
+    memset(st->func_active, 0, st->nfuncs * sizeof(uint32_t));
+}
+
+/* Undo part of the current block's charge: it stopped after `retired` instructions
+ * costing `retired_cycles` (a fault, a breakpoint inside the block). */
+void fp_uncharge_current(fp_state *st, uint32_t retired, uint32_t retired_cycles) {
+    entry_t *e = st->cur;
+    if (!e || e->used != 1) return;
+    uint32_t charged = st->step_mode ? e->first_cost : e->cost;
+    uint32_t charged_n = st->step_mode ? 1 : e->ninsn;
+    if (retired_cycles > charged) retired_cycles = charged;
+    if (retired > charged_n) retired = charged_n;
+    uint64_t back = charged - retired_cycles;
+    st->cycles -= back;
+    st->instructions -= (charged_n - retired);
+    if (st->profiling && e->func >= 0 && (uint32_t)e->func < st->nfuncs) st->func_excl[e->func] -= back;
+    /* what follows is not the block's natural successor */
+    st->prev = NULL;
+}
+
+/* Forget the "previous block" link (after an interrupt was delivered, a jump by Python). */
+void fp_break_chain(fp_state *st) { st->prev = NULL; }
+
+/* ---------------------------------------------------------------- the hot path */
+static void slow_edges(fp_state *st, entry_t *prev, entry_t *e, uint64_t pc, uint64_t *now) {
+    uint32_t pe = prev->ends & ENDS_KIND_MASK;
+    if (pe == END_JCC) {
+        if (pc == prev->target && pc != prev->fallthrough) {
+            *now += prev->taken_extra;
+            if (st->profiling && prev->func >= 0) st->func_excl[prev->func] += prev->taken_extra;
+        }
+    } else if (st->profiling) {
+        if (pe == END_CALL) fp_push_frame(st, prev->fallthrough, e->func, *now);
+        else if (pe == END_RET || pe == END_IRET) unwind_to(st, pc, *now);
+    }
+}
+
+static entry_t *lookup_or_miss(fp_state *st, uc_engine *uc, uint64_t pc, uint32_t size) {
+    int64_t slot = find_slot(st, pc, size);
+    if (slot < 0) {
+        st->misses++;
+        uint64_t prev_pc = 0;
+        uint32_t prev_size = 0;
+        int had_prev = st->prev != NULL;
+        if (had_prev) { prev_pc = st->prev->pc; prev_size = st->prev->size; }
+        if (st->miss(st, pc, size) != 0 || (slot = find_slot(st, pc, size)) < 0) {
+            st->stop_reason = STOP_MISS_ERROR;
+            st->emu_stop(uc);
+            return NULL;
+        }
+        /* the table may have been rebuilt: find the previous block again */
+        if (had_prev) {
+            int64_t ps = find_slot(st, prev_pc, prev_size);
+            st->prev = ps >= 0 ? &st->table[ps] : NULL;
+        }
+    }
+    return &st->table[slot];
+}
+
+void fp_block_hook(uc_engine *uc, uint64_t pc, uint32_t size, void *user) {
+    fp_state *st = (fp_state *)user;
+    if (__builtin_expect(st->cycles >= st->deadline, 0)) {
+        /* stop before this block runs; it is re-run (and charged) on resume */
+        st->stop_reason = STOP_DEADLINE;
+        st->emu_stop(uc);
+        return;
+    }
+    entry_t *prev = st->prev, *e;
+    /* successor cache: loops and straight-line code find their block without hashing */
+    if (prev && prev->succ && prev->succ_pc == pc && prev->succ_size == size && prev->succ->used == 1 &&
+        prev->succ->pc == pc && prev->succ->size == size) {
+        e = prev->succ;
+    } else {
+        e = lookup_or_miss(st, uc, pc, size);
+        if (!e) return;
+        prev = st->prev;
+        if (prev) {
+            prev->succ = e;
+            prev->succ_pc = pc;
+            prev->succ_size = size;
+        }
+    }
+    uint64_t now = st->cycles;
+    if (prev && prev->ends) {
+        if ((prev->ends & ENDS_MAY_SET_IF) && st->irq_pending && !st->skip_window) {
+            /* the guest may just have enabled interrupts: let the machine deliver first */
+            st->stop_reason = STOP_IRQ_WINDOW;
+            st->emu_stop(uc);
+            return;
+        }
+        slow_edges(st, prev, e, pc, &now);
+    }
+    uint32_t cost, n;
+    if (__builtin_expect(st->step_mode, 0)) {
+        cost = e->first_cost;
+        n = 1;
+        st->prev = e->ninsn > 1 ? NULL : e;
+    } else {
+        cost = e->cost;
+        n = e->ninsn;
+        st->prev = e;
+    }
+    st->block_base = now;
+    st->cycles = now + cost;
+    st->instructions += n;
+    st->blocks++;
+    st->cur = e;
+    st->skip_window = 0;
+    st->ring[st->ring_pos++ & (RING - 1)] = pc;
+    if (e->func >= 0 && st->profiling) st->func_excl[e->func] += cost;
+}
+
+int fp_current(fp_state *st, uint64_t *pc, uint32_t *size, int32_t *func) {
+    entry_t *e = st->cur;
+    if (!e || e->used != 1) return 0;
+    *pc = e->pc;
+    *size = e->size;
+    *func = e->func;
+    return 1;
+}
+
+/* RDTSC (UC_HOOK_INSN, UC_X86_INS_RDTSC): the clock exactly at this instruction. Returning 1
+ * tells Unicorn to skip the real instruction (which would read the host's TSC). */
+int fp_rdtsc_hook(uc_engine *uc, void *user) {
+    fp_state *st = (fp_state *)user;
+    uint64_t eip = 0, cs = 0;
+    st->reg_read(uc, UC_X86_REG_EIP, &eip);
+    uint64_t now = st->block_base;
+    entry_t *e = st->cur;
+    if (e && e->used == 1) {
+        /* match the instruction by its offset in the block; real mode: linear = cs*16 + ip */
+        uint64_t lin = eip & 0xffffffffULL;
+        if (lin < e->pc || lin >= e->pc + e->size) {
+            st->reg_read(uc, UC_X86_REG_CS, &cs);
+            lin = ((cs & 0xffff) << 4) + (eip & 0xffff);
+        }
+        for (uint32_t k = 0; k < e->nrdtsc; k++) {
+            if (e->pc + e->rdtsc_off[k] == lin) {
+                now = st->block_base + e->rdtsc_prefix[k];
+                break;
+            }
+        }
+    }
+    uint64_t lo = now & 0xffffffffULL, hi = now >> 32;
+    st->reg_write(uc, UC_X86_REG_EAX, &lo);
+    st->reg_write(uc, UC_X86_REG_EDX, &hi);
+    /* Unicorn skips the instruction when the hook returns 1; EIP is advanced for us. */
+    return 1;
+}
+
+void *fp_block_hook_ptr(void) { return (void *)&fp_block_hook; }
+void *fp_rdtsc_hook_ptr(void) { return (void *)&fp_rdtsc_hook; }
+size_t fp_state_size(void) { return sizeof(fp_state); }
+size_t fp_entry_size(void) { return sizeof(entry_t); }
+
+/* Only so that the shared object is a valid extension module for setuptools. */
+static struct PyModuleDef fastpath_module = {PyModuleDef_HEAD_INIT, "_fastpath",
+                                             "BareFlow native block callback (loaded with ctypes).", -1, NULL};
+PyMODINIT_FUNC PyInit__fastpath(void) { return PyModule_Create(&fastpath_module); }

@@ -1,0 +1,229 @@
+"""ctypes bridge to the native per-block callback (emu/fastpath.c).
+
+The C side owns the hot state (cycle clock, instruction count, deadline, block cost table,
+profile counters, shadow call stack).  This module loads it, registers its callbacks with
+Unicorn through the raw C API (the 2.1.4 Python binding refuses an RDTSC instruction hook),
+and exposes the counters to Python as plain attributes.  Python is called back only when a
+block is seen for the first time, through `on_miss`.
+"""
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+from typing import Callable
+
+from unicorn.unicorn_py3 import unicorn as _ucpy
+from unicorn.unicorn_const import UC_HOOK_BLOCK, UC_HOOK_INSN
+from unicorn.x86_const import UC_X86_INS_RDTSC
+
+from .errors import BareflowError
+
+END_KINDS = {"other": 0, "call": 1, "ret": 2, "jcc": 3, "iret": 4}
+STOP_NONE, STOP_DEADLINE, STOP_MISS_ERROR, STOP_IRQ_WINDOW = 0, 1, 2, 3
+ENDS_MAY_SET_IF = 0x100
+NO_DEADLINE = (1 << 64) - 1
+
+
+class _Header(ctypes.Structure):
+    """Mirror of the public head of `fp_state` in fastpath.c (same order)."""
+
+    _fields_ = [
+        ("cycles", ctypes.c_uint64),
+        ("instructions", ctypes.c_uint64),
+        ("deadline", ctypes.c_uint64),
+        ("block_base", ctypes.c_uint64),
+        ("blocks", ctypes.c_uint64),
+        ("misses", ctypes.c_uint64),
+        ("stop_reason", ctypes.c_uint32),
+        ("step_mode", ctypes.c_uint32),
+        ("profiling", ctypes.c_uint32),
+        ("nfuncs", ctypes.c_uint32),
+        ("func_excl", ctypes.POINTER(ctypes.c_uint64)),
+        ("func_incl", ctypes.POINTER(ctypes.c_uint64)),
+        ("func_calls", ctypes.POINTER(ctypes.c_uint64)),
+        ("func_active", ctypes.POINTER(ctypes.c_uint32)),
+        ("sp", ctypes.c_uint32),
+        ("irq_pending", ctypes.c_uint32),
+        ("skip_window", ctypes.c_uint32),
+        ("ring_pos", ctypes.c_uint32),
+        ("ring", ctypes.c_uint64 * 32),
+    ]
+
+
+MISS_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32)
+_lib: ctypes.CDLL | None = None
+
+
+def _load() -> ctypes.CDLL:
+    global _lib
+    if _lib is not None:
+        return _lib
+    spec = importlib.util.find_spec("bareflow.emu._fastpath")
+    if spec is None or spec.origin is None:
+        raise BareflowError("the native fast path is not built: run `bash tools/setup.sh` (pip install -e .)")
+    lib = ctypes.CDLL(spec.origin)
+    u64, u32, i32, vp = ctypes.c_uint64, ctypes.c_uint32, ctypes.c_int32, ctypes.c_void_p
+    sig = {
+        "fp_new": (vp, [u32]),
+        "fp_free": (None, [vp]),
+        "fp_set_api": (None, [vp, vp, vp, vp, vp]),
+        "fp_ensure_funcs": (ctypes.c_int, [vp, u32]),
+        "fp_insert": (ctypes.c_int, [vp, u64, u32, u32, u32, u32, u32, u64, u64, i32, u32, u32,
+                                     ctypes.POINTER(u32), ctypes.POINTER(u32)]),
+        "fp_invalidate": (u32, [vp, u64, u64]),
+        "fp_clear": (None, [vp]),
+        "fp_live_blocks": (u32, [vp]),
+        "fp_push_frame": (None, [vp, u64, i32, u64]),
+        "fp_flush_frames": (None, [vp, u64]),
+        "fp_open_incl": (u64, [vp, i32, u64]),
+        "fp_reset_counters": (None, [vp]),
+        "fp_uncharge_current": (None, [vp, u32, u32]),
+        "fp_break_chain": (None, [vp]),
+        "fp_block_hook_ptr": (vp, []),
+        "fp_current": (ctypes.c_int, [vp, ctypes.POINTER(u64), ctypes.POINTER(u32), ctypes.POINTER(i32)]),
+        "fp_rdtsc_hook_ptr": (vp, []),
+    }
+    for name, (res, args) in sig.items():
+        fn = getattr(lib, name)
+        fn.restype = res
+        fn.argtypes = args
+    _lib = lib
+    return lib
+
+
+class FastPath:
+    """The native clock/profiler attached to one Unicorn engine."""
+
+    def __init__(self, uc, on_miss: Callable[[int, int], bool], nfuncs: int = 64) -> None:
+        lib = _load()
+        self._lib = lib
+        self._uc = uc
+        self._state = lib.fp_new(max(1, nfuncs))
+        if not self._state:
+            raise MemoryError("fp_new failed")
+        self.h = _Header.from_address(self._state)
+        self._on_miss = on_miss
+
+        def miss(_state: int, pc: int, size: int) -> int:
+            try:
+                return 0 if on_miss(pc, size) else 1
+            except BaseException as exc:  # never let an exception unwind through C
+                self.miss_error = exc
+                return 1
+
+        self.miss_error: BaseException | None = None
+        self._miss_cb = MISS_FN(miss)  # keep a reference: C holds the pointer
+        uclib = _ucpy.uclib
+        lib.fp_set_api(
+            self._state,
+            ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p),
+            ctypes.cast(uclib.uc_reg_read, ctypes.c_void_p),
+            ctypes.cast(uclib.uc_reg_write, ctypes.c_void_p),
+            ctypes.cast(self._miss_cb, ctypes.c_void_p),
+        )
+        self._hooks: list[ctypes.c_size_t] = []
+        self._add_raw_hook(UC_HOOK_BLOCK, lib.fp_block_hook_ptr(), 1, 0)
+        self._add_raw_hook(UC_HOOK_INSN, lib.fp_rdtsc_hook_ptr(), 1, 0, UC_X86_INS_RDTSC)
+
+    def _add_raw_hook(self, htype: int, fnptr: int, begin: int, end: int, *extra: int) -> None:
+        uclib = _ucpy.uclib
+        handle = ctypes.c_size_t()
+        args = [self._uc._uch, ctypes.byref(handle), ctypes.c_int(htype), ctypes.c_void_p(fnptr),
+                ctypes.c_void_p(self._state), ctypes.c_uint64(begin), ctypes.c_uint64(end)]
+        args += [ctypes.c_int(x) for x in extra]
+        err = uclib.uc_hook_add(*args)
+        if err != 0:
+            raise BareflowError(f"uc_hook_add failed with Unicorn error {err}")
+        self._hooks.append(handle)
+
+    def close(self) -> None:
+        if self._state:
+            uclib = _ucpy.uclib
+            for h in self._hooks:
+                uclib.uc_hook_del(self._uc._uch, h)
+            self._hooks.clear()
+            self._lib.fp_free(self._state)
+            self._state = None
+
+    # --- block table -------------------------------------------------------------------
+    def insert(self, pc: int, size: int, cost: int, first_cost: int, ninsn: int, taken_extra: int,
+               target: int | None, fallthrough: int, func: int, ends: str,
+               rdtsc: list[tuple[int, int]], may_set_if: bool = False) -> None:
+        n = min(len(rdtsc), 4)
+        offs = (ctypes.c_uint32 * 4)(*[o for o, _ in rdtsc[:4]])
+        pres = (ctypes.c_uint32 * 4)(*[p for _, p in rdtsc[:4]])
+        self._lib.fp_insert(self._state, pc, size, cost, first_cost, ninsn, taken_extra,
+                            NO_DEADLINE if target is None else target, fallthrough, func,
+                            END_KINDS.get(ends, 0) | (ENDS_MAY_SET_IF if may_set_if else 0), n, offs, pres)
+
+    def invalidate(self, lo: int, hi: int) -> int:
+        return self._lib.fp_invalidate(self._state, lo, hi)
+
+    def clear(self) -> None:
+        self._lib.fp_clear(self._state)
+
+    def ensure_funcs(self, n: int) -> None:
+        self._lib.fp_ensure_funcs(self._state, n)
+
+    # --- clock ---------------------------------------------------------------------------
+    @property
+    def cycles(self) -> int:
+        return self.h.cycles
+
+    @cycles.setter
+    def cycles(self, value: int) -> None:
+        self.h.cycles = value
+
+    @property
+    def instructions(self) -> int:
+        return self.h.instructions
+
+    @instructions.setter
+    def instructions(self, value: int) -> None:
+        self.h.instructions = value
+
+    def set_deadline(self, cycle: int | None) -> None:
+        self.h.deadline = NO_DEADLINE if cycle is None else max(0, cycle)
+
+    def current_block(self) -> tuple[int, int, int] | None:
+        """(pc, size, function id) of the block running now, or None."""
+        pc, size, func = ctypes.c_uint64(), ctypes.c_uint32(), ctypes.c_int32()
+        if not self._lib.fp_current(self._state, ctypes.byref(pc), ctypes.byref(size), ctypes.byref(func)):
+            return None
+        return pc.value, size.value, func.value
+
+    def recent_blocks(self) -> list[int]:
+        """PCs of the last blocks executed, oldest first."""
+        pos = self.h.ring_pos
+        n = min(pos, 32)
+        return [self.h.ring[(pos - n + i) & 31] for i in range(n)]
+
+    def uncharge_current(self, retired: int, retired_cycles: int) -> None:
+        self._lib.fp_uncharge_current(self._state, retired, retired_cycles)
+
+    def break_chain(self) -> None:
+        self._lib.fp_break_chain(self._state)
+
+    def push_frame(self, ret: int, func: int, start: int) -> None:
+        self._lib.fp_push_frame(self._state, ret, func, start)
+
+    def flush_frames(self) -> None:
+        self._lib.fp_flush_frames(self._state, self.h.cycles)
+
+    def open_inclusive(self, func: int) -> int:
+        return self._lib.fp_open_incl(self._state, func, self.h.cycles)
+
+    def reset_counters(self) -> None:
+        self._lib.fp_reset_counters(self._state)
+
+    def func_counters(self, n: int) -> tuple[list[int], list[int], list[int]]:
+        """(exclusive, inclusive, calls) for function ids 0..n-1."""
+        n = min(n, self.h.nfuncs)
+        h = self.h
+        return h.func_excl[:n], h.func_incl[:n], h.func_calls[:n]
+
+    def set_func_counters(self, excl: list[int], incl: list[int], calls: list[int]) -> None:
+        self.ensure_funcs(len(excl))
+        h = self.h
+        for i, (a, b, c) in enumerate(zip(excl, incl, calls)):
+            h.func_excl[i], h.func_incl[i], h.func_calls[i] = a, b, c

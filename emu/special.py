@@ -1,0 +1,232 @@
+"""Watching the few instructions that change the machine's architecture.
+
+A learner wants to see the moment CR0.PE is set, what LGDT loaded, when the far jump really
+entered protected mode.  Unicorn has no hook for these, so when a block is first priced we
+look for them (MOV to CRn, LGDT/LIDT, LMSW, far JMP/CALL, segment loads, LTR) and put a code
+hook on exactly those addresses (it costs nothing elsewhere).  The same decoding gives the
+error code of a #GP/#NP/#SS raised by a segment load, which Unicorn does not report.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import capstone
+from capstone import x86_const as CX
+from unicorn import UC_HOOK_CODE
+
+from .cpu import CR0_NAMES, CR4_NAMES, decode_bits, decode_descriptor
+
+if TYPE_CHECKING:
+    from .machine import Machine
+
+SEG_NAMES = {"cs", "ds", "es", "ss", "fs", "gs"}
+WATCHED = {"lgdt", "lidt", "lmsw", "ljmp", "lcall", "ltr", "lldt", "lss", "lds", "les", "lfs", "lgs", "wrmsr"}
+IF_SETTERS = {"sti", "popf", "popfd", "popfw", "iret", "iretd", "iretw"}
+
+
+class SpecialInsns:
+    def __init__(self, machine: "Machine") -> None:
+        self.m = machine
+        self._md32 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
+        self._md16 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_16)
+        for md in (self._md32, self._md16):
+            md.detail = True
+        self._hooked: set[int] = set()
+        self._pending: list[int] = []
+        self._last_mode: str | None = None
+
+    def _md(self, mode32: bool) -> capstone.Cs:
+        return self._md32 if mode32 else self._md16
+
+    # ------------------------------------------------------------------ discovery
+    def scan(self, code: bytes, pc: int, mode32: bool) -> tuple[bool, bool]:
+        """(needs new hooks, may set IF) for a newly seen block."""
+        new = False
+        may_if = False
+        for insn in self._md(mode32).disasm(code, pc):
+            mn = insn.mnemonic
+            if mn in IF_SETTERS:
+                may_if = True
+            if self._watched(insn) and insn.address not in self._hooked:
+                self._hooked.add(insn.address)
+                self._pending.append(insn.address)
+                new = True
+        return new, may_if
+
+    @staticmethod
+    def _watched(insn: Any) -> bool:
+        mn = insn.mnemonic
+        if mn in WATCHED:
+            return True
+        if mn in ("mov", "pop") and insn.operands:
+            op = insn.operands[0]
+            if op.type == CX.X86_OP_REG:
+                name = insn.reg_name(op.reg)
+                return name in SEG_NAMES or name.startswith("cr")
+        return False
+
+    def install_pending(self) -> None:
+        for addr in self._pending:
+            self.m.uc.hook_add(UC_HOOK_CODE, self._on_special, None, addr, addr)
+        self._pending.clear()
+
+    # ------------------------------------------------------------------ the hook
+    def _decode_at(self, address: int) -> Any | None:
+        code = self.m.read_mem(address, 16)
+        for insn in self._md(self.m.cpu.code32()).disasm(code, address):
+            return insn
+        return None
+
+    def _on_special(self, uc, address: int, size: int, _ud) -> None:
+        m = self.m
+        insn = self._decode_at(address)
+        if insn is None:
+            return
+        mn = insn.mnemonic
+        cpu = m.cpu
+        if mn == "mov" and insn.operands and insn.operands[0].type == CX.X86_OP_REG:
+            dst = insn.reg_name(insn.operands[0].reg)
+            if dst.startswith("cr"):
+                src = insn.reg_name(insn.operands[1].reg)
+                new = cpu.get(src) if src in ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp") else 0
+                old = cpu.get(dst) if dst in ("cr0", "cr2", "cr3", "cr4") else 0
+                names = CR0_NAMES if dst == "cr0" else CR4_NAMES if dst == "cr4" else []
+                m._emit("cr_write", cr=dst, old=old, new=new, eip=cpu.get("eip"),
+                        set=decode_bits(new & ~old, names), cleared=decode_bits(old & ~new, names))
+                if dst == "cr0" and (old ^ new) & 1:
+                    m._emit("cr0_pe", enabled=bool(new & 1), eip=cpu.get("eip"))
+                    self._request_mode_check()
+                return
+            if dst in SEG_NAMES:
+                self._request_mode_check()
+                return
+        if mn in ("lgdt", "lidt"):
+            addr = self._mem_operand(insn)
+            if addr is not None:
+                raw = m.read_mem(addr, 6)
+                limit = int.from_bytes(raw[:2], "little")
+                base = int.from_bytes(raw[2:6], "little")
+                if not insn.prefix[2] == 0x66 and not m.cpu.code32():
+                    base &= 0xFFFFFF
+                which = "gdt" if mn == "lgdt" else "idt"
+                entries = []
+                count = min((limit + 1) // 8, 64)
+                table = m.read_mem(base, count * 8)
+                for i in range(count):
+                    d = decode_descriptor(table[i * 8:i * 8 + 8])
+                    if d.raw == bytes(8):
+                        entries.append({"index": i, "selector": i * 8, "raw": d.raw.hex(), "text": "null"})
+                    else:
+                        entries.append({"index": i, "selector": i * 8, "raw": d.raw.hex(), "text": d.describe()})
+                m._emit(mn, base=base, limit=limit, eip=cpu.get("eip"), entries=entries)
+            return
+        if mn == "lmsw":
+            self._request_mode_check()
+            return
+        # far jumps/calls and segment loads: the mode may change after this instruction
+        self._request_mode_check()
+
+    def _request_mode_check(self) -> None:
+        self.m._mode_check = True
+        self.m.fast.set_deadline(0)
+
+    def check_mode(self) -> None:
+        """Called by the run loop at a block boundary after a watched instruction."""
+        m = self.m
+        m._mode_check = False
+        cpu = m.cpu
+        mode = cpu.mode
+        if cpu.protected:
+            mode += "32" if cpu.code32() else "16"
+        if mode != self._last_mode:
+            if self._last_mode is not None:
+                m._emit("mode", mode=cpu.mode, code32=cpu.code32(), cs=cpu.get("cs"), eip=cpu.get("eip"),
+                        previous=self._last_mode)
+            self._last_mode = mode
+
+    # ------------------------------------------------------------------ error codes
+    def _mem_operand(self, insn: Any, index: int = 0) -> int | None:
+        """Linear address of an instruction's memory operand."""
+        cpu = self.m.cpu
+        for op in insn.operands:
+            if op.type != CX.X86_OP_MEM:
+                continue
+            mem = op.mem
+            addr = mem.disp
+            if mem.base:
+                addr += cpu.get(_reg32(insn.reg_name(mem.base)))
+            if mem.index:
+                addr += cpu.get(_reg32(insn.reg_name(mem.index))) * mem.scale
+            seg = insn.reg_name(mem.segment) if mem.segment else (
+                "ss" if mem.base and insn.reg_name(mem.base) in ("ebp", "esp", "bp", "sp") else "ds")
+            if not cpu.code32():
+                addr &= 0xFFFF
+            return (cpu.seg_base(seg) + addr) & 0xFFFFFFFF
+        return None
+
+    def error_code(self, vector: int) -> int:
+        """Error code for an exception Unicorn raised (it does not tell us): 0 unless the faulting
+        instruction loads a selector that the GDT cannot satisfy, as the CPU reports it."""
+        if vector not in (10, 11, 12, 13):
+            return 0
+        m = self.m
+        cpu = m.cpu
+        if not cpu.protected:
+            return 0
+        insn = self._decode_at(cpu.linear_pc())
+        if insn is None:
+            return 0
+        sel = self._loaded_selector(insn)
+        if sel is None or sel & 0xFFFC == 0:
+            return 0
+        base, limit = cpu.table("gdtr")
+        if sel & 4 or (sel & ~7) + 7 > limit:
+            return sel & 0xFFFC
+        d = cpu.descriptor(sel)
+        if d is None or not d.present or not d.s:
+            return sel & 0xFFFC
+        return sel & 0xFFFC if vector in (11, 12) else 0 if _fits(insn, d) else sel & 0xFFFC
+
+    def _loaded_selector(self, insn: Any) -> int | None:
+        cpu = self.m.cpu
+        mn = insn.mnemonic
+        ops = insn.operands
+        if mn == "mov" and ops and ops[0].type == CX.X86_OP_REG and insn.reg_name(ops[0].reg) in SEG_NAMES:
+            src = ops[1]
+            if src.type == CX.X86_OP_REG:
+                return cpu.get(_reg32(insn.reg_name(src.reg))) & 0xFFFF
+            addr = self._mem_operand(insn)
+            return int.from_bytes(self.m.read_mem(addr, 2), "little") if addr is not None else None
+        if mn == "pop" and ops and insn.reg_name(ops[0].reg) in SEG_NAMES:
+            ss_base = cpu.seg_base("ss")
+            return int.from_bytes(self.m.read_mem(ss_base + cpu.get("esp"), 2), "little")
+        if mn in ("ljmp", "lcall"):
+            if len(ops) == 2 and ops[0].type == CX.X86_OP_IMM:
+                return ops[0].imm & 0xFFFF
+            addr = self._mem_operand(insn)
+            if addr is not None:
+                width = 4 if cpu.code32() and insn.prefix[2] != 0x66 else 2
+                return int.from_bytes(self.m.read_mem(addr + width, 2), "little")
+        if mn in ("lds", "les", "lfs", "lgs", "lss"):
+            addr = self._mem_operand(insn)
+            if addr is not None:
+                width = 4 if cpu.code32() else 2
+                return int.from_bytes(self.m.read_mem(addr + width, 2), "little")
+        return None
+
+
+def _fits(insn: Any, d: Any) -> bool:
+    """Is descriptor d of the right kind for the register the instruction loads?"""
+    mn = insn.mnemonic
+    if mn in ("ljmp", "lcall"):
+        return d.is_code
+    target = insn.reg_name(insn.operands[0].reg) if insn.operands and insn.operands[0].type == CX.X86_OP_REG else ""
+    if target == "ss" or mn == "lss":
+        return (not d.is_code) and bool(d.type & 2)
+    # data segment registers accept data segments and readable code segments
+    return (not d.is_code) or bool(d.type & 2)
+
+
+def _reg32(name: str) -> str:
+    return {"ax": "eax", "bx": "ebx", "cx": "ecx", "dx": "edx", "si": "esi", "di": "edi", "bp": "ebp",
+            "sp": "esp"}.get(name, name)

@@ -1,0 +1,16 @@
+"""Builds the one native piece, the per-block fast path (emu/fastpath.c).
+
+Everything else is declared in pyproject.toml; setuptools needs this file only because
+extension modules cannot be declared there yet.
+"""
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "bareflow.emu._fastpath",
+            sources=["emu/fastpath.c"],
+            extra_compile_args=["-O2", "-std=c11", "-Wall"],
+        )
+    ]
+)
