@@ -325,6 +325,7 @@ class CostModel:
         self._cs32.detail = True
         self._cs16 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_16)
         self._cs16.detail = True
+        self._memo: dict[tuple[bytes, bool, bool], _Priced] = {}
 
     # -- public -------------------------------------------------------------------------------
     def block(self, code: bytes, address: int, mode32: bool, *,
@@ -339,21 +340,31 @@ class CostModel:
         rdtsc: list[int] = []
         io: list[int] = []
         total = 0
-        last = None
+        last_raw = None
         last_priced = None
         end = 0
-        for insn in cs.disasm(code, address):
-            priced = self._price(insn, prot)
-            addrs.append(insn.address)
+        memo = self._memo
+        # disasm_lite finds the instruction boundaries cheaply; each distinct encoding is then
+        # decoded with detail and priced once per model (its price depends only on the bytes
+        # and the mode, never on the address, so the memo cannot make two runs differ).
+        for addr, size, _mnem, _ops in cs.disasm_lite(code, address):
+            off = addr - address
+            raw = code[off:off + size]
+            key = (raw, mode32, prot)
+            priced = memo.get(key)
+            if priced is None:
+                priced = self._price(next(cs.disasm(raw, addr, 1)), prot)
+                memo[key] = priced
+            addrs.append(addr)
             prefix.append(total)
             classes.append(priced.cls)
             total += priced.cycles
             if priced.cls == "RDTSC":
-                rdtsc.append(insn.address)
-            if priced.cls in ("IN", "IN_VAR", "OUT", "OUT_VAR", "INS", "OUTS", "REP_INS", "REP_OUTS"):
-                io.append(insn.address)
-            last, last_priced = insn, priced
-            end = insn.address + insn.size - address
+                rdtsc.append(addr)
+            elif priced.cls in _IO_CLASSES:
+                io.append(addr)
+            last_raw, last_priced = (raw, addr), priced
+            end = off + size
         if end < len(code):
             # Bytes capstone cannot decode (or a truncated last instruction): QEMU raises #UD on
             # the first of them, so they are one instruction at the documented default price.
@@ -361,10 +372,10 @@ class CostModel:
             prefix.append(total)
             classes.append("UNDECODABLE")
             total += DEFAULT_CYCLES
-            last = None
+            last_raw = None
         ends_with, target, taken_extra = "other", None, 0
-        if last is not None:
-            ends_with, target = self._ending(last, mode32)
+        if last_raw is not None:
+            ends_with, target = self._ending(next(cs.disasm(last_raw[0], last_raw[1], 1)), mode32)
             if ends_with == "jcc":
                 taken_extra = last_priced.taken_extra
         return BlockCost(
@@ -673,6 +684,7 @@ class CostModel:
 
 
 _SREGS = {"es", "cs", "ss", "ds", "fs", "gs"}
+_IO_CLASSES = {"IN", "IN_VAR", "OUT", "OUT_VAR", "INS", "OUTS", "REP_INS", "REP_OUTS"}
 _SIMD_GROUPS = {getattr(X, g) for g in (
     "X86_GRP_SSE1", "X86_GRP_SSE2", "X86_GRP_SSE3", "X86_GRP_SSSE3", "X86_GRP_SSE41",
     "X86_GRP_SSE42", "X86_GRP_SSE4A", "X86_GRP_MMX", "X86_GRP_3DNOW", "X86_GRP_AVX",
