@@ -1,0 +1,333 @@
+"""`bareflow-emu [IMAGE]`: the machine, live, in the terminal.
+
+The app owns no emulation: a `Runner` drives the `Machine` on its own thread, and the UI polls
+the machine's thread-safe snapshots 30 times a second (screen, cursor, COM1 output, counters)
+and the runner's published CPU view.  Emulator controls are F-keys bound with priority, so
+every other key - Tab, Escape, ctrl+c - can reach the guest: the focused VGA screen turns keys
+into PS/2 make/break codes, the focused COM1 log turns them into serial bytes.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Input, Label, Static
+
+from bareflow.emu.errors import BareflowError
+
+from .cpu import CpuPanel
+from .profile import ProfilePanel
+from .runner import Runner
+from .screen import VgaScreen
+from .serial import LineSplitter, SerialLog
+from .status import RateMeter, StatusBar, StatusInfo
+
+POLL_HZ = 30
+PROFILE_EVERY_S = 0.5
+BLINK_TICK_S = 8 / 70
+
+HELP_TEXT = """\
+[b]BareFlow: a PC you can watch[/b]
+
+[b]F5[/b]        run / pause the guest
+[b]F6[/b]        step one instruction (pauses first)
+[b]F7[/b]        step over a call (runs the callee, stops after it returns)
+[b]F8[/b]        run to a symbol or address (e.g. [i]matmul[/i], [i]0x101000[/i], [i]kmain+0x20[/i])
+[b]F9[/b]        toggle a breakpoint on a symbol or address
+[b]F3[/b]        memory view at a symbol or address (empty = follow the stack)
+[b]F4[/b]        switch focus: VGA screen <-> COM1 log
+[b]F2[/b]        reset the machine
+[b]F1[/b]        this help
+[b]F10[/b], [b]ctrl+q[/b]  quit (stops the guest)
+
+With the [b]VGA screen[/b] focused, every other key goes to the guest's PS/2 keyboard as
+make and break codes (set 1); pasting types the text.  With the [b]COM1 log[/b] focused,
+keys are sent to the serial port (Enter = LF); Page Up/Down scroll the log.
+
+Addresses are hexadecimal (0x optional) or [i]#decimal[/i]; symbols come from the ELF.
+
+Press Escape or F1 to close."""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,f1,q", "dismiss", "Close", priority=True)]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-box"):
+            yield Static(HELP_TEXT, id="help-text")
+
+
+class PromptScreen(ModalScreen[str | None]):
+    """One-line question (address/symbol); Enter answers, Escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", priority=True)]
+
+    def __init__(self, question: str, placeholder: str = "") -> None:
+        super().__init__()
+        self.question = question
+        self.placeholder = placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="prompt-box"):
+            yield Label(self.question)
+            yield Input(placeholder=self.placeholder, id="prompt-input")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ErrorScreen(ModalScreen[None]):
+    """A fatal start-up error (bad image): shown, then any key exits non-zero."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="error-box"):
+            yield Label("[b]bareflow-emu cannot start this machine[/b]")
+            yield Label(self.message, id="error-message")
+            yield Label("Press any key to exit.")
+
+    def on_key(self, event) -> None:
+        event.stop()
+        self.app.exit(return_code=getattr(self.app, "error_code", 64))
+
+
+class BareflowApp(App[int]):
+    """The TUI over one machine.  `machine_factory` builds it (so a bad image is reported in
+    the app); `autostart` False leaves the guest paused at its first instruction."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "BareFlow"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("f1", "help", "Help", priority=True),
+        Binding("f2", "reset", "Reset", priority=True),
+        Binding("f3", "memory", "Memory", priority=True),
+        Binding("f4", "switch_focus", "Focus", priority=True),
+        Binding("f5", "run_pause", "Run/Pause", priority=True),
+        Binding("f6", "step", "Step", priority=True),
+        Binding("f7", "step_over", "Step over", priority=True),
+        Binding("f8", "run_to", "Run to", priority=True),
+        Binding("f9", "breakpoint", "Breakpoint", priority=True),
+        Binding("f10", "quit", "Quit", priority=True),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, machine_factory: Callable[[], object], *, image: str = "",
+                 initial_keys: list[tuple[str | None, str]] | None = None, autostart: bool = True,
+                 blink: bool = True, poll_hz: float = POLL_HZ) -> None:
+        super().__init__()
+        self.machine_factory = machine_factory
+        self.image = image
+        self.initial_keys = list(initial_keys or [])
+        self.autostart = autostart
+        self.blink = blink
+        self.poll_hz = poll_hz
+        self.machine = None
+        self.runner: Runner | None = None
+        self.error_message: str | None = None
+        self.error_code = 64
+        self._serial_pos = 0
+        self._lines = LineSplitter()
+        self._mips = RateMeter()
+        self._fps = RateMeter()
+        self._polls = 0
+        self._cpu_seq = -1
+        self._last_profile = 0.0
+        self._last_status: StatusInfo | None = None
+        #: figures the docs quote: polls per second and the guest's MIPS while running
+        self.measured_fps: float | None = None
+        self.measured_mips: float | None = None
+
+    # --- layout -------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="top"):
+            with Vertical(id="screen-box") as box:
+                box.border_title = "VGA 80x25"
+                yield VgaScreen(id="vga", blink=self.blink)
+            with Vertical(id="cpu-box") as box:
+                box.border_title = "CPU"
+                yield CpuPanel(id="cpu")
+        with Horizontal(id="bottom"):
+            with Vertical(id="serial-box") as box:
+                box.border_title = "COM1 (F4 to type here)"
+                yield SerialLog(id="serial")
+            with Vertical(id="profile-box") as box:
+                box.border_title = "Profile"
+                yield ProfilePanel(id="profile")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        # keep the main screen's widgets: while a prompt is open, app.query_one would search it
+        self.vga = self.query_one("#vga", VgaScreen)
+        self.serial = self.query_one("#serial", SerialLog)
+        self.cpu = self.query_one("#cpu", CpuPanel)
+        self.profile = self.query_one("#profile", ProfilePanel)
+        self.status = self.query_one("#status", StatusBar)
+        self.vga.focus()
+        try:
+            self.machine = self.machine_factory()
+        except BareflowError as err:
+            self._fatal(str(err), err.exit_code)
+            return
+        except OSError as err:
+            self._fatal(f"cannot read the image: {err.strerror or err}", 64)
+            return
+        self.runner = Runner(self.machine, initial_keys=self.initial_keys)
+        self.runner.start(run=self.autostart)
+        self.set_interval(1 / self.poll_hz, self.poll)
+        if self.blink:
+            self.set_interval(BLINK_TICK_S, self.vga.tick_blink)
+        self.poll()
+
+    def _fatal(self, message: str, code: int) -> None:
+        self.error_message = message
+        self.error_code = code or 64
+        self.status.show(StatusInfo("error", 0, 0, None, None, self.image, 0, message))
+        self.push_screen(ErrorScreen(message))
+
+    # --- polling ------------------------------------------------------------------------
+    def poll(self) -> None:
+        """Copy the machine's thread-safe snapshots into the widgets (UI thread)."""
+        m, runner = self.machine, self.runner
+        if m is None or runner is None:
+            return
+        now = time.monotonic()
+        with self.batch_update():
+            self.vga.update_frame(m.screen_bytes(), tuple(m.cursor())[:3])
+            out = m.serial_out
+            n = len(out)
+            if n > self._serial_pos:
+                new = bytes(out[self._serial_pos:n])
+                self._serial_pos = n
+                self.serial.feed(new)
+                lines = self._lines.feed(new.decode("latin-1").replace("\r", ""))
+                if lines:
+                    self.profile.guest_lines(lines)
+            if runner.cpu_seq != self._cpu_seq:
+                self._cpu_seq = runner.cpu_seq
+                note = "live, 4 Hz" if runner.state == "running" else ""
+                self.cpu.show(runner.cpu_view, note)
+            if now - self._last_profile >= PROFILE_EVERY_S:
+                self._last_profile = now
+                self.profile.update_profile(m.profile.table())
+            self._polls += 1
+            if runner.state == "running":
+                mips = self._mips.sample(m.instructions, now)
+                fps = self._fps.sample(self._polls, now)
+                self.measured_mips = None if mips is None else mips / 1e6
+                self.measured_fps = fps
+            else:
+                self._mips.reset()
+                self._fps.reset()
+            info = StatusInfo(runner.state, m.cycles, m.instructions, self.measured_mips, self.measured_fps,
+                              self.image, len(m.breakpoints), runner.message)
+            if info != self._last_status:
+                self._last_status = info
+                self.status.show(info)
+
+    # --- input to the guest -------------------------------------------------------------
+    @on(VgaScreen.Scancodes)
+    def _scancodes(self, event: VgaScreen.Scancodes) -> None:
+        if self.runner is not None:
+            self.runner.send_keys(event.codes)
+
+    @on(VgaScreen.Pasted)
+    def _pasted(self, event: VgaScreen.Pasted) -> None:
+        if self.runner is not None:
+            self.runner.type_text(event.text)
+
+    @on(SerialLog.Typed)
+    def _typed(self, event: SerialLog.Typed) -> None:
+        if self.runner is not None:
+            self.runner.send_serial(event.data)
+
+    # --- actions ------------------------------------------------------------------------
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+        else:
+            self.push_screen(HelpScreen())
+
+    def action_switch_focus(self) -> None:
+        vga = self.vga
+        (self.serial if vga.has_focus else vga).focus()
+
+    def action_run_pause(self) -> None:
+        if self.runner is not None:
+            self.runner.toggle()
+
+    def action_step(self) -> None:
+        if self.runner is not None:
+            self.runner.step()
+
+    def action_step_over(self) -> None:
+        if self.runner is not None:
+            self.runner.step_over()
+
+    def action_reset(self) -> None:
+        if self.runner is not None:
+            self.runner.reset()
+
+    def _ask(self, question: str, then: Callable[[str], None], allow_empty: bool = False) -> None:
+        if self.runner is None or isinstance(self.screen, (PromptScreen, ErrorScreen)):
+            return
+
+        def answered(value: str | None) -> None:
+            if value is None or (not value and not allow_empty):
+                return
+            then(value)
+        self.push_screen(PromptScreen(question, "symbol or address, e.g. matmul or 0x100000"), answered)
+
+    def action_run_to(self) -> None:
+        self._ask("Run to (symbol or address):", lambda v: self.runner.run_to(v))
+
+    def action_breakpoint(self) -> None:
+        bps = ", ".join(f"{a:#x}" for a in sorted(self.machine.breakpoints)) if self.machine else ""
+        self._ask("Toggle breakpoint (symbol or address)" + (f" [now: {bps}]" if bps else "") + ":",
+                  lambda v: self.runner.toggle_breakpoint(v))
+
+    def action_memory(self) -> None:
+        self._ask("Memory view at (symbol or address; empty = stack):",
+                  lambda v: self.runner.set_memory(v or None), allow_empty=True)
+
+    async def action_quit(self) -> None:
+        self.shutdown()
+        self.exit(return_code=self.error_code if self.error_message else 0)
+
+    def shutdown(self) -> None:
+        """Stop the guest and join the emulator thread (idempotent)."""
+        if self.runner is not None:
+            self.runner.stop()
+
+    def on_unmount(self) -> None:
+        self.shutdown()
+
+
+def run_tui(image: str, *, memory_mb: int = 64, symbols: str | None = None,
+            initial_keys: list[tuple[str | None, str]] = []) -> int:  # noqa: B006 (read-only)
+    """Entry point for `bareflow-emu [IMAGE]` (called by emu/cli.py); returns the exit code."""
+    from bareflow.emu.machine import Machine, MachineConfig
+
+    def factory():
+        return Machine(MachineConfig(image=image, memory_mb=memory_mb, symbols=symbols))
+
+    app = BareflowApp(factory, image=Path(image).name, initial_keys=list(initial_keys))
+    app.run()
+    if app.error_message:
+        print(f"bareflow-emu: {app.error_message}", file=sys.stderr)
+    return app.return_code or 0

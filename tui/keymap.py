@@ -1,0 +1,124 @@
+"""Terminal keys -> PS/2 scan code set 1 (what the guest's keyboard driver reads from port 0x60).
+
+A terminal reports characters and named keys, never key-up events, so each press becomes a
+complete make/break sequence: make (code), break (code | 0x80), with the E0 prefix before both
+for the grey navigation keys, and Shift/Ctrl/Alt make ... break wrapped around the key when
+the character needs them (a US layout, which is what the guest's set-1 tables assume).
+
+Pure functions, no Textual import, so the mapping can be tested on its own.
+"""
+from __future__ import annotations
+
+LSHIFT = 0x2A
+LCTRL = 0x1D
+LALT = 0x38
+E0 = 0xE0
+
+# Unshifted US layout: character -> make code.
+_PLAIN: dict[str, int] = {
+    "1": 0x02, "2": 0x03, "3": 0x04, "4": 0x05, "5": 0x06, "6": 0x07, "7": 0x08, "8": 0x09,
+    "9": 0x0A, "0": 0x0B, "-": 0x0C, "=": 0x0D,
+    "q": 0x10, "w": 0x11, "e": 0x12, "r": 0x13, "t": 0x14, "y": 0x15, "u": 0x16, "i": 0x17,
+    "o": 0x18, "p": 0x19, "[": 0x1A, "]": 0x1B,
+    "a": 0x1E, "s": 0x1F, "d": 0x20, "f": 0x21, "g": 0x22, "h": 0x23, "j": 0x24, "k": 0x25,
+    "l": 0x26, ";": 0x27, "'": 0x28, "`": 0x29, "\\": 0x2B,
+    "z": 0x2C, "x": 0x2D, "c": 0x2E, "v": 0x2F, "b": 0x30, "n": 0x31, "m": 0x32, ",": 0x33,
+    ".": 0x34, "/": 0x35, " ": 0x39,
+}
+# Shifted US layout: character -> the unshifted key it lives on.
+_SHIFTED_ON: dict[str, str] = {
+    "!": "1", "@": "2", "#": "3", "$": "4", "%": "5", "^": "6", "&": "7", "*": "8", "(": "9",
+    ")": "0", "_": "-", "+": "=", "{": "[", "}": "]", ":": ";", '"': "'", "~": "`", "|": "\\",
+    "<": ",", ">": ".", "?": "/",
+}
+# Named keys (Textual key names) -> (extended?, make code).
+_NAMED: dict[str, tuple[bool, int]] = {
+    "escape": (False, 0x01), "backspace": (False, 0x0E), "tab": (False, 0x0F),
+    "enter": (False, 0x1C), "space": (False, 0x39),
+    "f1": (False, 0x3B), "f2": (False, 0x3C), "f3": (False, 0x3D), "f4": (False, 0x3E),
+    "f5": (False, 0x3F), "f6": (False, 0x40), "f7": (False, 0x41), "f8": (False, 0x42),
+    "f9": (False, 0x43), "f10": (False, 0x44), "f11": (False, 0x57), "f12": (False, 0x58),
+    "home": (True, 0x47), "up": (True, 0x48), "pageup": (True, 0x49), "left": (True, 0x4B),
+    "right": (True, 0x4D), "end": (True, 0x4F), "down": (True, 0x50), "pagedown": (True, 0x51),
+    "insert": (True, 0x52), "delete": (True, 0x53),
+}
+# Textual spells a few printable keys by name when they come with modifiers (e.g. ctrl+space).
+_NAME_TO_CHAR = {"space": " ", "minus": "-", "equals_sign": "=", "full_stop": ".", "comma": ",",
+                 "slash": "/", "semicolon": ";", "apostrophe": "'", "left_square_bracket": "[",
+                 "right_square_bracket": "]", "backslash": "\\", "grave_accent": "`"}
+
+
+def _tap(code: int, extended: bool = False) -> list[int]:
+    """Make then break of one key (break = make | 0x80), each preceded by E0 when extended."""
+    if extended:
+        return [E0, code, E0, code | 0x80]
+    return [code, code | 0x80]
+
+
+def _wrap(modifier: int, inner: list[int]) -> list[int]:
+    """Hold a modifier around a key: modifier make, the key, modifier break."""
+    return [modifier, *inner, modifier | 0x80]
+
+
+def char_scancodes(ch: str) -> list[int] | None:
+    """Set-1 make/break sequence that types `ch` on a US keyboard, or None if it has no key."""
+    if ch == "\n" or ch == "\r":
+        return _tap(0x1C)
+    if ch == "\t":
+        return _tap(0x0F)
+    if ch == "\b":
+        return _tap(0x0E)
+    if ch == "\x1b":
+        return _tap(0x01)
+    if ch in _PLAIN:
+        return _tap(_PLAIN[ch])
+    if "A" <= ch <= "Z":
+        return _wrap(LSHIFT, _tap(_PLAIN[ch.lower()]))
+    if ch in _SHIFTED_ON:
+        return _wrap(LSHIFT, _tap(_PLAIN[_SHIFTED_ON[ch]]))
+    return None
+
+
+def key_scancodes(key: str, character: str | None = None) -> list[int] | None:
+    """Set-1 sequence for a Textual key event (`event.key`, `event.character`), or None.
+
+    Named keys first (so Enter is Enter and not ctrl+m's character), then modifier combinations
+    (`ctrl+c`, `alt+x`, `shift+up`), then the printable character itself.
+    """
+    if key in _NAMED:
+        ext, code = _NAMED[key]
+        return _tap(code, ext)
+    if "+" in key and key != "+":
+        *mods, base = key.split("+")
+        inner = key_scancodes(base, _NAME_TO_CHAR.get(base, base if len(base) == 1 else None))
+        if inner is None:
+            return None
+        for mod in reversed(mods):
+            if mod == "ctrl":
+                inner = _wrap(LCTRL, inner)
+            elif mod == "alt":
+                inner = _wrap(LALT, inner)
+            elif mod == "shift":
+                # shift+letter arrives as the capital already; keep shift only for named keys
+                if not (inner and inner[0] == LSHIFT):
+                    inner = _wrap(LSHIFT, inner)
+            else:
+                return None
+        return inner
+    if character is not None and len(character) == 1:
+        return char_scancodes(character)
+    if key in _NAME_TO_CHAR:
+        return char_scancodes(_NAME_TO_CHAR[key])
+    if len(key) == 1:
+        return char_scancodes(key)
+    return None
+
+
+def text_scancodes(text: str) -> list[int]:
+    """Set-1 sequence for a whole string; characters with no US key are skipped."""
+    out: list[int] = []
+    for ch in text:
+        codes = char_scancodes(ch)
+        if codes is not None:
+            out.extend(codes)
+    return out

@@ -1,0 +1,149 @@
+"""Hot functions: the emulator's exact profile next to what the guest says about itself.
+
+Two views of the same program.  The emulator counts every block's modelled cycles per ELF
+symbol (calls, exclusive and inclusive cycles) - exact, and available for any guest.  The
+TinyLlama app measures itself with RDTSC and prints, after each reply,
+`[jit] NAME calls=N avg_cycles=N level=N` per profiled function (level = the tier its
+self-optimiser picked) and `[stats] tokens=N cycles_per_token=N heap_peak=N`; those lines
+are parsed from COM1 and the cycles-per-token figures are charted over time, so a learner
+sees the tiers change and the cost per token fall.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Label, Sparkline
+
+_KV = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(-?\d+)")
+
+
+@dataclass(frozen=True)
+class JitLine:
+    name: str
+    calls: int
+    avg_cycles: int
+    level: int
+
+
+@dataclass(frozen=True)
+class StatsLine:
+    tokens: int
+    cycles_per_token: int
+    heap_peak: int | None
+
+
+def parse_jit(line: str) -> JitLine | None:
+    """`[jit] NAME calls=N avg_cycles=N level=N` -> JitLine (None if it is not one)."""
+    if not line.startswith("[jit] "):
+        return None
+    rest = line[6:].split()
+    if not rest:
+        return None
+    kv = dict((k, int(v)) for k, v in _KV.findall(line[6:]))
+    if not {"calls", "avg_cycles", "level"} <= kv.keys():
+        return None
+    return JitLine(rest[0], kv["calls"], kv["avg_cycles"], kv["level"])
+
+
+def parse_stats(line: str) -> StatsLine | None:
+    """`[stats] tokens=N cycles_per_token=N heap_peak=N` -> StatsLine (None otherwise)."""
+    if not line.startswith("[stats] "):
+        return None
+    kv = dict((k, int(v)) for k, v in _KV.findall(line[8:]))
+    if "cycles_per_token" not in kv or "tokens" not in kv:
+        return None
+    return StatsLine(kv["tokens"], kv["cycles_per_token"], kv.get("heap_peak"))
+
+
+def _row(row) -> tuple[str, int, int, int]:
+    """A profile row as (symbol, calls, exclusive, inclusive), from a tuple or an object."""
+    if isinstance(row, tuple) or isinstance(row, list):
+        return (str(row[0]), int(row[1]), int(row[2]), int(row[3]))
+    return (str(row.symbol), int(row.calls), int(row.exclusive_cycles), int(row.inclusive_cycles))
+
+
+def sort_profile(rows: Iterable, limit: int = 40) -> list[tuple[str, int, int, int, float]]:
+    """Rows sorted by exclusive cycles, with each one's share of all exclusive cycles (%)."""
+    norm = [_row(r) for r in rows]
+    total = sum(r[2] for r in norm) or 1
+    norm.sort(key=lambda r: (-r[2], r[0]))
+    return [(s, c, e, i, 100.0 * e / total) for s, c, e, i in norm[:limit]]
+
+
+class ProfilePanel(Vertical):
+    """Emulator profile table, guest tier table, cycles-per-token sparkline."""
+
+    DEFAULT_CSS = """
+    ProfilePanel { height: 1fr; }
+    ProfilePanel #hot { height: 2fr; }
+    ProfilePanel #jit { height: 1fr; }
+    ProfilePanel Sparkline { height: 3; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.jit: dict[str, JitLine] = {}
+        self.stats: list[StatsLine] = []
+        self._last_rows: list | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label("Hot functions (emulator, exact cycles)", classes="section")
+        hot = DataTable(id="hot", cursor_type="row", zebra_stripes=True)
+        hot.can_focus = False
+        yield hot
+        yield Label("Guest tiers ([jit] lines)", classes="section")
+        jit = DataTable(id="jit", cursor_type="row")
+        jit.can_focus = False
+        yield jit
+        yield Label("Cycles per token: no [stats] yet", id="cpt-label", classes="section")
+        yield Sparkline([], id="cpt")
+
+    def on_mount(self) -> None:
+        hot = self.query_one("#hot", DataTable)
+        for label, key in (("function", "fn"), ("calls", "calls"), ("excl cycles", "excl"),
+                           ("incl cycles", "incl"), ("%", "pct")):
+            hot.add_column(label, key=key)
+        jit = self.query_one("#jit", DataTable)
+        for label, key in (("function", "fn"), ("calls", "calls"), ("avg cycles", "avg"), ("tier", "lvl")):
+            jit.add_column(label, key=key)
+
+    def update_profile(self, rows: Sequence) -> None:
+        """Show the emulator's profile (rows as `Machine.profile.table()` returns them)."""
+        table = sort_profile(rows)
+        if table == self._last_rows:
+            return
+        self._last_rows = table
+        hot = self.query_one("#hot", DataTable)
+        hot.clear()
+        for sym, calls, excl, incl, pct in table:
+            hot.add_row(sym, f"{calls:,}", f"{excl:,}", f"{incl:,}", f"{pct:5.1f}")
+
+    def guest_lines(self, lines: Iterable[str]) -> None:
+        """Take complete COM1 lines; `[jit]` and `[stats]` ones update the tier table/chart."""
+        jit_changed = stats_changed = False
+        for line in lines:
+            j = parse_jit(line)
+            if j is not None:
+                self.jit[j.name] = j
+                jit_changed = True
+                continue
+            s = parse_stats(line)
+            if s is not None:
+                self.stats.append(s)
+                stats_changed = True
+        if jit_changed:
+            table = self.query_one("#jit", DataTable)
+            table.clear()
+            for j in sorted(self.jit.values(), key=lambda j: -j.calls * j.avg_cycles):
+                table.add_row(j.name, f"{j.calls:,}", f"{j.avg_cycles:,}", str(j.level))
+        if stats_changed:
+            last = self.stats[-1]
+            first = self.stats[0]
+            self.query_one("#cpt-label", Label).update(
+                f"Cycles per token: {last.cycles_per_token:,} (first reply {first.cycles_per_token:,},"
+                f" {len(self.stats)} replies)")
+            self.query_one("#cpt", Sparkline).data = [float(s.cycles_per_token) for s in self.stats[-200:]]
