@@ -20,7 +20,14 @@ class IrqSink(Protocol):
 
 
 class Device(Protocol):
-    """A port-mapped device.  `size` is 1, 2 or 4 bytes; values are unsigned."""
+    """A port-mapped device.  `size` is 1, 2 or 4 bytes; values are unsigned.
+
+    `wide_io` (optional class attribute, default True) says whether the device itself decodes
+    16/32-bit accesses.  Most ISA devices are byte-wide: QEMU registers them with
+    `.impl.max_access_size = 1`, so an `outw`/`inw` is split into byte accesses to consecutive
+    ports, each routed to whatever answers at that port.  Such devices set `wide_io = False`
+    and the bus performs that split.
+    """
 
     name: str
 
@@ -65,7 +72,12 @@ class Bus:
     def io_read(self, port: int, size: int) -> int:
         dev = self._ports.get(port)
         mask = (1 << (8 * size)) - 1
-        value = (dev.io_read(port, size) if dev is not None else UNMAPPED) & mask
+        if dev is None:
+            value = UNMAPPED & mask
+        elif size == 1 or getattr(dev, "wide_io", True):
+            value = dev.io_read(port, size) & mask
+        else:
+            value = self._split_read(port, size)
         if self.on_io is not None:
             self.on_io("in", port, size, value)
         return value
@@ -76,9 +88,45 @@ class Bus:
         if self.on_io is not None:
             self.on_io("out", port, size, value)
         dev = self._ports.get(port)
-        if dev is not None:
+        if dev is None:
+            return
+        if size == 1 or getattr(dev, "wide_io", True):
             dev.io_write(port, size, value)
+        else:
+            for i in range(size):
+                target = self._ports.get(port + i)
+                if target is not None:
+                    target.io_write(port + i, 1, (value >> (8 * i)) & 0xFF)
+
+    def _split_read(self, port: int, size: int) -> int:
+        """A wide read of byte-wide ports: one byte per port, low port first (little endian)."""
+        value = 0
+        for i in range(size):
+            target = self._ports.get(port + i)
+            byte = target.io_read(port + i, 1) & 0xFF if target is not None else 0xFF
+            value |= byte << (8 * i)
+        return value
 
     def reset(self) -> None:
         for dev in self.devices:
             dev.reset()
+
+
+def split_read(read_byte: Callable[[int], int], owned: Iterable[int] | set[int], port: int,
+               size: int) -> int:
+    """Wide read of a byte-wide device called directly (not through `Bus`): each byte comes
+    from the device's own port, a port it does not own reads as a floating bus (0xFF)."""
+    value = 0
+    for i in range(size):
+        p = port + i
+        value |= ((read_byte(p) & 0xFF) if p in owned else 0xFF) << (8 * i)
+    return value
+
+
+def split_write(write_byte: Callable[[int, int], None], owned: Iterable[int] | set[int],
+                port: int, size: int, value: int) -> None:
+    """Wide write to a byte-wide device called directly: one byte per owned port."""
+    for i in range(size):
+        p = port + i
+        if p in owned:
+            write_byte(p, (value >> (8 * i)) & 0xFF)
