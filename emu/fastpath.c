@@ -59,9 +59,7 @@ typedef struct entry {
     uint32_t nrdtsc;
     uint32_t rdtsc_off[MAX_RDTSC];    /* offset of each RDTSC from pc */
     uint32_t rdtsc_prefix[MAX_RDTSC]; /* cycles before it in the block */
-    struct entry *succ; /* last successor block (a one-entry cache) */
-    uint64_t succ_pc;
-    uint32_t succ_size;
+    struct entry *succ; /* last successor block (a one-entry cache); always a live entry */
 } entry_t;
 
 typedef struct {
@@ -241,10 +239,20 @@ uint32_t fp_invalidate(fp_state *st, uint64_t lo, uint64_t hi) {
         entry_t *e = &st->table[i];
         if (e->used == 1 && e->pc < hi && e->pc + e->size > lo) {
             e->used = 2;
+            e->succ = NULL;
             st->live--;
             st->tombs++;
             n++;
         }
+    }
+    if (n) {
+        /* no successor link may point at a dead entry (the hot path trusts them) */
+        for (uint32_t i = 0; i <= st->mask; i++) {
+            entry_t *e = &st->table[i];
+            if (e->succ && e->succ->used != 1) e->succ = NULL;
+        }
+        if (st->prev && st->prev->used != 1) st->prev = NULL;
+        if (st->cur && st->cur->used != 1) st->cur = NULL;
     }
     return n;
 }
@@ -400,18 +408,13 @@ void fp_block_hook(uc_engine *uc, uint64_t pc, uint32_t size, void *user) {
     }
     entry_t *prev = st->prev, *e;
     /* successor cache: loops and straight-line code find their block without hashing */
-    if (prev && prev->succ && prev->succ_pc == pc && prev->succ_size == size && prev->succ->used == 1 &&
-        prev->succ->pc == pc && prev->succ->size == size) {
-        e = prev->succ;
+    if (prev && (e = prev->succ) != NULL && e->pc == pc && e->size == size) {
+        /* succ pointers only ever point at live entries (fp_invalidate clears them) */
     } else {
         e = lookup_or_miss(st, uc, pc, size);
         if (!e) return;
         prev = st->prev;
-        if (prev) {
-            prev->succ = e;
-            prev->succ_pc = pc;
-            prev->succ_size = size;
-        }
+        if (prev) prev->succ = e;
     }
     uint64_t now = st->cycles;
     if (prev && prev->ends) {

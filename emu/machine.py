@@ -237,7 +237,7 @@ class Machine:
         """First execution of a (pc, size) block: price it, find its function, note specials."""
         code = bytes(self.uc.mem_read(pc, size))
         mode32 = self.cpu.code32()
-        bc = self.costs.block(code, pc, mode32)
+        bc = self.costs.block(code, pc, mode32, protected=self.cpu.protected)
         self._blocks[(pc, size)] = bc
         if bc.io_addrs or bc.rdtsc_addrs:
             self._io_prefix[(pc, size)] = {a: bc.prefix[bc.insn_addrs.index(a)]
