@@ -279,3 +279,16 @@ def test_a_block_is_priced_well_under_a_millisecond(asm):
         best = min(best, time.perf_counter() - t)
     assert b.n_insns == 8
     assert best < 1e-3, f"{best * 1e3:.2f} ms for an 8-instruction block"
+
+
+def test_documentation_appendix_matches_the_tables():
+    """docs/cycle-model.md lists every row with the numbers the code uses."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "cycle-model.md").read_text()
+    rows = {m[0]: (int(m[1]), int(m[2]))
+            for m in re.findall(r"^\| `(\w+)` \| (\d+) \| (\d+) \|$", doc, re.M)}
+    atom = {m[0]: int(m[1]) for m in re.findall(r"^\| `(\w+)` \| (\d+) \|$", doc, re.M)}
+    assert rows == P5
+    assert atom == ATOM
