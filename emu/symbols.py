@@ -21,9 +21,14 @@ from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
+from .errors import BadArgument
 
-class SymbolError(Exception):
-    """A symbol file that cannot be used; `str(err)` is one line for the user."""
+
+class SymbolError(BadArgument):
+    """A symbol file or name that cannot be used; `str(err)` is one line for the user.
+
+    A BadArgument, so the CLI reports it like any bad option value (exit status 64).
+    """
 
 
 @dataclass(frozen=True, order=True)
@@ -66,8 +71,14 @@ class SymbolTable:
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
-    def from_elf(cls, path) -> "SymbolTable":
-        """Read the code symbols of a linked i386 ELF.  Raises SymbolError with one line."""
+    def from_elf(cls, path, *, bias: int = 0) -> "SymbolTable":
+        """Read the code symbols of a linked i386 ELF.  Raises SymbolError with one line.
+
+        Kept: FUNC symbols, and NOTYPE/OBJECT labels that sit in an executable section (asm
+        labels such as _start or pm_entry).  `bias` is added to every address, for code linked
+        at an offset rather than at its linear address (e.g. 16-bit code linked at 0 that runs
+        with CS = 0x07E0: bias=0x7E00).
+        """
         p = Path(path)
         if not p.exists():
             raise SymbolError(f"symbol file not found: {p}")
@@ -89,6 +100,9 @@ class SymbolTable:
         functions = _disjoint(candidates)
         if not functions:
             raise SymbolError(f"{p}: the symbol table has no function or code-label symbols")
+        if bias:
+            functions = [Function(f.start + bias, f.end + bias, f.name) for f in functions]
+            addresses = {name: addr + bias for name, addr in addresses.items()}
         return cls(functions, addresses, [str(p)])
 
     @staticmethod

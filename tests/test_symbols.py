@@ -162,6 +162,19 @@ def test_sixteen_bit_stage2_labels_and_merge(elves):
     assert kernel.sources == [str(elves["kernel.elf"]), str(elves["stage2.elf"])]
 
 
+def test_bias_relocates_code_linked_at_zero(elves):
+    s2 = SymbolTable.from_elf(elves["stage2.elf"], bias=0x1000)
+    assert s2.lookup(0x8E00) == ("stage2", 0)
+    assert s2.address_of("pm_entry") == SymbolTable.from_elf(elves["stage2.elf"]).address_of(
+        "pm_entry") + 0x1000
+
+
+def test_symbol_error_is_a_bad_argument():
+    from bareflow.emu.errors import BadArgument
+
+    assert issubclass(SymbolError, BadArgument) and SymbolError("x").exit_code == 64
+
+
 def test_merge_keeps_the_first_table_on_overlap():
     a = SymbolTable([Function(0x100, 0x200, "a")])
     b = SymbolTable([Function(0x80, 0x180, "b_head"), Function(0x180, 0x300, "b_tail"),
