@@ -94,7 +94,8 @@ def _load() -> ctypes.CDLL:
 class FastPath:
     """The native clock/profiler attached to one Unicorn engine."""
 
-    def __init__(self, uc, on_miss: Callable[[int, int], bool], nfuncs: int = 64) -> None:
+    def __init__(self, uc, on_miss: Callable[[int, int], bool], nfuncs: int = 64, *,
+                 block_hook: bool = True) -> None:
         lib = _load()
         self._lib = lib
         self._uc = uc
@@ -122,7 +123,8 @@ class FastPath:
             ctypes.cast(self._miss_cb, ctypes.c_void_p),
         )
         self._hooks: list[ctypes.c_size_t] = []
-        self._add_raw_hook(UC_HOOK_BLOCK, lib.fp_block_hook_ptr(), 1, 0)
+        if block_hook:  # False only for the benchmark's "Unicorn without hooks" reference
+            self._add_raw_hook(UC_HOOK_BLOCK, lib.fp_block_hook_ptr(), 1, 0)
         self._add_raw_hook(UC_HOOK_INSN, lib.fp_rdtsc_hook_ptr(), 1, 0, UC_X86_INS_RDTSC)
 
     def _add_raw_hook(self, htype: int, fnptr: int, begin: int, end: int, *extra: int) -> None:

@@ -61,6 +61,9 @@ class MachineConfig:
     boot_drive: int = 0x80
     auto_symbols: bool = True
     extra_symbols: list[str | Path] = field(default_factory=list)
+    #: False runs the guest with no block hook at all: no cycle clock, no profile, timers never
+    #: fire.  Only the benchmark uses it, as the "unhooked Unicorn" reference on the same work.
+    accounting: bool = True
 
 
 class Machine:
@@ -141,7 +144,8 @@ class Machine:
         self._io_prefix: dict[tuple[int, int], dict[int, int]] = {}
         self._func_names: list[str] = [f.name for f in self.symbols.functions] if self.symbols else []
         self._pseudo: dict[str, int] = {}
-        self.fast = FastPath(uc, self._on_miss, nfuncs=len(self._func_names) + 64)
+        self.fast = FastPath(uc, self._on_miss, nfuncs=len(self._func_names) + 64,
+                             block_hook=self.config.accounting)
         self.bus = Bus()
         self.devices = build_devices(self)
         from .bios import Bios

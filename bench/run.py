@@ -1,0 +1,125 @@
+"""Benchmark: the same work three ways in one run, reported as ratios.
+
+    .venv/bin/python bench/run.py [--reps N] [--workload compute|llama|all]
+
+For each workload (bench/compute.asm, a float matmul loop; images/fluid_llama.img with one
+batch prompt) it runs, interleaved, N times each:
+  bareflow   `bareflow-emu run IMG` with full cycle accounting and the exact profile
+  unhooked   the same machine with no block hook (bench/unhooked.py): Unicorn's own speed
+  qemu       qemu-system-i386 (TCG) on the same image
+and prints the median times and the ratios bareflow/unhooked and bareflow/qemu.  Times are
+whole-process wall times (what a user waits for) and, for the two Unicorn runs, the time
+spent inside the run loop (without Python start-up).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+QEMU = ["qemu-system-i386", "-m", "64", "-serial", "stdio", "-display", "none", "-no-reboot",
+        "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-monitor", "none"]
+LLAMA_CMDLINE = 'prompt="Once upon a time" steps=48 exit=1'
+
+
+def build_compute(out: Path) -> Path:
+    img = out / "compute.img"
+    subprocess.run(["nasm", "-f", "bin", "-I", f"{ROOT / 'tests' / 'images'}/", "-o", str(img),
+                    str(ROOT / "bench" / "compute.asm")], check=True)
+    return img
+
+
+def build_llama(out: Path) -> Path:
+    img = out / "llama.img"
+    shutil.copy(ROOT / "images" / "fluid_llama.img", img)
+    elf = ROOT / "images" / "tinyllama_bare.elf"
+    if elf.exists():
+        shutil.copy(elf, out / "tinyllama_bare.elf")
+    subprocess.run([PY, "-m", "bareflow.tools.image", "set-cmdline", str(img), LLAMA_CMDLINE], check=True)
+    return img
+
+
+def timed(cmd: list[str], timeout: float = 900) -> tuple[float, bytes, bytes, int]:
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return time.perf_counter() - t0, p.stdout, p.stderr, p.returncode
+
+
+def run_workload(name: str, img: Path, reps: int, tmp: Path) -> dict:
+    prof = tmp / f"{name}.prof.json"
+    samples: dict[str, list[float]] = {"bareflow": [], "unhooked": [], "qemu": [],
+                                       "bareflow_run": [], "unhooked_run": []}
+    outputs: dict[str, bytes] = {}
+    doc: dict = {}
+    for _ in range(reps):
+        w, out, err, rc = timed([PY, "-m", "bareflow.emu.cli", "run", str(img), "--no-stdin", "--profile", str(prof)])
+        samples["bareflow"].append(w)
+        doc = json.loads(prof.read_text())
+        samples["bareflow_run"].append(doc["wall_seconds"])
+        outputs["bareflow"] = out
+        w, out, err, rc = timed([PY, str(ROOT / "bench" / "unhooked.py"), str(img)])
+        samples["unhooked"].append(w)
+        samples["unhooked_run"].append(float(err.decode().rsplit("run_seconds=", 1)[1].split()[0]))
+        outputs["unhooked"] = out
+        w, out, err, rc = timed(QEMU + ["-drive", f"file={img},format=raw,snapshot=on"])
+        samples["qemu"].append(w)
+        outputs["qemu"] = out
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    return {
+        "workload": name,
+        "reps": reps,
+        "median_seconds": {k: round(v, 4) for k, v in med.items()},
+        "ratio_bareflow_vs_unhooked_run": round(med["bareflow_run"] / med["unhooked_run"], 3),
+        "ratio_bareflow_vs_unhooked_process": round(med["bareflow"] / med["unhooked"], 3),
+        "ratio_bareflow_vs_qemu_process": round(med["bareflow"] / med["qemu"], 3),
+        "guest_instructions": doc.get("instructions"),
+        "guest_cycles": doc.get("cycles"),
+        "mips_bareflow": doc.get("mips"),
+        "same_serial_as_qemu": _strip_measured(outputs["bareflow"]) == _strip_measured(outputs["qemu"]),
+    }
+
+
+def _strip_measured(out: bytes) -> list[bytes]:
+    return [ln for ln in out.replace(b"\r", b"").split(b"\n")
+            if not ln.startswith((b"[jit] ", b"[stats] "))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--workload", choices=["compute", "llama", "all"], default="all")
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = ap.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        if args.workload in ("compute", "all"):
+            results.append(run_workload("compute loop (bench/compute.asm)", build_compute(tmp), args.reps, tmp))
+        if args.workload in ("llama", "all"):
+            results.append(run_workload(f"fluid_llama.img ({LLAMA_CMDLINE})", build_llama(tmp), args.reps, tmp))
+    for r in results:
+        m = r["median_seconds"]
+        print(f"\n== {r['workload']}  (median of {r['reps']})")
+        print(f"  bareflow-emu run   {m['bareflow']:8.3f} s process, {m['bareflow_run']:8.3f} s in the run loop")
+        print(f"  unhooked Unicorn   {m['unhooked']:8.3f} s process, {m['unhooked_run']:8.3f} s in the run loop")
+        print(f"  qemu-system-i386   {m['qemu']:8.3f} s process (TCG)")
+        print(f"  ratio vs unhooked: {r['ratio_bareflow_vs_unhooked_run']:.2f}x (run loop), "
+              f"{r['ratio_bareflow_vs_unhooked_process']:.2f}x (process)")
+        print(f"  ratio vs QEMU:     {r['ratio_bareflow_vs_qemu_process']:.2f}x (process)")
+        print(f"  guest: {r['guest_instructions']} instructions, {r['guest_cycles']} cycles, "
+              f"{r['mips_bareflow']} MIPS; serial identical to QEMU: {r['same_serial_as_qemu']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
