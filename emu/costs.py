@@ -395,6 +395,21 @@ class CostModel:
         p = self._price(insn, prot)
         return p.cls, p.cycles
 
+    def interrupt_cycles(self, protected: bool, kind: str) -> int:
+        """Cycles of delivering an interrupt that no instruction of a block paid for.
+
+        kind "software" (INT n / INT3 / INTO): 0, the instruction's own row (INT 16, INT3 13,
+        INTO 13) already covers the delivery.  "hardware" (an IRQ) and "exception" (a fault
+        or trap raised by an instruction): the processor does the work of an INT n (push the
+        flags, CS and IP, read the vector, load CS:IP), so it is priced with the INT row of
+        the same column.  MAME's own delivery routine charges a flat placeholder instead.
+        """
+        if kind == "software":
+            return 0
+        if kind not in ("hardware", "exception"):
+            raise ValueError(f"unknown interrupt kind {kind!r}")
+        return self._p5("INT", protected)
+
     def decode(self, code: bytes, address: int, mode32: bool) -> list:
         """Capstone instructions of `code` (detail on) - a convenience for tools and tests."""
         cs = self._cs32 if mode32 else self._cs16

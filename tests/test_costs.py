@@ -292,3 +292,12 @@ def test_documentation_appendix_matches_the_tables():
     atom = {m[0]: int(m[1]) for m in re.findall(r"^\| `(\w+)` \| (\d+) \|$", doc, re.M)}
     assert rows == P5
     assert atom == ATOM
+
+
+def test_interrupt_delivery_cycles(cm):
+    # an INT n instruction pays in its block; IRQs and exceptions pay the INT row on delivery
+    assert cm.interrupt_cycles(True, "software") == 0
+    assert cm.interrupt_cycles(False, "hardware") == P5["INT"][0] == 16
+    assert cm.interrupt_cycles(True, "exception") == P5["INT"][1] == 16
+    with pytest.raises(ValueError):
+        cm.interrupt_cycles(True, "nmi-ish")
