@@ -12,7 +12,7 @@ import enum
 import threading
 import time
 
-from bareflow.emu.errors import BadImage
+from bareflow.emu.errors import BadArgument, BadImage
 
 KMAIN, MATMUL = 0x1000, 0x1040
 KMAIN_LEN, MATMUL_LEN = 16, 8
@@ -24,7 +24,9 @@ class StopReason(enum.Enum):
     BREAKPOINT = "breakpoint"
     STEP = "step"
     HALTED = "halted"
-    POWER_OFF = "power off"
+    IDLE = "idle"
+    POWER_OFF = "powered off"
+    RESET = "reset"
     TRIPLE_FAULT = "triple fault"
     CYCLE_LIMIT = "cycle limit"
     GUEST_ERROR = "guest error"
@@ -33,15 +35,23 @@ class StopReason(enum.Enum):
 class FakeSymbols:
     table = {"kmain": (KMAIN, KMAIN_LEN * 2), "matmul": (MATMUL, MATMUL_LEN * 2)}
 
+    def format(self, addr: int) -> str:
+        hit = self.lookup(addr)
+        if hit is None:
+            return f"0x{addr:08x}"
+        return f"{hit[0]}+0x{hit[1]:x}" if hit[1] else hit[0]
+
     def lookup(self, addr: int):
         for name, (start, size) in self.table.items():
             if start <= addr < start + size:
                 return (name, addr - start)
         return None
 
-    def address(self, name: str):
+    def address_of(self, name: str) -> int:
         entry = self.table.get(name)
-        return None if entry is None else entry[0]
+        if entry is None:
+            raise BadArgument(f"unknown symbol: {name!r}")
+        return entry[0]
 
 
 # set-1 make code -> character, for the fake guest's keyboard driver
@@ -58,7 +68,7 @@ class FakeKeyboard:
         self.typed: list[str] = []
         self._lock = threading.Lock()
 
-    def press_make_break(self, codes: list[int]) -> None:
+    def press_keys(self, codes: list[int]) -> None:
         with self._lock:
             self.codes.extend(codes)
         shift = False
@@ -78,14 +88,12 @@ class FakeKeyboard:
             self.machine.guest_echo(ch)
 
 
-class FakeProfile:
+class FakeCpu:
     def __init__(self, machine: "FakeMachine") -> None:
         self.machine = machine
 
-    def table(self):
-        m = self.machine
-        return [("kmain", m.calls["kmain"], m.excl["kmain"], m.excl["kmain"] + m.excl["matmul"]),
-                ("matmul", m.calls["matmul"], m.excl["matmul"], m.excl["matmul"])]
+    def linear_pc(self) -> int:
+        return self.machine.pc
 
 
 class FakeMachine:
@@ -98,7 +106,8 @@ class FakeMachine:
         self.insns_per_run = insns_per_run
         self.symbols = FakeSymbols()
         self.keyboard = FakeKeyboard(self)
-        self.profile = FakeProfile(self)
+        self.cpu = FakeCpu(self)
+        self.on_serial: list = []
         self.breakpoints: set[int] = set()
         self.serial_in = bytearray()
         self._pause = threading.Event()
@@ -135,10 +144,12 @@ class FakeMachine:
         else:
             self.pc += 2
 
-    def run(self, max_cycles: int | None = None) -> StopReason:
+    def run_until_stop(self, max_cycles: int | None = None, wait_for_input: bool = False) -> StopReason:
+        """Like Machine.run_until_stop: max_cycles is absolute; a breakpoint we sit on is
+        stepped over."""
         self.run_calls += 1
         self.state = "running"
-        budget = self.cycles + max_cycles if max_cycles is not None else None
+        budget = max_cycles
         first = True
         n = 0
         while True:
@@ -148,6 +159,7 @@ class FakeMachine:
                 return StopReason.PAUSED
             if not first and self.pc in self.breakpoints:
                 self.state = "paused"
+                self.stop_message = f"breakpoint at {self.symbols.format(self.pc)}"
                 return StopReason.BREAKPOINT
             if budget is not None and self.cycles >= budget:
                 self.state = "paused"
@@ -171,14 +183,33 @@ class FakeMachine:
             self._exec_one()
         return StopReason.STEP
 
+    def run_to(self, target) -> StopReason:
+        addr = self.resolve(target)
+        temp = addr not in self.breakpoints
+        self.breakpoints.add(addr)
+        try:
+            return self.run_until_stop()
+        finally:
+            if temp:
+                self.breakpoints.discard(addr)
+
+    def resolve(self, target) -> int:
+        return self.symbols.address_of(target) if isinstance(target, str) else target
+
     def add_breakpoint(self, target) -> int:
-        addr = self.symbols.address(target) if isinstance(target, str) else target
+        addr = self.resolve(target)
         self.breakpoints.add(addr)
         return addr
 
     def remove_breakpoint(self, target) -> None:
-        addr = self.symbols.address(target) if isinstance(target, str) else target
-        self.breakpoints.discard(addr)
+        self.breakpoints.discard(self.resolve(target))
+
+    def profile_table(self) -> list[dict]:
+        total = max(1, self.cycles)
+        rows = [("kmain", self.calls["kmain"], self.excl["kmain"], self.excl["kmain"] + self.excl["matmul"]),
+                ("matmul", self.calls["matmul"], self.excl["matmul"], self.excl["matmul"])]
+        return [{"name": n, "calls": c, "exclusive_cycles": e, "inclusive_cycles": i,
+                 "exclusive_pct": round(100.0 * e / total, 3)} for n, c, e, i in rows]
 
     # --- inspection -----------------------------------------------------------------------
     @property
@@ -213,7 +244,10 @@ class FakeMachine:
     # --- guest I/O ------------------------------------------------------------------------
     def guest_echo(self, ch: str) -> None:
         """The fake guest's echo of a typed character on VGA and COM1."""
-        self.serial_out += ch.encode()
+        for b in ch.encode():
+            self.serial_out.append(b)
+            for cb in self.on_serial:
+                cb(b)
         if ch == "\n":
             self._row, self._col = self._row + 1, 0
             return

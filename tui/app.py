@@ -141,6 +141,7 @@ class BareflowApp(App[int]):
         self.error_message: str | None = None
         self.error_code = 64
         self._serial_pos = 0
+        self._resets = 0
         self._lines = LineSplitter()
         self._mips = RateMeter()
         self._fps = RateMeter()
@@ -207,38 +208,48 @@ class BareflowApp(App[int]):
         if m is None or runner is None:
             return
         now = time.monotonic()
+        runner.refresh_cpu()
         with self.batch_update():
             self.vga.update_frame(m.screen_bytes(), tuple(m.cursor())[:3])
-            out = m.serial_out
-            n = len(out)
-            if n > self._serial_pos:
-                new = bytes(out[self._serial_pos:n])
-                self._serial_pos = n
-                self.serial.feed(new)
-                lines = self._lines.feed(new.decode("latin-1").replace("\r", ""))
-                if lines:
-                    self.profile.guest_lines(lines)
+            self._poll_serial(m.serial_out)
             if runner.cpu_seq != self._cpu_seq:
                 self._cpu_seq = runner.cpu_seq
-                note = "live, 4 Hz" if runner.state == "running" else ""
-                self.cpu.show(runner.cpu_view, note)
+                self.cpu.show(runner.cpu_view, "live, 4 Hz" if runner.state == "running" else "")
             if now - self._last_profile >= PROFILE_EVERY_S:
                 self._last_profile = now
-                self.profile.update_profile(m.profile.table())
+                self.profile.update_profile(m.profile_table())
             self._polls += 1
-            if runner.state == "running":
+            state = runner.state
+            if state == "running":
                 mips = self._mips.sample(m.instructions, now)
                 fps = self._fps.sample(self._polls, now)
                 self.measured_mips = None if mips is None else mips / 1e6
                 self.measured_fps = fps
+                if getattr(m, "state", "") == "idle":
+                    state = "idle"
             else:
                 self._mips.reset()
                 self._fps.reset()
-            info = StatusInfo(runner.state, m.cycles, m.instructions, self.measured_mips, self.measured_fps,
+            info = StatusInfo(state, m.cycles, m.instructions, self.measured_mips, self.measured_fps,
                               self.image, len(m.breakpoints), runner.message)
             if info != self._last_status:
                 self._last_status = info
                 self.status.show(info)
+
+    def _poll_serial(self, out: bytearray) -> None:
+        n = len(out)
+        if self.runner.resets != self._resets:  # the machine was reset: COM1 output starts again
+            self._resets = self.runner.resets
+            self._serial_pos = 0
+            self.serial.write("\n--- reset ---\n")
+            self._lines = LineSplitter()
+        if n > self._serial_pos:
+            new = bytes(out[self._serial_pos:n])
+            self._serial_pos = n
+            self.serial.feed(new)
+            lines = self._lines.feed(new.decode("latin-1").replace("\r", ""))
+            if lines:
+                self.profile.guest_lines(lines)
 
     # --- input to the guest -------------------------------------------------------------
     @on(VgaScreen.Scancodes)

@@ -62,13 +62,13 @@ class CpuView:
 
 
 def linear_pc(mode: str, regs: dict[str, int], machine=None) -> int:
-    """Linear address of the next instruction: CS*16+IP in real mode; in protected mode the
-    machine's own answer when it offers one (segment bases), else EIP (flat segments)."""
+    """Linear address of the next instruction: the machine's CPU knows the CS base in every
+    mode; without it, CS*16+IP in real mode and EIP (flat segments) in protected mode."""
+    cpu = getattr(machine, "cpu", None)
+    if cpu is not None and hasattr(cpu, "linear_pc"):
+        return cpu.linear_pc()
     if mode == "real":
         return ((regs.get("cs", 0) << 4) + (regs.get("eip", 0) & 0xFFFF)) & 0xFFFFFFFF
-    pc = getattr(machine, "pc", None)
-    if isinstance(pc, int):
-        return pc
     return regs.get("eip", 0)
 
 

@@ -59,19 +59,22 @@ def parse_stats(line: str) -> StatsLine | None:
     return StatsLine(kv["tokens"], kv["cycles_per_token"], kv.get("heap_peak"))
 
 
-def _row(row) -> tuple[str, int, int, int]:
-    """A profile row as (symbol, calls, exclusive, inclusive), from a tuple or an object."""
-    if isinstance(row, tuple) or isinstance(row, list):
-        return (str(row[0]), int(row[1]), int(row[2]), int(row[3]))
-    return (str(row.symbol), int(row.calls), int(row.exclusive_cycles), int(row.inclusive_cycles))
+def _row(row) -> tuple[str, int, int, int, float | None]:
+    """A profile row as (name, calls, exclusive, inclusive, exclusive % or None), from the
+    dicts `Machine.profile_table()` returns (or a plain tuple)."""
+    if isinstance(row, dict):
+        return (str(row["name"]), int(row["calls"]), int(row["exclusive_cycles"]),
+                int(row["inclusive_cycles"]), row.get("exclusive_pct"))
+    return (str(row[0]), int(row[1]), int(row[2]), int(row[3]), None)
 
 
 def sort_profile(rows: Iterable, limit: int = 40) -> list[tuple[str, int, int, int, float]]:
-    """Rows sorted by exclusive cycles, with each one's share of all exclusive cycles (%)."""
+    """Rows sorted by exclusive cycles, with each one's share (%): the machine's share of all
+    cycles when it gives one, else the share of the rows' exclusive cycles."""
     norm = [_row(r) for r in rows]
     total = sum(r[2] for r in norm) or 1
     norm.sort(key=lambda r: (-r[2], r[0]))
-    return [(s, c, e, i, 100.0 * e / total) for s, c, e, i in norm[:limit]]
+    return [(s, c, e, i, float(p) if p is not None else 100.0 * e / total) for s, c, e, i, p in norm[:limit]]
 
 
 class ProfilePanel(Vertical):
@@ -112,7 +115,7 @@ class ProfilePanel(Vertical):
             jit.add_column(label, key=key)
 
     def update_profile(self, rows: Sequence) -> None:
-        """Show the emulator's profile (rows as `Machine.profile.table()` returns them)."""
+        """Show the emulator's profile (rows as `Machine.profile_table()` returns them)."""
         table = sort_profile(rows)
         if table == self._last_rows:
             return

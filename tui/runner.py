@@ -2,21 +2,23 @@
 
 Unicorn and the machine's Python state are not thread-safe, so the UI never calls `run`,
 `step`, `regs`, `reset`... itself.  It asks this runner, which executes requests on its own
-thread between run slices:
+thread while the guest is stopped:
 
-* while running, the thread calls `machine.run(max_cycles=...)` in slices of roughly 50 ms
-  of host time (the slice is resized from the measured speed), so even a request that races
-  with the start of a slice waits at most one slice; `request_pause()` (thread-safe) ends the
-  current slice at once when the UI wants the machine;
-* between slices, and whenever the machine stops, it captures a `CpuView` for the CPU panel
-  (at most 4 times a second while running: the capture is cheap but not free);
+* while running, the thread sits in `machine.run_until_stop(wait_for_input=True)` (an idle
+  guest - HLT with nothing scheduled - waits for keys instead of ending the run);
+  `request_pause()`, which is thread-safe and makes `run` return PAUSED at the next block
+  boundary, is how the UI gets the machine back: for a command, or 4 times a second for a
+  fresh `CpuView` (the guest continues at once; the machine's clock is exact across pauses, so
+  this costs a few microseconds and changes nothing the guest can see);
 * commands (step, step over, run to, breakpoints, reset, memory view address) are closures
-  queued by the UI and run on this thread while the guest is stopped.
+  queued by the UI and run on this thread between runs;
+* `--keys-after/--keys` scripts are matched byte by byte in the machine's `on_serial`
+  callback (emulator thread), so a text is queued as soon as its pattern is printed.
 
 What the UI may read at any time, because the machine documents them as thread-safe
 snapshots: `screen_bytes()`, `cursor()`, `serial_out`, `cycles`, `instructions`,
-`profile.table()`; and this runner's plain attributes (`state`, `message`, `cpu_view`,
-`cpu_seq`), which are replaced, never mutated, by the emulator thread.
+`profile_table()`; and this runner's plain attributes (`state`, `message`, `cpu_view`,
+`cpu_seq`), which the emulator thread replaces, never mutates.
 """
 from __future__ import annotations
 
@@ -30,10 +32,11 @@ from bareflow.emu.errors import BareflowError
 
 from .cpu import CpuView, capture_cpu, where
 
-#: the machine's states after which running again needs a reset
-TERMINAL_STATES = ("halted", "powered off", "triple fault", "error")
-_SLICE_TARGET_S = 0.05
-_CPU_CAPTURE_EVERY_S = 0.25
+#: the machine's states after which running again needs a reset (F2)
+TERMINAL_STATES = ("halted", "powered off", "triple fault", "guest error", "reset", "error")
+#: stop reasons after which the guest is simply stopped where it was and can continue
+_RESUMABLE = {"PAUSED": "paused", "BREAKPOINT": "paused", "STEP": "paused", "CYCLE_LIMIT": "paused"}
+CPU_CAPTURE_EVERY_S = 0.25
 
 
 class KeyScript:
@@ -64,18 +67,23 @@ class KeyScript:
             self._items.pop(0)
         return out
 
+    def restart_output(self) -> None:
+        """The machine was reset and its COM1 output cleared: search from the start again."""
+        self._search_from = 0
+
 
 def resolve_target(machine, target: str) -> int:
-    """An address typed by the user: hex (0x optional), decimal with a `#` prefix, or an ELF
-    symbol (with an optional +offset).  Raises BareflowError with a one-line message."""
+    """An address typed by the user: hexadecimal (0x optional), `#decimal`, or an ELF symbol,
+    each with an optional `+offset`.  Raises BareflowError with a one-line message."""
     text = target.strip()
     if not text:
         raise BareflowError("empty address")
     base, _, off = text.partition("+")
+    base = base.strip()
     try:
-        offset = int(off, 0) if off else 0
+        offset = int(off.strip(), 16) if off.strip() else 0
     except ValueError:
-        raise BareflowError(f"bad offset {off!r}") from None
+        raise BareflowError(f"bad offset {off.strip()!r} (hexadecimal expected)") from None
     if base.startswith("#"):
         try:
             return int(base[1:], 10) + offset
@@ -85,33 +93,34 @@ def resolve_target(machine, target: str) -> int:
         return int(base, 16) + offset
     except ValueError:
         pass
-    symbols = getattr(machine, "symbols", None)
-    addr = symbols.address(base) if symbols is not None else None
-    if addr is None:
-        raise BareflowError(f"no symbol {base!r}" + ("" if symbols is not None else " (no symbols loaded)"))
-    return addr + offset
+    return machine.resolve(base) + offset  # symbols; BadArgument (one line) when unknown
 
 
 class Runner:
     """Owns the emulator thread for one machine."""
 
-    def __init__(self, machine, *, initial_keys: list[tuple[str | None, str]] | None = None,
-                 slice_cycles: int = 2_000_000) -> None:
+    def __init__(self, machine, *, initial_keys: list[tuple[str | None, str]] | None = None) -> None:
         self.machine = machine
-        self.slice_cycles = slice_cycles
         self.state = "paused"
         self.message = ""
         self.cpu_view: CpuView | None = None
         self.cpu_seq = 0
+        #: bumped on each reset (the machine clears its COM1 output then)
+        self.resets = 0
         self.mem_addr: int | None = None
         self.keys = KeyScript(initial_keys or [])
         self._want_run = False
+        self._want_capture = False
         self._quit = False
         self._cmds: queue.SimpleQueue[tuple[Callable[[], object], Future]] = queue.SimpleQueue()
         self._wake = threading.Event()
-        self._temp_bp: int | None = None
-        self._last_capture = 0.0
+        self._last_capture_request = 0.0
+        #: bumped by every pause this runner requests; tells a stale pause from a real one
+        self._pause_gen = 0
         self._thread = threading.Thread(target=self._loop, name="bareflow-emulator", daemon=True)
+        if not self.keys.done:
+            self._key_triggers = {p[-1] for p, _ in initial_keys if p}
+            machine.on_serial.append(self._on_serial)
 
     # --- UI thread API --------------------------------------------------------------------
     def start(self, run: bool = True) -> None:
@@ -122,51 +131,69 @@ class Runner:
     def running(self) -> bool:
         return self._want_run
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def resume(self) -> None:
         if self.state in TERMINAL_STATES:
-            self.message = f"guest {self.state}: F2 resets"
+            self.message = f"the guest {'is ' if self.state != 'reset' else 'asked for a '}{self.state}: F2 resets"
             return
         self.message = ""
         self._want_run = True
         self._wake.set()
 
+    def _request_pause(self) -> None:
+        self._pause_gen += 1
+        self.machine.request_pause()
+
     def pause(self) -> None:
         self._want_run = False
-        self.machine.request_pause()
+        self._request_pause()
         self._wake.set()
 
     def toggle(self) -> None:
-        if self._want_run:
+        if self._want_run or self.state == "running":
             self.pause()
         else:
             self.resume()
+
+    def refresh_cpu(self) -> None:
+        """Ask for a fresh CpuView while running (rate-limited to CPU_CAPTURE_EVERY_S)."""
+        now = time.monotonic()
+        if self._want_run and now - self._last_capture_request >= CPU_CAPTURE_EVERY_S:
+            self._last_capture_request = now
+            self._want_capture = True
+            self._request_pause()
 
     def submit(self, fn: Callable[[], object]) -> Future:
         """Run `fn` on the emulator thread while the guest is stopped; the guest continues
         afterwards if it was running (unless `fn` changed that)."""
         fut: Future = Future()
         self._cmds.put((fn, fut))
-        self.machine.request_pause()
+        self._request_pause()
         self._wake.set()
         return fut
 
     def step(self) -> Future:
         self._want_run = False
-        return self.submit(lambda: self._stopped(self.machine.step()))
+        return self.submit(lambda: self._after(self.machine.step()))
 
     def step_over(self) -> Future:
+        """A CALL runs to its return address: that can take long, so it is a run (pausable)."""
         self._want_run = False
-        return self.submit(lambda: self._stopped(self.machine.step_over()))
+        def go() -> None:
+            self.state = "running"
+            self._after(self._unstale(self.machine.step_over))
+        return self.submit(go)
 
     def run_to(self, target: str) -> Future:
-        """Run until the address or symbol is reached (a one-shot breakpoint)."""
+        """Run until the address or symbol is reached (the machine's one-shot breakpoint)."""
         def go() -> int:
             addr = resolve_target(self.machine, target)
-            if addr not in self.machine.breakpoints:
-                self.machine.add_breakpoint(addr)
-                self._temp_bp = addr
-            self.message = f"running to {target}"
-            self._want_run = True
+            self.state = "running"
+            self.message = f"running to {self._describe(addr)}"
+            self._after(self._unstale(lambda: self.machine.run_to(addr)))
             return addr
         self._want_run = False
         return self.submit(go)
@@ -174,34 +201,32 @@ class Runner:
     def toggle_breakpoint(self, target: str) -> Future:
         def go() -> str:
             addr = resolve_target(self.machine, target)
-            if addr == self._temp_bp:
-                self._temp_bp = None
-            elif addr in self.machine.breakpoints:
+            if addr in self.machine.breakpoints:
                 self.machine.remove_breakpoint(addr)
                 self.message = f"breakpoint removed at {self._describe(addr)}"
-                return self.message
-            self.machine.add_breakpoint(addr)
-            self.message = f"breakpoint at {self._describe(addr)}"
+            else:
+                self.machine.add_breakpoint(addr)
+                self.message = f"breakpoint at {self._describe(addr)}"
             return self.message
         return self.submit(go)
 
     def reset(self) -> Future:
         def go() -> None:
             self.machine.reset()
-            self.state = "paused" if not self._want_run else "running"
-            self.message = "reset"
-            self._capture(force=True)
+            self.resets += 1
+            self.keys.restart_output()
+            self.state = "paused"
+            self.message = "reset: the machine is at its first instruction"
         return self.submit(go)
 
     def set_memory(self, target: str | None) -> Future:
         def go() -> None:
             self.mem_addr = None if target is None else resolve_target(self.machine, target)
-            self._capture(force=True)
         return self.submit(go)
 
     def send_keys(self, codes: list[int]) -> None:
-        """Set-1 make/break codes to the guest keyboard (the machine queues them)."""
-        self.machine.keyboard.press_make_break(codes)
+        """Set-1 make/break codes for the guest keyboard (thread-safe queue in the machine)."""
+        self.machine.keyboard.press_keys(codes)
 
     def type_text(self, text: str) -> None:
         self.machine.keyboard.type_text(text)
@@ -213,9 +238,9 @@ class Runner:
         """Stop the guest and the thread; True when the thread has ended."""
         self._quit = True
         self._want_run = False
-        self.machine.request_pause()
+        self._request_pause()
         self._wake.set()
-        if self._thread.is_alive():
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
         return not self._thread.is_alive()
 
@@ -224,43 +249,45 @@ class Runner:
         w = where(self.machine, addr)
         return f"{addr:#010x}" + (f" <{w}>" if w else "")
 
-    def _capture(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_capture < _CPU_CAPTURE_EVERY_S:
+    def _on_serial(self, byte: int) -> None:
+        """Machine callback for each COM1 byte (emulator thread): type scripted keys when due."""
+        if self.keys.done or chr(byte) not in self._key_triggers:
             return
-        self._last_capture = now
+        for text in self.keys.due(bytes(self.machine.serial_out)):
+            self.machine.keyboard.type_text(text)
+
+    def _unstale(self, run: Callable[[], object]):
+        """Call a running command, again if it returned PAUSED for a pause requested before
+        it started (the machine keeps a pause request until its next run)."""
+        while True:
+            gen = self._pause_gen
+            reason = run()
+            if getattr(reason, "name", "") != "PAUSED" or gen != self._pause_gen or self._quit:
+                return reason
+
+    def _capture(self) -> None:
         try:
             self.cpu_view = capture_cpu(self.machine, self.mem_addr)
         except Exception as err:  # shown in the status bar; the guest is not affected
-            self.message = f"cannot read CPU state: {err}"
+            self.message = f"cannot read CPU state: {type(err).__name__}: {err}"
         self.cpu_seq += 1
 
-    def _stopped(self, reason) -> None:
-        """Bookkeeping after run/step/step_over returned `reason` (a StopReason)."""
+    def _after(self, reason) -> None:
+        """Bookkeeping after run/step/step_over/run_to returned `reason` (a StopReason)."""
         name = getattr(reason, "name", str(reason))
-        if name in ("CYCLE_LIMIT",):
-            return
-        if name == "PAUSED":
-            if not self._want_run:
-                self.state = "paused"
+        if name == "PAUSED" and self._want_run:
+            return  # a pause for a command or a CPU view; the loop resumes
+        if name in _RESUMABLE:
+            self._want_run = False
+            self.state = "paused"
+            if name == "BREAKPOINT":
+                self.message = self.machine.stop_message or "breakpoint"
+            elif self.message.startswith("running to"):
+                self.message = ""
             return
         self._want_run = False
-        if self._temp_bp is not None:
-            if self._temp_bp in self.machine.breakpoints:
-                self.machine.remove_breakpoint(self._temp_bp)
-            self._temp_bp = None
-            if name == "BREAKPOINT":
-                self.message = ""
-        self._capture(force=True)
-        if name == "BREAKPOINT":
-            self.state = "paused"
-            if self.cpu_view is not None:
-                self.message = f"breakpoint at {self._describe(self.cpu_view.pc)}"
-        elif name == "STEP":
-            self.state = "paused"
-        else:
-            self.state = str(getattr(self.machine, "state", name.lower()))
-            self.message = getattr(self.machine, "stop_message", "") or ""
+        self.state = str(getattr(reason, "value", name.lower()))
+        self.message = getattr(self.machine, "stop_message", "") or ""
 
     def _drain(self) -> None:
         while True:
@@ -276,43 +303,33 @@ class Runner:
             except Exception as err:  # a bug must not kill the emulator thread silently
                 self.message = f"{type(err).__name__}: {err}"
                 fut.set_exception(err)
-            self._capture(force=True)
-
-    def _type_due(self) -> None:
-        if self.keys.done:
-            return
-        for text in self.keys.due(bytes(self.machine.serial_out)):
-            self.machine.keyboard.type_text(text)
+            self._capture()
 
     def _loop(self) -> None:
-        self._capture(force=True)
+        self._capture()
+        if not self.keys.done:
+            for text in self.keys.due(bytes(self.machine.serial_out)):
+                self.machine.keyboard.type_text(text)
         while not self._quit:
             self._drain()
             if self._quit:
                 break
-            self._type_due()
             if self._want_run and self.state not in TERMINAL_STATES:
                 self.state = "running"
-                t0 = time.monotonic()
                 try:
-                    reason = self.machine.run(max_cycles=self.slice_cycles)
+                    reason = self.machine.run_until_stop(wait_for_input=True)
                 except Exception as err:
                     self._want_run = False
                     self.state = "error"
                     self.message = f"emulator error: {type(err).__name__}: {err}"
-                    self._capture(force=True)
+                    self._capture()
                     continue
-                elapsed = time.monotonic() - t0
-                if getattr(reason, "name", "") == "CYCLE_LIMIT" and elapsed > 0:
-                    # keep slices near 50 ms of host time whatever the guest's speed
-                    scale = min(4.0, max(0.25, _SLICE_TARGET_S / elapsed))
-                    self.slice_cycles = max(10_000, int(self.slice_cycles * scale))
-                self._stopped(reason)
-                self._capture()
+                self._after(reason)
+                if self._want_capture or not self._want_run:
+                    self._want_capture = False
+                    self._capture()
             else:
                 if self.state == "running":
                     self.state = "paused"
-                    self._capture(force=True)
                 self._wake.wait()
                 self._wake.clear()
-        self.state = "stopped" if self.state == "running" else self.state

@@ -20,7 +20,8 @@ from bareflow.emu.clock import CPU_HZ
 STATE_STYLES = {
     "running": "bold black on green", "paused": "bold black on yellow", "halted": "bold white on red",
     "powered off": "bold white on blue", "triple fault": "bold white on red", "breakpoint": "bold black on yellow",
-    "error": "bold white on red", "starting": "bold black on cyan",
+    "error": "bold white on red", "guest error": "bold white on red", "reset": "bold white on red",
+    "idle": "bold black on cyan",
 }
 
 
@@ -67,7 +68,7 @@ def render_status(info: StatusInfo) -> Text:
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(f" {info.state.upper()} ", style=STATE_STYLES.get(info.state, "bold reverse"))
     t.append(f"  cycles {info.cycles:,}  t={format_time(info.cycles)}  insns {info.instructions:,}")
-    if info.state == "running":
+    if info.state in ("running", "idle"):
         if info.mips is not None:
             t.append(f"  {info.mips:6.1f} MIPS", style="bold")
         if info.fps is not None:
