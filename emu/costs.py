@@ -268,7 +268,7 @@ for _names, _stem in (
         _SSE[_n] = _stem
 del _names, _stem, _n
 
-_END_KINDS = ("call", "ret", "iret", "jcc", "jmp", "int", "hlt", "other")
+END_KINDS = ("call", "ret", "iret", "jcc", "jmp", "int", "hlt", "other")
 
 
 @dataclass(frozen=True)
@@ -283,7 +283,7 @@ class BlockCost:
     n_insns: int
     taken_extra: int           # extra cycles when the final conditional branch is taken
     branch_target: int | None  # static target of the final Jcc/JMP/CALL if direct
-    ends_with: str             # one of _END_KINDS
+    ends_with: str             # one of END_KINDS
     fallthrough: int           # address + size
     rdtsc_addrs: tuple[int, ...]
     io_addrs: tuple[int, ...]
@@ -623,7 +623,7 @@ class CostModel:
         if name in ("movd", "movq"):
             return self._movdq_class(insn)
         if insn.opcode[0] == 0x0F and insn.opcode[1] == 0xC2 and name.startswith("cmp"):
-            name = "cmp" + name[-2:]       # cmpltss, cmpeqpd ...: priced as add of that type
+            # cmpltss, cmpeqpd ...: the itinerary has no class of their own; priced as ADD
             stem = {"ss": "SSE_ALU_F32S", "sd": "SSE_ALU_F64S",
                     "ps": "SSE_ALU_F32P", "pd": "SSE_ALU_F64P"}.get(name[-2:])
         else:

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from bareflow.emu.costs import ATOM, DEFAULT_CYCLES, P5, BlockCost, CostModel
+from bareflow.emu.costs import ATOM, DEFAULT_CYCLES, END_KINDS, P5, BlockCost, CostModel
 
 pytestmark = pytest.mark.skipif(shutil.which("nasm") is None, reason="nasm not installed")
 
@@ -238,6 +238,7 @@ def test_taken_extra_follows_the_table():
 def test_block_endings(asm, cm, src, bits, kind, target):
     b = cm.block(asm(src, bits=bits), 0x3000, bits == 32)
     assert (b.ends_with, b.branch_target) == (kind, target)
+    assert b.ends_with in END_KINDS
 
 
 def test_sixteen_bit_decoding(asm, cm):
