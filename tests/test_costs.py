@@ -302,3 +302,70 @@ def test_interrupt_delivery_cycles(cm):
     assert cm.interrupt_cycles(True, "exception") == P5["INT"][1] == 16
     with pytest.raises(ValueError):
         cm.interrupt_cycles(True, "nmi-ish")
+
+
+UNICORN_PROGRAM = """
+org 0x1000
+    mov esp, 0x8000
+    mov ecx, 10
+    xor eax, eax
+.l: add eax, ecx
+    imul eax, eax, 3
+    call f
+    loop .l
+    mov ecx, 4
+    mov esi, 0x2000
+    mov edi, 0x3000
+    rep movsd
+    cpuid
+    xor ecx, ecx
+    rep stosb
+    fld1
+    fadd st0, st0
+    fstp dword [0x2000]
+    movss xmm0, [0x2000]
+    mulss xmm0, xmm0
+    cmp eax, 5
+    je .x
+    nop
+.x: hlt
+f:  push ebx
+    mov ebx, eax
+    shr ebx, 1
+    xor eax, ebx
+    pop ebx
+    ret
+"""
+
+
+def test_blocks_match_what_unicorn_executes(asm, cm):
+    """For every block Unicorn runs, our decode gives exactly the instructions Unicorn retires.
+
+    This also pins the REP behaviour the model relies on: a REP string instruction with
+    count n >= 1 re-enters a block of its own n more times (docs/cycle-model.md).
+    """
+    unicorn = pytest.importorskip("unicorn")
+    from unicorn import x86_const as U
+
+    code = asm(UNICORN_PROGRAM)
+    uc = unicorn.Uc(unicorn.UC_ARCH_X86, unicorn.UC_MODE_32)
+    uc.mem_map(0, 0x10000)
+    uc.mem_write(0x1000, code)
+    uc.reg_write(U.UC_X86_REG_CR0, 0x22)            # MP, no EM: x87 and SSE usable
+    uc.reg_write(U.UC_X86_REG_CR4, 1 << 9)          # OSFXSR
+    blocks: list[tuple[int, int, int]] = []
+    retired: list[int] = []
+    uc.hook_add(unicorn.UC_HOOK_BLOCK, lambda u, a, s, d: blocks.append((a, s, len(retired))))
+    uc.hook_add(unicorn.UC_HOOK_CODE, lambda u, a, s, d: retired.append(a))
+    uc.emu_start(0x1000, 0x1000 + len(code))
+    blocks.append((0, 0, len(retired)))
+    rep_movsd = None
+    entries: dict[int, int] = {}
+    for (addr, size, i0), (_, _, i1) in zip(blocks, blocks[1:]):
+        bc = cm.block(bytes(uc.mem_read(addr, size)), addr, True)
+        assert bc.insn_addrs == tuple(retired[i0:i1]), hex(addr)
+        assert "DEFAULT" not in bc.classes and "UNDECODABLE" not in bc.classes
+        entries[addr] = entries.get(addr, 0) + 1
+        if bc.classes == ("REP_MOVS",):
+            rep_movsd = addr
+    assert rep_movsd is not None and entries[rep_movsd] == 4   # count 4: 1 + 4 entries in all
