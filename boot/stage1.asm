@@ -165,8 +165,11 @@ fatal:
     jmp fatal
 .halt:
     cli
+    mov al, 0x71                    ; debug-exit status "bad boot": ends QEMU/BareFlow runs
+    out 0xF4, al                    ; (isa-debug-exit); nothing listens there on a real PC
+.hang:
     hlt
-    jmp .halt
+    jmp .hang
 
 magic       db "BFLOWHDR"
 msg_disk    db "stage1: disk read error", 13, 10, 0

@@ -647,8 +647,11 @@ fatal:
     call puts
 .halt:
     cli
+    mov al, 0x71                    ; debug-exit status "bad boot": ends QEMU/BareFlow runs
+    out 0xF4, al                    ; (isa-debug-exit); nothing listens there on a real PC
+.hang:
     hlt
-    jmp .halt
+    jmp .hang
 
 ; ------------------------------------------------------------------------------
 align 8

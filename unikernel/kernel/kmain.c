@@ -11,6 +11,7 @@
 #include "app.h"
 #include "jit_runtime.h"
 #include "runtime.h"
+#include "selftest.h"
 
 #define BAREFLOW_VERSION "0.1"
 
@@ -170,8 +171,11 @@ void kmain(uint32_t magic, const struct boot_info *boot)
     interrupts_enable();
     const char *test = cmdline_get(&cl, "test");
     if (test) {
+        if (strcmp(test, "lib") == 0)
+            selftest_run();
         if (strcmp(test, "de") && strcmp(test, "ud") && strcmp(test, "gp")) {
-            kprintf("cmdline: error: test=%s is not one of de, ud, gp\n", test);
+            kprintf("cmdline: error: test=%s is not one of de, ud, gp, lib\n", test);
+            kprintf("*** halted (debug-exit status 0x%02x)\n", HALT_BAD_CMDLINE);
             halt_forever(HALT_BAD_CMDLINE);
         }
         run_exception_test(test);
