@@ -104,7 +104,7 @@ def capture_cpu(machine, mem_addr: int | None = None, count: int = 6) -> CpuView
             mem_addr = ((regs.get("ss", 0) << 4) + (regs.get("esp", 0) & 0xFFFF)) & 0xFFFFFFFF
         else:
             mem_addr = regs.get("esp", 0)
-        label = "stack (ss:esp)"
+        label = "stack, ss:esp"
     else:
         label = where(machine, mem_addr)
     try:

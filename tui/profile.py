@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Label, Sparkline
@@ -77,6 +78,10 @@ def sort_profile(rows: Iterable, limit: int = 40) -> list[tuple[str, int, int, i
     return [(s, c, e, i, float(p) if p is not None else 100.0 * e / total) for s, c, e, i, p in norm[:limit]]
 
 
+def _num(text: str) -> Text:
+    return Text(text, justify="right")
+
+
 class ProfilePanel(Vertical):
     """Emulator profile table, guest tier table, cycles-per-token sparkline."""
 
@@ -98,17 +103,17 @@ class ProfilePanel(Vertical):
         hot = DataTable(id="hot", cursor_type="row", zebra_stripes=True)
         hot.can_focus = False
         yield hot
-        yield Label("Guest tiers ([jit] lines)", classes="section")
+        yield Label("Guest tiers ([jit] lines)", classes="section", markup=False)
         jit = DataTable(id="jit", cursor_type="row")
         jit.can_focus = False
         yield jit
-        yield Label("Cycles per token: no [stats] yet", id="cpt-label", classes="section")
+        yield Label("Cycles per token: no [stats] lines yet", id="cpt-label", classes="section", markup=False)
         yield Sparkline([], id="cpt")
 
     def on_mount(self) -> None:
         hot = self.query_one("#hot", DataTable)
-        for label, key in (("function", "fn"), ("calls", "calls"), ("excl cycles", "excl"),
-                           ("incl cycles", "incl"), ("%", "pct")):
+        for label, key in (("function", "fn"), ("calls", "calls"), ("exclusive cycles", "excl"),
+                           ("inclusive cycles", "incl"), ("% of all", "pct")):
             hot.add_column(label, key=key)
         jit = self.query_one("#jit", DataTable)
         for label, key in (("function", "fn"), ("calls", "calls"), ("avg cycles", "avg"), ("tier", "lvl")):
@@ -123,7 +128,7 @@ class ProfilePanel(Vertical):
         hot = self.query_one("#hot", DataTable)
         hot.clear()
         for sym, calls, excl, incl, pct in table:
-            hot.add_row(sym, f"{calls:,}", f"{excl:,}", f"{incl:,}", f"{pct:5.1f}")
+            hot.add_row(sym, _num(f"{calls:,}"), _num(f"{excl:,}"), _num(f"{incl:,}"), _num(f"{pct:.1f}"))
 
     def guest_lines(self, lines: Iterable[str]) -> None:
         """Take complete COM1 lines; `[jit]` and `[stats]` ones update the tier table/chart."""
@@ -142,7 +147,7 @@ class ProfilePanel(Vertical):
             table = self.query_one("#jit", DataTable)
             table.clear()
             for j in sorted(self.jit.values(), key=lambda j: -j.calls * j.avg_cycles):
-                table.add_row(j.name, f"{j.calls:,}", f"{j.avg_cycles:,}", str(j.level))
+                table.add_row(j.name, _num(f"{j.calls:,}"), _num(f"{j.avg_cycles:,}"), _num(str(j.level)))
         if stats_changed:
             last = self.stats[-1]
             first = self.stats[0]
