@@ -863,6 +863,47 @@ class Machine:
             if temp:
                 self.remove_breakpoint(addr)
 
+    # ------------------------------------------------------------------ snapshots
+    def snapshot(self) -> "Snapshot":
+        """Everything needed to come back to this exact point (the clock is deterministic, so
+        running on from a restored snapshot replays the same instructions and cycles)."""
+        names = self.function_names()
+        excl, incl, calls = self.fast.func_counters(len(names))
+        return Snapshot(
+            cycles=self.cycles, instructions=self.instructions,
+            context=self.uc.context_save(), ram=bytes(self._ram), a20=self._a20,
+            devices={name: dev.state() for name, dev in self.devices.items()},
+            halted=self._halted, serial_len=len(self.serial_out), debugcon_len=len(self.debugcon_out),
+            func_counters=(list(excl), list(incl), list(calls)), func_names=names,
+            input_log_len=len(self.input_log), bios=self.bios.state() if hasattr(self.bios, "state") else None,
+        )
+
+    def restore(self, snap: "Snapshot") -> None:
+        """Return to a snapshot taken on this machine (only while not running)."""
+        self.fast.flush_frames()
+        self._ram[:] = snap.ram
+        self.set_a20(snap.a20)
+        self.uc.context_restore(snap.context)
+        self.uc.ctl_flush_tb()
+        self.fast.clear()
+        self._blocks.clear()
+        self._io_prefix.clear()
+        self.clock._heap.clear()
+        for name, state in snap.devices.items():
+            self.devices[name].load_state(state)
+        if snap.bios is not None and hasattr(self.bios, "load_state"):
+            self.bios.load_state(snap.bios)
+        self.fast.reset_counters()
+        self.fast.h.cycles = snap.cycles
+        self.fast.h.instructions = snap.instructions
+        self.fast.set_func_counters(*snap.func_counters)
+        self._halted = snap.halted
+        del self.serial_out[snap.serial_len:]
+        del self.debugcon_out[snap.debugcon_len:]
+        del self.input_log[snap.input_log_len:]
+        self._stop = None
+        self.state = "paused"
+
     # ------------------------------------------------------------------ profile
     def profile_table(self) -> list[dict[str, Any]]:
         from .profile import profile_rows
@@ -872,6 +913,25 @@ class Machine:
         if self.trace is not None:
             self.trace.close()
         self.fast.close()
+
+
+@dataclass
+class Snapshot:
+    """A point in the guest's history (see Machine.snapshot)."""
+
+    cycles: int
+    instructions: int
+    context: Any
+    ram: bytes
+    a20: bool
+    devices: dict[str, Any]
+    halted: bool
+    serial_len: int
+    debugcon_len: int
+    func_counters: tuple[list[int], list[int], list[int]]
+    func_names: list[str]
+    input_log_len: int
+    bios: Any = None
 
 
 def _return_linear(cpu: Cpu, d: Delivered) -> int:

@@ -48,7 +48,7 @@ def build_devices(m: "Machine") -> dict[str, Any]:
         "a20": FastA20(on_a20=m.set_a20, on_reset=lambda: m.request_reset("port 0x92 bit 0")),
         "debug_exit": DebugExit(on_exit=m.power_off),
         "debugcon": DebugCon(on_byte=on_debugcon),
-        "cmos": Cmos(clock=m.clock, irq=pic, memory_bytes=m.memory_bytes),
+        "cmos": Cmos(clock=m.clock, irq=pic, memory_mb=m.memory_bytes // (1024 * 1024)),
         "power": AcpiPower(on_power_off=lambda: m.power_off(0)),
     }
     for dev in devices.values():
