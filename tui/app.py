@@ -32,6 +32,10 @@ from .status import RateMeter, StatusBar, StatusInfo
 POLL_HZ = 30
 PROFILE_EVERY_S = 0.5
 BLINK_TICK_S = 8 / 70
+#: below these terminal sizes the CPU/profile column, then the COM1 row, are hidden
+NARROW_BELOW = 150
+SHORT_BELOW = 40
+TINY_BELOW = 29  # no borders, no footer: 80x25 + the status line
 
 HELP_TEXT = """\
 [b]BareFlow: a PC you can watch[/b]
@@ -179,6 +183,8 @@ class BareflowApp(App[int]):
         self.cpu = self.query_one("#cpu", CpuPanel)
         self.profile = self.query_one("#profile", ProfilePanel)
         self.status = self.query_one("#status", StatusBar)
+        self.main_screen = self.screen
+        self._fit(self.size.width, self.size.height)
         self.vga.focus()
         try:
             self.machine = self.machine_factory()
@@ -194,6 +200,17 @@ class BareflowApp(App[int]):
         if self.blink:
             self.set_interval(BLINK_TICK_S, self.vga.tick_blink)
         self.poll()
+
+    def on_resize(self, event) -> None:
+        if hasattr(self, "main_screen"):
+            self._fit(event.size.width, event.size.height)
+
+    def _fit(self, width: int, height: int) -> None:
+        """Small terminals keep what matters most: the VGA screen, then COM1, then the rest
+        (the guest prints the same on VGA and COM1, so nothing is lost)."""
+        self.main_screen.set_class(width < NARROW_BELOW, "narrow")
+        self.main_screen.set_class(height < SHORT_BELOW, "short")
+        self.main_screen.set_class(height < TINY_BELOW or width < 82, "tiny")
 
     def _fatal(self, message: str, code: int) -> None:
         self.error_message = message
