@@ -1,0 +1,169 @@
+"""The committed images/fluid_llama.img boots on QEMU/SeaBIOS, and every failure path stops
+with a message instead of hanging or rebooting.
+
+Each QEMU run is bounded by `timeout` (a hang fails the test in seconds) and ends through
+isa-debug-exit, whose process exit code is (status << 1) | 1.  Statuses: 0 = app returned 0;
+0x40 + vector = unexpected exception; 0x70 = bad command line; 0x71 = boot loader error.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGE = ROOT / "images" / "fluid_llama.img"
+QEMU = shutil.which("qemu-system-i386")
+pytestmark = pytest.mark.skipif(QEMU is None, reason="qemu-system-i386 is not installed")
+
+
+def qemu_boot(img: Path, timeout: int = 20) -> tuple[int, str]:
+    """Boot `img` headless with 64 MiB (as the differential tests do); (exit code, serial)."""
+    cmd = ["timeout", str(timeout), QEMU, "-drive", f"file={img},format=raw", "-serial", "stdio",
+           "-display", "none", "-no-reboot", "-m", "64",
+           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    p = subprocess.run(cmd, capture_output=True, timeout=timeout + 5)
+    assert p.returncode != 124, "QEMU hung (killed by timeout):\n" + p.stdout.decode("latin-1")
+    return p.returncode, p.stdout.decode("latin-1").replace("\r\n", "\n")
+
+
+def copy_with_cmdline(tmp_path: Path, cmdline: str) -> Path:
+    img = tmp_path / "t.img"
+    shutil.copyfile(IMAGE, img)
+    subprocess.run([sys.executable, str(ROOT / "tools" / "image.py"), "set-cmdline", str(img),
+                    cmdline], check=True, capture_output=True)
+    return img
+
+
+def test_boot_sector_is_512_bytes_with_signature():
+    data = IMAGE.read_bytes()
+    assert len(data) % 512 == 0
+    assert data[510:512] == b"\x55\xaa"
+    assert data[512:520] == b"BFLOWHDR"
+
+
+def test_committed_image_boots_and_powers_off(tmp_path):
+    img = tmp_path / "t.img"
+    shutil.copyfile(IMAGE, img)
+    rc, out = qemu_boot(img)
+    assert rc == 1, out                       # status 0: the app succeeded
+    lines = out.splitlines()
+    assert "BareFlow stage2: real mode, boot drive in DL" in lines
+    assert "stage2: entering 32-bit protected mode" in lines
+    assert any(l.startswith("BareFlow unikernel ") for l in lines)
+    assert "cpu: GenuineIntel family 6 model 6 stepping 3" in lines          # qemu32 via CPUID
+    feats = next(l for l in lines if l.startswith("cpu features: ")).split()[2:]
+    assert {"fpu", "tsc", "sse", "sse2"} <= set(feats)
+    assert "cpu: x87 initialised, SSE enabled (CR0.EM=0 CR0.MP=1, CR4.OSFXSR+OSXMMEXCPT)" in lines
+    # SeaBIOS's E820 map for -m 64, as the kernel prints it
+    assert "  0x0000000000000000-0x000000000009fbff usable" in lines
+    assert "  0x0000000000100000-0x0000000003fdffff usable" in lines
+    assert "memory: 65023 KiB usable" in lines
+    heap = next(l for l in lines if l.startswith("heap: 0x"))
+    assert re.fullmatch(r"heap: 0x[0-9a-f]{8}-0x03fe0000, \d+ KiB free", heap)
+    assert re.search(r"^heap: \d+ allocations, \d+ frees, .* high-water \d+ bytes, 0 in use$",
+                     out, re.M)
+    assert "app: verify: the 3 matvec tiers agree on 256 outputs" in lines
+    assert re.search(r"^app: checksum 0x[0-9a-f]{8}$", out, re.M)
+    assert lines[-1] == "kernel: app_main returned 0, powering off"
+
+
+def test_same_output_twice_except_measured_lines(tmp_path):
+    """Determinism rule: only [jit]/[stats] lines may carry measured (RDTSC) figures."""
+    img = tmp_path / "t.img"
+    shutil.copyfile(IMAGE, img)
+    outs = []
+    for _ in range(2):
+        _, out = qemu_boot(img)
+        outs.append([l for l in out.splitlines() if not l.startswith(("[jit] ", "[stats] "))])
+    assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("test,name,vector,err", [
+    ("de", "#DE (0) Divide Error", 0, 0),
+    ("ud", "#UD (6) Invalid Opcode", 6, 0),
+    ("gp", "#GP (13) General Protection Fault", 13, 0x18),   # selector 0x18: past our GDT
+])
+def test_exception_handlers_fire(tmp_path, test, name, vector, err):
+    rc, out = qemu_boot(copy_with_cmdline(tmp_path, f"test={test}"))
+    assert f"self-test: raising {test}" in out
+    m = re.search(r"^\*\*\* EXCEPTION (.+?) err=0x([0-9a-f]{8}) eip=0x([0-9a-f]{8})$", out, re.M)
+    assert m, out
+    assert m.group(1) == name
+    assert int(m.group(2), 16) == err
+    assert 0x100000 <= int(m.group(3), 16) < 0x200000          # inside the kernel
+    assert re.search(r"^    eax=0x[0-9a-f]{8} ebx=0x[0-9a-f]{8} ecx=", out, re.M)
+    assert re.search(r"^    cs=0008 ds=0010 ", out, re.M)
+    assert rc == ((0x40 + vector) << 1) | 1
+    assert "app_main" not in out.split("self-test:")[1]        # it stopped there
+
+
+def test_kernel_lib_selftest_on_target(tmp_path):
+    rc, out = qemu_boot(copy_with_cmdline(tmp_path, "test=lib"))
+    m = re.search(r"^selftest: (\d+) passed, (\d+) failed$", out, re.M)
+    assert m, out
+    assert int(m.group(2)) == 0, out
+    assert int(m.group(1)) >= 40
+    assert rc == 1
+
+
+@pytest.mark.parametrize("cmdline,message", [
+    ('prompt="Once upon steps=4', "cmdline: error: unterminated quote after 'prompt=' (column 7)"),
+    ("a=1 b", "cmdline: error: 'b' at column 4 is not key=value"),
+    ("test=zz", "cmdline: error: test=zz is not one of de, ud, gp, lib"),
+])
+def test_bad_cmdline_halts_with_a_message(tmp_path, cmdline, message):
+    rc, out = qemu_boot(copy_with_cmdline(tmp_path, cmdline))
+    assert message in out.splitlines()
+    assert "app_main" not in out
+    assert rc == (0x70 << 1) | 1
+
+
+def test_app_receives_arguments(tmp_path):
+    rc, out = qemu_boot(copy_with_cmdline(tmp_path, 'rounds=5 seed=7 note="two words"'))
+    assert rc == 1, out
+    assert 'cmdline: "rounds=5 seed=7 note="two words"" (3 arguments)' in out
+    assert '  note = "two words"' in out
+    assert "int16 matvec 256x256 + softmax, 5 rounds, seed 7" in out
+
+
+def _corrupt(tmp_path: Path, offset: int) -> Path:
+    img = tmp_path / "t.img"
+    data = bytearray(IMAGE.read_bytes())
+    data[offset] ^= 0xFF
+    img.write_bytes(bytes(data))
+    return img
+
+
+def test_bad_header_magic_stops_stage1(tmp_path):
+    rc, out = qemu_boot(_corrupt(tmp_path, 512))
+    assert out.strip() == "stage1: bad disk header"
+    assert rc == (0x71 << 1) | 1
+
+
+def test_bad_header_checksum_stops_stage2(tmp_path):
+    rc, out = qemu_boot(_corrupt(tmp_path, 512 + 200))       # a command-line byte
+    assert "stage2: bad disk header (version or checksum)" in out.splitlines()
+    assert "BareFlow unikernel" not in out
+    assert rc == (0x71 << 1) | 1
+
+
+def test_disk_read_error_in_stage2(tmp_path):
+    """An image cut short inside the kernel: INT 13h fails, stage 2 says so and stops."""
+    img = tmp_path / "t.img"
+    img.write_bytes(IMAGE.read_bytes()[:512 * 12])
+    rc, out = qemu_boot(img)
+    assert re.search(r"^stage2: disk read error, INT 13h status 0x[0-9a-f]{8}$", out, re.M), out
+    assert rc == (0x71 << 1) | 1
+
+
+def test_disk_read_error_in_stage1(tmp_path):
+    img = tmp_path / "t.img"
+    img.write_bytes(IMAGE.read_bytes()[:1024])             # MBR + header, no stage 2
+    rc, out = qemu_boot(img)
+    assert out.strip() == "stage1: disk read error"
+    assert rc == (0x71 << 1) | 1

@@ -1,0 +1,79 @@
+"""The unikernel builds from source with clang/ld.lld/nasm, the result boots, and - with the
+toolchain the committed image was built with (unikernel/toolchain.txt) - it is byte-identical
+to images/fluid_llama.img, so the committed image is known to match its sources."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOLS = ("clang", "ld.lld", "llvm-ar", "nasm", "make")
+pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS),
+                                reason="needs clang, ld.lld, llvm-ar, nasm and make")
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("unikernel-build")
+    p = subprocess.run(["make", "-C", str(ROOT / "unikernel"), f"BUILD={out}", "build",
+                        f"PYTHON={sys.executable}"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    (out / "make.log").write_text(p.stdout)
+    return out
+
+
+def test_build_produces_every_artifact(build_dir):
+    for name in ("kernel_lib.a", "tinyllama_bare.elf", "stage1.bin", "stage2.bin",
+                 "fluid_llama.img"):
+        assert (build_dir / name).stat().st_size > 0, name
+    stage1 = (build_dir / "stage1.bin").read_bytes()
+    assert len(stage1) == 512 and stage1[510:] == b"\x55\xaa"
+    assert (build_dir / "stage2.bin").stat().st_size <= 64 * 512
+
+
+def test_size_report_and_target(build_dir):
+    log = (build_dir / "make.log").read_text()
+    assert "size report:" in log
+    line = next(l for l in log.splitlines() if "kernel+app loadable" in l)
+    loadable = int(line.split()[2])
+    assert 0 < loadable <= 100 * 1024, line
+
+
+def test_elf_keeps_symbols(build_dir):
+    from elftools.elf.elffile import ELFFile
+    with open(build_dir / "tinyllama_bare.elf", "rb") as f:
+        elf = ELFFile(f)
+        names = {s.name for s in elf.get_section_by_name(".symtab").iter_symbols()}
+        assert elf.header.e_entry == 0x100000
+    assert {"_start", "kmain", "app_main", "malloc", "jit_profile_begin", "isr_dispatch"} <= names
+
+
+def test_rebuilt_image_boots(build_dir, tmp_path):
+    if shutil.which("qemu-system-i386") is None:
+        pytest.skip("qemu-system-i386 is not installed")
+    img = tmp_path / "r.img"
+    shutil.copyfile(build_dir / "fluid_llama.img", img)
+    p = subprocess.run(["timeout", "20", "qemu-system-i386", "-drive", f"file={img},format=raw",
+                        "-serial", "stdio", "-display", "none", "-no-reboot", "-m", "64",
+                        "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
+                       capture_output=True, timeout=25)
+    out = p.stdout.decode("latin-1")
+    assert p.returncode == 1, out
+    assert "kernel: app_main returned 0, powering off" in out
+
+
+def test_build_is_deterministic_and_matches_the_committed_image(build_dir):
+    recorded = ROOT / "unikernel" / "toolchain.txt"
+    current = subprocess.run(["clang", "--version"], capture_output=True, text=True).stdout
+    current = current.splitlines()[0] + "\n" + subprocess.run(
+        ["nasm", "-v"], capture_output=True, text=True).stdout
+    if not recorded.exists() or recorded.read_text() != current:
+        pytest.skip("a different clang/nasm than the one the committed image was built with")
+    for name, committed in (("fluid_llama.img", "images/fluid_llama.img"),
+                            ("tinyllama_bare.elf", "images/tinyllama_bare.elf")):
+        assert (build_dir / name).read_bytes() == (ROOT / committed).read_bytes(), (
+            f"{committed} is stale: run `make -C unikernel` and commit it")
