@@ -253,8 +253,14 @@ class Runner:
         """Machine callback for each COM1 byte (emulator thread): type scripted keys when due."""
         if self.keys.done or chr(byte) not in self._key_triggers:
             return
+        self._type_due()
+
+    def _type_due(self) -> None:
+        """Emulator thread only: type straight into the 8042 like `bareflow-emu run` does, so
+        a scripted session takes the same cycles in the TUI as headless."""
+        kbd = getattr(self.machine, "kbd", None) or self.machine.keyboard
         for text in self.keys.due(bytes(self.machine.serial_out)):
-            self.machine.keyboard.type_text(text)
+            kbd.type_text(text)
 
     def _unstale(self, run: Callable[[], object]):
         """Call a running command, again if it returned PAUSED for a pause requested before
@@ -308,8 +314,7 @@ class Runner:
     def _loop(self) -> None:
         self._capture()
         if not self.keys.done:
-            for text in self.keys.due(bytes(self.machine.serial_out)):
-                self.machine.keyboard.type_text(text)
+            self._type_due()
         while not self._quit:
             self._drain()
             if self._quit:
