@@ -20,7 +20,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Static
 
-from bareflow.emu.errors import BareflowError
+from bareflow.emu.errors import BadImage, BareflowError
 
 from .cpu import CpuPanel
 from .profile import ProfilePanel
@@ -189,7 +189,8 @@ class BareflowApp(App[int]):
         try:
             self.machine = self.machine_factory()
         except BareflowError as err:
-            self._fatal(str(err), err.exit_code)
+            # the CLI's statuses: 64 for an image that cannot boot, 2 for a bad argument
+            self._fatal(str(err), 64 if isinstance(err, BadImage) else 2)
             return
         except OSError as err:
             self._fatal(f"cannot read the image: {err.strerror or err}", 64)
