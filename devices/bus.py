@@ -71,11 +71,12 @@ class Bus:
 
     def io_read(self, port: int, size: int) -> int:
         dev = self._ports.get(port)
-        mask = (1 << (8 * size)) - 1
-        if dev is None:
-            value = UNMAPPED & mask
-        elif size == 1 or getattr(dev, "wide_io", True):
-            value = dev.io_read(port, size) & mask
+        if size == 1:  # the common case first: no mask arithmetic, no attribute lookup
+            value = dev.io_read(port, 1) & 0xFF if dev is not None else 0xFF
+        elif dev is None:
+            value = UNMAPPED & ((1 << (8 * size)) - 1)
+        elif getattr(dev, "wide_io", True):
+            value = dev.io_read(port, size) & ((1 << (8 * size)) - 1)
         else:
             value = self._split_read(port, size)
         if self.on_io is not None:
@@ -83,8 +84,7 @@ class Bus:
         return value
 
     def io_write(self, port: int, size: int, value: int) -> None:
-        mask = (1 << (8 * size)) - 1
-        value &= mask
+        value &= 0xFF if size == 1 else (1 << (8 * size)) - 1
         if self.on_io is not None:
             self.on_io("out", port, size, value)
         dev = self._ports.get(port)

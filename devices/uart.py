@@ -103,6 +103,12 @@ class Uart16550:
         if not self._inbox.empty():
             self.pump_input()
         reg = port - self.base
+        if reg == 5:  # LSR first: polling loops read it most
+            ret = self.lsr
+            if ret & (LSR_BI | LSR_OE):
+                self.lsr &= ~(LSR_BI | LSR_OE)
+                self._update_irq()
+            return ret
         if reg == 0:
             if self.lcr & LCR_DLAB:
                 return self.divider & 0xFF
@@ -119,12 +125,6 @@ class Uart16550:
             return self.lcr
         if reg == 4:
             return self.mcr
-        if reg == 5:
-            ret = self.lsr
-            if self.lsr & (LSR_BI | LSR_OE):
-                self.lsr &= ~(LSR_BI | LSR_OE)
-                self._update_irq()
-            return ret
         if reg == 6:
             if self.mcr & MCR_LOOP:
                 # loopback: DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD
@@ -199,14 +199,18 @@ class Uart16550:
 
     def _write_thr(self, value: int) -> None:
         self.thr = value
-        self.thr_ipending = 0
-        self.lsr &= ~(LSR_THRE | LSR_TEMT)
-        self._update_irq()
-        # The shift register takes the byte at once and the line is infinitely fast (QEMU).
-        self.lsr |= LSR_THRE | LSR_TEMT
-        if not self.thr_ipending:
+        # The shift register takes the byte at once and the line is infinitely fast (QEMU):
+        # THRE drops and rises again within this write.  Only the THR-empty interrupt sees
+        # that (its line pulses low then high: a new edge), so skip the work without it.
+        if self.ier & IER_THRI:
+            self.thr_ipending = 0
+            self.lsr &= ~(LSR_THRE | LSR_TEMT)
+            self._update_irq()
+            self.lsr |= LSR_THRE | LSR_TEMT
             self.thr_ipending = 1
             self._update_irq()
+        else:
+            self.thr_ipending = 1
         if self.mcr & MCR_LOOP:
             self._receive(value)
         elif self.on_tx is not None:

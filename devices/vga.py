@@ -99,6 +99,9 @@ class VgaText:
                 p = port + i
                 value |= (self.io_read(p, 1) if p in self.PORTS else 0xFF) << (8 * i)
             return value
+        if port == 0x3DA and self.misc & 0x01:  # colour-mode status 1: polled in loops
+            self.ar_flip_flop = 0
+            return self.input_status_1()
         if self._wrong_space(port):
             return 0xFF
         if port in (0x3D4, 0x3B4):
