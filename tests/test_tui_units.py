@@ -125,3 +125,20 @@ def test_status_figures():
     assert meter.sample(150, now=11.0) == 150.0
     assert eflags_text(0x3246) == "PF ZF IF IOPL=3"
     assert decode_bits(0x80000011, CR0_BITS) == ["PE", "ET", "PG"]
+
+
+def test_every_mapped_key_is_a_real_set1_sequence():
+    """What the TUI sends must be accepted by the keyboard device (set 1 -> set 2)."""
+    from bareflow.devices.scancodes import set1_to_set2
+    from bareflow.tui.keymap import _NAMED
+    keys = [(chr(c), chr(c)) for c in range(0x20, 0x7F)]
+    keys += [(name, None) for name in _NAMED]
+    keys += [(f"ctrl+{c}", None) for c in "abcdefghijklmnopqrstuvwxyz"]
+    keys += [("alt+f4", None), ("shift+tab", None), ("ctrl+alt+delete", None)]
+    for key, char in keys:
+        codes = key_scancodes(key, char)
+        assert codes, key
+        assert set1_to_set2(codes), key
+        makes = [c for c in codes if c not in (0xE0,) and not c & 0x80]
+        breaks = [c & 0x7F for c in codes if c not in (0xE0,) and c & 0x80]
+        assert sorted(makes) == sorted(breaks), key  # every key pressed is released

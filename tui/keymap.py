@@ -5,32 +5,19 @@ complete make/break sequence: make (code), break (code | 0x80), with the E0 pref
 for the grey navigation keys, and Shift/Ctrl/Alt make ... break wrapped around the key when
 the character needs them (a US layout, which is what the guest's set-1 tables assume).
 
-Pure functions, no Textual import, so the mapping can be tested on its own.
+Pure functions, no Textual import, so the mapping can be tested on its own.  Characters use
+the keyboard device's US table; this module adds what only a terminal has: named keys,
+modifier combinations and the E0-prefixed grey keys.
 """
 from __future__ import annotations
+
+from bareflow.devices.scancodes import char_to_set1
 
 LSHIFT = 0x2A
 LCTRL = 0x1D
 LALT = 0x38
 E0 = 0xE0
 
-# Unshifted US layout: character -> make code.
-_PLAIN: dict[str, int] = {
-    "1": 0x02, "2": 0x03, "3": 0x04, "4": 0x05, "5": 0x06, "6": 0x07, "7": 0x08, "8": 0x09,
-    "9": 0x0A, "0": 0x0B, "-": 0x0C, "=": 0x0D,
-    "q": 0x10, "w": 0x11, "e": 0x12, "r": 0x13, "t": 0x14, "y": 0x15, "u": 0x16, "i": 0x17,
-    "o": 0x18, "p": 0x19, "[": 0x1A, "]": 0x1B,
-    "a": 0x1E, "s": 0x1F, "d": 0x20, "f": 0x21, "g": 0x22, "h": 0x23, "j": 0x24, "k": 0x25,
-    "l": 0x26, ";": 0x27, "'": 0x28, "`": 0x29, "\\": 0x2B,
-    "z": 0x2C, "x": 0x2D, "c": 0x2E, "v": 0x2F, "b": 0x30, "n": 0x31, "m": 0x32, ",": 0x33,
-    ".": 0x34, "/": 0x35, " ": 0x39,
-}
-# Shifted US layout: character -> the unshifted key it lives on.
-_SHIFTED_ON: dict[str, str] = {
-    "!": "1", "@": "2", "#": "3", "$": "4", "%": "5", "^": "6", "&": "7", "*": "8", "(": "9",
-    ")": "0", "_": "-", "+": "=", "{": "[", "}": "]", ":": ";", '"': "'", "~": "`", "|": "\\",
-    "<": ",", ">": ".", "?": "/",
-}
 # Named keys (Textual key names) -> (extended?, make code).
 _NAMED: dict[str, tuple[bool, int]] = {
     "escape": (False, 0x01), "backspace": (False, 0x0E), "tab": (False, 0x0F),
@@ -61,22 +48,13 @@ def _wrap(modifier: int, inner: list[int]) -> list[int]:
 
 
 def char_scancodes(ch: str) -> list[int] | None:
-    """Set-1 make/break sequence that types `ch` on a US keyboard, or None if it has no key."""
-    if ch == "\n" or ch == "\r":
-        return _tap(0x1C)
-    if ch == "\t":
-        return _tap(0x0F)
-    if ch == "\b":
-        return _tap(0x0E)
-    if ch == "\x1b":
-        return _tap(0x01)
-    if ch in _PLAIN:
-        return _tap(_PLAIN[ch])
-    if "A" <= ch <= "Z":
-        return _wrap(LSHIFT, _tap(_PLAIN[ch.lower()]))
-    if ch in _SHIFTED_ON:
-        return _wrap(LSHIFT, _tap(_PLAIN[_SHIFTED_ON[ch]]))
-    return None
+    """Set-1 make/break sequence that types `ch` on a US keyboard, or None if no key does.
+    The character table is the keyboard device's own (devices/scancodes.py), so what the TUI
+    types and what `--keys` types are the same codes."""
+    try:
+        return char_to_set1(ch)
+    except ValueError:
+        return None
 
 
 def key_scancodes(key: str, character: str | None = None) -> list[int] | None:

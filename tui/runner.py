@@ -226,7 +226,10 @@ class Runner:
 
     def send_keys(self, codes: list[int]) -> None:
         """Set-1 make/break codes for the guest keyboard (thread-safe queue in the machine)."""
-        self.machine.keyboard.press_keys(codes)
+        try:
+            self.machine.keyboard.press_keys(codes)
+        except ValueError as err:  # a code the keyboard model has no key for
+            self.message = str(err)
 
     def type_text(self, text: str) -> None:
         self.machine.keyboard.type_text(text)
