@@ -142,3 +142,8 @@ def test_every_mapped_key_is_a_real_set1_sequence():
         makes = [c for c in codes if c not in (0xE0,) and not c & 0x80]
         breaks = [c & 0x7F for c in codes if c not in (0xE0,) and c & 0x80]
         assert sorted(makes) == sorted(breaks), key  # every key pressed is released
+
+
+def test_paste_keeps_only_typeable_characters():
+    from bareflow.tui.runner import typeable_text
+    assert typeable_text("héllo\tworld\n") == ("hllo\tworld\n", 1)

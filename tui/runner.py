@@ -31,12 +31,19 @@ from typing import Callable
 from bareflow.emu.errors import BareflowError
 
 from .cpu import CpuView, capture_cpu, where
+from .keymap import char_scancodes
 
 #: the machine's states after which running again needs a reset (F2)
 TERMINAL_STATES = ("halted", "powered off", "triple fault", "guest error", "reset", "error")
 #: stop reasons after which the guest is simply stopped where it was and can continue
 _RESUMABLE = {"PAUSED": "paused", "BREAKPOINT": "paused", "STEP": "paused", "CYCLE_LIMIT": "paused"}
 CPU_CAPTURE_EVERY_S = 0.25
+
+
+def typeable_text(text: str) -> tuple[str, int]:
+    """(the characters a US PS/2 keyboard can type, how many others were dropped)."""
+    kept = "".join(ch for ch in text if char_scancodes(ch) is not None)
+    return kept, len(text) - len(kept)
 
 
 class KeyScript:
@@ -232,7 +239,12 @@ class Runner:
             self.message = str(err)
 
     def type_text(self, text: str) -> None:
-        self.machine.keyboard.type_text(text)
+        """Type text (a paste) on the guest keyboard; characters no key types are skipped."""
+        typeable, skipped = typeable_text(text.replace("\r\n", "\n"))
+        if skipped:
+            self.message = f"paste: skipped {skipped} character(s) no US key types"
+        if typeable:
+            self.machine.keyboard.type_text(typeable)
 
     def send_serial(self, data: bytes) -> None:
         self.machine.send_serial(data)
@@ -263,7 +275,10 @@ class Runner:
         a scripted session takes the same cycles in the TUI as headless."""
         kbd = getattr(self.machine, "kbd", None) or self.machine.keyboard
         for text in self.keys.due(bytes(self.machine.serial_out)):
-            kbd.type_text(text)
+            typeable, skipped = typeable_text(text)
+            if skipped:
+                self.message = f"--keys: skipped {skipped} character(s) no US key types"
+            kbd.type_text(typeable)
 
     def _unstale(self, run: Callable[[], object]):
         """Call a running command, again if it returned PAUSED for a pause requested before
