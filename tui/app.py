@@ -145,6 +145,7 @@ class BareflowApp(App[int]):
         self.error_message: str | None = None
         self.error_code = 64
         self._serial_pos = 0
+        self._closed = False
         self._resets = 0
         self._lines = LineSplitter()
         self._mips = RateMeter()
@@ -194,6 +195,9 @@ class BareflowApp(App[int]):
             return
         except OSError as err:
             self._fatal(f"cannot read the image: {err.strerror or err}", 64)
+            return
+        except Exception as err:  # a bug of ours: one line, the CLI's internal-error status
+            self._fatal(f"internal error: {type(err).__name__}: {err}", 70)
             return
         self.runner = Runner(self.machine, initial_keys=self.initial_keys)
         self.runner.start(run=self.autostart)
@@ -341,7 +345,11 @@ class BareflowApp(App[int]):
     def shutdown(self) -> None:
         """Stop the guest and join the emulator thread (idempotent)."""
         if self.runner is not None:
-            self.runner.stop()
+            stopped = self.runner.stop()
+            close = getattr(self.machine, "close", None)
+            if stopped and close is not None and not self._closed:
+                self._closed = True
+                close()
 
     def on_unmount(self) -> None:
         self.shutdown()
