@@ -50,6 +50,8 @@ start:
     mov dl, [boot_drive]
     xor di, di                      ; ES:DI=0 works around buggy BIOSes
     int 0x13
+    push word 0                     ; for floppies ES:DI now points at the BIOS's diskette
+    pop es                          ; parameter table: ES must be 0 again (flags unchanged)
     jc disk_error
     and cl, 0x3F
     mov [spt], cl

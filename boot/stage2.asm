@@ -77,6 +77,10 @@ stage2:
     call serial_init
     mov si, msg_hello
     call puts
+    movzx eax, byte [boot_drive]
+    call print_hex8
+    mov si, msg_crlf
+    call puts
 
     ; ---- 2. the header: version and a checksum over its 128 dwords (sum = 0) ----
     cmp word [HDR_VERSION], 1
@@ -111,6 +115,23 @@ stage2:
 
     ; ---- 5. disk reads: LBA extensions, or CHS geometry for the fall-back ----
     call probe_disk
+    cmp byte [use_lba], 0
+    je .say_chs
+    mov si, msg_lba
+    call puts
+    jmp .said
+.say_chs:
+    mov si, msg_chs
+    call puts
+    movzx eax, byte [spt]
+    call print_dec
+    mov si, msg_spt
+    call puts
+    movzx eax, byte [heads]
+    call print_dec
+    mov si, msg_heads
+    call puts
+.said:
     call find_mem_top
 
     mov si, msg_kernel
@@ -589,16 +610,23 @@ puts:                               ; SI = NUL-terminated string
     pop ax
     ret
 
+print_hex8:                         ; AL, as 0x%02x
+    push eax
+    push cx
+    shl eax, 24                     ; the two digits to print on top
+    mov cx, 2
+    jmp print_hex_digits
 print_hex:                          ; EAX, as 0x%08x
     push eax
     push cx
+    mov cx, 8
+print_hex_digits:
     push eax
     mov al, '0'
     call putc
     mov al, 'x'
     call putc
     pop eax
-    mov cx, 8
 .digit:
     rol eax, 4
     push eax
@@ -638,7 +666,7 @@ disk_error:
     mov si, msg_disk
     call puts
     movzx eax, byte [last_error]
-    call print_hex
+    call print_hex8
     mov si, msg_crlf
     jmp fatal
 bad_header:
@@ -688,10 +716,14 @@ a20_0       db "already on", 13, 10, 0
 a20_1       db "on via port 0x92", 13, 10, 0
 a20_2       db "on via the 8042 output port", 13, 10, 0
 
-msg_hello   db "BareFlow stage2: real mode, boot drive in DL", 13, 10, 0
+msg_hello   db "BareFlow stage2: real mode, boot drive ", 0
 msg_e820    db "stage2: E820 memory map, ", 0
 msg_entries db " entries", 13, 10, 0
 msg_a20     db "stage2: A20 ", 0
+msg_lba     db "stage2: disk reads with INT 13h AH=42h (LBA)", 13, 10, 0
+msg_chs     db "stage2: disk reads with INT 13h AH=02h (CHS, ", 0
+msg_spt     db " sectors/track, ", 0
+msg_heads   db " heads)", 13, 10, 0
 msg_kernel  db "stage2: kernel ", 0
 msg_model   db "stage2: model ", 0
 msg_tok     db "stage2: tokenizer ", 0

@@ -173,8 +173,10 @@ void kmain(uint32_t magic, const struct boot_info *boot)
     if (test) {
         if (strcmp(test, "lib") == 0)
             selftest_run();
+        if (strcmp(test, "input") == 0)
+            selftest_input();
         if (strcmp(test, "de") && strcmp(test, "ud") && strcmp(test, "gp")) {
-            kprintf("cmdline: error: test=%s is not one of de, ud, gp, lib\n", test);
+            kprintf("cmdline: error: test=%s is not one of de, ud, gp, lib, input\n", test);
             kprintf("*** halted (debug-exit status 0x%02x)\n", HALT_BAD_CMDLINE);
             halt_forever(HALT_BAD_CMDLINE);
         }

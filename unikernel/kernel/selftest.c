@@ -159,6 +159,19 @@ static void test_jit(void)
     jit_reset();
 }
 
+void selftest_input(void)
+{
+    char line[80];
+    kprintf("input: type lines on the keyboard or COM1; 'quit' ends\n");
+    for (;;) {
+        kprintf("> ");
+        int n = console_readline(line, sizeof line);
+        kprintf("input: got \"%s\" (%d chars)\n", line, n);
+        if (strcmp(line, "quit") == 0)
+            power_off(0);
+    }
+}
+
 void selftest_run(void)
 {
     kprintf("selftest: kernel_lib on the target\n");

@@ -2,4 +2,6 @@
 #ifndef BAREFLOW_SELFTEST_H
 #define BAREFLOW_SELFTEST_H
 void selftest_run(void) __attribute__((noreturn));
+/* test=input: echo lines read with console_readline until "quit". */
+void selftest_input(void) __attribute__((noreturn));
 #endif

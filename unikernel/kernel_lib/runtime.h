@@ -53,6 +53,11 @@ int keyboard_getchar_nonblocking(void);    /* -1 when no key is waiting */
 /* ---------------------------------------------------------------- console = VGA + serial */
 void console_putchar(char c);
 void console_puts(const char *str);
+/* Input from the keyboard or COM1, whichever has a key (CR -> '\n', DEL -> '\b'). */
+int console_getchar(void);                 /* blocks (hlt between polls when IF=1) */
+int console_getchar_nonblocking(void);     /* -1 when neither has input */
+/* Reads a line with echo and backspace; returns its length, without the newline. */
+int console_readline(char *buf, size_t size);
 int kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int vkprintf(const char *fmt, va_list ap);
 /* %d %i %u %x %X %o %c %s %p %% with flags "-0+ ", width, precision, l/ll/z length,
