@@ -1,0 +1,267 @@
+"""Differential test: the same port I/O script runs on qemu-system-i386 (a tiny boot sector
+executes it, reporting every IN result on the 0xE9 debug console) and on BareFlow's device
+models; the bytes must be identical.
+
+Only timing-independent behaviour is compared (PIT counters, 0x3DA and the RTC time registers
+depend on when the script runs).  Each block first brings its device to a defined state, since
+QEMU runs SeaBIOS before the script while the models start from reset.  The script runs with
+interrupts off, so IRQs only show up as IRR bits in the PIC, which are compared too.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from bareflow.devices.a20 import FastA20
+from bareflow.devices.bus import Bus
+from bareflow.devices.cmos import Cmos
+from bareflow.devices.debugcon import DebugCon
+from bareflow.devices.debug_exit import DebugExit
+from bareflow.devices.pic import Pic
+from bareflow.devices.pit import Pit
+from bareflow.devices.ps2 import I8042
+from bareflow.devices.uart import Uart16550
+from bareflow.devices.vga import VgaText
+from bareflow.emu.clock import Clock
+
+OUT8, IN8, OUT16, IN16, DELAY, IN_DISCARD = 1, 2, 3, 4, 5, 6
+
+pytestmark = pytest.mark.skipif(not (shutil.which("nasm") and shutil.which("qemu-system-i386")),
+                                reason="needs nasm and qemu-system-i386")
+
+
+def script() -> list[tuple[int, int, int]]:
+    s: list[tuple[int, int, int]] = []
+    o = lambda port, val: s.append((OUT8, port, val))  # noqa: E731
+    i = lambda port: s.append((IN8, port, 0))  # noqa: E731
+    # -- quiet the interrupt sources SeaBIOS may have left running -------------------
+    o(0x70, 0x0B); o(0x71, 0x02); o(0x70, 0x0C); i(0x71)          # RTC: no interrupts
+    o(0x43, 0x30); o(0x40, 0x01); o(0x40, 0x00)                    # PIT ch0 mode 0, count 1
+    s.append((DELAY, 0, 2000))                                     # let it expire in QEMU
+    o(0x4D0, 0x00); o(0x4D1, 0x00)
+    # -- 8259A ---------------------------------------------------------------------
+    for port, val in ((0x20, 0x11), (0x21, 0x20), (0x21, 0x04), (0x21, 0x01),
+                      (0xA0, 0x11), (0xA1, 0x28), (0xA1, 0x02), (0xA1, 0x01)):
+        o(port, val)
+    i(0x21); i(0xA1)
+    o(0x21, 0xFB); o(0xA1, 0xFF); i(0x21); i(0xA1)
+    o(0x20, 0x0A); i(0x20); o(0x20, 0x0B); i(0x20)
+    o(0x20, 0x0C); i(0x20)                                         # poll: nothing pending
+    o(0x4D0, 0xFF); o(0x4D1, 0xFF); i(0x4D0); i(0x4D1); o(0x4D0, 0); o(0x4D1, 0)
+    o(0x20, 0xC3); o(0x20, 0x0A); i(0x20)                          # set priority
+    s.append((OUT16, 0x20, 0x0000)); s.append((IN16, 0x20, 0))     # word access split
+    o(0x21, 0x00); o(0xA1, 0x00)
+    # -- 16550A in loopback --------------------------------------------------------
+    b = 0x3F8
+    o(b + 3, 0x80); o(b, 0x01); o(b + 1, 0x00); i(b); i(b + 1); o(b + 3, 0x03)
+    o(b + 1, 0x00); o(b + 2, 0x00); o(b + 4, 0x1B)                 # loop, OUT2, RTS, DTR
+    i(b + 2); i(b + 5); i(b + 6); i(b + 4); i(b + 3)
+    o(b, 0x41); i(b + 5); i(b); i(b + 5)
+    o(b, 0x01); o(b, 0x02); i(b + 5); i(b + 5); i(b)               # overrun, no FIFO
+    o(b + 2, 0x87); i(b + 2)                                       # FIFO on, trigger 8
+    o(b + 1, 0x01)
+    for k in range(7):
+        o(b, 0x30 + k)
+    i(b + 2); o(0x20, 0x0A); i(0x20); i(0xA0)
+    o(b, 0x37); i(b + 2)
+    for _ in range(8):
+        i(b)
+    i(b + 2); i(b + 5)
+    for k in range(17):
+        o(b, k)
+    i(b + 5); i(b + 2)
+    o(b + 2, 0x87); i(b + 5)
+    o(b + 1, 0x00); o(b + 1, 0x0F); i(b + 2); i(b + 2)             # THRI re-trigger
+    o(b, 0x11); o(b, 0x12); i(b + 2); i(b + 5); i(b + 2); i(b); i(b + 2); i(b + 2)
+    o(b + 4, 0x14); i(b + 6); o(b + 4, 0x18); i(b + 6)
+    o(b + 7, 0xA5); i(b + 7)
+    o(b + 2, 0x00); i(b + 2)                                       # FIFO off
+    o(b + 1, 0x00); o(b + 4, 0x00); i(b + 6); i(b + 4)
+    o(0x20, 0x0A); i(0x20)
+    # -- 8042 + keyboard -----------------------------------------------------------
+    o(0x64, 0xAD)
+    for _ in range(4):
+        s.append((IN_DISCARD, 0x60, 0))                            # drain SeaBIOS leftovers
+    o(0x64, 0xAA); i(0x64); i(0x60); i(0x64)
+    o(0x64, 0x60); o(0x60, 0x01); o(0x64, 0x20); i(0x60)
+    o(0x64, 0xAB); i(0x60); o(0x64, 0xA9); i(0x60); o(0x64, 0xC0); i(0x60)
+    o(0x60, 0xFF); i(0x64); i(0x60); i(0x60); i(0x64)
+    o(0x60, 0xEE); i(0x60)
+    o(0x60, 0xF2); i(0x60); i(0x60); i(0x60)
+    o(0x60, 0xF0); i(0x60); o(0x60, 0x00); i(0x60); i(0x60)
+    o(0x60, 0xED); i(0x60); o(0x60, 0x02); i(0x60)
+    o(0x60, 0xF5); i(0x60); o(0x60, 0xF4); i(0x60)
+    o(0x64, 0x60); o(0x60, 0x41); o(0x60, 0xF2); i(0x60); i(0x60); i(0x60)
+    o(0x60, 0xF0); i(0x60); o(0x60, 0x00); i(0x60); i(0x60)
+    o(0x64, 0xD2); o(0x60, 0x5C); i(0x64); i(0x60); i(0x60)
+    o(0x64, 0xD0); i(0x60)
+    o(0x64, 0xA8); o(0x64, 0x20); i(0x60); o(0x64, 0xA7); o(0x64, 0x20); i(0x60)
+    o(0x64, 0xAD); o(0x64, 0x20); i(0x60); o(0x64, 0xAE); o(0x64, 0x20); i(0x60)
+    o(0x64, 0x60); o(0x60, 0x61); o(0x60, 0xEE); i(0x64)
+    o(0x20, 0x0A); i(0x20); i(0x60); i(0x64)
+    # -- VGA CRTC / misc -----------------------------------------------------------
+    for idx in (0x0A, 0x0B, 0x0C, 0x0D, 0x01, 0x11, 0x09):
+        o(0x3D4, idx); i(0x3D5)
+    o(0x3D4, 0x0E); o(0x3D5, 0x03); o(0x3D4, 0x0F); o(0x3D5, 0x21)
+    o(0x3D4, 0x0E); i(0x3D5); o(0x3D4, 0x0F); i(0x3D5); i(0x3D4)
+    s.append((OUT16, 0x3D4, 0x0A0F)); o(0x3D4, 0x0F); i(0x3D5)
+    o(0x3D4, 0x0A); o(0x3D5, 0x2E); i(0x3D5); o(0x3D5, 0x0D)
+    o(0x3D4, 0x01); o(0x3D5, 0x27); i(0x3D5)                        # CR0-7 locked
+    i(0x3CC)
+    # -- port 0x92, RTC RAM, PIT status ------------------------------------------------
+    i(0x92)
+    o(0x70, 0x40); o(0x71, 0x99); o(0x70, 0x41); o(0x71, 0x42)
+    o(0x70, 0x40); i(0x71); o(0x70, 0x41); i(0x71); i(0x70)
+    o(0x70, 0x0B); i(0x71); o(0x70, 0x0D); i(0x71)
+    o(0x43, 0xB0); o(0x42, 0xFF); o(0x42, 0xFF)
+    o(0x43, 0xE8); s.append((IN8, 0x42, 0x7F))                     # status, OUT bit masked
+    o(0x43, 0x96); o(0x43, 0xE8); s.append((IN8, 0x42, 0x7F))
+    o(0x20, 0x0A); i(0x20); i(0xA0)
+    return s
+
+
+ASM = """
+bits 16
+org 0x7c00
+    cli
+    xor ax, ax
+    mov ds, ax
+    mov es, ax
+    mov ss, ax
+    mov sp, 0x7c00
+    mov ax, 0x0200 + NSECT
+    mov cx, 2
+    xor dh, dh
+    mov bx, table
+    int 0x13
+    cli
+    mov si, table
+next:
+    lodsb
+    test al, al
+    jz done
+    mov bl, al
+    lodsw
+    mov dx, ax
+    lodsw
+    cmp bl, 1
+    je do_out8
+    cmp bl, 2
+    je do_in8
+    cmp bl, 3
+    je do_out16
+    cmp bl, 5
+    je do_delay
+    cmp bl, 6
+    je do_discard
+    in ax, dx
+    mov dx, 0xe9
+    out dx, al
+    mov al, ah
+    out dx, al
+    jmp next
+do_out8: out dx, al
+    jmp next
+do_out16: out dx, ax
+    jmp next
+do_in8: mov cl, al
+    in al, dx
+    test cl, cl
+    jz .raw
+    and al, cl
+.raw:
+    mov dx, 0xe9
+    out dx, al
+    jmp next
+do_discard:
+    in al, dx
+    jmp next
+do_delay:
+    mov cx, ax
+.l: in al, 0x80
+    loop .l
+    jmp next
+done:
+    mov dx, 0xf4
+    xor al, al
+    out dx, al
+    hlt
+    jmp done
+times 510-($-$$) db 0
+dw 0xaa55
+table:
+"""
+
+
+def build_image(tmp: Path, ops: list[tuple[int, int, int]]) -> Path:
+    table = bytearray()
+    for op, port, val in ops:
+        table += bytes([op]) + port.to_bytes(2, "little") + val.to_bytes(2, "little")
+    table += b"\x00"
+    nsect = (len(table) + 511) // 512
+    table += bytes(nsect * 512 - len(table))
+    src = tmp / "diff.asm"
+    src.write_text(ASM.replace("NSECT", str(nsect)) + "db " + ",".join(str(b) for b in table) + "\n")
+    img = tmp / "diff.img"
+    subprocess.run(["nasm", "-f", "bin", "-o", str(img), str(src)], check=True)
+    return img
+
+
+def run_qemu(img: Path, tmp: Path) -> bytes:
+    out = tmp / "e9.bin"
+    proc = subprocess.run(
+        ["qemu-system-i386", "-display", "none", "-no-reboot", "-m", "64", "-monitor", "none",
+         "-serial", "null", "-parallel", "none",
+         "-drive", f"file={img},format=raw,if=ide", "-debugcon", f"file:{out}",
+         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
+        capture_output=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr.decode(errors="replace")
+    return out.read_bytes()
+
+
+def run_models(ops: list[tuple[int, int, int]]) -> bytes:
+    clock = Clock(lambda: 0)
+    pic = Pic()
+    bus = Bus()
+    out = bytearray()
+    for dev in (pic, Pit(clock=clock, irq=pic), Uart16550(clock=clock, irq=pic),
+                I8042(clock=clock, irq=pic), VgaText(clock=clock), FastA20(),
+                Cmos(clock=clock, irq=pic), DebugCon(on_byte=out.append), DebugExit()):
+        bus.register(dev)
+    for op, port, val in ops:
+        if op == OUT8:
+            bus.io_write(port, 1, val)
+        elif op == OUT16:
+            bus.io_write(port, 2, val)
+        elif op == IN8:
+            v = bus.io_read(port, 1)
+            out.append(v & val if val else v)
+        elif op == IN_DISCARD:
+            bus.io_read(port, 1)
+        elif op == IN16:
+            v = bus.io_read(port, 2)
+            out += v.to_bytes(2, "little")
+    return bytes(out)
+
+
+def test_port_script_matches_qemu():
+    ops = script()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        qemu = run_qemu(build_image(tmp, ops), tmp)
+    ours = run_models(ops)
+    # name each IN so a mismatch says which register differs
+    labels = []
+    for op, port, _ in ops:
+        if op == IN8:
+            labels.append(f"in {port:#x}")
+        elif op == IN16:
+            labels += [f"inw {port:#x} lo", f"inw {port:#x} hi"]
+    assert len(qemu) == len(ours) == len(labels)
+    diffs = [f"#{k} {labels[k]}: qemu {q:#04x} ours {o:#04x}"
+             for k, (q, o) in enumerate(zip(qemu, ours)) if q != o]
+    assert not diffs, "\n".join(diffs)
