@@ -77,6 +77,9 @@ class Machine:
             raise BadArgument(f"--memory {config.memory_mb}: must be between 2 and 3072 MiB")
         self.memory_bytes = config.memory_mb * 1024 * 1024
         self.trace = config.trace
+        #: Callables fed every architectural event as (kind, cycle, icount, fields), like the
+        #: trace file but in memory (the boot journey listens here; see docs/journey.md).
+        self.observers: list[Callable[[str, int, int, dict[str, Any]], None]] = []
         self.on_serial: list[Callable[[int], None]] = []
         self.serial_out = bytearray()
         self.debugcon_out = bytearray()
@@ -153,7 +156,7 @@ class Machine:
         self.disk = Disk(self.disk_bytes)
         self.bios = Bios(bus=self.bus, clock=self.clock, disk=self.disk, memory_bytes=self.memory_bytes,
                          boot_drive=self.config.boot_drive, a20_get=lambda: self._a20, a20_set=self.set_a20,
-                         trace=self._bios_trace if self.trace else None)
+                         trace=self._bios_trace)
         self.special = SpecialInsns(self)
         self._cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
         self._cs16 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_16)
@@ -626,9 +629,14 @@ class Machine:
         return self.trace is not None
 
     def _emit(self, kind: str, **fields: Any) -> None:
+        if self.trace is None and not self.observers:
+            return
+        cycle = self.fast.h.cycles if hasattr(self, "fast") else 0
+        icount = self.fast.h.instructions if hasattr(self, "fast") else 0
         if self.trace is not None:
-            self.trace.emit(kind, self.fast.h.cycles if hasattr(self, "fast") else 0,
-                            self.fast.h.instructions if hasattr(self, "fast") else 0, fields)
+            self.trace.emit(kind, cycle, icount, fields)
+        for observer in self.observers:
+            observer(kind, cycle, icount, fields)
 
     def _bios_trace(self, kind: str = "bios", **fields: Any) -> None:
         self._emit(kind, **fields)
