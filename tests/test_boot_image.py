@@ -192,3 +192,28 @@ def test_chs_fallback_from_a_floppy(tmp_path):
     def loaded(text: str) -> list[str]:
         return [l for l in text.splitlines() if l.startswith(("app: ", "model:", "tokenizer:"))]
     assert loaded(out) == loaded(hd_out)
+
+
+@pytest.mark.skipif(shutil.which("nasm") is None, reason="nasm is not installed")
+@pytest.mark.parametrize("defines,method", [
+    (["-DTEST_A20_OFF"], "on via port 0x92"),
+    (["-DTEST_A20_OFF", "-DTEST_SKIP_PORT92"], "on via the 8042 output port"),
+])
+def test_a20_enabling_paths(tmp_path, defines, method):
+    """SeaBIOS boots us with A20 on; a test build of stage 2 turns it off first, so the
+    wrap-around test, port 0x92 and the 8042 output-port method each have to do the work."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import image as imagetool
+    s2 = tmp_path / "stage2.bin"
+    subprocess.run(["nasm", "-f", "bin", *defines, "-o", str(s2), str(ROOT / "boot/stage2.asm")],
+                   check=True)
+    s1 = tmp_path / "stage1.bin"
+    s1.write_bytes(IMAGE.read_bytes()[:512])
+    img = tmp_path / "a20.img"
+    img.write_bytes(imagetool.build(s1, s2, ROOT / "images/tinyllama_bare.elf", None, None,
+                                    "rounds=2"))
+    rc, out = qemu_boot(img)
+    assert f"stage2: A20 {method}" in out.splitlines(), out
+    assert rc == 1, out                        # and the kernel above 1 MiB really ran
+    a20_names = {"on via port 0x92": "port 0x92", "on via the 8042 output port": "8042 output port"}
+    assert f"A20 {a20_names[method]}, kernel 0x00100000" in out
