@@ -23,12 +23,14 @@ usual time-out), which keeps them from reaching the keyboard.
 Host keys are paced (docs/architecture.md "Input pacing"): `type_text`/`press`/
 `press_make_break` queue set 2 bytes; the first enters the output buffer as soon as it is free,
 each next one KEY_DELAY_CYCLES (1 ms of guest time, QEMU's `kbd-throttle` interval) after the
-guest read the previous key byte from port 0x60.  These three methods are thread-safe (the TUI
-thread feeds, the emulator thread drains in `pump_input()` or on the next port access).
+guest read the previous key byte from port 0x60.  These three methods are thread-safe: called
+on the emulator thread they take effect at once; from another thread (the TUI) the keys wait
+in an inbox that the emulator thread drains in `pump_input()` or on the next port access.
 """
 from __future__ import annotations
 
 import queue
+import threading
 from typing import Any, Callable, Iterable
 
 from ..emu.clock import CPU_HZ, Clock
@@ -73,6 +75,8 @@ class I8042:
         self.on_reset_cpu = on_reset_cpu
         self.key_delay = key_delay
         self._inbox: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
+        #: ident of the emulator thread (the one that drains input); None until first used
+        self._emu_thread: int | None = None
         self._host: list[int] = []  # set 2 bytes typed by the host, not yet delivered
         self._host_event = None
         self._kbd_level = 0
@@ -343,16 +347,12 @@ class I8042:
         """Type `text` on a US keyboard ('\\n' = Enter; Shift for capitals and symbols), one
         key at a time, make then break.  Raises ValueError (before queueing anything) for a
         character no key produces.  Thread-safe."""
-        codes = text_to_set2(text)
-        if codes:
-            self._inbox.put(codes)
+        self._post(text_to_set2(text))
 
     def press_make_break(self, set1_codes: Iterable[int]) -> None:
         """Queue a set 1 make/break byte sequence (E0/E1 prefixes allowed), e.g. from the TUI's
         key map.  Converted to the set 2 bytes the keyboard sends.  Thread-safe."""
-        codes = set1_to_set2(set1_codes)
-        if codes:
-            self._inbox.put(codes)
+        self._post(set1_to_set2(set1_codes))
 
     def press(self, make: int | Iterable[int]) -> None:
         """Press and release one key given by its set 1 make code (or E0-prefixed codes)."""
@@ -360,9 +360,20 @@ class I8042:
         breaks = [c if c in (0xE0, 0xE1) else c | 0x80 for c in makes]
         self.press_make_break(makes + breaks)
 
+    def _post(self, codes: list[int]) -> None:
+        """On the emulator thread (or before any thread has drained input) the keys join the
+        paced queue at once; from another thread they wait in the inbox for `pump_input()`
+        or the guest's next access to ports 0x60/0x64."""
+        if codes:
+            self._inbox.put(codes)
+            me = threading.get_ident()
+            if self._emu_thread is None or self._emu_thread == me:
+                self.pump_input()
+
     def pump_input(self) -> bool:
-        """Emulator thread: take keys queued by any thread; the machine calls this when a run
-        starts/resumes and while idle in HLT.  Returns True if anything was added."""
+        """Emulator thread: take keys queued by other threads.  Call it when a run starts/
+        resumes and while idle in HLT if other threads type.  True if anything was added."""
+        self._emu_thread = threading.get_ident()
         added = False
         while True:
             try:

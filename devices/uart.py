@@ -21,6 +21,7 @@ interrupt, 4 character times after it arrived, as on the chip.
 from __future__ import annotations
 
 import queue
+import threading
 from typing import Any, Callable, Iterable
 
 from ..emu.clock import CPU_HZ, Clock
@@ -58,6 +59,8 @@ class Uart16550:
         self.on_tx = on_tx
         self._owned = frozenset(range(base, base + 8))
         self._inbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        #: ident of the emulator thread (the one that drains input); None until first used
+        self._emu_thread: int | None = None
         self._host = bytearray()
         self._rx_event = None
         self._timeout_event = None
@@ -334,14 +337,20 @@ class Uart16550:
 
     # -- host side -----------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
-        """Queue host bytes for the guest.  Thread-safe: the bytes wait in an inbox until the
-        emulator thread calls `pump_input()` (or the guest touches a UART port)."""
+        """Queue host bytes for the guest.  On the emulator thread (the one that drains input,
+        or any thread before one has) they join the paced queue at once; from another thread
+        they wait in a thread-safe inbox until the emulator thread calls `pump_input()` or the
+        guest touches a UART port."""
         if data:
             self._inbox.put(bytes(data))
+            me = threading.get_ident()
+            if self._emu_thread is None or self._emu_thread == me:
+                self.pump_input()
 
     def pump_input(self) -> bool:
-        """Emulator thread: move fed bytes into the paced host queue.  The machine calls this
-        when a run starts/resumes and while idle in HLT.  Returns True if anything was added."""
+        """Emulator thread: move fed bytes into the paced host queue.  Call it when a run
+        starts/resumes and while idle in HLT if other threads feed.  True if anything came."""
+        self._emu_thread = threading.get_ident()
         added = False
         while True:
             try:

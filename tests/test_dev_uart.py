@@ -189,6 +189,7 @@ def test_paced_host_input_polling_guest():
 def test_paced_host_input_irq_guest_and_thread_safe_feed():
     tm, irqs, out, u = make()
     u.io_write(IER, 1, 0x01)
+    u.pump_input()  # this thread is now the emulator thread
     t = threading.Thread(target=u.feed, args=(b"xyz",))
     t.start()
     t.join()
@@ -225,3 +226,10 @@ def test_state_round_trip_with_pending_delivery():
             tt.run_until(tt.clock.next_deadline())
             acc.append(uu.io_read(RBR, 1))
     assert bytes(text1) == bytes(text2) == b"ello"
+
+
+def test_feed_on_emulator_thread_takes_effect_at_once():
+    tm, irqs, out, u = make()
+    u.io_write(IER, 1, 0x01)
+    u.feed(b"q")  # e.g. the machine draining its own input queue
+    assert irqs.level.get(4) and u.io_read(RBR, 1) == ord("q")
