@@ -50,6 +50,10 @@ struct jit_func_stats {
 };
 int jit_func_count(void);
 int jit_get_stats(int index, struct jit_func_stats *out);
+/* Print each promotion / keep / revert as it happens (default on).  An app that streams its
+ * output (TinyLlama prints tokens as they come) turns this off so no line lands mid-text,
+ * and reports jit_get_stats() (level, promotions, reverts) at a quiet moment instead. */
+void jit_set_verbose(int on);
 /* Prints one "[jit] " line per profiled function. */
 void jit_print_report(void);
 /* Forget all profiles and registrations (tests). */

@@ -10,6 +10,12 @@
 #include "jit_internal.h"
 
 int jit_trial_calls = 8;
+static int verbose = 1;
+
+void jit_set_verbose(int on)
+{
+    verbose = on;
+}
 static uint64_t trial_calls_done, trial_cycles;   /* one trial at a time per function... */
 static struct jit_tiered *trial_owner;            /* ...and globally, to keep figures clean */
 
@@ -48,8 +54,9 @@ void jit_adaptive_start_trial(struct jit_tiered *t, int from, int to)
     trial_owner = t;
     trial_calls_done = trial_cycles = 0;
     switch_to(t, to);
-    kprintf("[jit] %s: tier %d -> %d (baseline %llu cycles/call), measuring %d calls\n", t->name,
-            from, to, t->baseline_cpc, jit_trial_calls);
+    if (verbose)
+        kprintf("[jit] %s: tier %d -> %d (baseline %llu cycles/call), measuring %d calls\n",
+                t->name, from, to, t->baseline_cpc, jit_trial_calls);
 }
 
 void jit_adaptive_on_call(struct jit_tiered *t, uint64_t cycles)
@@ -73,13 +80,15 @@ void jit_adaptive_on_call(struct jit_tiered *t, uint64_t cycles)
     t->trial = 0;
     trial_owner = NULL;
     if (cpc < t->baseline_cpc) {
-        kprintf("[jit] %s: tier %d kept (%llu < %llu cycles/call)\n", t->name, to, cpc,
-                t->baseline_cpc);
+        if (verbose)
+            kprintf("[jit] %s: tier %d kept (%llu < %llu cycles/call)\n", t->name, to, cpc,
+                    t->baseline_cpc);
     } else {
         t->reverts++;
         t->blocked_mask |= 1u << to;
         switch_to(t, t->trial_from);
-        kprintf("[jit] %s: tier %d reverted to %d (%llu >= %llu cycles/call), not retried\n",
-                t->name, to, t->trial_from, cpc, t->baseline_cpc);
+        if (verbose)
+            kprintf("[jit] %s: tier %d reverted to %d (%llu >= %llu cycles/call), not retried\n",
+                    t->name, to, t->trial_from, cpc, t->baseline_cpc);
     }
 }
