@@ -128,7 +128,7 @@ class ProfilePanel(Vertical):
         hot = self.query_one("#hot", DataTable)
         hot.clear()
         for sym, calls, excl, incl, pct in table:
-            hot.add_row(sym, _num(f"{calls:,}"), _num(f"{excl:,}"), _num(f"{incl:,}"), _num(f"{pct:.1f}"))
+            hot.add_row(Text(sym), _num(f"{calls:,}"), _num(f"{excl:,}"), _num(f"{incl:,}"), _num(f"{pct:.1f}"))
 
     def guest_lines(self, lines: Iterable[str]) -> None:
         """Take complete COM1 lines; `[jit]` and `[stats]` ones update the tier table/chart."""
@@ -147,7 +147,7 @@ class ProfilePanel(Vertical):
             table = self.query_one("#jit", DataTable)
             table.clear()
             for j in sorted(self.jit.values(), key=lambda j: -j.calls * j.avg_cycles):
-                table.add_row(j.name, _num(f"{j.calls:,}"), _num(f"{j.avg_cycles:,}"), _num(str(j.level)))
+                table.add_row(Text(j.name), _num(f"{j.calls:,}"), _num(f"{j.avg_cycles:,}"), _num(str(j.level)))
         if stats_changed:
             last = self.stats[-1]
             first = self.stats[0]
