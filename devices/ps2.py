@@ -404,7 +404,8 @@ class I8042:
                "need_high_bit", "_kbd_level", "_aux_level")
 
     def state(self) -> dict[str, Any]:
-        self.pump_input()
+        """Read-only (any thread may look).  Input still in the cross-thread inbox is not part
+        of the device yet, so it is not in the snapshot."""
         d: dict[str, Any] = {f: int(getattr(self, f)) for f in self._FIELDS}
         d["ctrl_data"] = self.ctrl_data
         d["replies"] = list(self.replies)

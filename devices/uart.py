@@ -372,7 +372,8 @@ class Uart16550:
                "rx_itl", "thr_ipending", "timeout_ipending", "char_cycles", "_irq_level")
 
     def state(self) -> dict[str, Any]:
-        self.pump_input()
+        """Read-only (any thread may look).  Input still in the cross-thread inbox is not part
+        of the device yet, so it is not in the snapshot."""
         d: dict[str, Any] = {f: int(getattr(self, f)) for f in self._FIELDS}
         d["rx_fifo"] = bytes(self.rx_fifo)
         d["host"] = bytes(self._host)
