@@ -182,7 +182,8 @@ class Tokenizer:
                 for a, b in zip(starts, starts[1:]):
                     toks.extend(self._encode_chunk(whole[a:b]))
             else:
-                toks.extend(self._merge(self._initial(b" ") + self._initial(text)))
+                # run.c merges over the whole array, BOS included (a "\n<s>\n " piece would merge).
+                toks = self._merge(toks + self._initial(b" ") + self._initial(text))
         if eos:
             toks.append(EOS)
         return toks

@@ -1,0 +1,56 @@
+/* llama_model.h - a llama2.c version-0 checkpoint read in place from the boot blob, and the
+ * forward pass over it (run.c's, with the hot kernels called through JIT-swapped slots). */
+#ifndef BAREFLOW_LLAMA_MODEL_H
+#define BAREFLOW_LLAMA_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llama_kernels.h"
+
+#define LLAMA_MAX_DIM 65536      /* any header field above this is "absurd" */
+
+struct llama_config {
+    int dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
+    int shared_classifier;       /* vocab_size was positive in the file */
+    int head_size, kv_dim, kv_mul;
+};
+
+struct llama_weights {           /* pointers into the blob: 4-byte aligned only */
+    const float *tok_emb, *rms_att, *wq, *wk, *wv, *wo, *rms_ffn, *w1, *w2, *w3;
+    const float *rms_final, *wcls;
+};
+
+struct llama_state {             /* heap: 16-byte aligned */
+    float *x, *xb, *xb2, *hb, *hb2, *q, *att, *logits;
+    float *key_cache, *value_cache;   /* n_layers x seq_len x kv_dim */
+    float *freq;                 /* dim/2 RoPE frequencies, as run.c computes them */
+    float *rope_cos, *rope_sin;  /* dim/2, for the current position */
+};
+
+struct llama_model {
+    struct llama_config c;
+    struct llama_weights w;
+    struct llama_state s;
+};
+
+/* The slots the JIT swaps (tier 0 after llama_register_tiers). */
+extern matmul_fn llama_matmul_slot;
+extern rmsnorm_fn llama_rmsnorm_slot;
+extern softmax_fn llama_softmax_slot;
+extern attention_fn llama_attention_slot;
+extern ffn_fn llama_ffn_slot;
+
+/* Check the header and that the blob holds exactly the tensors it announces.
+ * 0 ok; -1 with a one-line reason in err. */
+int llama_load(struct llama_model *m, const void *blob, uint32_t size, char *err, size_t errlen);
+/* Allocate the run state; 0 ok, -1 (err) when the heap is too small. */
+int llama_alloc_state(struct llama_model *m, char *err, size_t errlen);
+/* Register every tier of every hot kernel with the JIT (force < 0), or pin tier `force`. */
+void llama_register_tiers(int force);
+/* The tier a kernel slot currently holds (0..2), or -1. */
+int llama_slot_tier(const char *name);
+/* run.c's forward: logits for `token` at `pos` (KV cache filled up to pos). */
+float *llama_forward(struct llama_model *m, int token, int pos);
+
+#endif
