@@ -136,6 +136,21 @@ def script() -> list[tuple[int, int, int]]:
     o(0x20, 0x0B); i(0x20); o(0x20, 0x64); i(0x20)                 # specific EOI 4
     i(0x60); o(b + 1, 0x00)
     o(0x20, 0x0A); i(0x20)
+    # -- RTC encodings (QEMU started with -rtc base=2024-01-01T00:00:00; seconds skipped) -----
+    def rtc_fields():
+        for idx in (0x02, 0x04, 0x06, 0x07, 0x08, 0x09, 0x32):
+            o(0x70, idx); i(0x71)
+    o(0x70, 0x0B); o(0x71, 0x02); rtc_fields()                     # BCD, 24 h
+    o(0x70, 0x0B); o(0x71, 0x06); rtc_fields()                     # binary, 24 h
+    o(0x70, 0x0B); o(0x71, 0x04); o(0x70, 0x04); i(0x71)           # binary, 12 h
+    o(0x70, 0x0B); o(0x71, 0x00); o(0x70, 0x04); i(0x71)           # BCD, 12 h
+    o(0x70, 0x0B); o(0x71, 0x82)                                   # SET, BCD, 24 h
+    for idx, val in ((0x04, 0x15), (0x02, 0x30), (0x07, 0x15), (0x08, 0x06), (0x09, 0x24)):
+        o(0x70, idx); o(0x71, val)
+    o(0x70, 0x0B); i(0x71); o(0x71, 0x02); rtc_fields()
+    o(0x70, 0x0B); o(0x71, 0x00)
+    o(0x70, 0x04); o(0x71, 0x81)                                   # 1 PM in 12 h BCD
+    o(0x70, 0x0B); o(0x71, 0x02); o(0x70, 0x04); i(0x71)
     return s
 
 
@@ -231,6 +246,7 @@ def run_qemu(img: Path, tmp: Path) -> bytes:
     proc = subprocess.run(
         ["qemu-system-i386", "-display", "none", "-no-reboot", "-m", "64", "-monitor", "none",
          "-serial", "null", "-parallel", "none",
+         "-rtc", "base=2024-01-01T00:00:00,clock=vm",
          "-drive", f"file={img},format=raw,if=ide", "-debugcon", f"file:{out}",
          "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
         capture_output=True, timeout=60)
