@@ -1,0 +1,171 @@
+"""The BareFlow BIOS: what SeaBIOS leaves behind at boot, and the BIOS services, in Python.
+
+The guest CPU (Unicorn) never runs firmware code for the services: every IVT entry points at a
+one-byte `iret` stub in the F000 segment (stub_address(v) = 0xFFC00 + v).  The machine's code
+hook over `stub_range` calls `Bios.handle(vector, cpu)` when execution reaches a stub, with the
+registers as they were at the `int` and the interrupt frame on the stack; the service sets the
+result registers and CF/ZF in the stacked FLAGS, and the stub's `iret` returns them -- which
+is how a real BIOS reports status.  A guest that installs its own vector never reaches the stub.
+
+See docs/bios.md for the contract, the cost model and what is (not) modelled.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from . import cost
+from .boot import BootError, check_bootable, hand_over
+from .disk import Disk, DiskServices, dpte
+from .frame import BiosCpu, linear, rd16, return_to, stacked_flags
+from .keyboard import Keyboard
+from .memory import SystemServices, e820_map
+from .post import run_post
+from .rom import (DISKETTE_TABLE_OFF, DPTE_OFF, R_CHAIN, R_HALT,
+                  ROM_SEG, STUB_BASE, STUB_RANGE, write_bda, write_boot_stack, write_ebda,
+                  write_ivt, write_rom)
+from .timer import BDA_TICKS, Timer
+from .video import Video
+
+__all__ = ["Bios", "BiosCpu", "BootError", "Disk", "e820_map"]
+
+#: Master-PIC IRQ vectors whose default handler only sends an EOI (SeaBIOS entry_hwpic1).
+_MASTER_DEFAULT = range(0x0A, 0x10)
+#: Slave-PIC IRQ vectors (SeaBIOS entry_hwpic2 / handle_70..77): EOI slave, then master.
+_SLAVE = range(0x70, 0x78)
+
+
+class Bios:
+    """Firmware state and dispatch.  Construction does no I/O; see install/post/boot."""
+
+    def __init__(self, *, bus, clock, disk: Disk, memory_bytes: int, boot_drive: int = 0x80,
+                 a20_get: Callable[[], bool], a20_set: Callable[[bool], None],
+                 trace: Callable[..., None] | None = None) -> None:
+        self.bus = bus
+        self.clock = clock
+        self.disk = disk
+        self.memory_bytes = memory_bytes
+        self.boot_drive = boot_drive
+        self.trace = trace
+        self.stub_range: tuple[int, int] = STUB_RANGE
+        self.video = Video(bus)
+        self.keyboard = Keyboard(bus, trace)
+        self.timer = Timer(bus)
+        self.system = SystemServices(memory_bytes, clock, a20_get, a20_set)
+        self.disks = DiskServices(disk, boot_drive, (ROM_SEG, DPTE_OFF), (ROM_SEG, DISKETTE_TABLE_OFF))
+        self._boot_ticks = 0
+        #: service vector -> handler(cpu) -> cycles | None
+        self._services: dict[int, Callable[[BiosCpu], int | None]] = {
+            0x10: self.video.int10, 0x11: self.system.int11, 0x12: self.system.int12,
+            0x13: self.disks.handle, 0x15: self.system.int15, 0x16: self.keyboard.int16,
+            0x18: self._int18, 0x19: self._int19, 0x1A: self.timer.int1a,
+        }
+
+    # -- contract ---------------------------------------------------------------------------
+    def stub_address(self, vector: int) -> int:
+        """Linear address of the one-byte stub the IVT entry of `vector` points at."""
+        if not 0 <= vector <= 0xFF:
+            raise ValueError(f"interrupt vector {vector} out of range 0..255")
+        return STUB_BASE + vector
+
+    def vector_at(self, addr: int) -> int | None:
+        """Inverse of stub_address: the vector whose stub is at `addr`, else None."""
+        lo, hi = self.stub_range
+        return addr - lo if lo <= addr < hi else None
+
+    def install(self, cpu: BiosCpu) -> None:
+        """Write the IVT, BDA, EBDA, ROM stubs and tables; set text mode 3 with a banner."""
+        write_rom(cpu, dpte(self.disk.translation))
+        write_ivt(cpu, self.stub_address)
+        write_bda(cpu, hd_count=self.disks.hd_count)
+        write_ebda(cpu, pchs=self.disk.pchs, lchs=self.disk.lchs)
+        self.video.set_mode3(cpu)
+        self.video.print_text(cpu, "BareFlow BIOS (SeaBIOS-compatible services, in Python)\r\n"
+                                   + "\r\n" * 6)
+
+    def post(self) -> None:
+        """Program PIC, PIT, 8042, A20 and RTC through the bus as SeaBIOS leaves them."""
+        self._boot_ticks = run_post(self.bus)
+
+    def boot(self, cpu: BiosCpu) -> None:
+        """Load LBA 0 to 0000:7C00 and set the registers SeaBIOS hands over with.
+
+        Raises BootError (one line) if the image is too short or lacks the 0x55AA signature.
+        """
+        sector = check_bootable(self.disk)
+        cpu.write(linear(0, BDA_TICKS), self._boot_ticks.to_bytes(4, "little"))
+        self._load_and_jump(cpu, sector)
+
+    def handle(self, vector: int, cpu: BiosCpu) -> int | None:
+        """Serve `vector` for the guest sitting at its stub.  Returns the modelled cycles, or
+        None when the service must wait for an interrupt (the machine then runs the clock to
+        the next event with IF=1 and re-enters the stub)."""
+        svc = self._services.get(vector)
+        if svc is not None:
+            regs = self._trace_regs(cpu) if self.trace is not None else None
+            result = svc(cpu)
+            if regs is not None and result is not None:
+                self._emit(vector, regs, cpu, result)
+            return result
+        if vector == 0x08:
+            cycles = self.timer.irq0(cpu)
+            return cycles + self._chain_or_eoi(cpu, 0x1C)
+        if vector == 0x09:
+            cycles, chain = self.keyboard.irq1(cpu)
+            if chain is not None:
+                cycles += self._chain_or_eoi(cpu, chain)
+            return cycles
+        if vector == 0x70:
+            return self.timer.irq8(cpu)
+        if vector in _MASTER_DEFAULT:
+            self.bus.io_write(0x20, 1, 0x20)
+            return cost.SERVICE
+        if vector in _SLAVE:
+            self.bus.io_write(0xA0, 1, 0x20)
+            self.bus.io_write(0x20, 1, 0x20)
+            return cost.SERVICE
+        return cost.SERVICE          # default handler: just `iret` (SeaBIOS entry_iret)
+
+    # -- internals ----------------------------------------------------------------------------
+    def _chain_or_eoi(self, cpu: BiosCpu, vector: int) -> int:
+        """Call the software interrupt `vector` from an IRQ handler, then EOI -- unless the
+        vector still points at our own do-nothing stub, in which case just EOI."""
+        off, seg = rd16(cpu, 4 * vector), rd16(cpu, 4 * vector + 2)
+        if linear(seg, off) == self.stub_address(vector):
+            self.bus.io_write(0x20, 1, 0x20)
+        else:
+            return_to(cpu, ROM_SEG, R_CHAIN[vector])
+        return 0
+
+    def _load_and_jump(self, cpu: BiosCpu, sector: bytes) -> None:
+        cpu.write(0x7C00, sector)
+        self.video.print_text(cpu, "Booting from Hard Disk...\r\n")
+        write_boot_stack(cpu)
+        hand_over(cpu, self.boot_drive)
+
+    def _int19(self, cpu: BiosCpu) -> int:
+        """Bootstrap loader: read the boot sector again and jump to it (CS:IP changes)."""
+        try:
+            sector = check_bootable(self.disk)
+        except BootError:
+            self.video.print_text(cpu, "Boot failed: not a bootable disk\r\n\r\n")
+            return self._int18(cpu)
+        self._load_and_jump(cpu, sector)
+        return cost.SERVICE + cost.DISK_REQUEST + cost.DISK_SECTOR
+
+    def _int18(self, cpu: BiosCpu) -> int:
+        """Boot failure: nothing else to boot, so say so and halt with interrupts off."""
+        self.video.print_text(cpu, "No bootable device.\r\n")
+        return_to(cpu, ROM_SEG, R_HALT)
+        return cost.SERVICE
+
+    @staticmethod
+    def _trace_regs(cpu: BiosCpu) -> dict[str, int]:
+        return {r: cpu.get(r) for r in ("ax", "bx", "cx", "dx")}
+
+    def _emit(self, vector: int, before: dict[str, int], cpu: BiosCpu, cycles: int) -> None:
+        # INT 18h/19h leave through a new CS:IP and stack: they have no status to report
+        cf = stacked_flags(cpu) & 1 if vector not in (0x18, 0x19) else 0
+        self.trace("bios", vector=vector, ah=before["ax"] >> 8, al=before["ax"] & 0xFF,
+                   bx=before["bx"], cx=before["cx"], dx=before["dx"],
+                   ret_ax=cpu.get("ax"), cf=cf, cycles=cycles)
+

@@ -1,0 +1,396 @@
+"""The boot disk (a raw image) and INT 13h, as QEMU's IDE disk + SeaBIOS's ATA driver behave.
+
+Geometry: QEMU guesses a physical CHS for a raw image (hw/block/hd-geometry.c: from an MBR
+partition's end head/sector if one looks plausible, else 16 heads x 63 sectors and
+size/1008 cylinders clamped to 2..16383) and a BIOS translation hint (CMOS 0x39); SeaBIOS
+(src/block.c setup_translation) turns that into the logical CHS INT 13h reports.  Both steps
+are reproduced here so that AH=08h/15h/48h answer what the guest would see under QEMU.
+
+Errors: a CHS request outside the logical geometry, a zero/too large count or an LBA past
+the end fails with AH=01h before any transfer; a request that starts inside the disk and runs
+past its end transfers the sectors that exist and then fails with AH=0Ch (the drive aborts
+the command), AL / the DAP count telling how many sectors moved -- measured under QEMU.
+
+Writes go to an in-memory overlay; the user's file changes only with `writeback=True`.
+"""
+from __future__ import annotations
+
+import math
+import mmap
+import os
+import struct
+from pathlib import Path
+
+from ..errors import BadImage
+from . import cost
+from .frame import BiosCpu, linear, rd8, rd16, rd32, set_cf, wr8, wr16, wr32
+
+SECTOR = 512
+
+# INT 13h status codes (AH), as SeaBIOS names them in std/disk.h.
+OK = 0x00
+EPARAM = 0x01           # invalid function or parameter
+ECHANGED = 0x06         # media changed (floppy change line)
+EMEDIA = 0x0C           # drive aborted the transfer (sector past the end of the image)
+ECONTROLLER = 0x20      # floppy controller failure (empty drive under QEMU)
+ENOTREMOVABLE = 0xB2
+
+# BIOS translation hints (QEMU CMOS 0x39 encoding == SeaBIOS TRANSLATION_*).
+T_NONE, T_LBA, T_LARGE = 0, 1, 2
+
+# BDA locations
+BDA_FLOPPY_STATUS = 0x441
+BDA_DISK_STATUS = 0x474
+BDA_HD_COUNT = 0x475
+BDA_DISK_IRQ_FLAG = 0x48E
+
+
+class Disk:
+    """A raw disk image: sector reads, an in-memory write overlay, and its geometry."""
+
+    def __init__(self, data: bytes | bytearray | mmap.mmap, *, path: Path | None = None,
+                 writeback: bool = False) -> None:
+        self._base = data
+        self.path = path
+        self.writeback = writeback
+        self.size_bytes = len(data)
+        #: QEMU rounds a raw image up to whole sectors (the tail reads as zeros).
+        self.sectors = math.ceil(self.size_bytes / SECTOR)
+        self._overlay: dict[int, bytes] = {}
+        self.pchs, self.translation = qemu_geometry(self.sectors, self.read(0, 1) if self.sectors else b"")
+        self.lchs = seabios_lchs(self.pchs, self.translation, self.sectors)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, writeback: bool = False) -> "Disk":
+        """Open an image file; any problem becomes a one-line BadImage."""
+        p = Path(path)
+        if not p.exists():
+            raise BadImage(f"disk image {p}: no such file")
+        if not p.is_file():
+            raise BadImage(f"disk image {p}: not a regular file")
+        try:
+            size = p.stat().st_size
+            if size == 0:
+                raise BadImage(f"disk image {p}: file is empty")
+            with open(p, "r+b" if writeback else "rb") as f:
+                data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except OSError as err:
+            raise BadImage(f"disk image {p}: cannot read ({err.strerror or err})") from None
+        return cls(data, path=p, writeback=writeback)
+
+    # -- sector access ------------------------------------------------------------------
+    def read(self, lba: int, count: int) -> bytes:
+        """Sectors [lba, lba+count) -- the caller keeps them inside the disk."""
+        out = bytearray()
+        for s in range(lba, lba + count):
+            sec = self._overlay.get(s)
+            if sec is None:
+                sec = bytes(self._base[s * SECTOR:(s + 1) * SECTOR])
+                if len(sec) < SECTOR:
+                    sec += bytes(SECTOR - len(sec))
+            out += sec
+        return bytes(out)
+
+    def write(self, lba: int, data: bytes) -> None:
+        for i in range(len(data) // SECTOR):
+            self._overlay[lba + i] = bytes(data[i * SECTOR:(i + 1) * SECTOR])
+
+    @property
+    def dirty_sectors(self) -> list[int]:
+        return sorted(self._overlay)
+
+    def flush(self) -> None:
+        """Write the overlay back to the file -- only when the user asked for it."""
+        if not (self.writeback and self.path and self._overlay):
+            return
+        with open(self.path, "r+b") as f:
+            for lba, sec in sorted(self._overlay.items()):
+                f.seek(lba * SECTOR)
+                # never grow the file past its size: the rounded-up tail stays virtual
+                f.write(sec[: max(0, min(SECTOR, self.size_bytes - lba * SECTOR))])
+
+
+# ---- geometry -------------------------------------------------------------------------
+
+def qemu_geometry(sectors: int, mbr: bytes) -> tuple[tuple[int, int, int], int]:
+    """QEMU's hd_geometry_guess for an IDE disk: (cylinders, heads, sectors), translation."""
+    lchs = _guess_lchs_from_mbr(sectors, mbr)
+    if lchs is None:
+        pchs = _chs_for_size(sectors)
+        c, h, s = pchs
+        trans = T_NONE if (c <= 1024 and h <= 16 and s <= 63) else T_LBA
+        return pchs, trans
+    if lchs[1] > 16:
+        pchs = _chs_for_size(sectors)
+        trans = T_LARGE if pchs[0] * pchs[1] <= 131072 else T_LBA
+        return pchs, trans
+    return lchs, T_NONE
+
+
+def _chs_for_size(sectors: int) -> tuple[int, int, int]:
+    cyls = min(16383, max(2, sectors // (16 * 63)))
+    return cyls, 16, 63
+
+
+def _guess_lchs_from_mbr(sectors: int, mbr: bytes) -> tuple[int, int, int] | None:
+    """A partition ending on a cylinder boundary reveals the geometry it was made with."""
+    if len(mbr) < 512 or mbr[510] != 0x55 or mbr[511] != 0xAA:
+        return None
+    for i in range(4):
+        p = mbr[0x1BE + 16 * i: 0x1BE + 16 * (i + 1)]
+        nr_sects = struct.unpack_from("<I", p, 12)[0]
+        end_head = p[5]
+        if nr_sects and end_head:
+            heads = end_head + 1
+            secs = p[6] & 63
+            if secs == 0:
+                continue
+            cyls = sectors // (heads * secs)
+            if cyls < 1 or cyls > 16383:
+                continue
+            return cyls, heads, secs
+    return None
+
+
+def seabios_lchs(pchs: tuple[int, int, int], translation: int, sectors: int) -> tuple[int, int, int]:
+    """SeaBIOS setup_translation: the logical geometry of INT 13h AH=02h/08h."""
+    cyls, heads, spt = pchs
+    if translation == T_LBA:
+        spt = 63
+        if sectors > 63 * 255 * 1024:
+            heads, cyls = 255, 1024
+        else:
+            sect = sectors // 63
+            h = sect // 1024
+            heads = 255 if h > 128 else 128 if h > 64 else 64 if h > 32 else 32 if h > 16 else 16
+            cyls = sect // heads
+    elif translation == T_LARGE:
+        while cyls > 1024:
+            cyls >>= 1
+            heads <<= 1
+            if heads > 127:
+                break
+    return min(cyls, 1024), heads, spt
+
+
+def dpte(translation: int) -> bytes:
+    """The 16-byte EDD device parameter table extension SeaBIOS fills for an ATA disk on the
+    primary channel (ports 1F0h/3F6h, IRQ 14, master, LBA)."""
+    options = 1 << 4                                   # LBA translation supported
+    if translation != T_NONE:
+        options |= 1 << 3
+        if translation == T_LBA:
+            options |= 1 << 9
+    t = bytearray(struct.pack("<HHBBBBBBHBB", 0x1F0, 0x3F6, 0xE0, 0xCB, 14, 1, 0, 0, options, 0, 0x11))
+    t.append((-sum(t)) & 0xFF)
+    return bytes(t)
+
+
+# ---- INT 13h ---------------------------------------------------------------------------
+
+class DiskServices:
+    """INT 13h for hard disk 80h (the image) and the empty floppy drive 00h QEMU has."""
+
+    def __init__(self, disk: Disk, boot_drive: int, dpte_ptr: tuple[int, int],
+                 floppy_table: tuple[int, int]) -> None:
+        self.disk = disk
+        self.boot_drive = boot_drive
+        self.hd_count = 1
+        self.dpte_ptr = dpte_ptr
+        self.floppy_table = floppy_table
+
+    # status recording, as SeaBIOS __disk_ret
+    @staticmethod
+    def _ret(cpu: BiosCpu, code: int) -> None:
+        wr8(cpu, BDA_FLOPPY_STATUS if cpu.get("dl") < 0x80 else BDA_DISK_STATUS, code)
+        cpu.set("ah", code)
+        set_cf(cpu, code != 0)
+
+    def handle(self, cpu: BiosCpu) -> int:
+        wr8(cpu, BDA_DISK_IRQ_FLAG, 0)
+        dl = cpu.get("dl")
+        ah = cpu.get("ah")
+        if dl < 0x80:
+            if dl == 0:
+                return self._floppy(cpu, ah)
+            self._ret(cpu, EPARAM)
+            return cost.SERVICE
+        if dl >= 0xE0 or dl - 0x80 >= self.hd_count:
+            self._ret(cpu, EPARAM)
+            return cost.SERVICE
+        fn = {0x00: self._ok, 0x01: self._status, 0x02: self._chs, 0x03: self._chs, 0x04: self._chs,
+              0x05: self._format, 0x08: self._params, 0x09: self._ok, 0x0C: self._ok, 0x0D: self._ok,
+              0x10: self._ok, 0x11: self._ok, 0x14: self._ok, 0x15: self._size, 0x16: self._eparam,
+              0x41: self._ext_check, 0x42: self._ext, 0x43: self._ext, 0x44: self._ext,
+              0x45: self._ok, 0x46: self._not_removable, 0x47: self._ext, 0x48: self._edd,
+              0x49: self._ok, 0x4E: self._hw_config}.get(ah, self._eparam)
+        return fn(cpu, ah)
+
+    # -- hard disk functions --------------------------------------------------------------
+    def _ok(self, cpu: BiosCpu, ah: int) -> int:
+        self._ret(cpu, OK)
+        return cost.SERVICE
+
+    def _eparam(self, cpu: BiosCpu, ah: int) -> int:
+        self._ret(cpu, EPARAM)
+        return cost.SERVICE
+
+    def _not_removable(self, cpu: BiosCpu, ah: int) -> int:
+        self._ret(cpu, ENOTREMOVABLE)
+        return cost.SERVICE
+
+    def _hw_config(self, cpu: BiosCpu, ah: int) -> int:
+        self._ret(cpu, OK if cpu.get("al") in (0x01, 0x03, 0x04, 0x06) else EPARAM)
+        return cost.SERVICE
+
+    def _status(self, cpu: BiosCpu, ah: int) -> int:
+        v = rd8(cpu, BDA_FLOPPY_STATUS if cpu.get("dl") < 0x80 else BDA_DISK_STATUS)
+        cpu.set("ah", v)
+        set_cf(cpu, v != 0)
+        return cost.SERVICE
+
+    def _transfer(self, cpu: BiosCpu, ah: int, lba: int, count: int, buf: int) -> tuple[int, int]:
+        """Move up to `count` sectors; returns (status, sectors done)."""
+        avail = max(0, self.disk.sectors - lba)
+        done = min(count, avail)
+        if ah in (0x02, 0x42) and done:
+            cpu.write(buf, self.disk.read(lba, done))
+        elif ah in (0x03, 0x43) and done:
+            self.disk.write(lba, cpu.read(buf, done * SECTOR))
+        return (OK if done == count else EMEDIA), done
+
+    def _chs(self, cpu: BiosCpu, ah: int) -> int:
+        count = cpu.get("al")
+        cl = cpu.get("cl")
+        cyl = cpu.get("ch") | ((cl & 0xC0) << 2)
+        sec = cl & 0x3F
+        head = cpu.get("dh")
+        if count > 128 or count == 0 or sec == 0:
+            self._ret(cpu, EPARAM)
+            return cost.SERVICE
+        nlc, nlh, nls = self.disk.lchs
+        if cyl >= nlc or head >= nlh or sec > nls:
+            self._ret(cpu, EPARAM)
+            return cost.SERVICE
+        lba = (cyl * nlh + head) * nls + sec - 1
+        status, done = self._transfer(cpu, ah, lba, count, linear(cpu.get("es"), cpu.get("bx")))
+        cpu.set("al", done)
+        self._ret(cpu, status)
+        return cost.SERVICE + cost.DISK_REQUEST + (done * cost.DISK_SECTOR if ah != 0x04 else 0)
+
+    def _format(self, cpu: BiosCpu, ah: int) -> int:
+        nlc, nlh, nls = self.disk.lchs
+        count = cpu.get("al")
+        bad = cpu.get("ch") >= nlc or cpu.get("dh") >= nlh or count == 0 or count > nls
+        self._ret(cpu, EPARAM if bad else OK)
+        return cost.SERVICE + cost.DISK_REQUEST
+
+    def _params(self, cpu: BiosCpu, ah: int) -> int:
+        nlc, nlh, nls = self.disk.lchs
+        nlc -= 2                       # 0-based, and the last cylinder is reserved
+        nlh -= 1
+        cpu.set("al", 0)
+        cpu.set("ch", nlc & 0xFF)
+        cpu.set("cl", ((nlc >> 2) & 0xC0) | (nls & 0x3F))
+        cpu.set("dh", nlh & 0xFF)
+        self._ret(cpu, OK)
+        cpu.set("dl", self.hd_count)
+        return cost.SERVICE
+
+    def _size(self, cpu: BiosCpu, ah: int) -> int:
+        nlc, nlh, nls = self.disk.lchs
+        self._ret(cpu, OK)
+        n = ((nlc - 1) * nlh * nls) & 0xFFFFFFFF
+        cpu.set("cx", n >> 16)
+        cpu.set("dx", n & 0xFFFF)
+        cpu.set("ah", 3)               # fixed disk present
+        return cost.SERVICE
+
+    def _ext_check(self, cpu: BiosCpu, ah: int) -> int:
+        cpu.set("bx", 0xAA55)
+        cpu.set("cx", 0x0007)          # extended access, removable-media calls, EDD
+        self._ret(cpu, OK)
+        cpu.set("ah", 0x30)            # EDD 3.0
+        return cost.SERVICE
+
+    def _ext(self, cpu: BiosCpu, ah: int) -> int:
+        dap = linear(cpu.get("ds"), cpu.get("si"))
+        lba = struct.unpack("<Q", cpu.read(dap + 8, 8))[0]
+        if lba >= self.disk.sectors:
+            self._ret(cpu, EPARAM)
+            return cost.SERVICE
+        count = rd16(cpu, dap + 2)
+        if count == 0:
+            self._ret(cpu, OK)
+            return cost.SERVICE
+        if ah in (0x44, 0x47):          # verify / seek: nothing to move
+            self._ret(cpu, OK)
+            return cost.SERVICE + cost.DISK_REQUEST
+        buf = linear(rd16(cpu, dap + 6), rd16(cpu, dap + 4))
+        status, done = self._transfer(cpu, ah, lba, count, buf)
+        wr16(cpu, dap + 2, done)
+        self._ret(cpu, status)
+        return cost.SERVICE + cost.DISK_REQUEST + done * cost.DISK_SECTOR
+
+    def _edd(self, cpu: BiosCpu, ah: int) -> int:
+        p = linear(cpu.get("ds"), cpu.get("si"))
+        size = rd16(cpu, p)
+        if size < 26:
+            self._ret(cpu, EPARAM)
+            return cost.SERVICE
+        npc, nph, nps = self.disk.pchs
+        lba = self.disk.sectors
+        if lba > nps * nph * 0x3FFF:
+            infos, cyls = 0x00, 0x3FFF     # geometry not valid
+        else:
+            infos, cyls = 0x02, npc
+        cpu.write(p, struct.pack("<HHIIIQH", 26, infos, cyls, nph, nps, lba, SECTOR))
+        if size >= 30:
+            wr16(cpu, p, 30)
+            wr16(cpu, p + 26, self.dpte_ptr[1])
+            wr16(cpu, p + 28, self.dpte_ptr[0])
+        if size >= 66:
+            t13 = size == 74
+            # PIIX IDE of the pc machine: PCI 00:01.1, primary channel, master
+            path = 0 | (1 << 8) | (1 << 16)
+            tail = bytearray(struct.pack("<HBBH4s8sQ", 0xBEDD, 44 if t13 else 36, 0, 0,
+                                         b"PCI ", b"ATA     ", path))
+            if t13:
+                tail += struct.pack("<QQB", 0, 0, 0)
+                tail.append((-sum(tail)) & 0xFF)
+            else:
+                tail += struct.pack("<QB", 0, 0)
+                tail.append((-sum(tail)) & 0xFF)
+            cpu.write(p + 30, bytes(tail))
+        self._ret(cpu, OK)
+        return cost.SERVICE
+
+    # -- floppy drive 0: present, no media (QEMU's default pc machine) ---------------------
+    def _floppy(self, cpu: BiosCpu, ah: int) -> int:
+        if ah in (0x00,):
+            self._ret(cpu, OK)
+        elif ah == 0x01:
+            self._status(cpu, ah)
+        elif ah in (0x02, 0x03, 0x04, 0x05):
+            cpu.set("al", 0)
+            self._ret(cpu, ECONTROLLER)
+        elif ah == 0x08:
+            cpu.set("bx", 0x0005)          # 2.88 MB drive type
+            cpu.set("es", self.floppy_table[0])
+            cpu.set("di", self.floppy_table[1])
+            cpu.set("al", 0)
+            cpu.set("cx", 0x4F24)          # 80 cylinders, 36 sectors
+            cpu.set("dh", 1)
+            self._ret(cpu, OK)
+            cpu.set("dl", 1)
+        elif ah == 0x15:
+            self._ret(cpu, OK)
+            cpu.set("ah", 1)               # floppy without change-line support
+        elif ah == 0x16:
+            self._ret(cpu, ECHANGED)
+        else:
+            self._ret(cpu, EPARAM)
+        return cost.SERVICE
+
+
+__all__ = ["Disk", "DiskServices", "qemu_geometry", "seabios_lchs", "dpte", "rd32", "wr32"]
