@@ -142,7 +142,7 @@ class Pic:
         self.slave.irr = 0
         self.master.reset()
         self.slave.reset()
-        self._update()
+        self._update(self.slave)
 
     def io_read(self, port: int, size: int) -> int:
         if size != 1:
@@ -157,7 +157,7 @@ class Pic:
             irq = chip.get_irq()
             if irq >= 0:
                 chip.intack(irq)
-                self._update()
+                self._update(chip)
                 return irq | 0x80
             return 0
         if port & 1:
@@ -178,7 +178,7 @@ class Pic:
             self._write_data(chip, value)
         else:
             self._write_command(chip, value)
-        self._update()
+        self._update(chip)
 
     # -- registers ------------------------------------------------------------------------
     @staticmethod
@@ -242,13 +242,17 @@ class Pic:
     def set_irq(self, line: int, level: int) -> None:
         if line >= 8:
             self.slave.set_irq(line - 8, level)
+            self._update(self.slave)
         else:
             self.master.set_irq(line, level)
-        self._update()
+            self._update(self.master)
 
-    def _update(self) -> None:
-        """Propagate the slave's INT to master IRQ2, then the master's INT to the CPU."""
-        self.master.set_irq(2, 1 if self.slave.get_irq() >= 0 else 0)
+    def _update(self, chip: _Chip) -> None:
+        """QEMU pic_update_irq: a change on the slave re-drives its INT onto master IRQ2 (an
+        edge there only when that line actually rises); then the master's INT goes to the CPU.
+        A change on the master alone does not re-sample the slave's line, as in QEMU."""
+        if chip is self.slave:
+            self.master.set_irq(2, 1 if self.slave.get_irq() >= 0 else 0)
         intr = self.master.get_irq() >= 0
         if intr != self.intr:
             self.intr = intr
@@ -272,6 +276,7 @@ class Pic:
                 irq2 = self.slave.get_irq()
                 if irq2 >= 0:
                     self.slave.intack(irq2)
+                    self._update(self.slave)
                 else:
                     irq2 = 7  # spurious on the slave
                 vector = self.slave.irq_base + irq2
@@ -280,7 +285,7 @@ class Pic:
             m.intack(irq)
         else:
             vector = m.irq_base + 7  # spurious on the master
-        self._update()
+        self._update(m)
         return vector
 
     # -- convenience ----------------------------------------------------------------------

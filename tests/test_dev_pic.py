@@ -200,3 +200,15 @@ def test_state_round_trip():
     other.load_state(st)
     assert other.state() == st
     assert other.acknowledge() == pic.acknowledge()
+
+
+def test_master_reinit_does_not_resample_slave_line_until_slave_changes():
+    pic = Pic()
+    init_pic(pic)
+    pic.raise_irq(10)
+    assert pic.master.irr & 0x04
+    for val in (0x11, 0x20, 0x04, 0x01):  # re-initialise only the master
+        pic.io_write(0x20 if val == 0x11 else 0x21, 1, val)
+    assert not pic.master.irr & 0x04 and not pic.intr_pending()  # QEMU: no re-latch yet
+    pic.io_write(0xA1, 1, 0x00)  # any slave update re-drives its INT line: a new edge
+    assert pic.master.irr & 0x04 and pic.acknowledge() == 0x2A
