@@ -181,7 +181,7 @@ def dpte(translation: int) -> bytes:
         options |= 1 << 3
         if translation == T_LBA:
             options |= 1 << 9
-    t = bytearray(struct.pack("<HHBBBBBBHBB", 0x1F0, 0x3F6, 0xE0, 0xCB, 14, 1, 0, 0, options, 0, 0x11))
+    t = bytearray(struct.pack("<HHBBBBBBHHB", 0x1F0, 0x3F6, 0xE0, 0xCB, 14, 1, 0, 0, options, 0, 0x11))
     t.append((-sum(t)) & 0xFF)
     return bytes(t)
 
@@ -353,15 +353,13 @@ class DiskServices:
             t13 = size == 74
             # PIIX IDE of the pc machine: PCI 00:01.1, primary channel, master
             path = 0 | (1 << 8) | (1 << 16)
-            tail = bytearray(struct.pack("<HBBH4s8sQ", 0xBEDD, 44 if t13 else 36, 0, 0,
-                                         b"PCI ", b"ATA     ", path))
-            if t13:
-                tail += struct.pack("<QQB", 0, 0, 0)
-                tail.append((-sum(tail)) & 0xFF)
-            else:
-                tail += struct.pack("<QB", 0, 0)
-                tail.append((-sum(tail)) & 0xFF)
-            cpu.write(p + 30, bytes(tail))
+            cpu.write(p + 30, struct.pack("<HBBH4s8sQ", 0xBEDD, 44 if t13 else 36, 0, 0,
+                                          b"PCI ", b"ATA     ", path))
+            # device path (the master/slave number); the reserved byte after it is left as
+            # the caller had it -- and, as in SeaBIOS, still counted in the checksum
+            cpu.write(p + 56, struct.pack("<QQ", 0, 0) if t13 else struct.pack("<Q", 0))
+            span = 43 if t13 else 35
+            wr8(cpu, p + 30 + span, (-sum(cpu.read(p + 30, span))) & 0xFF)
         self._ret(cpu, OK)
         return cost.SERVICE
 

@@ -106,6 +106,12 @@ main:
         call show_cf
         SHOW16 " 48/20 ax=", ax
         call nl
+        ; 48h with the EDD 3.0 (T13, 74 bytes) and Phoenix (66 bytes) buffers: all but the
+        ; DPTE pointer (its address is the BIOS's business), then the DPTE it points at
+        mov word [edd], 74
+        call edd3
+        mov word [edd], 66
+        call edd3
 
         ; ---- 02h: CHS reads
         mov ax, 0x0201            ; C0 H0 S10 = LBA 9
@@ -287,11 +293,40 @@ main:
         call nl
         EXIT 0
 
+edd3:
+        mov di, edd + 2
+        mov cx, 80
+        mov al, 0xEE
+        rep stosb
+        mov ah, 0x48
+        mov dl, 0x80
+        mov si, edd
+        int 0x13
+        call show_cf
+        SHOW16 " 48/", [edd]
+        PUTS " buf="
+        mov di, edd
+        mov cx, 26
+        call hexdump
+        PUTS " |"
+        mov di, edd + 30
+        mov cx, 46
+        call hexdump
+        call nl
+        PUTS " dpte="
+        push es
+        les di, [edd + 26]
+        mov cx, 16
+        call hexdump
+        pop es
+        call nl
+        ret
+
         align 4
 dap:    db 16, 0
         dw 1
         dw 0x1000, 0
         dq 0
-edd:    times 32 db 0
+edd:    times 96 db 0
 
 %include "bios_end_tagged.inc"

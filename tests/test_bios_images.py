@@ -1,0 +1,118 @@
+"""BIOS test images: the same COM1 transcript under QEMU + SeaBIOS and under our BIOS.
+
+Each tests/images/bios_*.asm calls BIOS services and prints the results on COM1; the expected
+transcript (tests/images/bios_*.expected) was recorded under
+`qemu-system-i386 -m 64 -drive file=X,format=raw -serial stdio -display none -no-reboot
+-device isa-debug-exit,iobase=0xf4,iosize=0x04`.  The QEMU test keeps that file honest (it
+fails if QEMU's answer changes); the MiniPC test runs our BIOS on the real device models.
+The core's differential test runs the same images on the full Machine.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "images"))
+sys.path.insert(0, str(HERE))
+
+from build import build, run_qemu  # noqa: E402
+from test_bios_harness import MiniPC  # noqa: E402
+
+from bareflow.emu.bios.disk import Disk  # noqa: E402
+
+IMAGES = ["bios_mem", "bios_disk", "bios_video", "bios_kbd"]
+needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-i386") is None, reason="no qemu-system-i386")
+needs_nasm = pytest.mark.skipif(shutil.which("nasm") is None, reason="no nasm")
+
+
+def expected(name: str) -> bytes:
+    return (HERE / "images" / f"{name}.expected").read_bytes()
+
+
+@needs_nasm
+@pytest.mark.parametrize("name", IMAGES)
+def test_transcript_ours(name: str) -> None:
+    pc = MiniPC(build(name).read_bytes())
+    out = pc.run()
+    assert pc.error is None
+    assert out.decode("latin-1") == expected(name).decode("latin-1")
+    assert pc.dev.exit_status == 1          # the image's `out 0xF4, 0`
+
+
+@needs_nasm
+@needs_qemu
+@pytest.mark.parametrize("name", IMAGES)
+def test_transcript_qemu(name: str) -> None:
+    out, status = run_qemu(build(name))
+    assert status == 1
+    assert out.decode("latin-1") == expected(name).decode("latin-1")
+
+
+# ---- geometry: the same boot code on images of other sizes / with partition tables ----------
+# name -> (size in bytes, (end head, end sector) of a partition entry or None, expected line 1)
+GEOMETRY = {
+    "200 sectors": (200 * 512, None,
+                    " cf=0 08 cx=003F dx=0F01 cf=0 15 ax=0300 cx=0000 dx=03F0 48 infos=0002 "
+                    "c=00000002 h=00000010 s=0000003F n=000000C8"),
+    "odd size": (300 * 512 + 100, None,
+                 " cf=0 08 cx=003F dx=0F01 cf=0 15 ax=0300 cx=0000 dx=03F0 48 infos=0002 "
+                 "c=00000002 h=00000010 s=0000003F n=0000012D"),
+    "10 MiB": (10 << 20, None,
+               " cf=0 08 cx=123F dx=0F01 cf=0 15 ax=0300 cx=0000 dx=4AD0 48 infos=0002 "
+               "c=00000014 h=00000010 s=0000003F n=00005000"),
+    "600 MiB (LBA translation)": (600 << 20, None,
+                                  " cf=0 08 cx=5FBF dx=1F01 cf=0 15 ax=0300 cx=0012 dx=B400 48 infos=0002 "
+                                  "c=000004C3 h=00000010 s=0000003F n=0012C000"),
+    "9 GiB (geometry invalid)": (9 << 30, None,
+                                 " cf=0 08 cx=FEFF dx=FE01 cf=0 15 ax=0300 cx=00FA dx=C53F 48 infos=0000 "
+                                 "c=00003FFF h=00000010 s=0000003F n=01200000"),
+    "MBR 16 heads 32 sectors": (100 << 20, (15, 32),
+                                " cf=0 08 cx=8E60 dx=0F01 cf=0 15 ax=0300 cx=0003 dx=1E00 48 infos=0002 "
+                                "c=00000190 h=00000010 s=00000020 n=00032000"),
+    "MBR 64 heads": (100 << 20, (63, 32),
+                     " cf=0 08 cx=C93F dx=0F01 cf=0 15 ax=0300 cx=0003 dx=1B60 48 infos=0002 "
+                     "c=000000CB h=00000010 s=0000003F n=00032000"),
+    "MBR 255 heads, 2 GiB (LARGE)": (2 << 30, (254, 63),
+                                     " cf=0 08 cx=06BF dx=7F01 cf=0 15 ax=0300 cx=003F dx=DC80 48 infos=0002 "
+                                     "c=00001041 h=00000010 s=0000003F n=00400000"),
+}
+
+
+def _geometry_image(tmp_path: Path, size: int, part) -> Path:
+    data = bytearray(build("bios_geom").read_bytes())
+    if part is not None:
+        entry = bytearray(16)
+        entry[4], entry[5], entry[6], entry[7] = 0x83, part[0], part[1], 0xFF
+        struct.pack_into("<II", entry, 8, 63, 1000)
+        data[0x1BE:0x1CE] = entry
+    p = tmp_path / "geom.img"
+    p.write_bytes(data)
+    os.truncate(p, size)                 # sparse: big images cost nothing
+    return p
+
+
+@needs_nasm
+@pytest.mark.parametrize("case", list(GEOMETRY))
+def test_geometry_ours(tmp_path: Path, case: str) -> None:
+    size, part, line = GEOMETRY[case]
+    out = MiniPC(Disk.open(_geometry_image(tmp_path, size, part))).run().decode()
+    assert out.splitlines()[0] == line
+    # reading the last logical CHS sector: inside the image, or 0Ch past its end
+    small = size < 1008 * 512
+    assert out.splitlines()[1] == (" cf=1 last ax=0C00" if small else " cf=0 last ax=0001")
+
+
+@needs_nasm
+@needs_qemu
+@pytest.mark.parametrize("case", ["200 sectors", "600 MiB (LBA translation)", "MBR 16 heads 32 sectors",
+                                  "MBR 255 heads, 2 GiB (LARGE)"])
+def test_geometry_qemu(tmp_path: Path, case: str) -> None:
+    size, part, line = GEOMETRY[case]
+    out, _ = run_qemu(_geometry_image(tmp_path, size, part))
+    assert out.decode().splitlines()[0] == line
