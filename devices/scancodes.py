@@ -29,11 +29,12 @@ XLATE: bytes = _XLATE_LOW + bytes(0x41 if i == 0x83 else 0x54 if i == 0x84 else 
 
 #: set 1 code -> set 2 code for the keys (inverse of XLATE over real set 2 key codes).
 SET1_TO_SET2: dict[int, int] = {}
-for _s2 in range(0x84, -1, -1):  # descending: the real key wins over unused aliases
+for _s2 in range(0x84, -1, -1):
+    # skip set 2 codes that are no key but alias a key's set 1 code (0x02 -> 0x41 like F7's
+    # 0x83, 0x7F -> 0x54 like SysRq's 0x84) and the unused 0x00, 0x80-0x82
     if _s2 in (0x00, 0x02, 0x7F, 0x80, 0x81, 0x82):
         continue
     SET1_TO_SET2.setdefault(XLATE[_s2], _s2)
-SET1_TO_SET2[0x41] = 0x83  # F7 (set 2 0x83; 0x02 also translates to 0x41 but is no key)
 
 LSHIFT_SET1 = 0x2A
 
