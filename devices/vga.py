@@ -23,10 +23,11 @@ from typing import Any, Iterable
 
 from ..emu.clock import CPU_HZ, Clock
 
-# BIOS mode 3 register values (IBM VGA technical reference, identical in SeaBIOS/VGABIOS).
+# BIOS mode 3 register values as SeaVGABIOS leaves them under QEMU (checked by
+# tests/test_dev_qemu_diff.py; GR07 colour don't-care is 0x0F there).
 _CRTC_MODE3 = bytes.fromhex("5f4f50825581bf1f004f0d0e00000000" "9c8e8f281f96b9a3ff")
 _SEQ_MODE3 = bytes.fromhex("0300030002")
-_GC_MODE3 = bytes.fromhex("000000000010 0e00ff".replace(" ", ""))
+_GC_MODE3 = bytes.fromhex("0000000000100e0fff")
 _ATTR_MODE3 = bytes.fromhex("000102030405140738393a3b3c3d3e3f" "0c000f0800")
 _MISC_MODE3 = 0x67
 
