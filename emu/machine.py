@@ -21,6 +21,7 @@ import capstone
 from unicorn import (UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_FETCH_UNMAPPED,
                      UC_HOOK_MEM_READ_UNMAPPED, UC_HOOK_MEM_WRITE_UNMAPPED, UC_MODE_32, UC_PROT_ALL, Uc, UcError)
 from unicorn import x86_const as X
+from unicorn.unicorn_const import UC_ERR_INSN_INVALID
 
 from ..devices.bus import Bus
 from .clock import CPU_HZ, Clock
@@ -31,6 +32,7 @@ from .fastpath import STOP_DEADLINE, STOP_IRQ_WINDOW, STOP_MISS_ERROR, FastPath
 from .interrupts import (EXCEPTION_NAMES, Delivered, DeliveryFault, TripleFault,
                          deliver_with_escalation)
 from .machine_devices import build_devices
+from .quirks import forget_last_exception
 from .special import SpecialInsns
 
 HMA = 0x100000
@@ -184,6 +186,9 @@ class Machine:
         self.cpu.set("cr0", 0x10)
         for seg in ("ds", "es", "ss", "fs", "gs", "cs"):
             self.cpu.set(seg, 0)
+        # the CPU's reset values: the real-mode IVT is the IDT at 0 with limit 0x3FF
+        self.uc.reg_write(X.UC_X86_REG_IDTR, (0, 0, 0x3FF, 0))
+        self.uc.reg_write(X.UC_X86_REG_GDTR, (0, 0, 0xFFFF, 0))
         self.bios.install(self.cpu)
         self.bios.post()
         self.bios.boot(self.cpu)   # raises BadImage-like BootError for images it cannot boot
@@ -361,7 +366,19 @@ class Machine:
             self.fast.uncharge_current(i, bc.prefix[i])
         kind = "software" if software else "exception"
         error_code = None if software else self.special.error_code(intno)
+        if not software:
+            forget_last_exception(uc)
         self._deliver(intno, eip, kind, error_code)
+
+    def _raise_exception(self, vector: int) -> None:
+        """A fault Unicorn reported as an error: charge what retired, deliver it through the IDT."""
+        lin = self.cpu.linear_pc()
+        cur = self.fast.current_block()
+        bc = self._blocks.get((cur[0], cur[1])) if cur else None
+        if bc is not None and lin in bc.insn_addrs:
+            i = bc.insn_addrs.index(lin)
+            self.fast.uncharge_current(i, bc.prefix[i])
+        self._deliver(vector, self.cpu.get("eip"), "exception", self.special.error_code(vector))
 
     def _deliver(self, vector: int, return_eip: int, kind: str, error_code: int | None) -> bool:
         """Deliver with escalation; on a triple fault stop the machine.  True if delivered."""
@@ -546,6 +563,10 @@ class Machine:
         try:
             self.uc.emu_start(begin, 1 << 48)
         except UcError as exc:
+            if exc.errno == UC_ERR_INSN_INVALID and self._stop is None:
+                # QEMU's translator rejects the opcode: on a CPU that is #UD, delivered like any fault
+                self._raise_exception(6)
+                return
             if self._stop is None:
                 self._guest_error(self._uc_error_message(exc))
             return
@@ -628,18 +649,18 @@ class Machine:
     def _trace_ok(self) -> bool:
         return self.trace is not None
 
-    def _emit(self, kind: str, **fields: Any) -> None:
+    def _emit(self, _event: str, **fields: Any) -> None:
         if self.trace is None and not self.observers:
             return
         cycle = self.fast.h.cycles if hasattr(self, "fast") else 0
         icount = self.fast.h.instructions if hasattr(self, "fast") else 0
         if self.trace is not None:
-            self.trace.emit(kind, cycle, icount, fields)
+            self.trace.emit(_event, cycle, icount, fields)
         for observer in self.observers:
-            observer(kind, cycle, icount, fields)
+            observer(_event, cycle, icount, fields)
 
-    def _bios_trace(self, kind: str = "bios", **fields: Any) -> None:
-        self._emit(kind, **fields)
+    def _bios_trace(self, _event: str = "bios", **fields: Any) -> None:
+        self._emit(_event, **fields)
 
     def _update_insn_window(self) -> None:
         window = self.config.trace_insns

@@ -1,0 +1,67 @@
+"""Working around what Unicorn 2.1.x does differently from a CPU when we deliver exceptions.
+
+QEMU remembers the last exception raised (`env->old_exception`) to turn a second contributory
+fault into a #DF, and forgets it when its own delivery code finishes.  Unicorn hands every
+exception to our hook instead and never runs that code, so QEMU keeps remembering: the guest's
+next #GP after a #DE handler returned would reach us as #DF.  The field is not exposed, so we
+find where it lives in the saved CPU context once per process (a probe with a known fault) and
+clear it after each exception we deliver: double faults are then decided only by our delivery
+code (emu/interrupts.py), as on a real CPU.
+"""
+from __future__ import annotations
+
+import ctypes
+import struct
+
+from unicorn import UC_ARCH_X86, UC_HOOK_INTR, UC_MODE_32, Uc, UcError
+from unicorn import x86_const as X
+
+_offset: int | None | bool = False  # False: not probed yet; None: probe found nothing
+
+
+def _context_bytes(uc: Uc) -> tuple[object, bytes]:
+    ctx = uc.context_save()
+    return ctx, ctypes.string_at(ctx.context.value, ctx.size)
+
+
+def probe_old_exception_offset() -> int | None:
+    """Offset of `old_exception` in Unicorn's saved x86 context, found by experiment."""
+    global _offset
+    if _offset is not False:
+        return _offset  # type: ignore[return-value]
+    found: list[int] = []
+    try:
+        uc = Uc(UC_ARCH_X86, UC_MODE_32)
+        uc.mem_map(0, 0x10000)
+        uc.mem_write(0x1000, bytes([0x31, 0xDB, 0xF7, 0xF3, 0xF4]))  # xor ebx,ebx; div ebx; hlt
+        uc.mem_write(0x3000, struct.pack("<QQQ", 0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF))
+        uc.reg_write(X.UC_X86_REG_GDTR, (0, 0x3000, 23, 0))
+        uc.reg_write(X.UC_X86_REG_CR0, 0x11)
+        uc.reg_write(X.UC_X86_REG_CS, 8)
+        uc.reg_write(X.UC_X86_REG_DS, 0x10)
+        uc.reg_write(X.UC_X86_REG_SS, 0x10)
+        _, before = _context_bytes(uc)
+
+        def hook(uc_: Uc, intno: int, _ud: object) -> None:
+            _, after = _context_bytes(uc_)
+            for off in range(0, min(len(before), len(after)) - 3, 4):
+                if struct.unpack_from("<i", before, off)[0] == -1 and struct.unpack_from("<i", after, off)[0] == 0:
+                    found.append(off)
+            uc_.reg_write(X.UC_X86_REG_EIP, 0x1004)
+
+        uc.hook_add(UC_HOOK_INTR, hook)
+        uc.emu_start(0x1000, 0x2000)
+    except UcError:
+        found.clear()
+    _offset = found[0] if len(found) == 1 else None
+    return _offset
+
+
+def forget_last_exception(uc: Uc) -> None:
+    """Clear QEMU's memory of the last exception (see the module doc)."""
+    off = probe_old_exception_offset()
+    if off is None:
+        return
+    ctx = uc.context_save()
+    ctypes.memmove(ctx.context.value + off, struct.pack("<i", -1), 4)
+    uc.context_restore(ctx)
