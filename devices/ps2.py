@@ -10,13 +10,16 @@ References: QEMU hw/input/pckbd.c (controller) and hw/input/ps2.c (keyboard).  M
   (A20 off/on), 0xF0-0xFF pulse (0xFE = CPU reset);
 - keyboard commands 0xED (LEDs), 0xEE (echo), 0xF0 (get/set scan code set), 0xF2 (identify:
   FA AB 83, or FA AB 41 when translating, as QEMU), 0xF3 (typematic), 0xF4 (enable), 0xF5
-  (disable + defaults), 0xF6 (defaults), 0xF7-0xFD (set-3 key modes, acknowledged), 0xFE
-  (resend), 0xFF (reset: FA AA); every command is acknowledged with 0xFA; unknown ones get 0xFE;
+  (disable + defaults), 0xF6 (defaults), 0xFA and 0x00 (acknowledged), 0xFC (+ key), 0xFF
+  (reset: FA AA); commands are acknowledged with 0xFA; the rest (0x05, 0xF7-0xF9, 0xFB, 0xFD,
+  0xFE, unknown) get 0xFE, exactly QEMU 7.2's list;
 - the keyboard produces set 2; the controller translates to set 1 when command byte bit 6 is
-  set (F0 folded into bit 7).  Set 1 selected with F0 01 is produced natively; set 3 is
-  accepted but keys still come out in set 2 (not modelled).
+  set (F0 folded into bit 7).  Set 1 selected with F0 01 is produced by the keyboard (and
+  translated once more if bit 6 is also set, as on real hardware); set 3 is accepted but keys
+  still come out in set 2 (not modelled).
 - Command replies go ahead of pending key codes (QEMU's command-reply queue) and appear at
-  once; controller replies have priority over keyboard data.
+  once; a new byte to the keyboard discards replies not yet read (QEMU ps2_cqueue_reset);
+  controller replies have priority over keyboard data.
 No mouse is attached: bytes sent with 0xD4 are consumed and nothing answers (a driver sees its
 usual time-out), which keeps them from reaching the keyboard.
 
@@ -103,7 +106,6 @@ class I8042:
         self.leds = 0
         self.kbd_write_cmd = -1     # keyboard command waiting for its argument
         self.replies: list[int] = []
-        self.last_sent = 0
         self.need_high_bit = 0
         self._last_take: int | None = None
         Clock.cancel(self._host_event)
@@ -264,9 +266,13 @@ class I8042:
         self._fill()
 
     def _next_host_byte(self) -> int | None:
-        """Pop one set 2 byte; with translation (or set 1 selected) fold F0 into bit 7."""
+        """Pop one byte of the host's set 2 stream as the guest sees it: the keyboard sends it
+        in set 1 if F0 01 selected that (F0 folded into bit 7), and the controller translates
+        whatever the keyboard sends when command-byte bit 6 is set, so set 1 with translation
+        on is translated twice, as on real hardware and QEMU."""
         host = self._host
-        if not (self.mode & MODE_XLATE or self.scancode_set == 1):
+        xlate = self.mode & MODE_XLATE
+        if self.scancode_set != 1 and not xlate:
             return host.pop(0)
         while host:
             b = host.pop(0)
@@ -275,6 +281,8 @@ class I8042:
                 continue
             out = XLATE[b] | self.need_high_bit
             self.need_high_bit = 0
+            if self.scancode_set == 1 and xlate:
+                out = XLATE[out]
             return out
         return None
 
@@ -283,7 +291,6 @@ class I8042:
         for v in values:
             if len(self.replies) < _REPLY_QUEUE_MAX:
                 self.replies.append(v)
-                self.last_sent = v
 
     def _reset_keyboard(self) -> None:
         self.scan_enabled = 1
@@ -297,6 +304,12 @@ class I8042:
         return bool(self.mode & MODE_XLATE)
 
     def _keyboard_command(self, val: int) -> None:
+        """A byte the host sends to the keyboard (QEMU ps2_write_keyboard).  Like QEMU's
+        command-reply queue, a new byte discards replies the host has not read yet; if such a
+        reply already sits in the output buffer, the first new reply takes its place there
+        (OBF and IRQ1 stay up, as in QEMU where the buffer is read from the queue)."""
+        self.replies.clear()
+        in_buffer = bool(self.status & STAT_OBF) and self.ob_src == SRC_KBD
         pending = self.kbd_write_cmd
         if pending != -1:
             self.kbd_write_cmd = -1
@@ -310,37 +323,39 @@ class I8042:
                 else:
                     self._reply(RESEND)
             elif pending == 0xED:
-                self.leds = val & 0x07
+                self.leds = val
                 self._reply(ACK)
-            else:  # F3 typematic rate, FB-FD key codes
+            else:  # 0xF3 typematic rate/delay, 0xFC key for make/break mode
                 self._reply(ACK)
-            return
-        if val == 0xEE:
+        elif val == 0xEE:
             self._reply(ECHO)
         elif val == 0xF2:
             self._reply(ACK, 0xAB, 0x41 if self.translate else 0x83)
-        elif val in (0xED, 0xF0, 0xF3, 0xFB, 0xFC, 0xFD):
+        elif val in (0xED, 0xF0, 0xF3, 0xFC):
             self.kbd_write_cmd = val
             self._reply(ACK)
         elif val == 0xF4:
             self.scan_enabled = 1
             self._reply(ACK)
-        elif val == 0xF5:
+        elif val in (0xF5, 0xF6):
             self._reset_keyboard()
-            self.scan_enabled = 0
+            self.scan_enabled = 1 if val == 0xF6 else 0
             self._reply(ACK)
-        elif val == 0xF6:
-            self._reset_keyboard()
+        elif val in (0x00, 0xFA):  # 0xFA: all keys typematic/make/break
             self._reply(ACK)
-        elif val in (0xF7, 0xF8, 0xF9, 0xFA):
-            self._reply(ACK)
-        elif val == 0xFE:
-            self._reply(self.last_sent)
         elif val == 0xFF:
             self._reset_keyboard()
             self._reply(ACK, POR)
-        else:
+        else:  # 0x05, 0xF7-0xF9, 0xFB, 0xFD, 0xFE and anything unknown: QEMU answers RESEND
             self._reply(RESEND)
+        if in_buffer:
+            if self.replies:
+                self.obdata = self.replies.pop(0)
+            else:
+                self.status &= ~(STAT_OBF | STAT_AUX_OBF)
+                self.outport &= ~(OUT_OBF | OUT_AUX_OBF)
+                self.ob_src = SRC_NONE
+                self._update_lines()
 
     # -- host side ------------------------------------------------------------------------
     def type_text(self, text: str) -> None:
@@ -400,7 +415,7 @@ class I8042:
         self.io_write(0x60, 1, command_byte)
 
     _FIELDS = ("mode", "status", "outport", "write_cmd", "obdata", "ob_src", "ctrl_aux",
-               "scan_enabled", "scancode_set", "leds", "kbd_write_cmd", "last_sent",
+               "scan_enabled", "scancode_set", "leds", "kbd_write_cmd",
                "need_high_bit", "_kbd_level", "_aux_level")
 
     def state(self) -> dict[str, Any]:

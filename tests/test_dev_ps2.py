@@ -114,12 +114,31 @@ def test_keyboard_commands_ack():
     kbd.io_write(0x60, 1, 0xF4)
     assert drain(tm, kbd) == [0xFA] and kbd.scan_enabled == 1
     kbd.io_write(0x60, 1, 0xF0)
+    assert drain(tm, kbd) == [0xFA]
     kbd.io_write(0x60, 1, 0x00)
-    assert drain(tm, kbd) == [0xFA, 0xFA, 0x02]  # untranslated: set 2
+    assert drain(tm, kbd) == [0xFA, 0x02]  # untranslated: set 2
     kbd.io_write(0x60, 1, 0xF2)
     assert drain(tm, kbd) == [0xFA, 0xAB, 0x83]
-    kbd.io_write(0x60, 1, 0x42)
-    assert drain(tm, kbd) == [0xFE]  # not a command: resend
+    for cmd_byte in (0x42, 0x05, 0xF7, 0xFB, 0xFE):
+        kbd.io_write(0x60, 1, cmd_byte)
+        assert drain(tm, kbd) == [0xFE]  # what QEMU 7.2 answers: resend
+    for cmd_byte in (0x00, 0xFA, 0xF6):
+        kbd.io_write(0x60, 1, cmd_byte)
+        assert drain(tm, kbd) == [0xFA]
+
+
+def test_new_keyboard_byte_discards_unread_replies():
+    """QEMU ps2_cqueue_reset: the argument byte replaces the command's unread ACK, in place
+    in the output buffer (no second IRQ1 edge)."""
+    tm, irqs, kbd = make()
+    kbd.io_write(0x60, 1, 0xF3)
+    edges = irqs.edges.get(1, 0)
+    kbd.io_write(0x60, 1, 0x20)
+    assert drain(tm, kbd) == [0xFA]
+    assert irqs.edges.get(1, 0) == edges
+    kbd.io_write(0x60, 1, 0xF0)
+    kbd.io_write(0x60, 1, 0x07)  # bad set: the F0's ACK is gone, RESEND remains
+    assert drain(tm, kbd) == [0xFE]
 
 
 def test_identify_and_set_query_when_translating():
@@ -128,8 +147,9 @@ def test_identify_and_set_query_when_translating():
     kbd.io_write(0x60, 1, 0xF2)
     assert drain(tm, kbd) == [0xFA, 0xAB, 0x41]
     kbd.io_write(0x60, 1, 0xF0)
+    assert drain(tm, kbd) == [0xFA]
     kbd.io_write(0x60, 1, 0x00)
-    assert drain(tm, kbd) == [0xFA, 0xFA, 0x41]
+    assert drain(tm, kbd) == [0xFA, 0x41]
 
 
 def test_typing_hi_enter_translated_to_set1():
@@ -151,10 +171,14 @@ def test_scancode_set1_selected_on_keyboard():
     tm, irqs, kbd = make()
     cmd(kbd, 0x60, 0x01)
     kbd.io_write(0x60, 1, 0xF0)
+    assert drain(tm, kbd) == [0xFA]
     kbd.io_write(0x60, 1, 0x01)
-    assert drain(tm, kbd) == [0xFA, 0xFA]
+    assert drain(tm, kbd) == [0xFA]
     kbd.type_text("a")
     assert drain(tm, kbd) == [0x1E, 0x9E]
+    cmd(kbd, 0x60, 0x41)  # translation on top of set 1: translated twice, as on hardware
+    kbd.type_text("a")
+    assert drain(tm, kbd) == [0x03, 0x9E]
 
 
 def test_key_pacing_one_byte_per_delay_after_read_and_irq1():
