@@ -228,8 +228,8 @@ class Pit:
         ch.raw_mode = (val >> 1) & 7
         ch.mode = ch.raw_mode & 3 if ch.raw_mode >= 6 else ch.raw_mode
         ch.bcd = val & 1
-        if sel == 0:
-            self._reschedule(now)
+        # Like QEMU ("XXX: update irq timer ?"), the count keeps running: the pending IRQ0
+        # event fires as planned and re-evaluates the output under the new mode.
 
     @staticmethod
     def _latch(ch: _Channel, now: int) -> None:
