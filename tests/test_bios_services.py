@@ -493,3 +493,14 @@ def test_costs_are_deterministic_and_scale(env: Env) -> None:
     again = env.call(0x13, ax=0x0201, cx=0x0001, dx=0x0080, es=0, bx=0x1000)
     four = env.call(0x13, ax=0x0204, cx=0x0001, dx=0x0080, es=0, bx=0x1000)
     assert one == again and four - one == 3 * cost.DISK_SECTOR
+
+
+def test_state_round_trip(env: Env) -> None:
+    env.cpu.write(0x3000, b"\x11" * 512)
+    env.call(0x13, ax=0x0301, cx=0x0003, dx=0x0080, es=0, bx=0x3000)
+    snap = env.bios.state()
+    env.cpu.write(0x3000, b"\x22" * 512)
+    env.call(0x13, ax=0x0301, cx=0x0003, dx=0x0080, es=0, bx=0x3000)
+    assert env.bios.disk.read(2, 1) == b"\x22" * 512
+    env.bios.load_state(snap)
+    assert env.bios.disk.read(2, 1) == b"\x11" * 512

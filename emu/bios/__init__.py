@@ -125,6 +125,16 @@ class Bios:
             return cost.SERVICE
         return cost.SERVICE          # default handler: just `iret` (SeaBIOS entry_iret)
 
+    def state(self) -> dict:
+        """Plain data for machine snapshots: what is not in guest memory or a device."""
+        return {"boot_ticks": self._boot_ticks, "wait_until": self.system._wait_until,
+                "disk_overlay": dict(self.disk._overlay)}
+
+    def load_state(self, state: dict) -> None:
+        self._boot_ticks = state["boot_ticks"]
+        self.system._wait_until = state["wait_until"]
+        self.disk._overlay = dict(state["disk_overlay"])
+
     # -- internals ----------------------------------------------------------------------------
     def _chain_or_eoi(self, cpu: BiosCpu, vector: int) -> int:
         """Call the software interrupt `vector` from an IRQ handler, then EOI -- unless the
