@@ -460,14 +460,21 @@ def recent_instructions(machine: "Machine", stop_at: int | None = None, limit: i
     out: list[tuple[int, str]] = []
     for n, pc in enumerate(pcs):
         last = n == len(pcs) - 1
+        nxt = pcs[n + 1] if not last else None
+        block: list[tuple[int, str]] = []
         for addr, _raw, text in machine.disasm(pc, 24):
-            out.append((addr, text))
+            if nxt is not None and addr == nxt and block:
+                # the machine ended this block early (a watched instruction, a deadline):
+                # the next block carries on from here
+                break
+            block.append((addr, text))
             if last and stop_at is not None and addr == stop_at:
                 break
             mn = text.split()[0] if text else ""
             if mn.startswith("j") or mn in ("call", "ret", "retf", "iret", "iretd", "int", "int3", "hlt",
                                               "lcall", "ljmp", "loop", "loope", "loopne", "ud2", "into"):
                 break
+        out += block
     return out[-limit:]
 
 

@@ -51,6 +51,9 @@ class Milestone:
     #: --pause-at-milestones stops here (repeats such as the 2nd..nth disk read do not)
     pause: bool = True
     count: int = 1
+    #: disk reads: for the summary of a run of reads
+    lba: int | None = None
+    sectors: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "cycle": self.cycle, "icount": self.icount, "title": self.title,
@@ -126,8 +129,23 @@ class Journey:
         return m
 
     def text(self, *, details: bool = True, width: int = 100) -> str:
-        """The journey as text (what `bareflow-emu explain` prints)."""
-        return "\n".join(m.format(self.cpu_hz, details=details, width=width) for m in self.milestones) + "\n"
+        """The journey as text (what `bareflow-emu explain` prints).  A run of repeated disk
+        reads is shown as its first read and one summary line."""
+        out: list[str] = []
+        i, ms = 0, self.milestones
+        while i < len(ms):
+            m = ms[i]
+            out.append(m.format(self.cpu_hz, details=details, width=width))
+            if m.kind == "disk_read":
+                j = i + 1
+                while j < len(ms) and ms[j].kind == "disk_read" and not ms[j].pause:
+                    j += 1
+                if j - i > 2:
+                    out.append(_disk_run_summary(ms[i + 1:j], self.cpu_hz))
+                    i = j
+                    continue
+            i += 1
+        return "\n".join(out) + "\n"
 
     def kinds(self) -> list[str]:
         return [m.kind for m in self.milestones]
@@ -157,7 +175,17 @@ class Journey:
         self.machine = machine
         if self.symbols is None:
             self.symbols = machine.symbols
-        machine.observers.append(self.feed)
+        def observe(kind: str, cycle: int, icount: int, fields: dict[str, Any]) -> None:
+            # events from inside an instruction hook carry the cycle of their block's end;
+            # the machine can tell the exact cycle of the instruction being executed
+            if kind in _IN_HOOK:
+                try:
+                    cycle = min(cycle, machine._exact_now())
+                except Exception:
+                    pass
+            self.feed(kind, cycle, icount, fields)
+
+        machine.observers.append(observe)
         prev = machine.bus.on_io
 
         def on_io(d: str, port: int, size: int, value: int) -> None:
@@ -388,7 +416,8 @@ class Journey:
             details.append(f"cylinder/head/sector {f['chs']}")
         if f.get("dx") is not None:
             details.append(f"drive {f['dx'] & 0xFF:#04x}")
-        m = Milestone("disk_read", cycle, icount, title, text, details, pause=not repeat)
+        m = Milestone("disk_read", cycle, icount, title, text, details, pause=not repeat,
+                      lba=lba if isinstance(lba, int) else None, sectors=count if isinstance(count, int) else None)
         self._disk = m
         self.add(m)
 
@@ -490,7 +519,7 @@ class Journey:
 
     def _on_lgdt(self, cycle: int, icount: int, f: dict[str, Any]) -> None:
         entries = f.get("entries") or []
-        key = (f.get("base"), f.get("limit"), tuple(e.get("raw") for e in entries))
+        key = (f.get("base"), f.get("limit"), tuple(_without_accessed(e.get("raw", "")) for e in entries))
         self._gdt_entries = entries
         if key == self._last_gdt and self._last_gdt_m is not None:
             m = self._last_gdt_m
@@ -738,6 +767,9 @@ class Journey:
         self.add(Milestone("end", cycle, icount, f"The run ended: {msg}", _END_TEXT.get(reason, ""), pause=False))
 
 
+#: Events the machine emits from an instruction hook (where Machine._exact_now() is exact).
+_IN_HOOK = frozenset({"lgdt", "lidt", "cr_write", "cr0_pe", "a20", "bios"})
+
 _PE_TEXT = ("Setting bit 0 (PE) of CR0 switched the CPU to protected mode. CS still holds the segment cached in "
             "real mode, so the next instructions still run as 16-bit code at the same addresses; the switch is "
             "completed by a far jump that loads CS with a selector from the GDT.")
@@ -752,6 +784,29 @@ _END_TEXT = {
     "cycle limit": "The cycle budget of the run was used up.",
     "guest error": "The guest did something the machine cannot continue from.",
 }
+
+
+def _disk_run_summary(run: list[Milestone], cpu_hz: int) -> str:
+    first, last = run[0], run[-1]
+    ms0, ms1 = first.cycle * 1000.0 / cpu_hz, last.cycle * 1000.0 / cpu_hz
+    sectors = sum(m.sectors for m in run if m.sectors)
+    lbas = [m.lba for m in run if m.lba is not None]
+    span = f", LBA {min(lbas)}-{max(lbas)}" if lbas else ""
+    return (f"[cycle {first.cycle:>12,} - {last.cycle:,} ({ms0:.3f}-{ms1:.3f} ms)] ... and {len(run)} more disk "
+            f"reads ({first.title.split(': ')[0]} to {last.title.split(': ')[0]}){span}, {sectors} sectors "
+            f"({sectors * 512 / 1024:.0f} KiB)")
+
+
+def _without_accessed(raw_hex: str) -> str:
+    """A descriptor's bytes with the 'accessed' bit cleared: the CPU sets it on every segment
+    load, and a reload of the same table must not count as a new GDT."""
+    try:
+        raw = bytearray(bytes.fromhex(raw_hex))
+    except ValueError:
+        return raw_hex
+    if len(raw) == 8 and raw[5] & 0x10:     # code/data descriptor: type bit 0 is 'accessed'
+        raw[5] &= 0xFE
+    return raw.hex()
 
 
 def _gdt_title(f: dict[str, Any]) -> str:
