@@ -2,6 +2,7 @@
 
     bareflow-emu [IMAGE]              the TUI (IMAGE defaults to the bundled fluid_llama.img)
     bareflow-emu run IMAGE [options]  headless: COM1 on stdin/stdout, like QEMU -serial stdio
+    bareflow-emu explain IMAGE        the boot journey as text (docs/journey.md)
 
 Every failure the user can cause ends with one line on stderr and a documented exit status
 (docs/cli.md), never a Python traceback.
@@ -150,7 +151,8 @@ def run_parser() -> argparse.ArgumentParser:
 def tui_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="BareFlow: watch a PC boot and run a bare-metal "
                                 "program. With no subcommand, opens the TUI.",
-                                epilog="subcommands: run IMAGE (headless; see `bareflow-emu run --help`)")
+                                epilog="subcommands: run IMAGE (headless; see `bareflow-emu run --help`), "
+                                       "explain IMAGE (the boot journey as text)")
     p.add_argument("image", nargs="?", help="raw bootable disk image (default: the bundled fluid_llama.img)")
     _common(p)
     return p
@@ -161,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args and args[0] == "run":
             return _main_run(args[1:])
+        if args and args[0] == "explain":
+            return _main_explain(args[1:])
         return _main_tui(args)
     except BareflowError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
@@ -300,6 +304,85 @@ def _main_run(args: list[str]) -> int:
     if reason not in (StopReason.POWER_OFF, StopReason.RESET):
         print(f"{PROG}: {machine.stop_message or reason.value}{_last_instructions(machine)}", file=sys.stderr)
     return code
+
+
+def explain_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"{PROG} explain", description="Boot an image headless and print its boot "
+                                "journey: each milestone with its cycle stamp and what it means (docs/journey.md). "
+                                "COM1 output is not shown; the exit status is the run's (docs/cli.md).")
+    p.add_argument("image", help="raw bootable disk image")
+    _common(p)
+    p.add_argument("--max-cycles", type=parse_cycles, metavar="N", help="stop after N modelled cycles (exit 67)")
+    p.add_argument("--pause-at-milestones", action="store_true",
+                   help="print each milestone as it happens and, on a terminal, wait for Enter")
+    p.add_argument("--brief", action="store_true", help="titles and texts only, without the decoded details")
+    p.add_argument("--json", metavar="FILE", help="also write the milestones as JSON")
+    return p
+
+
+def _main_explain(args: list[str]) -> int:
+    """`explain IMAGE`: the journey on stdout; the stop line (and a fault's explanation) on stderr."""
+    ns = explain_parser().parse_args(args)
+    steps = key_steps(getattr(ns, "key_script", None))
+    from .explain import FaultWatcher
+    from .journey import Journey
+    from .machine import Machine, MachineConfig, StopReason
+
+    machine = Machine(MachineConfig(image=ns.image, memory_mb=ns.memory, symbols=ns.symbols))
+    watcher = FaultWatcher(machine)
+    journey = Journey().attach(machine)
+    watcher.on_explanation.append(journey.add_explanation)
+    KeyScript(machine, steps)
+    details = not ns.brief
+    interactive = ns.pause_at_milestones and sys.stdin.isatty()
+    shown = 0
+    if ns.pause_at_milestones:
+        journey.listeners.append(lambda m: machine.request_pause() if m.pause else None)
+    try:
+        while True:
+            reason = machine.run(ns.max_cycles)
+            if ns.pause_at_milestones:
+                for m in journey.milestones[shown:]:
+                    print(m.format(journey.cpu_hz, details=details), flush=True)
+                shown = len(journey.milestones)
+            if reason != StopReason.PAUSED:
+                break
+            if interactive:
+                try:
+                    input("-- paused at this milestone; Enter to continue --")
+                except EOFError:
+                    interactive = False
+        machine.fast.flush_frames()
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if ns.pause_at_milestones:
+        for m in journey.milestones[shown:]:
+            print(m.format(journey.cpu_hz, details=details))
+    else:
+        sys.stdout.write(journey.text(details=details))
+    sys.stdout.flush()
+    if ns.json:
+        _write_json(ns.json, {"image": str(ns.image), "cycles": machine.cycles, "stop": reason.value,
+                              "milestones": [m.to_dict() for m in journey.milestones],
+                              "faults": [e.to_dict() for e in watcher.explanations]})
+    if reason not in (StopReason.POWER_OFF, StopReason.RESET):
+        print(f"{PROG}: {machine.stop_message or reason.value}{_last_instructions(machine)}", file=sys.stderr)
+        _print_fault_explanation(watcher, reason)
+    return exit_code(machine, reason)
+
+
+def _print_fault_explanation(watcher: Any, reason: Any) -> None:
+    """After the one-line stop message: the fault explainer's full text, for a triple fault, or
+    for a stop that follows an exception (a panic handler that halts)."""
+    from .machine import StopReason
+    last = watcher.last
+    if last is None:
+        return
+    if reason == StopReason.TRIPLE_FAULT:
+        sys.stderr.write(last.text())
+    elif reason in (StopReason.HALTED, StopReason.IDLE, StopReason.GUEST_ERROR):
+        sys.stderr.write(f"The last exception before the stop (cycle {last.cycle:,}):\n" + last.text())
 
 
 def exit_code(machine: Any, reason: Any) -> int:
