@@ -715,9 +715,14 @@ class Journey:
         """The fault explainer's words (emu/explain.py) for the latest exception or triple fault."""
         for m in reversed(self.milestones[-4:]):
             if m.kind in ("exception", "triple_fault", "fault"):
-                if expl.summary not in m.text:
+                if expl.summary in m.text:
+                    return
+                if m.kind == "triple_fault":
+                    m.text = (f"{expl.summary}. The CPU could not deliver it, and a fault while delivering a "
+                              "double fault shuts the CPU down; a PC resets, QEMU -no-reboot and BareFlow stop.")
+                else:
                     m.text = expl.summary + ". " + m.text
-                    m.details = list(expl.steps) + m.details
+                m.details = list(expl.steps) + m.details
                 return
 
     def _on_fault(self, cycle: int, icount: int, f: dict[str, Any]) -> None:
@@ -762,6 +767,8 @@ class Journey:
             return
         self._flush_pe()
         msg = f.get("message") or reason
+        if len(msg) > 90:
+            msg = reason
         if self.milestones and self.milestones[-1].kind == "end":
             return
         self.add(Milestone("end", cycle, icount, f"The run ended: {msg}", _END_TEXT.get(reason, ""), pause=False))
