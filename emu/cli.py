@@ -145,6 +145,11 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", metavar="FILE", help="write the per-function cycle profile as JSON")
     p.add_argument("--screen", metavar="FILE", help="write the VGA text screen at exit as text")
     p.add_argument("--no-stdin", action="store_true", help="do not connect stdin to COM1")
+    p.add_argument("--export-speedscope", metavar="FILE",
+                   help="write the profile as a speedscope JSON file (docs/journey.md)")
+    p.add_argument("--export-chrome-trace", metavar="FILE",
+                   help="write the profile and the boot journey as Chrome trace JSON (opens in Perfetto)")
+    p.add_argument("--export-screen-svg", metavar="FILE", help="write the VGA text screen at exit as SVG")
     return p
 
 
@@ -278,6 +283,13 @@ def _main_run(args: list[str]) -> int:
 
         machine.on_serial.append(write_serial)
         KeyScript(machine, steps)
+        from .explain import FaultWatcher
+        watcher = FaultWatcher(machine)
+        journey = None
+        if ns.export_chrome_trace:
+            from .journey import Journey
+            journey = Journey().attach(machine)
+            watcher.on_explanation.append(journey.add_explanation)
         if not ns.no_stdin:
             _stdin_feeder(machine)
         reason = machine.run(ns.max_cycles)
@@ -298,12 +310,31 @@ def _main_run(args: list[str]) -> int:
         _write_json(ns.profile, profile_document(machine))
     if ns.screen:
         _write_text(ns.screen, machine.screen_text())
+    _write_exports(ns, machine, journey if reason is not None else None)
     if reason is None:
         return EXIT_INTERRUPTED
     code = exit_code(machine, reason)
     if reason not in (StopReason.POWER_OFF, StopReason.RESET):
         print(f"{PROG}: {machine.stop_message or reason.value}{_last_instructions(machine)}", file=sys.stderr)
+        _print_fault_explanation(watcher, reason)
     return code
+
+
+def _write_exports(ns: Any, machine: Any, journey: Any) -> None:
+    """--export-speedscope / --export-chrome-trace / --export-screen-svg (emu/export.py)."""
+    from . import export
+    try:
+        if ns.export_speedscope:
+            export.write_json(ns.export_speedscope, export.speedscope_document(
+                machine.profile_table(), name=Path(ns.image).name, total_cycles=machine.cycles))
+        if ns.export_chrome_trace:
+            export.write_json(ns.export_chrome_trace, export.chrome_trace_document(
+                machine.profile_table(), milestones=journey.milestones if journey else (),
+                name=Path(ns.image).name))
+        if ns.export_screen_svg:
+            export.write_text(ns.export_screen_svg, export.machine_screen_svg(machine))
+    except OSError as exc:
+        print(f"{PROG}: cannot write {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
 
 
 def explain_parser() -> argparse.ArgumentParser:
