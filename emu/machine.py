@@ -106,6 +106,12 @@ class Machine:
         self._mode_check = False
         self.last_stop: StopReason | None = None
         self.recent: list[tuple[int, str]] = []   # ring of recent (pc, text) for fault reports
+        # watchpoints (the GDB stub's Z2/Z3/Z4): see add_watchpoint
+        self._watch_hooks: dict[tuple[int, int, str], int] = {}
+        self._watch_pending: tuple[str, int, int] | None = None
+        self._watch_undo: list[tuple[int, bytes]] = []
+        self._watch_mute = False
+        self.watch_hit: tuple[str, int, int] | None = None   # (kind, address, pc) of the last hit
         self._symbols_from_config()
         self._build()
 
@@ -570,6 +576,8 @@ class Machine:
             if self._stop is None:
                 self._guest_error(self._uc_error_message(exc))
             return
+        if self._watch_pending is not None:
+            self._finish_watched_insn()
         reason = fast.h.stop_reason
         if reason == STOP_MISS_ERROR:
             err = fast.miss_error
@@ -848,6 +856,7 @@ class Machine:
         if pc in self.breakpoints:
             self._skip_bp = pc
         self.fast.h.step_mode = 1
+        self.fast.set_deadline(None)   # one instruction: due events were run above
         self.fast.h.stop_reason = 0
         self._bios_wait = False
         try:
@@ -859,6 +868,8 @@ class Machine:
         finally:
             self.fast.h.step_mode = 0
             self._skip_bp = None
+        if self._watch_pending is not None:
+            self._finish_watched_insn()
         if self.fast.h.stop_reason == STOP_MISS_ERROR and self._pending_retranslate:
             return self.step()
         if self._stop is not None and self._stop not in (StopReason.BREAKPOINT,):
@@ -891,6 +902,75 @@ class Machine:
         finally:
             if temp:
                 self.remove_breakpoint(addr)
+
+    # ------------------------------------------------------------------ watchpoints (for emu/gdbstub.py)
+    def add_watchpoint(self, addr: int, length: int, kind: str = "write") -> None:
+        """Stop with StopReason.BREAKPOINT and `watch_hit` set right after an instruction that
+        writes ("write"), reads ("read") or touches ("access") [addr, addr+length), as an x86
+        debug register traps after the access.  A Unicorn memory hook bounded to the range."""
+        from unicorn import UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE
+        types = {"write": UC_HOOK_MEM_WRITE, "read": UC_HOOK_MEM_READ,
+                 "access": UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE}.get(kind)
+        if types is None:
+            raise BadArgument(f"watchpoint kind '{kind}': must be write, read or access")
+        if length <= 0:
+            raise BadArgument(f"watchpoint length {length}: must be positive")
+        key = (addr & 0xFFFFFFFF, length, kind)
+        if key not in self._watch_hooks:
+            self._watch_hooks[key] = self.uc.hook_add(types, self._on_watch, kind, key[0], key[0] + length - 1)
+            self.uc.ctl_flush_tb()
+
+    def remove_watchpoint(self, addr: int, length: int, kind: str = "write") -> None:
+        h = self._watch_hooks.pop((addr & 0xFFFFFFFF, length, kind), None)
+        if h is not None:
+            self.uc.hook_del(h)
+            self.uc.ctl_flush_tb()
+
+    @property
+    def watchpoints(self) -> list[tuple[int, int, str]]:
+        return sorted(self._watch_hooks)
+
+    def _on_watch(self, uc, access: int, address: int, size: int, value: int, kind: str) -> None:
+        """Unicorn stops inside the instruction (registers at its start, a store already done),
+        so remember what the stores overwrite; _finish_watched_insn undoes them and runs the
+        instruction once more, whole, with the hooks muted."""
+        if self._watch_mute:
+            return
+        from unicorn import UC_MEM_WRITE
+        if access == UC_MEM_WRITE:
+            self._watch_undo.append((address, bytes(uc.mem_read(address, size))))
+        if self._watch_pending is not None:
+            return
+        pc = self.cpu.linear_pc()
+        self._watch_pending = (kind, address, pc)
+        cur = self.fast.current_block()
+        bc = self._blocks.get((cur[0], cur[1])) if cur else None
+        if bc is not None and pc in bc.insn_addrs:
+            i = bc.insn_addrs.index(pc)
+            self.fast.uncharge_current(i, bc.prefix[i])
+        what = "written" if access == UC_MEM_WRITE else "read"
+        self._finish(StopReason.BREAKPOINT, f"watchpoint: {address:#x} {what} by the instruction at {pc:#x}")
+        uc.emu_stop()
+
+    def _finish_watched_insn(self) -> None:
+        for addr, old in reversed(self._watch_undo):
+            self.uc.mem_write(addr, old)
+        self._watch_undo.clear()
+        hit, self._watch_pending = self._watch_pending, None
+        self._watch_mute = True
+        self._skip_bp = self.cpu.linear_pc()
+        self.fast.h.step_mode = 1
+        self.fast.set_deadline(None)       # _finish asked for a stop: not before this instruction
+        try:
+            self.uc.emu_start(self.cpu.get("eip"), 1 << 48, count=1)
+        except UcError as exc:
+            self._guest_error(self._uc_error_message(exc))
+        finally:
+            self.fast.h.step_mode = 0
+            self.fast.set_deadline(0)
+            self._watch_mute = False
+            self._skip_bp = None
+        self.watch_hit = hit
 
     # ------------------------------------------------------------------ snapshots
     def snapshot(self) -> "Snapshot":
