@@ -7,8 +7,9 @@ adjacent pair whose concatenation is the highest-scoring piece.  So the vocabula
 as its own piece (byte-fallback pieces never merge: ``"<0x61>" + "<0x62>"`` is not a piece),
 then the learned merges scored so that earlier merges win (score = -rank).
 
-Pre-tokenisation splits text before each space, so no piece holds a space after its first byte;
-the encoder in llama_ref.py relies on that to segment chunk by chunk with a cache.  The dummy
+Pre-tokenisation splits text before each space and between letters and other bytes, so no
+piece holds a space after its first byte (the encoder in llama_ref.py relies on that to segment
+chunk by chunk with a cache) and no piece glues a word to its punctuation.  The dummy
 prefix space run.c adds makes the first word look like every other word (" Once").
 
 Usage: ``python -m bareflow.tools.bpe --corpus corpus.txt --out tokenizer.bin --vocab 512``
@@ -17,17 +18,21 @@ from __future__ import annotations
 
 import argparse
 import collections
+import re
 import struct
 import sys
 
 SPECIALS = [b"<unk>", b"\n<s>\n", b"\n</s>\n"]
 
 
+CHUNK_RE = re.compile(rb" ?[A-Za-z]+| ?[^A-Za-z ]+| ")
+
+
 def chunks_of(story: bytes) -> list[bytes]:
-    """Split ``" " + story`` before each space: the units merges may not cross."""
-    whole = b" " + story
-    starts = [0] + [i for i in range(1, len(whole)) if whole[i] == 0x20] + [len(whole)]
-    return [whole[a:b] for a, b in zip(starts, starts[1:])]
+    """Split ``" " + story`` into the units merges may not cross: an optional leading space
+    then a run of letters, or of other bytes.  So " time" is a piece even though the corpus
+    always writes "time," - a prompt that ends in a word then tokenizes like the training text."""
+    return CHUNK_RE.findall(b" " + story)
 
 
 def train(stories: list[bytes], vocab_size: int) -> tuple[list[bytes], list[float]]:

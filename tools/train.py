@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.save({"model": model.state_dict(), "dims": dims, "args": vars(a)}, ck)
     t, shared = export.from_torch_state(model.state_dict(), dims)
     n = export.write_v0(a.out_model, dims, t, shared)
-    shutil.copyfile(tok_path, a.out_tokenizer)
+    if os.path.abspath(tok_path) != os.path.abspath(a.out_tokenizer):
+        shutil.copyfile(tok_path, a.out_tokenizer)
     print(f"train: wrote {a.out_model} ({n} bytes) and {a.out_tokenizer} in {time.time() - t0:.0f}s", flush=True)
     w = llama_ref.load_checkpoint(a.out_model)
     ids, text = llama_ref.generate(llama_ref.Transformer(w), tok, b"Once upon a time", 120)
