@@ -430,20 +430,15 @@ def exit_code(machine: Any, reason: Any) -> int:
 
 
 def _last_instructions(machine: Any, n: int = 4) -> str:
-    """'; last instructions: a: insn | b: insn' from the native ring of recent blocks."""
+    """'; last instructions: a: insn | b: insn' (the explainer reads them from the native ring)."""
     try:
-        pcs = machine.fast.recent_blocks()[-2:]
-        insns: list[str] = []
-        for pc in pcs:
-            for addr, _raw, text in machine.disasm(pc, 12):
-                insns.append(f"{addr:#x}: {text}")
-                if addr >= machine.cpu.linear_pc():
-                    break
-        if not insns:
-            return ""
-        return "; last instructions: " + " | ".join(insns[-n:])
+        from .explain import recent_instructions
+        insns = recent_instructions(machine, stop_at=machine.cpu.linear_pc(), limit=n)
     except Exception:  # a report must never crash the exit path
         return ""
+    if not insns:
+        return ""
+    return "; last instructions: " + " | ".join(f"{addr:#x}: {text}" for addr, text in insns)
 
 
 def _write_json(path: str, doc: Any) -> None:

@@ -138,6 +138,12 @@ class FastPath:
             raise BareflowError(f"uc_hook_add failed with Unicorn error {err}")
         self._hooks.append(handle)
 
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
     def close(self) -> None:
         if self._state:
             uclib = _ucpy.uclib

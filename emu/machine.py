@@ -357,7 +357,8 @@ class Machine:
         kind = {UC_MEM_FETCH_UNMAPPED: "executed", UC_MEM_READ_UNMAPPED: "read",
                 UC_MEM_WRITE_UNMAPPED: "wrote"}.get(access, "touched")
         self._guest_error(f"the guest {kind} unmapped memory at {address:#010x}"
-                          f" ({size} byte{'s' if size != 1 else ''}; RAM ends at {self.memory_bytes:#x})")
+                          f" ({size} byte{'s' if size != 1 else ''}; RAM ends at {self.memory_bytes:#x}) "
+                          f"at {self.where()}")
         return False
 
     def _on_intr(self, uc, intno: int, _ud) -> None:
@@ -1019,9 +1020,9 @@ class Machine:
         return profile_rows(self)
 
     def close(self) -> None:
+        """Flush and close the trace; state stays readable (the engine is freed with the object)."""
         if self.trace is not None:
             self.trace.close()
-        self.fast.close()
 
 
 @dataclass

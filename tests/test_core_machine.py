@@ -70,8 +70,10 @@ def test_trace_records_the_boot_journey(tmp_path):
     lgdt = next(e for e in events if e["event"] == "lgdt")
     assert lgdt["limit"] == 23
     assert "code" in lgdt["entries"][1]["text"] and "32-bit" in lgdt["entries"][1]["text"]
-    mode = next(e for e in events if e["event"] == "mode")
-    assert mode["mode"] == "protected" and mode["code32"] is True and mode["cs"] == 8
+    modes = [e for e in events if e["event"] == "mode"]
+    # CR0.PE=1 first gives 16-bit protected mode; the far jump loads the 32-bit CS
+    assert [(e["mode"], e["code32"]) for e in modes] == [("protected", False), ("protected", True)]
+    assert modes[1]["cs"] == 8
     gp = next(e for e in events if e["event"] == "interrupt" and e["vector"] == 13)
     assert gp["error_code"] == 0x48 and gp["kind"] == "exception"
     soft = next(e for e in events if e["event"] == "interrupt" and e["vector"] == 0x30)
@@ -113,10 +115,10 @@ def test_guest_crashes_exit_with_documented_status(tmp_path, name, code, words):
     r = run_cli("run", str(images.build(name)), "--trace", str(trace), "--no-stdin", "--max-cycles", "500000000")
     err = r.stderr.decode()
     assert r.returncode == code, err
-    assert words in err.lower()
+    first = err.splitlines()[0]   # the one-line summary; a fault explanation may follow it
+    assert words in first.lower()
     assert "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1
-    assert "CS:EIP" in err or "cs:eip" in err.lower() or "0x" in err
+    assert "mode" in first and "0x" in first
     events = read_trace(trace)  # valid JSON Lines to the end
     assert events[-1]["event"] == "stop"
 
@@ -197,7 +199,7 @@ def test_step_and_breakpoints():
 
 def _find_pm32(m: Machine) -> int:
     """Address of the far jump's target (the 32-bit entry) in core_pm.img."""
-    body = m.read_mem(0x7C00, 4096)
+    body = m.disk_bytes[:4096]  # the body is not loaded yet: read the image
     i = body.find(bytes.fromhex("ea"))  # jmp 0x08:pm32 (16-bit far jump: EA off16 seg16)
     while i >= 0:
         if body[i + 3:i + 5] == b"\x08\x00":
