@@ -133,9 +133,11 @@ def screen_svg(screen: bytes, *, cursor: tuple[int, int, bool] | None = None,
             while e < cols and row[e * 2 + 1] & 0x0F == fg:
                 e += 1
             chars = [cp[row[i * 2]] for i in range(c, e)]
+            while chars and chars[-1] == " ":
+                chars.pop()
             if any(ch.strip() for ch in chars):
                 text = "".join(chars)
-                xs = " ".join(str(i * cell_w) for i in range(c, e))
+                xs = " ".join(str(i * cell_w) for i in range(c, c + len(chars)))
                 out.append(f'<text x="{xs}" y="{r * cell_h + cell_h - 4}" fill="{CGA_PALETTE[fg]}" '
                            f'xml:space="preserve">{_esc(text)}</text>')
             c = e
