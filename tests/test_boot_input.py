@@ -49,6 +49,20 @@ class Guest:
                 mon.sendall(f"sendkey {k}\n".encode())
                 time.sleep(0.05)
 
+    def monitor(self, command: str) -> bytes:
+        """Run one monitor command and wait for the next "(qemu)" prompt: its reply."""
+        with socket.socket(socket.AF_UNIX) as mon:
+            mon.connect(str(self.sock))
+            mon.settimeout(5)
+            reply = b""
+            while b"(qemu)" not in reply:             # the greeting ends with a prompt
+                reply += mon.recv(4096)
+            mon.sendall(command.encode() + b"\n")
+            reply = b""
+            while reply.count(b"(qemu)") < 1:
+                reply += mon.recv(4096)
+            return reply
+
     def serial(self, data: bytes) -> None:
         self.p.stdin.write(data)
         self.p.stdin.flush()
@@ -75,3 +89,42 @@ def test_keyboard_and_serial_lines(tmp_path):
         if g.p.poll() is None:
             g.p.kill()
             g.p.wait()
+
+
+def test_vga_text_screen_scrolls_and_matches_serial(tmp_path):
+    """The boot prints more than 25 lines, so the screen has scrolled; what is left on it must
+    be the last lines of the serial output, in the kernel's colours."""
+    img = tmp_path / "t.img"
+    shutil.copyfile(ROOT / "images" / "fluid_llama.img", img)
+    subprocess.run([sys.executable, str(ROOT / "tools" / "image.py"), "set-cmdline", str(img),
+                    "test=input"], check=True, capture_output=True)
+    g = Guest(img, tmp_path / "mon.sock")
+    dump = tmp_path / "screen.bin"
+    try:
+        assert g.wait_for(b"> "), g.out
+        g.monitor(f'pmemsave 0xb8000 4000 "{dump}"')
+        end = time.monotonic() + 5
+        while (not dump.exists() or dump.stat().st_size < 4000) and time.monotonic() < end:
+            time.sleep(0.1)
+        cells = dump.read_bytes()
+        g.serial(b"quit\r")
+        g.p.wait(10)
+    finally:
+        if g.p.poll() is None:
+            g.p.kill()
+            g.p.wait()
+    rows = [cells[r * 160:(r + 1) * 160] for r in range(25)]
+    text = [bytes(row[0::2]).decode("cp437").rstrip() for row in rows]
+    serial_lines = g.out.decode("latin-1").replace("\r\n", "\n").split("\n")
+    cut = serial_lines.index("> ") if "> " in serial_lines else len(serial_lines) - 1
+    # the screen = the serial lines up to the prompt, long lines wrapped at 80 columns
+    wrapped = []
+    for line in serial_lines[:cut + 1]:
+        while len(line) > 80:
+            wrapped.append(line[:80])
+            line = line[80:]
+        wrapped.append(line)
+    assert len(wrapped) > 25                                  # so it did scroll
+    assert text == [l.rstrip() for l in wrapped[-25:]]
+    assert text[-1] == ">"
+    assert all(a == 0x07 for a in rows[-1][1::2])             # light grey on black

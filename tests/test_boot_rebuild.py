@@ -57,13 +57,15 @@ def test_rebuilt_image_boots(build_dir, tmp_path):
         pytest.skip("qemu-system-i386 is not installed")
     img = tmp_path / "r.img"
     shutil.copyfile(build_dir / "fluid_llama.img", img)
+    subprocess.run([sys.executable, str(ROOT / "tools" / "image.py"), "set-cmdline", str(img),
+                    "test=lib"], check=True, capture_output=True)
     p = subprocess.run(["timeout", "20", "qemu-system-i386", "-drive", f"file={img},format=raw",
                         "-serial", "stdio", "-display", "none", "-no-reboot", "-m", "64",
                         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
                        capture_output=True, timeout=25)
     out = p.stdout.decode("latin-1")
     assert p.returncode == 1, out
-    assert "kernel: app_main returned 0, powering off" in out
+    assert "selftest: " in out and " passed, 0 failed" in out
 
 
 def test_build_is_deterministic_and_matches_the_committed_image(build_dir):

@@ -99,7 +99,7 @@ static void run_exception_test(const char *which)
 void kmain(uint32_t magic, const struct boot_info *boot)
 {
     uint64_t t0 = cpu_rdtsc();
-    int serial_loop = serial_init();
+    serial_init();
     vga_init();
     vga_set_color(VGA_LIGHT_CYAN, VGA_BLACK);
     kprintf("BareFlow unikernel %s - kernel_lib runtime, 32-bit protected mode\n",
@@ -123,7 +123,7 @@ void kmain(uint32_t magic, const struct boot_info *boot)
     cpu_detect();
     print_cpu(cpu_enable_sse());
     kprintf("serial: COM1 115200 8N1, FIFO on, loopback test %s\n",
-            serial_loop == 0 ? "ok" : "FAILED");
+            serial_loopback_ok() ? "ok" : "FAILED");
 
     kprintf("boot: drive 0x%02x, A20 %s, kernel 0x%08x-0x%08x (%u bytes with BSS)\n",
             bi.boot_drive, a20_name(bi.a20_method), bi.kernel_addr, bi.kernel_end,
@@ -175,8 +175,10 @@ void kmain(uint32_t magic, const struct boot_info *boot)
             selftest_run();
         if (strcmp(test, "input") == 0)
             selftest_input();
+        if (strcmp(test, "blobs") == 0)
+            selftest_blobs(&bi);
         if (strcmp(test, "de") && strcmp(test, "ud") && strcmp(test, "gp")) {
-            kprintf("cmdline: error: test=%s is not one of de, ud, gp, lib, input\n", test);
+            kprintf("cmdline: error: test=%s is not one of de, ud, gp, lib, input, blobs\n", test);
             kprintf("*** halted (debug-exit status 0x%02x)\n", HALT_BAD_CMDLINE);
             halt_forever(HALT_BAD_CMDLINE);
         }

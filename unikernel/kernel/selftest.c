@@ -159,6 +159,30 @@ static void test_jit(void)
     jit_reset();
 }
 
+static uint32_t fnv1a(const void *data, uint32_t n)
+{
+    const uint8_t *p = data;
+    uint32_t h = 2166136261u;
+    for (uint32_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+void selftest_blobs(const struct boot_info *bi)
+{
+    /* What stage 2 copied above 1 MiB, checksummed where it lies: a test compares these with
+     * the FNV-1a of the files that went into the image. */
+    kprintf("blobs: model %u bytes at 0x%08x fnv1a 0x%08x\n", bi->model_size, bi->model_addr,
+            bi->model_size ? fnv1a((const void *)(uintptr_t)bi->model_addr, bi->model_size) : 0);
+    kprintf("blobs: tokenizer %u bytes at 0x%08x fnv1a 0x%08x\n", bi->tokenizer_size,
+            bi->tokenizer_addr,
+            bi->tokenizer_size ? fnv1a((const void *)(uintptr_t)bi->tokenizer_addr,
+                                       bi->tokenizer_size) : 0);
+    power_off(0);
+}
+
 void selftest_input(void)
 {
     char line[80];

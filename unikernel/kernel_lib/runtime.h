@@ -33,7 +33,8 @@ void vga_set_cursor(int row, int col);     /* moves the hardware cursor (CRTC 0x
 void vga_get_cursor(int *row, int *col);
 
 /* ---------------------------------------------------------------- I/O: COM1 16550 */
-int serial_init(void);                     /* 115200 8N1, FIFOs; 0 ok, -1 loopback test failed */
+void serial_init(void);                    /* 115200 8N1, FIFOs, loopback self-test */
+int serial_loopback_ok(void);              /* 1 if serial_init's loopback test passed */
 void serial_putchar(char c);               /* '\n' goes out as "\r\n" */
 void serial_puts(const char *str);
 void serial_write(const char *buf, size_t n);
