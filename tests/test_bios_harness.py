@@ -126,7 +126,7 @@ class Devices:
 class MiniPC:
     """Boots an image with the BIOS on Unicorn; see the module docstring."""
 
-    def __init__(self, image: bytes | Disk, memory_mb: int = 64) -> None:
+    def __init__(self, image: bytes | Disk, memory_mb: int = 64, boot_drive: int = 0x80) -> None:
         self.cycles = 0
         self.clock = Clock(lambda: self.cycles)
         self.dev = Devices(self.clock, memory_mb)
@@ -139,7 +139,7 @@ class MiniPC:
         self.cpu.set("cr0", 0x10)
         self.disk = image if isinstance(image, Disk) else Disk(image)
         self.bios = Bios(bus=self.dev.bus, clock=self.clock, disk=self.disk,
-                         memory_bytes=memory_mb * MIB, a20_get=lambda: self.dev.a20,
+                         memory_bytes=memory_mb * MIB, boot_drive=boot_drive, a20_get=lambda: self.dev.a20,
                          a20_set=self.dev._set_a20, trace=self._trace)
         self.events: list[dict] = []
         self.waiting = False

@@ -116,3 +116,32 @@ def test_geometry_qemu(tmp_path: Path, case: str) -> None:
     size, part, line = GEOMETRY[case]
     out, _ = run_qemu(_geometry_image(tmp_path, size, part))
     assert out.decode().splitlines()[0] == line
+
+
+# ---- floppy boot: the image as drive A: (QEMU `-drive if=floppy -boot a`, boot drive 00h) ----
+FLOPPY_SIZES = [40 * 512, 163840, 368640, 737280, 1228800, 1474560, 2949120]
+
+
+def _floppy_image(tmp_path: Path, size: int) -> Path:
+    p = tmp_path / "floppy.img"
+    p.write_bytes(build("bios_floppy").read_bytes())
+    os.truncate(p, size)
+    return p
+
+
+@needs_nasm
+@pytest.mark.parametrize("size", FLOPPY_SIZES)
+def test_floppy_ours(tmp_path: Path, size: int) -> None:
+    pc = MiniPC(Disk.open(_floppy_image(tmp_path, size)), boot_drive=0x00)
+    out = pc.run()
+    assert pc.error is None
+    assert out.decode("latin-1") == expected(f"bios_floppy_{size}").decode("latin-1")
+
+
+@needs_nasm
+@needs_qemu
+@pytest.mark.parametrize("size", [40 * 512, 368640, 1474560])
+def test_floppy_qemu(tmp_path: Path, size: int) -> None:
+    out, status = run_qemu(_floppy_image(tmp_path, size), floppy=True)
+    assert status == 1
+    assert out.decode("latin-1") == expected(f"bios_floppy_{size}").decode("latin-1")

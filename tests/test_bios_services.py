@@ -504,3 +504,33 @@ def test_state_round_trip(env: Env) -> None:
     assert env.bios.disk.read(2, 1) == b"\x22" * 512
     env.bios.load_state(snap)
     assert env.bios.disk.read(2, 1) == b"\x11" * 512
+
+
+@pytest.mark.parametrize("sectors, dtype, media, state", [
+    (2880, 4, (18, 80, 2), 0x17), (1440, 4, (9, 80, 2), 0x97), (5760, 5, (36, 80, 2), 0xD7),
+    (720, 2, (9, 40, 2), 0x74), (2400, 2, (15, 80, 2), 0x15), (320, 2, (8, 40, 1), 0xB7),
+    (145, 5, (36, 80, 2), 0xD7),                       # no format matches: QEMU's 2.88 fallback
+])
+def test_floppy_media_as_qemu_and_seabios_see_it(sectors, dtype, media, state) -> None:
+    from bareflow.emu.bios.disk import FloppyMedia
+    m = FloppyMedia(sectors)
+    assert (m.drive_type, (m.spt, m.tracks, m.heads), m.media_state) == (dtype, media, state)
+
+
+def test_floppy_boot_drive_serves_the_image_as_a() -> None:
+    fl = Env(Disk(tagged_image(2880)))                    # (for its devices)
+    bios = Bios(bus=fl.dev.bus, clock=fl.clock, disk=Disk(tagged_image(2880)), memory_bytes=64 * MIB,
+                boot_drive=0x00, a20_get=lambda: True, a20_set=lambda on: None)
+    cpu = FakeCpu()
+    bios.install(cpu)
+    assert cpu.mem[0x475] == 0 and cpu.mem[0x490] == 0x17
+    assert struct.unpack_from("<HH", cpu.mem, 4 * 0x41) != (0x3D, 0x9FC0)     # no FDPT
+    bios.boot(cpu)
+    assert cpu.get("dl") == 0 and bytes(cpu.mem[0xB8000 + 7 * 160:0xB8000 + 7 * 160 + 38:2]) == b"Booting from Floppy"
+    cpu.frame()
+    cpu.set("ax", 0x0201), cpu.set("cx", 0x0102), cpu.set("dx", 0x0100), cpu.set("es", 0), cpu.set("bx", 0x1000)
+    bios.handle(0x13, cpu)                                # C1 H1 S2 = LBA 55
+    assert cpu.cf == 0 and struct.unpack_from("<I", cpu.mem, 0x1000)[0] == 55
+    cpu.set("ax", 0x0800), cpu.set("dx", 0x0080)
+    bios.handle(0x13, cpu)
+    assert cpu.cf == 1 and cpu.get("ah") == 0x01          # no hard disk

@@ -75,9 +75,11 @@ class Bios:
     def install(self, cpu: BiosCpu) -> None:
         """Write the IVT, BDA, EBDA, ROM stubs and tables; set text mode 3 with a banner."""
         write_rom(cpu, dpte(self.disk.translation))
-        write_ivt(cpu, self.stub_address)
-        write_bda(cpu, hd_count=self.disks.hd_count)
-        write_ebda(cpu, pchs=self.disk.pchs, lchs=self.disk.lchs)
+        floppy = self.disks.floppy
+        write_ivt(cpu, self.stub_address, has_hd=floppy is None)
+        write_bda(cpu, hd_count=self.disks.hd_count,
+                  floppy_media_state=floppy.media_state if floppy else None)
+        write_ebda(cpu, pchs=self.disk.pchs, lchs=None if floppy else self.disk.lchs)
         self.video.set_mode3(cpu)
         self.video.print_text(cpu, "BareFlow BIOS (SeaBIOS-compatible services, in Python)\r\n"
                                    + "\r\n" * 6)
@@ -148,7 +150,8 @@ class Bios:
 
     def _load_and_jump(self, cpu: BiosCpu, sector: bytes) -> None:
         cpu.write(0x7C00, sector)
-        self.video.print_text(cpu, "Booting from Hard Disk...\r\n")
+        what = "Floppy" if self.disks.floppy else "Hard Disk"
+        self.video.print_text(cpu, f"Booting from {what}...\r\n")
         write_boot_stack(cpu)
         hand_over(cpu, self.boot_drive)
 

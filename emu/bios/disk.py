@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..errors import BadImage
 from . import cost
-from .frame import BiosCpu, linear, rd8, rd16, rd32, set_cf, wr8, wr16, wr32
+from .frame import BiosCpu, linear, rd8, rd16, set_cf, wr8, wr16
 
 SECTOR = 512
 
@@ -186,6 +186,68 @@ def dpte(translation: int) -> bytes:
     return bytes(t)
 
 
+# ---- floppies ---------------------------------------------------------------------------
+#: QEMU's floppy formats (hw/block/fdc.c fd_formats, in its order): (CMOS drive type, sectors
+#: per track, tracks, heads, data-rate bits of BDA 0x490).  Drive types: 1 = 360K, 2 = 1.2M,
+#: 4 = 1.44M, 5 = 2.88M.  Rates: 0 = 500 kbit/s, 1 = 300, 2 = 250, 3 = 1000.
+FLOPPY_FORMATS = [
+    (4, 18, 80, 2, 0), (4, 20, 80, 2, 0), (4, 21, 80, 2, 0), (4, 21, 82, 2, 0), (4, 21, 83, 2, 0),
+    (4, 22, 80, 2, 0), (4, 23, 80, 2, 0), (4, 24, 80, 2, 0),
+    (5, 36, 80, 2, 3), (5, 39, 80, 2, 3), (5, 40, 80, 2, 3), (5, 44, 80, 2, 3), (5, 48, 80, 2, 3),
+    (4, 9, 80, 2, 2), (4, 10, 80, 2, 2), (4, 10, 82, 2, 2), (4, 10, 83, 2, 2), (4, 13, 80, 2, 2),
+    (4, 14, 80, 2, 2),
+    (2, 15, 80, 2, 0), (2, 18, 80, 2, 0), (2, 18, 82, 2, 0), (2, 18, 83, 2, 0), (2, 20, 80, 2, 0),
+    (2, 9, 80, 2, 2), (2, 11, 80, 2, 2),
+    (2, 9, 40, 2, 1), (2, 9, 40, 1, 1), (2, 10, 41, 2, 1), (2, 10, 42, 2, 1),
+    (2, 8, 40, 2, 2), (2, 8, 40, 1, 2),
+    (4, 9, 80, 1, 2),
+]
+#: SeaBIOS's FloppyInfo: type -> (cylinders, heads, sectors, 5.25", data rate).  Types 1-5 are
+#: drive types (their geometry is what AH=08h reports and AH=02h checks against, whatever the
+#: media); 6-8 are media types its media sense can find in a 5.25" drive.
+FLOPPY_INFO = {1: (40, 2, 9, True, 1), 2: (80, 2, 15, True, 0), 3: (80, 2, 9, False, 2),
+               4: (80, 2, 18, False, 0), 5: (80, 2, 36, False, 3), 6: (40, 1, 8, True, 2),
+               7: (40, 1, 9, True, 1), 8: (40, 2, 8, True, 2)}
+FLOPPY_LCHS = {t: info[:3] for t, info in FLOPPY_INFO.items() if t <= 5}
+
+
+class FloppyMedia:
+    """A raw image as QEMU's floppy drive A: sees it (`-drive if=floppy`, drive type auto):
+    the format whose size matches exactly, else QEMU's fallback, the first 2.88 MB format."""
+
+    def __init__(self, sectors: int) -> None:
+        match = next((f for f in FLOPPY_FORMATS if f[1] * f[2] * f[3] == sectors), None)
+        if match is None:
+            match = next(f for f in FLOPPY_FORMATS if f[0] == 5)
+        self.drive_type, self.spt, self.tracks, self.heads, self.rate = match
+        self.lchs = FLOPPY_LCHS[self.drive_type]
+
+    @property
+    def media_state(self) -> int:
+        """BDA 0x490 after the boot read, as SeaBIOS's floppy_media_sense leaves it: it tries
+        the drive type's data rate, then each smaller media type of the same form factor,
+        until the controller reads an ID (the media's own rate); then rate, "established",
+        the media code and double stepping (40-track media in an 80-track drive)."""
+        ftype = self.drive_type
+        cyls, heads, spt, is525, _ = FLOPPY_INFO[ftype]
+        stype = ftype
+        if FLOPPY_INFO[ftype][4] != self.rate:
+            stype = next((t for t, (c, h, s_, f, r) in FLOPPY_INFO.items()
+                          if t != ftype and f == is525 and h <= heads and c <= cyls and s_ <= spt
+                          and r == self.rate), ftype)
+        media = 0x04 if stype == 1 else 0x05 if stype == 2 else 0x07
+        fms = (self.rate << 6) | 0x10 | media
+        if FLOPPY_INFO[stype][0] < cyls:
+            fms |= 0x20
+        return fms
+
+    def lba(self, cyl: int, head: int, sec: int) -> int | None:
+        """The image sector under (cyl, head, sec) on the media; None if it has no such sector."""
+        if sec > self.spt or cyl >= self.tracks or head >= self.heads:
+            return None
+        return (cyl * self.heads + head) * self.spt + sec - 1
+
+
 # ---- INT 13h ---------------------------------------------------------------------------
 
 class DiskServices:
@@ -195,7 +257,10 @@ class DiskServices:
                  floppy_table: tuple[int, int]) -> None:
         self.disk = disk
         self.boot_drive = boot_drive
-        self.hd_count = 1
+        #: boot drive < 80h: the image is floppy drive A: and there is no hard disk (as QEMU
+        #: with `-drive if=floppy`); otherwise it is hard disk 80h beside an empty drive A:.
+        self.floppy = FloppyMedia(disk.sectors) if boot_drive < 0x80 else None
+        self.hd_count = 0 if self.floppy else 1
         self.dpte_ptr = dpte_ptr
         self.floppy_table = floppy_table
 
@@ -363,22 +428,28 @@ class DiskServices:
         self._ret(cpu, OK)
         return cost.SERVICE
 
-    # -- floppy drive 0: present, no media (QEMU's default pc machine) ---------------------
+    # -- floppy drive A: (QEMU's pc machine always has one) --------------------------------
     def _floppy(self, cpu: BiosCpu, ah: int) -> int:
-        if ah in (0x00,):
+        media = self.floppy
+        if ah == 0x00:
             self._ret(cpu, OK)
         elif ah == 0x01:
             self._status(cpu, ah)
-        elif ah in (0x02, 0x03, 0x04, 0x05):
+        elif ah in (0x02, 0x03, 0x04):
+            return self._floppy_rw(cpu, ah)
+        elif ah == 0x05:
             cpu.set("al", 0)
-            self._ret(cpu, ECONTROLLER)
+            self._ret(cpu, OK if media else ECONTROLLER)
         elif ah == 0x08:
-            cpu.set("bx", 0x0005)          # 2.88 MB drive type
+            dtype = media.drive_type if media else 5      # empty: QEMU's 2.88 MB drive
+            cyls, heads, spt = FLOPPY_LCHS[dtype]
+            cpu.set("bx", dtype)
             cpu.set("es", self.floppy_table[0])
             cpu.set("di", self.floppy_table[1])
             cpu.set("al", 0)
-            cpu.set("cx", 0x4F24)          # 80 cylinders, 36 sectors
-            cpu.set("dh", 1)
+            cpu.set("ch", (cyls - 1) & 0xFF)
+            cpu.set("cl", (((cyls - 1) >> 2) & 0xC0) | spt)
+            cpu.set("dh", heads - 1)
             self._ret(cpu, OK)
             cpu.set("dl", 1)
         elif ah == 0x15:
@@ -390,5 +461,50 @@ class DiskServices:
             self._ret(cpu, EPARAM)
         return cost.SERVICE
 
+    def _floppy_rw(self, cpu: BiosCpu, ah: int) -> int:
+        """AH=02h/03h/04h on drive A:: SeaBIOS checks the request against the drive type's
+        geometry, then the controller walks the media sector by sector (multi-track); a sector
+        the media lacks fails the whole request with AH=20h and AL=0, as measured under QEMU.
+        Sectors the media has but the image file lacks read as zeros (QEMU pads)."""
+        media = self.floppy
+        count = cpu.get("al")
+        cl = cpu.get("cl")
+        cyl, sec, head = cpu.get("ch") | ((cl & 0xC0) << 2), cl & 0x3F, cpu.get("dh")
+        if count > 128 or count == 0 or sec == 0:
+            self._ret(cpu, EPARAM)
+            return cost.SERVICE
+        if media is None:
+            cpu.set("al", 0)
+            self._ret(cpu, ECONTROLLER)
+            return cost.SERVICE
+        nlc, nlh, nls = media.lchs
+        if cyl >= nlc or head >= nlh or sec > nls:
+            self._ret(cpu, EPARAM)
+            return cost.SERVICE
+        lbas = []
+        c, h, s = cyl, head, sec
+        for _ in range(count):
+            lba = media.lba(c, h, s)
+            if lba is None:
+                cpu.set("al", 0)
+                self._ret(cpu, ECONTROLLER)
+                return cost.SERVICE + cost.DISK_REQUEST
+            lbas.append(lba)
+            s += 1
+            if s > media.spt:
+                s, h = 1, h + 1
+                if h >= media.heads:
+                    h, c = 0, c + 1
+        buf = linear(cpu.get("es"), cpu.get("bx"))
+        for i, lba in enumerate(lbas):
+            if ah == 0x02:
+                data = self.disk.read(lba, 1) if lba < self.disk.sectors else bytes(SECTOR)
+                cpu.write(buf + i * SECTOR, data)
+            elif ah == 0x03 and lba < self.disk.sectors:
+                self.disk.write(lba, cpu.read(buf + i * SECTOR, SECTOR))
+        cpu.set("al", count)
+        self._ret(cpu, OK)
+        return cost.SERVICE + cost.DISK_REQUEST + (count * cost.DISK_SECTOR if ah != 0x04 else 0)
 
-__all__ = ["Disk", "DiskServices", "qemu_geometry", "seabios_lchs", "dpte", "rd32", "wr32"]
+
+__all__ = ["Disk", "DiskServices", "FloppyMedia", "qemu_geometry", "seabios_lchs", "dpte"]

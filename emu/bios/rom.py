@@ -90,7 +90,7 @@ KBD_BUF_START = 0x1E
 KBD_BUF_END = 0x3E
 
 
-def ivt_layout(stub_address) -> dict[int, tuple[int, int]]:
+def ivt_layout(stub_address, has_hd: bool = True) -> dict[int, tuple[int, int]]:
     """vector -> (segment, offset) exactly as SeaBIOS's ivt_init and device setup leave it.
 
     Every vector has its own one-byte stub (SeaBIOS shares one `iret` among most of them;
@@ -101,13 +101,14 @@ def ivt_layout(stub_address) -> dict[int, tuple[int, int]]:
     for v in list(range(0x60, 0x67)) + [0x79]:
         ivt[v] = (0, 0)                                  # reserved for user programs
     ivt[0x1E] = (ROM_SEG, DISKETTE_TABLE_OFF)            # diskette parameter table
-    ivt[0x41] = (EBDA_SEG, FDPT_OFF)                     # hd0 fixed disk parameter table
+    if has_hd:
+        ivt[0x41] = (EBDA_SEG, FDPT_OFF)                 # hd0 fixed disk parameter table
     return ivt
 
 
-def write_ivt(cpu: BiosCpu, stub_address) -> None:
+def write_ivt(cpu: BiosCpu, stub_address, has_hd: bool = True) -> None:
     table = bytearray(1024)
-    for v, (seg, off) in ivt_layout(stub_address).items():
+    for v, (seg, off) in ivt_layout(stub_address, has_hd).items():
         struct.pack_into("<HH", table, 4 * v, off, seg)
     cpu.write(0, bytes(table))
 
@@ -129,7 +130,7 @@ def write_rom(cpu: BiosCpu, dpte: bytes) -> None:
     cpu.write(ROM_BASE + 0xFFFE, bytes([MODEL_BYTE]))
 
 
-def write_bda(cpu: BiosCpu, *, hd_count: int) -> None:
+def write_bda(cpu: BiosCpu, *, hd_count: int, floppy_media_state: int | None = None) -> None:
     """The BDA (0x400-0x4FF) field by field; the video fields are the VGA BIOS's mode 3."""
     bda = bytearray(256)
 
@@ -167,6 +168,9 @@ def write_bda(cpu: BiosCpu, *, hd_count: int) -> None:
     w8(0x8A, 0x08)                   # display combination code index
     w8(0x8F, 0x07)                   # floppy drive 0 information
     w8(0x96, 0x10)                   # keyboard: 101/102-key enhanced keyboard installed
+    if floppy_media_state is not None:   # booted from A:: the boot read sensed the media
+        w8(0x3E, 0x01)                   # drive 0 recalibrated
+        w8(0x90, floppy_media_state)     # drive 0 media state (data rate, established)
     cpu.write(BDA, bytes(bda))
 
 

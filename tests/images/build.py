@@ -56,15 +56,18 @@ def build(name: str | Path, out_dir: Path = BUILD_DIR) -> Path:
     return out
 
 
-def run_qemu(img: Path, timeout: float = 20.0, extra: list[str] | None = None) -> tuple[bytes, int]:
-    """Boot `img` under qemu-system-i386 as the issue's reference machine.
+def run_qemu(img: Path, timeout: float = 20.0, extra: list[str] | None = None,
+             floppy: bool = False) -> tuple[bytes, int]:
+    """Boot `img` under qemu-system-i386 as the issue's reference machine (as an IDE hard
+    disk, or with `floppy=True` as drive A: booted with `-boot a`).
 
     Returns (COM1 bytes, exit status).  With isa-debug-exit the status is `(value << 1) | 1`.
     """
     qemu = shutil.which("qemu-system-i386")
     if qemu is None:
         raise BuildError("qemu-system-i386 is not installed")
-    cmd = [qemu, *QEMU_ARGS, "-drive", f"file={img},format=raw,snapshot=on", *(extra or [])]
+    drive = f"file={img},format=raw,snapshot=on" + (",if=floppy" if floppy else "")
+    cmd = [qemu, *QEMU_ARGS, "-drive", drive, *(["-boot", "a"] if floppy else []), *(extra or [])]
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
     return proc.stdout, proc.returncode
 
