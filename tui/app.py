@@ -24,6 +24,7 @@ from bareflow.emu.errors import BadImage, BareflowError
 
 from .cpu import CpuPanel
 from .profile import ProfilePanel
+from .remote import RemoteSession, SessionConfig, SessionError
 from .runner import Runner
 from .screen import VgaScreen
 from .serial import LineSplitter, SerialLog
@@ -130,11 +131,16 @@ class BareflowApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, machine_factory: Callable[[], object], *, image: str = "",
+    def __init__(self, machine_factory: Callable[[], object] | None = None, *, image: str = "",
                  initial_keys: list[tuple[str | None, str]] | None = None, autostart: bool = True,
-                 blink: bool = True, poll_hz: float = POLL_HZ) -> None:
+                 blink: bool = True, poll_hz: float = POLL_HZ,
+                 session: RemoteSession | None = None, startup_error: SessionError | None = None) -> None:
         super().__init__()
         self.machine_factory = machine_factory
+        #: a started `remote.RemoteSession` (the machine in its own process), or the error that
+        #: kept it from starting; either overrides machine_factory
+        self.session = session
+        self.startup_error = startup_error
         self.image = image
         self.initial_keys = list(initial_keys or [])
         self.autostart = autostart
@@ -187,6 +193,13 @@ class BareflowApp(App[int]):
         self.main_screen = self.screen
         self._fit(self.size.width, self.size.height)
         self.vga.focus()
+        if self.startup_error is not None:
+            self._fatal(str(self.startup_error), self.startup_error.exit_code)
+            return
+        if self.session is not None:
+            self.machine, self.runner = self.session.machine, self.session.runner
+            self._start_polling()
+            return
         try:
             self.machine = self.machine_factory()
         except BareflowError as err:
@@ -201,6 +214,9 @@ class BareflowApp(App[int]):
             return
         self.runner = Runner(self.machine, initial_keys=self.initial_keys)
         self.runner.start(run=self.autostart)
+        self._start_polling()
+
+    def _start_polling(self) -> None:
         self.set_interval(1 / self.poll_hz, self.poll)
         if self.blink:
             self.set_interval(BLINK_TICK_S, self.vga.tick_blink)
@@ -357,14 +373,24 @@ class BareflowApp(App[int]):
 
 def run_tui(image: str, *, memory_mb: int = 64, symbols: str | None = None,
             initial_keys: list[tuple[str | None, str]] = []) -> int:  # noqa: B006 (read-only)
-    """Entry point for `bareflow-emu [IMAGE]` (called by emu/cli.py); returns the exit code."""
-    from bareflow.emu.machine import Machine, MachineConfig
+    """Entry point for `bareflow-emu [IMAGE]` (called by emu/cli.py); returns the exit code.
 
-    def factory():
-        return Machine(MachineConfig(image=image, memory_mb=memory_mb, symbols=symbols))
-
-    app = BareflowApp(factory, image=Path(image).name, initial_keys=list(initial_keys))
-    app.run()
+    The machine runs in its own process (tui/remote.py), started before Textual takes the
+    terminal over (multiprocessing needs the real stderr); a start-up error is then shown in
+    the app like any other."""
+    cfg = SessionConfig(image=str(image), memory_mb=memory_mb, symbols=symbols, initial_keys=list(initial_keys))
+    session: RemoteSession | None = None
+    error: SessionError | None = None
+    try:
+        session = RemoteSession(cfg)
+    except SessionError as err:
+        error = err
+    app = BareflowApp(session=session, startup_error=error, image=Path(image).name)
+    try:
+        app.run()
+    finally:
+        if session is not None:
+            session.close()
     if app.error_message:
         print(f"bareflow-emu: {app.error_message}", file=sys.stderr)
     return app.return_code or 0
