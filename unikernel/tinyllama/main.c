@@ -173,10 +173,12 @@ static void print_figures(int generated, uint64_t cycles, int forwards)
         struct jit_func_stats st;
         if (jit_get_stats(i, &st))
             continue;
-        int level = st.tiered ? llama_slot_tier(st.name) : st.level;
+        /* the seed API's figures; for a tiered kernel the level is the tier in its slot
+         * (a pinned tier is registered alone, so the runtime would call it 0) */
+        int level = st.tiered ? llama_slot_tier(st.name) : jit_get_optimization_level(st.name);
         kprintf("[jit] %s calls=%llu avg_cycles=%llu level=%d\n", st.name,
-                (unsigned long long)st.calls,
-                (unsigned long long)(st.calls ? st.total_cycles / st.calls : 0), level);
+                (unsigned long long)jit_get_call_count(st.name),
+                (unsigned long long)jit_get_avg_cycles(st.name), level);
     }
     for (int i = 0; i < jit_func_count(); i++) {
         struct jit_func_stats st;
