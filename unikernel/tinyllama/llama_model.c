@@ -147,6 +147,16 @@ int llama_alloc_state(struct llama_model *m, char *err, size_t errlen)
     return 0;
 }
 
+void llama_free_state(struct llama_model *m)
+{
+    struct llama_state *s = &m->s;
+    float *bufs[] = {s->x, s->xb, s->xb2, s->hb, s->hb2, s->q, s->att, s->logits, s->freq,
+                     s->rope_cos, s->rope_sin, s->key_cache, s->value_cache};
+    for (unsigned i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]);
+    memset(s, 0, sizeof *s);
+}
+
 /* ------------------------------------------------------------------ tiers and the JIT */
 struct tiered {
     const char *name;

@@ -46,6 +46,8 @@ extern ffn_fn llama_ffn_slot;
 int llama_load(struct llama_model *m, const void *blob, uint32_t size, char *err, size_t errlen);
 /* Allocate the run state; 0 ok, -1 (err) when the heap is too small. */
 int llama_alloc_state(struct llama_model *m, char *err, size_t errlen);
+/* Give the run state back to the heap (the app frees everything before it returns). */
+void llama_free_state(struct llama_model *m);
 /* Register every tier of every hot kernel with the JIT (force < 0), or pin tier `force`. */
 void llama_register_tiers(int force);
 /* The tier a kernel slot currently holds (0..2), or -1. */

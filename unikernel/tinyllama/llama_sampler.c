@@ -20,6 +20,13 @@ int sampler_init(struct llama_sampler *s, int vocab_size)
     return s->idx && s->tmp ? 0 : -1;
 }
 
+void sampler_free(struct llama_sampler *s)
+{
+    free(s->idx);
+    free(s->tmp);
+    s->idx = s->tmp = NULL;
+}
+
 void sampler_reset(struct llama_sampler *s, float temperature, float topp, uint64_t seed)
 {
     s->temperature = temperature;

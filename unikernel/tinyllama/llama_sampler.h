@@ -13,6 +13,7 @@ struct llama_sampler {
 };
 
 int sampler_init(struct llama_sampler *s, int vocab_size);   /* 0, or -1 out of heap */
+void sampler_free(struct llama_sampler *s);
 void sampler_reset(struct llama_sampler *s, float temperature, float topp, uint64_t seed);
 /* The next token; temperature > 0 scales and softmaxes `logits` in place, as run.c does. */
 int sampler_sample(struct llama_sampler *s, float *logits);

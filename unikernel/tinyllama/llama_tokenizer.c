@@ -95,6 +95,16 @@ int tok_load(struct llama_tokenizer *t, const void *blob, uint32_t size, int voc
     return 0;
 }
 
+void tok_free(struct llama_tokenizer *t)
+{
+    free(t->piece);
+    free(t->len);
+    free(t->score);
+    free(t->hash);
+    free(t->merge_buf);
+    memset(t, 0, sizeof *t);
+}
+
 int tok_encode(const struct llama_tokenizer *t, const char *text, int n, int *tokens)
 {
     int nt = 0;

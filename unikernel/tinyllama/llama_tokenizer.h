@@ -21,6 +21,7 @@ struct llama_tokenizer {
 /* Parse and index the blob for a model of `vocab_size` tokens. 0 ok; -1 with err. */
 int tok_load(struct llama_tokenizer *t, const void *blob, uint32_t size, int vocab_size,
              char *err, size_t errlen);
+void tok_free(struct llama_tokenizer *t);
 /* run.c's encode with BOS: tokens must hold n + 2.  Returns the token count. */
 int tok_encode(const struct llama_tokenizer *t, const char *text, int n, int *tokens);
 /* run.c's decode of `tok` after `prev`: the bytes to print (a byte piece gives one byte). */

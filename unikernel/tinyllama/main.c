@@ -304,10 +304,6 @@ static int read_line(char *buf, int cap, int *bad)
 
 static int load(const struct boot_info *bi)
 {
-    if (!cpu_get_info()->sse_enabled) {
-        snprintf(load_error, sizeof load_error, "this CPU has no SSE; TinyLlama needs it");
-        return -1;
-    }
     if (llama_load(&model, (const void *)(uintptr_t)bi->model_addr, bi->model_size, load_error,
                    sizeof load_error))
         return -1;
@@ -323,8 +319,23 @@ static int load(const struct boot_info *bi)
     return 0;
 }
 
+/* Everything back to the heap, so the kernel's closing heap line shows 0 bytes in use. */
+static int finish(int rc)
+{
+    llama_free_state(&model);
+    tok_free(&tokenizer);
+    sampler_free(&sampler);
+    return rc;
+}
+
 int app_main(const struct boot_info *bi, const struct cmdline *cl)
 {
+    /* before any float code: the app is compiled for SSE2 (scalar float and double math) */
+    const struct cpu_info *ci = cpu_get_info();
+    if (!ci->sse_enabled || !ci->has_sse2) {
+        kprintf("error: this CPU has no SSE2; TinyLlama is built for it\n");
+        return 3;
+    }
     if (parse_options(cl, &opt))
         return 2;
     llama_register_tiers(opt.tier >= 0 ? opt.tier : (opt.jit_on ? -1 : 0));
@@ -347,10 +358,10 @@ int app_main(const struct boot_info *bi, const struct cmdline *cl)
         kprintf("> %s\n", opt.prompt);
         int rc = run_prompt(opt.prompt, (int)strlen(opt.prompt));
         if (opt.batch_exit)
-            return rc ? 1 : 0;
+            return finish(rc ? 1 : 0);
     } else if (opt.batch_exit) {
         kprintf("error: exit=1 needs a prompt=\"...\"\n");
-        return 1;
+        return finish(1);
     }
     static char line[LINE_CAP];
     for (;;) {
@@ -366,7 +377,7 @@ int app_main(const struct boot_info *bi, const struct cmdline *cl)
             continue;
         }
         if (strcmp(line, "quit") == 0)
-            return 0;
+            return finish(0);
         run_prompt(line, n);
     }
 }
