@@ -91,11 +91,16 @@ class Journey:
     """Recognises boot milestones in a stream of machine events (see the module docstring)."""
 
     def __init__(self, *, symbols: Any = None, cpu_hz: int = CPU_HZ_DEFAULT) -> None:
-        self.milestones: list[Milestone] = []
         self.listeners: list[Callable[[Milestone], None]] = []
         self.symbols = symbols
         self.cpu_hz = cpu_hz
         self.machine: "Machine | None" = None
+        self._seg_hooked: set[int] = set()      # code hooks stay installed across a reset
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        """Forget the journey so far (a new boot: the machine was reset)."""
+        self.milestones: list[Milestone] = []
         self._pic_base = [0x08, 0x70]           # the BIOS's (and SeaBIOS's) vector bases
         self._icw_expect = [0, 0]               # after ICW1: which ICW comes next (2) per chip
         self._remap: Milestone | None = None
@@ -116,8 +121,7 @@ class Journey:
         self._exceptions = 0
         self._last_exc: Milestone | None = None
         self._symbols_seen: set[str] = set()
-        self._seg_hooks: list[int] = []
-        self._seg_loads: list[tuple[str, str]] = []
+        self._seg_loads: list[tuple[str, Any]] = []
         self._seg_expected = 0
         self._ended = False
 
@@ -252,6 +256,9 @@ class Journey:
         self._seg_expected = len(targets)
         self._seg_loads = []
         for addr, reg, src in targets:
+            if addr in self._seg_hooked:        # hooked on an earlier boot: it fires already
+                continue
+            self._seg_hooked.add(addr)
             def hit(uc, address, size, _ud, reg=reg, src=src):
                 if len(self._seg_loads) >= self._seg_expected:
                     return
@@ -310,6 +317,10 @@ class Journey:
 
     # ------------------------------------------------------------------ recognisers
     def _on_boot(self, cycle: int, icount: int, f: dict[str, Any]) -> None:
+        if self.milestones:
+            self._reset_state()
+        if "a20" not in f and self.machine is not None:
+            f = dict(f, a20=self.machine.a20)
         cs, eip, dl = f.get("cs", 0), f.get("eip", 0x7C00), f.get("dl", 0x80)
         details = [f"CS:IP = {cs:04x}:{eip:04x} (linear {((cs << 4) + eip):#x}), DL = {dl:#04x} "
                    f"({'hard disk' if dl >= 0x80 else 'floppy'} {dl & 0x7F})"]
@@ -324,6 +335,13 @@ class Journey:
             "signature 0x55AA, and jumped to it in 16-bit real mode with the boot drive number in DL. "
             "From here on every instruction is the image's own code; the BIOS only answers when it is "
             "called through a software interrupt.", details))
+        if a20:
+            self.add(Milestone(
+                "a20", cycle, icount, "A20 already enabled at hand-over (by the BIOS)",
+                "Address line 20 is already on: SeaBIOS, and BareFlow's BIOS like it, enable it during POST, so "
+                "memory above 1 MiB does not wrap around to 0. A careful boot loader still checks (a wrap-around "
+                "test) and knows how to switch it on: port 0x92, the 8042 output port or INT 15h AX=2401h.",
+                pause=False))
 
     def _on_bios(self, cycle: int, icount: int, f: dict[str, Any]) -> None:
         """A BIOS service returned (fields: vector, ah, al, bx, cx, dx on entry, ret_ax, cf)."""

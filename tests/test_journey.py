@@ -69,7 +69,7 @@ def pm_events() -> list[dict]:
 
 def test_recorded_boot_gives_every_milestone_in_order():
     j = Journey().feed_records(boot_events() + [ev(400, "io", dir="out", port=0x92, size=1, value=2)] + pm_events())
-    assert j.kinds() == ["handover", "disk_read", "disk_read", "e820", "a20", "lgdt", "cr0_pe", "pm_entry",
+    assert j.kinds() == ["handover", "a20", "disk_read", "disk_read", "e820", "a20", "lgdt", "cr0_pe", "pm_entry",
                          "lidt", "pic_remap", "irq", "irq", "sse", "end"]
     cycles = [m.cycle for m in j.milestones]
     assert cycles == sorted(cycles)
@@ -78,7 +78,8 @@ def test_recorded_boot_gives_every_milestone_in_order():
     assert "AH=42h" in second.title and not second.pause          # a repeat is not a pause point
     e820 = j.find("e820")[0]
     assert e820.count == 2 and "2 calls" in e820.title
-    assert "already enabled" in j.find("a20")[0].title and "port 0x92" in j.find("a20")[0].title
+    assert j.find("a20")[0].title == "A20 already enabled at hand-over (by the BIOS)" and not j.find("a20")[0].pause
+    assert "already enabled" in j.find("a20")[1].title and "port 0x92" in j.find("a20")[1].title
     gdt = j.find("lgdt")[0]
     assert "3 descriptors" in gdt.title and "limit 0x17" in gdt.title
     assert any("selector 0x0008: code (readable), base 0x0, limit 0xffffffff, DPL 0, 32-bit, 4 KiB granularity"
@@ -136,6 +137,11 @@ def test_unreal_trips_and_repeated_gdt_loads_are_counted_not_repeated():
     assert not j.find("cr0_pe") and not j.find("pm_entry")
 
 
+def test_a_reset_starts_a_new_journey():
+    j = Journey().feed_records(boot_events() + pm_events()[:4] + boot_events()[:2])
+    assert j.kinds() == ["handover", "a20", "disk_read"]
+
+
 def test_cr0_pe_without_far_jump_is_reported_when_the_cpu_faults():
     j = Journey().feed_records([ev(10, "cr0_pe", enabled=True, eip=0x7E00),
                                 ev(20, "triple_fault", vector=13, error_code=0, why="IDT limit is 0x0", cs=0, eip=0x7E05)])
@@ -157,9 +163,12 @@ def test_core_pm_image_journey_end_to_end():
     for k in ("handover", "disk_read", "a20", "lgdt", "cr0_pe", "pm_entry", "segments", "lidt", "exception",
               "pic_remap", "irq", "end"):
         assert k in kinds, k
-    order = [kinds.index(k) for k in ("handover", "disk_read", "a20", "lgdt", "cr0_pe", "pm_entry", "segments",
+    order = [kinds.index(k) for k in ("handover", "disk_read", "lgdt", "cr0_pe", "pm_entry", "segments",
                                       "lidt", "pic_remap", "irq")]
     assert order == sorted(order)
+    a20 = j.find("a20")
+    assert [a.title for a in a20] == ["A20 already enabled at hand-over (by the BIOS)",
+                                      'A20 kept on through port 0x92 ("fast A20") (it was already enabled)']
     cycles = [x.cycle for x in j.milestones]
     assert cycles == sorted(cycles) and cycles[-1] == m.cycles
     seg = j.find("segments")[0]
