@@ -20,6 +20,7 @@ from .frame import BiosCpu, linear, rd16, return_to, stacked_flags
 from .keyboard import Keyboard
 from .memory import SystemServices, e820_map
 from .post import run_post
+from .serial import SerialServices
 from .rom import (DISKETTE_TABLE_OFF, DPTE_OFF, R_CHAIN, R_HALT,
                   ROM_SEG, STUB_BASE, STUB_RANGE, write_bda, write_boot_stack, write_ebda,
                   write_ivt, write_rom)
@@ -51,12 +52,14 @@ class Bios:
         self.keyboard = Keyboard(bus, trace)
         self.timer = Timer(bus)
         self.system = SystemServices(memory_bytes, clock, a20_get, a20_set)
+        self.serial = SerialServices(bus, clock)
         self.disks = DiskServices(disk, boot_drive, (ROM_SEG, DPTE_OFF), (ROM_SEG, DISKETTE_TABLE_OFF))
         self._boot_ticks = 0
         #: service vector -> handler(cpu) -> cycles | None
         self._services: dict[int, Callable[[BiosCpu], int | None]] = {
             0x10: self.video.int10, 0x11: self.system.int11, 0x12: self.system.int12,
-            0x13: self.disks.handle, 0x15: self.system.int15, 0x16: self.keyboard.int16,
+            0x13: self.disks.handle, 0x14: self.serial.int14, 0x15: self.system.int15,
+            0x16: self.keyboard.int16,
             0x18: self._int18, 0x19: self._int19, 0x1A: self.timer.int1a,
         }
 
@@ -130,11 +133,12 @@ class Bios:
     def state(self) -> dict:
         """Plain data for machine snapshots: what is not in guest memory or a device."""
         return {"boot_ticks": self._boot_ticks, "wait_until": self.system._wait_until,
-                "disk_overlay": dict(self.disk._overlay)}
+                "serial_deadline": self.serial._deadline, "disk_overlay": dict(self.disk._overlay)}
 
     def load_state(self, state: dict) -> None:
         self._boot_ticks = state["boot_ticks"]
         self.system._wait_until = state["wait_until"]
+        self.serial._deadline = state.get("serial_deadline")
         self.disk._overlay = dict(state["disk_overlay"])
 
     # -- internals ----------------------------------------------------------------------------
