@@ -516,7 +516,7 @@ class Journey:
 
     def _a20_write(self, method: str, cycle: int, icount: int) -> None:
         if self._a20 is True:
-            if not any(m.kind == "a20" for m in self.milestones[-3:]):
+            if not any(m.kind == "a20" and method in m.title for m in self.milestones[-3:]):
                 self.add(Milestone("a20", cycle, icount, f"A20 kept on through {method} (it was already enabled)",
                                    _A20_TEXT.format(method=method), pause=True))
             return
