@@ -19,8 +19,9 @@ _start:
     xorl %eax, %eax
     cld
     rep stosb
-    pushl %edx                    /* kmain(uint32_t magic, const struct boot_info *bi) */
-    pushl %esi
+    subl $8, %esp                 /* the i386 C ABI wants ESP 16-byte aligned at each call: */
+    pushl %edx                    /* 8 + two 4-byte arguments keep stack_top's alignment */
+    pushl %esi                    /* kmain(uint32_t magic, const struct boot_info *bi) */
     call kmain
 1:  cli                           /* kmain does not return; if it did, stop here */
     hlt

@@ -72,9 +72,12 @@ isr_common:
     movw %ax, %ds
     movw %ax, %es
     cld                           /* C code assumes DF = 0 */
-    pushl %esp                    /* argument: the frame */
+    movl %esp, %ebx               /* the frame; EBX is callee-saved, it survives the call */
+    andl $-16, %esp               /* an interrupt can arrive at any stack alignment, and the C */
+    subl $12, %esp                /* ABI wants ESP 16-byte aligned at the call (SSE spills) */
+    pushl %ebx                    /* argument: the frame */
     call isr_dispatch
-    addl $4, %esp
+    movl %ebx, %esp
     popl %gs
     popl %fs
     popl %es
