@@ -1,6 +1,11 @@
 """The unikernel builds from source with clang/ld.lld/nasm, the result boots, and - with the
 toolchain the committed image was built with (unikernel/toolchain.txt) - it is byte-identical
-to images/fluid_llama.img, so the committed image is known to match its sources."""
+to images/fluid_llama.img, so the committed image is known to match its sources.
+
+The model and tokenizer blobs are data, not sources: the rebuild takes them (and the command
+line) from the committed image itself, so the comparison checks the code whether or not
+images/model.bin is present in this checkout; a separate test says when the image does not
+carry the current images/model.bin / images/tokenizer.bin."""
 from __future__ import annotations
 
 import shutil
@@ -16,11 +21,33 @@ pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS),
                                 reason="needs clang, ld.lld, llvm-ar, nasm and make")
 
 
+sys.path.insert(0, str(ROOT / "tools"))
+import image as imagetool  # noqa: E402
+
+IMAGE = ROOT / "images" / "fluid_llama.img"
+
+
+def committed_blobs() -> tuple[bytes, bytes, str]:
+    """(model, tokenizer, cmdline) as stored in the committed image."""
+    h = imagetool.read_header(IMAGE)
+    data = IMAGE.read_bytes()
+    model = data[h.model_lba * 512:h.model_lba * 512 + h.model_bytes]
+    tok = data[h.tok_lba * 512:h.tok_lba * 512 + h.tok_bytes]
+    return model, tok, h.cmdline
+
+
 @pytest.fixture(scope="module")
 def build_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("unikernel-build")
-    p = subprocess.run(["make", "-C", str(ROOT / "unikernel"), f"BUILD={out}", "build",
-                        f"PYTHON={sys.executable}"], capture_output=True, text=True, timeout=300)
+    model, tok, cmdline = committed_blobs()
+    args = [f"BUILD={out}", "build", f"PYTHON={sys.executable}", "MODEL=", "TOKENIZER=",
+            f"CMDLINE={cmdline}"]
+    for name, blob in (("MODEL", model), ("TOKENIZER", tok)):
+        if blob:
+            (out / name.lower()).write_bytes(blob)
+            args.append(f"{name}={out / name.lower()}")
+    p = subprocess.run(["make", "-C", str(ROOT / "unikernel"), *args],
+                       capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     (out / "make.log").write_text(p.stdout)
     return out
@@ -79,3 +106,14 @@ def test_build_is_deterministic_and_matches_the_committed_image(build_dir):
                             ("tinyllama_bare.elf", "images/tinyllama_bare.elf")):
         assert (build_dir / name).read_bytes() == (ROOT / committed).read_bytes(), (
             f"{committed} is stale: run `make -C unikernel` and commit it")
+
+
+def test_committed_image_carries_the_current_blobs():
+    """images/model.bin and images/tokenizer.bin, when present, are what the image holds."""
+    model, tok, _ = committed_blobs()
+    for name, held in (("model.bin", model), ("tokenizer.bin", tok)):
+        path = ROOT / "images" / name
+        if path.exists():
+            assert path.read_bytes() == held, (
+                f"images/fluid_llama.img does not hold the current images/{name}: "
+                "run `make -C unikernel` and commit images/fluid_llama.img")
