@@ -118,7 +118,7 @@ def test_kernel_lib_selftest_on_target(tmp_path):
 @pytest.mark.parametrize("cmdline,message", [
     ('prompt="Once upon steps=4', "cmdline: error: unterminated quote after 'prompt=' (column 7)"),
     ("a=1 b", "cmdline: error: 'b' at column 4 is not key=value"),
-    ("test=zz", "cmdline: error: test=zz is not one of de, ud, gp, lib, input, blobs"),
+    ("test=zz", "cmdline: error: test=zz is not one of de, ud, gp, lib, input, keys, blobs"),
 ])
 def test_bad_cmdline_halts_with_a_message(tmp_path, cmdline, message):
     rc, out = qemu_boot(copy_with_cmdline(tmp_path, cmdline))

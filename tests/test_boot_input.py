@@ -128,3 +128,29 @@ def test_vga_text_screen_scrolls_and_matches_serial(tmp_path):
     assert text == [l.rstrip() for l in wrapped[-25:]]
     assert text[-1] == ">"
     assert all(a == 0x07 for a in rows[-1][1::2])             # light grey on black
+
+
+def test_scancode_decoding(tmp_path):
+    """Set-1 decoding through the 8042's translation: ctrl, shift, caps lock, the 0xE0
+    extended keys and the function keys, as keyboard_getchar returns them."""
+    img = tmp_path / "t.img"
+    shutil.copyfile(ROOT / "images" / "fluid_llama.img", img)
+    subprocess.run([sys.executable, str(ROOT / "tools" / "image.py"), "set-cmdline", str(img),
+                    "test=keys"], check=True, capture_output=True)
+    g = Guest(img, tmp_path / "mon.sock")
+    try:
+        assert g.wait_for(b"keys: press keys"), g.out
+        g.keys(["ctrl-c", "shift-a", "a", "caps_lock", "b", "shift-b", "caps_lock", "1",
+                "shift-1", "up", "down", "left", "right", "f1", "f10", "ctrl_r-z", "ret",
+                "backspace", "q"])
+        assert g.p.wait(15) == 1, g.out
+        g.wait_for(b"\x00", 0.5)
+    finally:
+        if g.p.poll() is None:
+            g.p.kill()
+            g.p.wait()
+    codes = [int(l.split()[1], 16) for l in g.out.decode("latin-1").replace("\r", "").splitlines()
+             if l.startswith("keys: 0x")]
+    assert codes == [0x03, ord("A"), ord("a"), ord("B"), ord("b"), ord("1"), ord("!"),
+                     0x101, 0x102, 0x103, 0x104, 0x110, 0x119, 0x1A, ord("\n"), ord("\b"),
+                     ord("q")]

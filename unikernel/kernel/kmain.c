@@ -175,10 +175,12 @@ void kmain(uint32_t magic, const struct boot_info *boot)
             selftest_run();
         if (strcmp(test, "input") == 0)
             selftest_input();
+        if (strcmp(test, "keys") == 0)
+            selftest_keys();
         if (strcmp(test, "blobs") == 0)
             selftest_blobs(&bi);
         if (strcmp(test, "de") && strcmp(test, "ud") && strcmp(test, "gp")) {
-            kprintf("cmdline: error: test=%s is not one of de, ud, gp, lib, input, blobs\n", test);
+            kprintf("cmdline: error: test=%s is not one of de, ud, gp, lib, input, keys, blobs\n", test);
             kprintf("*** halted (debug-exit status 0x%02x)\n", HALT_BAD_CMDLINE);
             halt_forever(HALT_BAD_CMDLINE);
         }

@@ -183,6 +183,17 @@ void selftest_blobs(const struct boot_info *bi)
     power_off(0);
 }
 
+void selftest_keys(void)
+{
+    kprintf("keys: press keys; 'q' ends\n");
+    for (;;) {
+        int k = keyboard_getchar();
+        kprintf("keys: 0x%03x\n", k);
+        if (k == 'q')
+            power_off(0);
+    }
+}
+
 void selftest_input(void)
 {
     char line[80];
