@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,6 +23,8 @@ pytestmark = pytest.mark.skipif(QEMU is None, reason="qemu-system-i386 is not in
 
 class Guest:
     def __init__(self, img: Path, sock: Path):
+        # A UNIX socket path must fit in 108 bytes; pytest's tmp_path may not.
+        sock = Path(tempfile.mkdtemp(prefix="bfmon")) / "m.sock"
         self.p = subprocess.Popen(
             ["timeout", "20", QEMU, "-drive", f"file={img},format=raw", "-serial", "stdio",
              "-display", "none", "-no-reboot", "-m", "64",
