@@ -547,21 +547,36 @@ class FaultWatcher:
         if kind == "hardware":
             return self._orig(vector, return_eip, kind, error_code)
         m = self.m
+        if kind == "software" and not m.cpu.protected:
+            return self._orig(vector, return_eip, kind, error_code)   # a BIOS call: nothing to explain
         ctx = None
-        if kind == "exception" or m.cpu.protected:
+        pre: dict[str, int] = {}
+        if kind == "exception":
             try:
                 ctx = context_from_machine(m, vector, kind, error_code, m.cpu.get("cs"), return_eip)
             except Exception:   # the explainer must never break the machine
                 ctx = None
+        else:
+            # INT n in protected mode: usually delivered fine, so only keep what delivery changes
+            cpu = m.cpu
+            pre = {r: cpu.get(r) for r in ("cs", "ss", "esp", "eflags")}
         self._events = []
         try:
             ok = self._orig(vector, return_eip, kind, error_code)
         finally:
             events, self._events = self._events, None
-        if ctx is None:
-            return ok
         interesting = kind == "exception" or any(e[0] in ("fault", "triple") for e in events)
         if not interesting:
+            return ok
+        if ctx is None and pre:
+            try:
+                ctx = context_from_machine(m, vector, kind, error_code, pre["cs"], return_eip)
+                ctx.regs.update(pre)
+                ctx.cpl = pre["cs"] & 3
+                ctx.code32 = bool((d := ctx.descriptor(pre["cs"])) and d.db)
+            except Exception:
+                ctx = None
+        if ctx is None:
             return ok
         ctx.chain = events
         try:
