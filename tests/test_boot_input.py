@@ -4,6 +4,7 @@ serial text through COM1 (stdin of -serial stdio), each only after the prompt ap
 the kernel clears the UART FIFO when it initialises it."""
 from __future__ import annotations
 
+import atexit
 import os
 import select
 import shutil
@@ -25,6 +26,7 @@ class Guest:
     def __init__(self, img: Path, sock: Path):
         # A UNIX socket path must fit in 108 bytes; pytest's tmp_path may not.
         sock = Path(tempfile.mkdtemp(prefix="bfmon")) / "m.sock"
+        atexit.register(shutil.rmtree, sock.parent, True)
         self.p = subprocess.Popen(
             ["timeout", "20", QEMU, "-drive", f"file={img},format=raw", "-serial", "stdio",
              "-display", "none", "-no-reboot", "-m", "64",
