@@ -431,6 +431,8 @@ load_part:
     jz .ret
     mov [part_lba], eax
     mov [part_dest], edi
+    cmp edx, edi                    ; end below start: addr + size wrapped past 4 GiB
+    jb .too_big
     cmp edx, [mem_top]
     ja .too_big
     cmp edi, 0x100000               ; never below 1 MiB: that is us and the BIOS

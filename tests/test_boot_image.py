@@ -280,3 +280,19 @@ def test_model_too_big_for_memory_is_refused(tmp_path):
     assert re.search(r"^stage2: model does not fit in memory$", out, re.M), out
     assert "BareFlow unikernel" not in out
     assert rc == (0x71 << 1) | 1
+
+
+def test_model_address_wrapping_past_4gib_is_refused(tmp_path):
+    """A header whose model_addr + model_bytes wraps around 2^32 (checksum made valid)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import image as imagetool
+    img = tmp_path / "w.img"
+    shutil.copyfile(IMAGE, img)
+    h = imagetool.read_header(img)
+    h.model_addr, h.model_bytes, h.model_lba = 0xFFFFF000, 0x2000, h.kernel_lba
+    with img.open("r+b") as f:
+        f.seek(512)
+        f.write(h.pack())
+    rc, out = qemu_boot(img)
+    assert "stage2: model does not fit in memory" in out.splitlines(), out
+    assert rc == (0x71 << 1) | 1
