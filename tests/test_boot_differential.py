@@ -1,0 +1,42 @@
+"""The kernel's own test modes print the same serial text under QEMU/SeaBIOS and under the
+BareFlow emulator (both with 64 MiB, qemu32 CPUID), except lines starting "[jit] "/"[stats] "
+which carry RDTSC figures.  This is the determinism contract of docs/unikernel.md; a
+difference means the kernel printed something machine-dependent or the emulator differs from
+the QEMU oracle (stage 2, E820, A20, PIC/PIT, 8042, UART loopback, exception delivery)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+QEMU = shutil.which("qemu-system-i386")
+pytest.importorskip("bareflow.emu.cli")
+pytestmark = pytest.mark.skipif(QEMU is None, reason="qemu-system-i386 is not installed")
+
+
+def _comparable(raw: bytes) -> list[str]:
+    text = raw.decode("latin-1").replace("\r\n", "\n")
+    return [l for l in text.split("\n") if not l.startswith(("[jit] ", "[stats] "))]
+
+
+@pytest.mark.parametrize("cmdline,qemu_rc", [("test=lib", 1), ("test=gp", 155)])
+def test_qemu_and_bareflow_print_the_same(tmp_path, cmdline, qemu_rc):
+    img = tmp_path / "d.img"
+    shutil.copyfile(ROOT / "images" / "fluid_llama.img", img)
+    subprocess.run([sys.executable, str(ROOT / "tools" / "image.py"), "set-cmdline", str(img),
+                    cmdline], check=True, capture_output=True)
+    q = subprocess.run(["timeout", "20", QEMU, "-drive", f"file={img},format=raw", "-serial",
+                        "stdio", "-display", "none", "-no-reboot", "-m", "64",
+                        "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
+                       capture_output=True, timeout=25)
+    assert q.returncode == qemu_rc, q.stdout.decode("latin-1")
+    e = subprocess.run(["timeout", "60", sys.executable, "-c",
+                        "import sys; from bareflow.emu.cli import main; sys.exit(main())",
+                        "run", "--no-stdin", "--memory", "64", str(img)],
+                       capture_output=True, timeout=70, stdin=subprocess.DEVNULL)
+    assert e.returncode != 124, "the emulator did not finish in 60 s"
+    assert _comparable(e.stdout) == _comparable(q.stdout), e.stderr.decode("latin-1")[-2000:]
