@@ -4,7 +4,7 @@
 %define IMG_SECTORS 16
 %define BODY_SECTORS 8
 %define N 48
-%define REPS 60
+%define REPS 240
 %include "bios_lib.inc"
 A equ 0x200000
 B equ 0x210000

@@ -90,6 +90,7 @@ class Machine:
         self.exit_status: int | None = None
         self.last_fault: dict[str, Any] | None = None
         self.wall_seconds = 0.0
+        self.cpu_seconds = 0.0   # host CPU time in run(): steadier than wall time on a busy machine
         self._input: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self.input_log: list[tuple[int, str, Any]] = []
         self._wake = threading.Event()
@@ -152,6 +153,7 @@ class Machine:
         self.clock = Clock(self._now)
         self.costs = CostModel()
         self._blocks: dict[tuple[int, int], BlockCost] = {}
+        self._code_pages: set[int] = set()   # 4 KiB pages holding blocks we have priced
         self._io_prefix: dict[tuple[int, int], dict[int, int]] = {}
         self._func_names: list[str] = [f.name for f in self.symbols.functions] if self.symbols else []
         self._pseudo: dict[str, int] = {}
@@ -181,7 +183,7 @@ class Machine:
 
     def _power_on(self) -> None:
         """Reset the CPU and devices, run the BIOS's POST, load the boot sector."""
-        self._ram[:] = bytes(self.memory_bytes)
+        ctypes.memset(self._ram_addr, 0, self.memory_bytes)
         self.uc.ctl_flush_tb()
         self.fast.clear()
         self.fast.reset_counters()
@@ -257,6 +259,7 @@ class Machine:
         mode32 = self.cpu.code32()
         bc = self.costs.block(code, pc, mode32, protected=self.cpu.protected)
         self._blocks[(pc, size)] = bc
+        self._code_pages.update(range(pc >> 12, ((pc + size - 1) >> 12) + 1))
         if bc.io_addrs or bc.rdtsc_addrs:
             self._io_prefix[(pc, size)] = {a: bc.prefix[bc.insn_addrs.index(a)]
                                            for a in bc.io_addrs + bc.rdtsc_addrs if a in bc.insn_addrs}
@@ -294,16 +297,24 @@ class Machine:
         return idx
 
     def _host_wrote(self, addr: int, n: int) -> None:
-        """Python wrote guest memory (disk read, BIOS): drop translated code and prices there."""
+        """Python wrote guest memory (disk read, BIOS): drop translated code and prices there.
+
+        Only pages that hold code we have run can hold stale translations (every executed block
+        is priced first), so writes elsewhere (the BIOS's disk bounce buffer...) cost nothing."""
         if n <= 0:
             return
         lo = addr & ~0xFFF
         hi = (addr + n + 0xFFF) & ~0xFFF
-        if self._blocks:
-            self.fast.invalidate(lo, hi)
-            for key in [k for k in self._blocks if k[0] < hi and k[0] + k[1] > lo]:
-                del self._blocks[key]
-                self._io_prefix.pop(key, None)
+        if not self.config.accounting:
+            self.uc.ctl_remove_cache(lo, hi)
+            return
+        pages = self._code_pages
+        if not any(p in pages for p in range(lo >> 12, hi >> 12)):
+            return
+        self.fast.invalidate(lo, hi)
+        for key in [k for k in self._blocks if k[0] < hi and k[0] + k[1] > lo]:
+            del self._blocks[key]
+            self._io_prefix.pop(key, None)
         self.uc.ctl_remove_cache(lo, hi)
 
     def _on_in(self, uc, port: int, size: int, _ud) -> int:
@@ -509,10 +520,12 @@ class Machine:
         """
         self.state = "running"
         t0 = time.perf_counter()
+        c0 = time.process_time()
         try:
             return self._run(max_cycles, wait_for_input)
         finally:
             self.wall_seconds += time.perf_counter() - t0
+            self.cpu_seconds += time.process_time() - c0
             if self._trace_ok():
                 self.trace.flush()
 

@@ -46,6 +46,7 @@ def profile_document(machine: "Machine") -> dict[str, Any]:
         "instructions": machine.instructions,
         "emulated_seconds": machine.seconds,
         "wall_seconds": round(wall, 6),
+        "cpu_seconds": round(machine.cpu_seconds, 6),
         "mips": round(machine.instructions / wall / 1e6, 3) if wall > 0 else None,
         "cost_model": "docs/cycle-model.md",
         "stop": machine.last_stop.value if machine.last_stop else None,

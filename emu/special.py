@@ -8,6 +8,7 @@ error code of a #GP/#NP/#SS raised by a segment load, which Unicorn does not rep
 """
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import capstone
@@ -20,6 +21,11 @@ if TYPE_CHECKING:
     from .machine import Machine
 
 SEG_NAMES = {"cs", "ds", "es", "ss", "fs", "gs"}
+#: Bytes that can start (or, after 0x0F/0xFF, continue) a watched or IF-setting instruction:
+#: 0F 00/01/22/30/A1/A9/B2/B4/B5, 8E, EA, 9A, FF /3 /5, 07 17 1F, C4 C5, FB (sti), 9D (popf), CF (iret).
+#: A match only means "decode this block"; the decode decides.
+_CANDIDATE = re.compile(rb"\x0f[\x00\x01\x22\x30\xa1\xa9\xb2\xb4\xb5]|[\x8e\xea\x9a\x07\x17\x1f\xc4\xc5\xfb\x9d\xcf]"
+                        rb"|\xff[\x18-\x1f\x28-\x2f\x58-\x5f\x68-\x6f\x98-\x9f\xa8-\xaf\xd8-\xdf\xe8-\xef]")
 WATCHED = {"lgdt", "lidt", "lmsw", "ljmp", "lcall", "ltr", "lldt", "lss", "lds", "les", "lfs", "lgs", "wrmsr"}
 IF_SETTERS = {"sti", "popf", "popfd", "popfw", "iret", "iretd", "iretw"}
 
@@ -41,6 +47,8 @@ class SpecialInsns:
     # ------------------------------------------------------------------ discovery
     def scan(self, code: bytes, pc: int, mode32: bool) -> tuple[bool, bool]:
         """(needs new hooks, may set IF) for a newly seen block."""
+        if not _CANDIDATE.search(code):
+            return False, False   # no opcode byte of interest: skip the decode
         new = False
         may_if = False
         for insn in self._md(mode32).disasm(code, pc):
