@@ -145,3 +145,68 @@ def test_floppy_qemu(tmp_path: Path, size: int) -> None:
     out, status = run_qemu(_floppy_image(tmp_path, size), floppy=True)
     assert status == 1
     assert out.decode("latin-1") == expected(f"bios_floppy_{size}").decode("latin-1")
+
+
+# ---- real keystrokes: QEMU's monitor `sendkey` vs set-1 scancodes on the 8042 model ---------
+#: QEMU key names -> set 1 make codes (E0-prefixed for the grey keys).
+QCODE = {"a": [0x1E], "b": [0x30], "c": [0x2E], "x": [0x2D], "1": [0x02], "2": [0x03],
+         "shift": [0x2A], "ctrl": [0x1D], "alt": [0x38], "ctrl_r": [0xE0, 0x1D], "alt_r": [0xE0, 0x38],
+         "kp_enter": [0xE0, 0x1C], "kp_divide": [0xE0, 0x35], "up": [0xE0, 0x48], "kp_8": [0x48],
+         "kp_7": [0x47], "f11": [0x57], "f1": [0x3B], "tab": [0x0F], "backspace": [0x0E],
+         "caps_lock": [0x3A], "num_lock": [0x45], "kp_multiply": [0x37], "spc": [0x39], "ret": [0x1C],
+         "esc": [0x01]}
+KEYS = ("a shift-a ctrl-c alt-x kp_enter kp_divide up kp_8 f11 f1 shift-f1 ctrl-f1 alt-f1 tab "
+        "shift-tab backspace caps_lock b shift-b caps_lock num_lock kp_8 kp_7 num_lock ctrl_r-c "
+        "alt_r-x ctrl-up alt-up kp_multiply ctrl-kp_multiply 1 shift-1 ctrl-2 spc ret esc").split()
+
+
+def scancodes(combo: str) -> list[int]:
+    """Make codes in order, break codes in reverse order, as QEMU's sendkey does."""
+    keys = [QCODE[k] for k in combo.split("-")]
+    out = [c for k in keys for c in k]
+    for k in reversed(keys):
+        out += [k[0], k[1] | 0x80] if len(k) == 2 else [k[0] | 0x80]
+    return out
+
+
+@needs_nasm
+def test_keys_ours() -> None:
+    pc = MiniPC(build("bios_keys").read_bytes())
+    for combo in KEYS:
+        pc.dev.ps2.press_make_break(scancodes(combo))
+    out = pc.run()
+    assert pc.error is None
+    assert out.decode("latin-1") == expected("bios_keys").decode("latin-1")
+
+
+@needs_nasm
+@needs_qemu
+def test_keys_qemu(tmp_path: Path) -> None:
+    """Types KEYS through QEMU's human monitor, one key every 0.25 s (held 50 ms)."""
+    import socket
+    import subprocess
+    import time
+    sock = tmp_path / "mon.sock"
+    qemu = subprocess.Popen(["qemu-system-i386", "-m", "64", "-serial", "stdio", "-display", "none",
+                             "-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+                             "-monitor", f"unix:{sock},server,nowait",
+                             "-drive", f"file={build('bios_keys')},format=raw,snapshot=on"],
+                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        out = b""
+        deadline = time.monotonic() + 20
+        while b"ready\r\n" not in out and time.monotonic() < deadline:
+            out += os.read(qemu.stdout.fileno(), 256)
+        mon = socket.socket(socket.AF_UNIX)
+        mon.connect(str(sock))
+        for combo in KEYS:
+            mon.sendall(f"sendkey {combo} 50\n".encode())
+            time.sleep(0.25)
+        qemu.wait(20)
+        out += qemu.stdout.read()
+    finally:
+        if qemu.poll() is None:
+            qemu.kill()
+            qemu.wait()
+    assert qemu.returncode == 1
+    assert out.decode("latin-1") == expected("bios_keys").decode("latin-1")
