@@ -174,7 +174,11 @@ def test_greedy_tokens_match_reference_on_every_tier(tier_run, tier):
 
 def test_protocol_and_figures(tier_run):
     rc, out = tier_run("2")
-    assert out.startswith("tinyllama: dim 64, hidden 172, 5 layers, 8 heads (4 kv), vocab 512, seq_len 256\n")
+    h = 2166136261
+    for b in MODEL.read_bytes():
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    assert re.search(rf"^app: model blob: {MODEL.stat().st_size} bytes at 0x[0-9a-f]{{8}}, FNV-1a 0x{h:08x}$", out, re.M)
+    assert "\ntinyllama: dim 64, hidden 172, 5 layers, 8 heads (4 kv), vocab 512, seq_len 256\n" in out
     after = out.split("tinyllama: tiers pinned to 2\n", 1)[1]
     assert after.startswith("> " + PROMPTS[0] + "\n")      # the prompt, then the echoed line
     rec = sections(out)[PROMPTS[0]]
@@ -319,3 +323,47 @@ def test_bad_options_are_refused(build, tmp_path):
                              ("steps=-1 exit=1", "error: steps=-1 is not a number 0..1000000")):
         rc, out = batch(img, cmdline)
         assert message in out and rc == 5, out           # app_main returned 2
+
+
+def test_keyboard_line_then_serial_quit(build, tmp_path):
+    """The prompt reads from whichever device types: PS/2 keys via QEMU's monitor (sendkey),
+    then "quit" on COM1."""
+    import socket
+    img = make_image(build, tmp_path / "k.img", MODEL, TOKENIZER, "steps=6 ids=1 tier=1")
+    sock = tmp_path / "mon.sock"
+    cmd = qemu_cmd(img, 60)
+    cmd[cmd.index("-monitor") + 1] = f"unix:{sock},server=on,wait=off"
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    out = b""
+
+    def wait_prompts(n: int) -> None:
+        nonlocal out
+        end = time.monotonic() + 40
+        while out.split(b"calling app_main", 1)[-1].count(b"> ") < n and time.monotonic() < end:
+            if select.select([p.stdout], [], [], 0.2)[0]:
+                data = os.read(p.stdout.fileno(), 65536)
+                if not data:
+                    return
+                out += data
+
+    try:
+        wait_prompts(1)
+        with socket.socket(socket.AF_UNIX) as mon:
+            mon.connect(str(sock))
+            for k in ["shift-t", "o", "m", "spc", "s", "a", "w", "ret"]:
+                mon.sendall(f"sendkey {k}\n".encode())
+                time.sleep(0.05)
+        wait_prompts(2)
+        p.stdin.write(b"quit\r")
+        p.stdin.flush()
+        rest, _ = p.communicate(timeout=30)
+        out += rest
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    text = app_output(out)
+    assert p.returncode == 1, text
+    ids, want = reference(MODEL, TOKENIZER, "Tom saw", 6)
+    rec = sections(text)["Tom saw"]
+    assert rec["ids"] == ids and rec["text"] == want.decode("latin-1")

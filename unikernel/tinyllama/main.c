@@ -302,6 +302,27 @@ static int read_line(char *buf, int cap, int *bad)
 
 /* ------------------------------------------------------------------ boot */
 
+static uint32_t fnv1a(const void *data, uint32_t n)
+{
+    const uint8_t *p = data;
+    uint32_t h = 2166136261u;
+    for (uint32_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+/* What stage 2 loaded, with a checksum a test can compare with the file (byte-exact load). */
+static void describe_blob(const char *what, uint32_t addr, uint32_t size)
+{
+    if (!size)
+        kprintf("app: no %s blob in this image\n", what);
+    else
+        kprintf("app: %s blob: %u bytes at 0x%08x, FNV-1a 0x%08x\n", what, size, addr,
+                fnv1a((const void *)(uintptr_t)addr, size));
+}
+
 static int load(const struct boot_info *bi)
 {
     if (llama_load(&model, (const void *)(uintptr_t)bi->model_addr, bi->model_size, load_error,
@@ -338,6 +359,8 @@ int app_main(const struct boot_info *bi, const struct cmdline *cl)
     }
     if (parse_options(cl, &opt))
         return 2;
+    describe_blob("model", bi->model_addr, bi->model_size);
+    describe_blob("tokenizer", bi->tokenizer_addr, bi->tokenizer_size);
     llama_register_tiers(opt.tier >= 0 ? opt.tier : (opt.jit_on ? -1 : 0));
     jit_set_verbose(0);                           /* promotions are reported with the figures */
     jit_set_threshold(20, 80, 400);
