@@ -228,7 +228,12 @@ class BareflowApp(App[int]):
 
     def _fit(self, width: int, height: int) -> None:
         """Small terminals keep what matters most: the VGA screen, then COM1, then the rest
-        (the guest prints the same on VGA and COM1, so nothing is lost)."""
+        (the guest prints the same on VGA and COM1, so nothing is lost).  Also called from
+        poll(): a terminal that changes size while the app starts must not stay in a layout
+        for the wrong size."""
+        if (width, height) == getattr(self, "_fitted", None):
+            return
+        self._fitted = (width, height)
         self.main_screen.set_class(width < NARROW_BELOW, "narrow")
         self.main_screen.set_class(height < SHORT_BELOW, "short")
         self.main_screen.set_class(height < TINY_BELOW or width < 82, "tiny")
@@ -246,6 +251,7 @@ class BareflowApp(App[int]):
         if m is None or runner is None:
             return
         now = time.monotonic()
+        self._fit(self.size.width, self.size.height)
         runner.refresh_cpu()
         with self.batch_update():
             self.vga.update_frame(m.screen_bytes(), tuple(m.cursor())[:3])
