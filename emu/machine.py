@@ -88,6 +88,7 @@ class Machine:
         self.state = "paused"
         self.stop_message = ""
         self.exit_status: int | None = None
+        self.powered_off = False
         self.last_fault: dict[str, Any] | None = None
         self.wall_seconds = 0.0
         self.cpu_seconds = 0.0   # host CPU time in run(): steadier than wall time on a busy machine
@@ -204,6 +205,7 @@ class Machine:
         self._stop = None
         self.state = "paused"
         self.exit_status = None
+        self.powered_off = False
         self.stop_message = ""
         self.serial_out.clear()
         self._emit("boot", cs=self.cpu.get("cs"), eip=self.cpu.get("eip"), dl=self.cpu.get("dl"))
@@ -445,7 +447,11 @@ class Machine:
         self._finish(StopReason.GUEST_ERROR, message)
 
     def power_off(self, status: int) -> None:
-        """Called by the debug-exit and ACPI devices."""
+        """Called by the debug-exit and ACPI devices.  The machine is off from this instruction
+        on, as with QEMU's isa-debug-exit: what the rest of the block does is not seen."""
+        if self.powered_off:
+            return
+        self.powered_off = True
         self.exit_status = status
         self._emit("power_off", status=status)
         self._finish(StopReason.POWER_OFF, f"powered off (status {status})")

@@ -28,6 +28,8 @@ def build_devices(m: "Machine") -> dict[str, Any]:
             m.fast.set_deadline(0)  # deliver (or note) it at the next block boundary
 
     def on_tx(byte: int) -> None:
+        if m.powered_off:
+            return  # the rest of the block after a debug-exit write: QEMU has already exited
         m.serial_out.append(byte)
         m._emit("serial", byte=byte, char=chr(byte))
         for cb in m.on_serial:
