@@ -305,3 +305,15 @@ def test_model_address_wrapping_past_4gib_is_refused(tmp_path):
     rc, out = qemu_boot(img)
     assert "stage2: model does not fit in memory" in out.splitlines(), out
     assert rc == (0x71 << 1) | 1
+
+
+@pytest.mark.parametrize("machine", ["pc", "q35"])
+def test_acpi_power_off_without_the_debug_exit_device(tmp_path, machine):
+    """With no isa-debug-exit, power_off falls through to the ACPI PM1a_CNT write (S5), which
+    ends QEMU normally (exit 0) on both the i440fx/PIIX4 and the q35/ICH9 machines."""
+    img = copy_with_cmdline(tmp_path, "test=blobs")
+    p = subprocess.run(["timeout", "20", QEMU, "-M", machine, "-drive",
+                        f"file={img},format=raw", "-serial", "stdio", "-display", "none",
+                        "-no-reboot", "-m", "64"], capture_output=True, timeout=25)
+    assert p.returncode == 0, p.stdout.decode("latin-1")[-500:]
+    assert b"blobs: tokenizer" in p.stdout
