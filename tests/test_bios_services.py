@@ -534,3 +534,18 @@ def test_floppy_boot_drive_serves_the_image_as_a() -> None:
     cpu.set("ax", 0x0800), cpu.set("dx", 0x0080)
     bios.handle(0x13, cpu)
     assert cpu.cf == 1 and cpu.get("ah") == 0x01          # no hard disk
+
+
+def test_int1a_waits_out_the_rtc_update(env: Env) -> None:
+    # UIP is set in the last 244 us before each second: read the time just then
+    env.now = 100_000_000 - 10_000                      # 100 us before the 1 s update
+    env.clock.run_due(env.now)
+    results = []
+    for _ in range(10):
+        r = env.call(0x1A, ax=0x0200)
+        results.append(r)
+        if r is not None:
+            break
+        env.advance_to_next_event()
+    assert results[0] is None and results[-1] is not None
+    assert env.cpu.cf == 0 and env.cpu.get("dh") == 0x01   # 00:00:01

@@ -50,7 +50,7 @@ class Bios:
         self.stub_range: tuple[int, int] = STUB_RANGE
         self.video = Video(bus)
         self.keyboard = Keyboard(bus, trace)
-        self.timer = Timer(bus)
+        self.timer = Timer(bus, clock)
         self.system = SystemServices(memory_bytes, clock, a20_get, a20_set)
         self.serial = SerialServices(bus, clock)
         self.disks = DiskServices(disk, boot_drive, (ROM_SEG, DPTE_OFF), (ROM_SEG, DISKETTE_TABLE_OFF))

@@ -179,7 +179,11 @@ class SystemServices:
             return d[2] | (d[3] << 8) | (d[4] << 16) | (d[7] << 24)
 
         n = cpu.get("cx") * 2
-        if n:
-            cpu.write(base(dst_desc), cpu.read(base(src_desc), n))
+        src, dst = base(src_desc), base(dst_desc)
+        # only RAM takes part (ROM/unmapped space above it reads as zeros, ignores writes)
+        if n and dst < self.memory_bytes:
+            data = cpu.read(src, max(0, min(n, self.memory_bytes - src))) if src < self.memory_bytes else b""
+            data += bytes(n - len(data))
+            cpu.write(dst, data[: self.memory_bytes - dst])
         success(cpu)
         return cost.SERVICE + cpu.get("cx") * cost.BLOCK_MOVE_WORD

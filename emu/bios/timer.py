@@ -64,9 +64,17 @@ class Rtc:
 
 
 class Timer:
-    def __init__(self, bus) -> None:
+    def __init__(self, bus, clock=None) -> None:
         self.bus = bus
+        self.clock = clock
         self.rtc = Rtc(bus)
+
+    def _rtc_updating(self) -> bool:
+        """SeaBIOS rtc_updating: while the RTC's update-in-progress bit is set, wait (as
+        emulated time: until the next device event) rather than read a torn time."""
+        if not self.rtc.present or not self.rtc.read(RTC_A) & 0x80:
+            return False
+        return self.clock is not None and self.clock.next_deadline() is not None
 
     # -- IRQ0 -----------------------------------------------------------------------------
     @staticmethod
@@ -88,9 +96,11 @@ class Timer:
         return cost.SERVICE
 
     # -- INT 1Ah --------------------------------------------------------------------------
-    def int1a(self, cpu: BiosCpu) -> int:
+    def int1a(self, cpu: BiosCpu) -> int | None:
         ah = cpu.get("ah")
         rtc = self.rtc
+        if 0x02 <= ah <= 0x05 and self._rtc_updating():
+            return None
         if ah == 0x00:
             ticks = rd32(cpu, BDA_TICKS)
             cpu.set("cx", ticks >> 16)
