@@ -69,6 +69,16 @@ def decode_escapes(text: str) -> str:
     return "".join(out)
 
 
+def _check_typeable(text: str) -> None:
+    """--keys types on a US PS/2 keyboard: refuse up front what no key produces."""
+    from ..devices.scancodes import char_to_set1
+    for ch in text:
+        try:
+            char_to_set1(ch)
+        except ValueError:
+            raise BadArgument(f"--keys: no key on a US keyboard types {ch!r} (use ASCII; \\n is Enter)") from None
+
+
 def key_steps(script: list[tuple[str, str]] | None) -> list[tuple[str | None, str]]:
     """[(pattern or None, text)]: each text is typed once its pattern shows on serial."""
     steps: list[tuple[str | None, str]] = []
@@ -79,7 +89,9 @@ def key_steps(script: list[tuple[str, str]] | None) -> list[tuple[str | None, st
                 raise BadArgument(f"--keys-after {pending!r} is not followed by --keys")
             pending = value
         else:
-            steps.append((pending, decode_escapes(value)))
+            text = decode_escapes(value)
+            _check_typeable(text)
+            steps.append((pending, text))
             pending = None
     if pending is not None:
         raise BadArgument(f"--keys-after {pending!r} is not followed by --keys")
@@ -150,7 +162,22 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--export-chrome-trace", metavar="FILE",
                    help="write the profile and the boot journey as Chrome trace JSON (opens in Perfetto)")
     p.add_argument("--export-screen-svg", metavar="FILE", help="write the VGA text screen at exit as SVG")
+    # debugging (emu/gdbstub.py, emu/replay.py; docs/debugging.md)
+    p.add_argument("--gdb", type=_port, metavar="PORT",
+                   help="wait for gdb on PORT before the first instruction (0: any free port, printed)")
+    p.add_argument("--gdb-host", default="127.0.0.1", metavar="HOST",
+                   help="address the gdb stub listens on (default 127.0.0.1, loopback only)")
+    p.add_argument("--record", metavar="FILE",
+                   help="record the run's input with cycle stamps, for `bareflow-emu replay FILE`")
     return p
+
+
+def _port(text: str) -> int:
+    from .gdbstub import parse_port
+    try:
+        return parse_port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def tui_parser() -> argparse.ArgumentParser:
@@ -170,6 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _main_run(args[1:])
         if args and args[0] == "explain":
             return _main_explain(args[1:])
+        if args and args[0] == "replay":
+            from .replay import main_replay
+            return main_replay(args[1:])
         return _main_tui(args)
     except BareflowError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
@@ -271,10 +301,16 @@ def _main_run(args: list[str]) -> int:
     if ns.trace_insns and not trace:
         raise BadArgument("--trace-insns needs --trace FILE")
     machine = None
+    recorder = None
+    killed = False
+    reason = None
     out = sys.stdout.buffer
     try:
         machine = Machine(MachineConfig(image=ns.image, memory_mb=ns.memory, symbols=ns.symbols, trace=trace,
                                         trace_io=ns.trace_io, trace_insns=ns.trace_insns))
+        if ns.record:
+            from .replay import Recorder
+            recorder = Recorder(machine, ns.record, max_cycles=ns.max_cycles)
 
         def write_serial(b: int) -> None:
             out.write(bytes((b,)))
@@ -292,13 +328,22 @@ def _main_run(args: list[str]) -> int:
             watcher.on_explanation.append(journey.add_explanation)
         if not ns.no_stdin:
             _stdin_feeder(machine)
-        reason = machine.run(ns.max_cycles)
+        if ns.gdb is not None:
+            from .gdbstub import serve_gdb
+            session = serve_gdb(machine, ns.gdb_host, ns.gdb, max_cycles=ns.max_cycles,
+                                announce=lambda text: print(f"{PROG}: {text}", file=sys.stderr, flush=True))
+            reason = session.reason
+            killed = session.how == "kill"
+        else:
+            reason = machine.run(ns.max_cycles)
         machine.fast.flush_frames()
     except KeyboardInterrupt:
         reason = None
         code = EXIT_INTERRUPTED
         print(f"\n{PROG}: interrupted", file=sys.stderr)
     finally:
+        if recorder is not None and machine is not None:
+            recorder.finish(reason, interrupted=reason is None)
         try:
             out.flush()
         except BrokenPipeError:
@@ -311,6 +356,9 @@ def _main_run(args: list[str]) -> int:
     if ns.screen:
         _write_text(ns.screen, machine.screen_text())
     _write_exports(ns, machine, journey if reason is not None else None)
+    if killed:
+        print(f"{PROG}: killed by the debugger at cycle {machine.cycles}", file=sys.stderr)
+        return EXIT_OK
     if reason is None:
         return EXIT_INTERRUPTED
     code = exit_code(machine, reason)
