@@ -105,7 +105,7 @@ def test_build_is_deterministic_and_matches_the_committed_image(build_dir):
     for name, committed in (("fluid_llama.img", "images/fluid_llama.img"),
                             ("tinyllama_bare.elf", "images/tinyllama_bare.elf")):
         assert (build_dir / name).read_bytes() == (ROOT / committed).read_bytes(), (
-            f"{committed} is stale: run `make -C unikernel` and commit it")
+            f"{committed} is stale: run `make -C unikernel release` and commit images/")
 
 
 def test_committed_image_carries_the_current_blobs():
@@ -116,4 +116,4 @@ def test_committed_image_carries_the_current_blobs():
         if path.exists():
             assert path.read_bytes() == held, (
                 f"images/fluid_llama.img does not hold the current images/{name}: "
-                "run `make -C unikernel` and commit images/fluid_llama.img")
+                "run `make -C unikernel release` and commit images/fluid_llama.img")
