@@ -21,7 +21,8 @@ from .keyboard import Keyboard
 from .memory import SystemServices, e820_map
 from .post import run_post
 from .serial import SerialServices
-from .rom import (DISKETTE_TABLE_OFF, DPTE_OFF, R_CHAIN, R_HALT,
+from .rom import (DISKETTE_TABLE_OFF, DPTE_OFF, N_PSEUDO, PSEUDO_KBD_INTERCEPT, R_CHAIN, R_HALT,
+                  R_KBD_INTERCEPT,
                   ROM_SEG, STUB_BASE, STUB_RANGE, write_bda, write_boot_stack, write_ebda,
                   write_ivt, write_rom)
 from .timer import BDA_TICKS, Timer
@@ -65,9 +66,10 @@ class Bios:
 
     # -- contract ---------------------------------------------------------------------------
     def stub_address(self, vector: int) -> int:
-        """Linear address of the one-byte stub the IVT entry of `vector` points at."""
-        if not 0 <= vector <= 0xFF:
-            raise ValueError(f"interrupt vector {vector} out of range 0..255")
+        """Linear address of the one-byte stub the IVT entry of `vector` points at
+        (pseudo-vectors 100h+ are the continuation points after the 256 stubs)."""
+        if not 0 <= vector < 256 + N_PSEUDO:
+            raise ValueError(f"vector {vector:#x} has no stub (0..255, continuations 100h..10Fh)")
         return STUB_BASE + vector
 
     def vector_at(self, addr: int) -> int | None:
@@ -115,7 +117,14 @@ class Bios:
             cycles = self.timer.irq0(cpu)
             return cycles + self._chain_or_eoi(cpu, 0x1C)
         if vector == 0x09:
-            cycles, chain = self.keyboard.irq1(cpu)
+            cycles, chain = self.keyboard.irq1(cpu, intercept_hooked=not self._ours(cpu, 0x15))
+            if chain == -1:
+                return_to(cpu, ROM_SEG, R_KBD_INTERCEPT)
+            elif chain is not None:
+                cycles += self._chain_or_eoi(cpu, chain)
+            return cycles
+        if vector == PSEUDO_KBD_INTERCEPT:
+            cycles, chain = self.keyboard.after_intercept(cpu)
             if chain is not None:
                 cycles += self._chain_or_eoi(cpu, chain)
             return cycles
@@ -142,11 +151,15 @@ class Bios:
         self.disk._overlay = dict(state["disk_overlay"])
 
     # -- internals ----------------------------------------------------------------------------
+    def _ours(self, cpu: BiosCpu, vector: int) -> bool:
+        """Does the IVT entry of `vector` still point at our stub?"""
+        off, seg = rd16(cpu, 4 * vector), rd16(cpu, 4 * vector + 2)
+        return linear(seg, off) == self.stub_address(vector)
+
     def _chain_or_eoi(self, cpu: BiosCpu, vector: int) -> int:
         """Call the software interrupt `vector` from an IRQ handler, then EOI -- unless the
         vector still points at our own do-nothing stub, in which case just EOI."""
-        off, seg = rd16(cpu, 4 * vector), rd16(cpu, 4 * vector + 2)
-        if linear(seg, off) == self.stub_address(vector):
+        if self._ours(cpu, vector):
             self.bus.io_write(0x20, 1, 0x20)
         else:
             return_to(cpu, ROM_SEG, R_CHAIN[vector])

@@ -154,16 +154,36 @@ class Keyboard:
             wr8(cpu, BDA_LED, (led & ~0x07) | want)
 
     # -- IRQ1 -----------------------------------------------------------------------------
-    def irq1(self, cpu: BiosCpu) -> tuple[int, int | None]:
+    def irq1(self, cpu: BiosCpu, intercept_hooked: bool = False) -> tuple[int, int | None]:
         """Read one byte from the 8042 and process it.  Returns (cycles, chain vector or None):
-        a non-None vector means "call this software interrupt, then EOI" (Ctrl-Break, PrtScr)."""
+        a non-None vector means "call this software interrupt, then EOI" (Ctrl-Break, PrtScr).
+
+        With `intercept_hooked` (the guest owns INT 15h) the key is not processed here: the
+        scancode is left in AL, the guest's AX pushed, and the caller sends the CPU through
+        the guest's AH=4Fh intercept; `after_intercept` finishes (chain vector -1 = "redirected")."""
         chain = None
         status = self.bus.io_read(0x64, 1)
         if status & 0x21 == 0x01:             # output buffer full, and not mouse data
             key = self.bus.io_read(0x60, 1)
+            if intercept_hooked:
+                ss, sp = cpu.get("ss"), (cpu.get("sp") - 2) & 0xFFFF
+                wr16(cpu, (ss << 4) + sp, cpu.get("ax"))
+                cpu.set("sp", sp)
+                cpu.set("ax", 0x4F00 | key)
+                return cost.SERVICE, -1
             chain = self.process_key(cpu, key)
         if chain is None:
             self.bus.io_write(0x20, 1, 0x20)   # EOI
+        return cost.SERVICE, chain
+
+    def after_intercept(self, cpu: BiosCpu) -> tuple[int, int | None]:
+        """Back from the guest's INT 15h AH=4Fh: CF=1 means "process AL" (maybe changed)."""
+        chain = self.process_key(cpu, cpu.get("al")) if cpu.get("flags") & 1 else None
+        ss, sp = cpu.get("ss"), cpu.get("sp")
+        cpu.set("ax", rd16(cpu, (ss << 4) + sp))
+        cpu.set("sp", (sp + 2) & 0xFFFF)
+        if chain is None:
+            self.bus.io_write(0x20, 1, 0x20)
         return cost.SERVICE, chain
 
     def process_key(self, cpu: BiosCpu, scancode: int) -> int | None:

@@ -10,7 +10,8 @@ ROM layout (segment F000, linear 0xF0000-0xFFFFF, written at install time):
     F000:E6F5  configuration table (INT 15h C0h), at the address IBM BIOSes use
     F000:EFC7  diskette parameter table (IVT 1Eh), idem
     F000:FC00  256 one-byte `iret` stubs, one per vector: stub_address(v) = 0xFFC00 + v
-    F000:FD00  firmware routines a Python service may continue into (see ROUTINES)
+    F000:FD00  continuation points (pseudo-vectors 100h-10Fh, one `iret` each)
+    F000:FD10  firmware routines a Python service may continue into (R_*)
     F000:FD80  EDD device parameter table extension (DPTE) of INT 13h AH=48h
     F000:FFF0  reset vector `jmp F000:E05B`; FFF5 the BIOS date; FFFE the model byte
 """
@@ -25,8 +26,13 @@ ROM_BASE = 0xF0000
 
 STUB_OFF = 0xFC00
 STUB_BASE = ROM_BASE + STUB_OFF
-#: [start, end) of the stubs: the machine's code hook covers exactly this range.
-STUB_RANGE = (STUB_BASE, STUB_BASE + 256)
+#: Continuation points: one-byte `iret`s right after the 256 stubs, reached only from the ROM
+#: routines below; vector_at() maps them to pseudo-vectors 100h+ so that `handle` can finish
+#: work that had to call guest code in between (the INT 15h AH=4Fh keyboard intercept).
+PSEUDO_KBD_INTERCEPT = 0x100
+N_PSEUDO = 16
+#: [start, end) of the stubs and continuation points: the machine's code hook covers exactly this.
+STUB_RANGE = (STUB_BASE, STUB_BASE + 256 + N_PSEUDO)
 
 POST_OFF = 0xE05B
 CONFIG_TABLE_OFF = 0xE6F5
@@ -59,14 +65,21 @@ def _chain(vector: int) -> bytes:
 
 
 #: vector -> offset of its "call it, then EOI the master PIC, then iret" routine
-R_CHAIN = {0x1C: 0xFD00, 0x1B: 0xFD10, 0x05: 0xFD20}
+R_CHAIN = {0x1C: 0xFD10, 0x1B: 0xFD20, 0x05: 0xFD30}
+# IRQ1 when the guest hooked INT 15h: call its AH=4Fh keyboard intercept like SeaBIOS (IF=1,
+# CF=1, AL = scancode), then continue in Python at the continuation point (pseudo-vector 100h).
+R_KBD_INTERCEPT = 0xFD60
+_KBD_INTERCEPT = bytes([0xFB, 0xF9,     # sti; stc
+                        0xCD, 0x15,     # int 15h
+                        0xFA,           # cli
+                        0xEA]) + struct.pack("<HH", STUB_OFF + PSEUDO_KBD_INTERCEPT, ROM_SEG)
 # Where a boot sector's far `ret` lands (SeaBIOS treats it as a boot failure): INT 18h.
-R_BOOT_RETURN = 0xFD30
+R_BOOT_RETURN = 0xFD40
 _BOOT_RETURN = bytes([0xCD, 0x18,       # int 18h
                       0xFA, 0xF4,       # cli; hlt
                       0xEB, 0xFC])      # jmp back to cli
 # "No bootable device": stop with interrupts off (the machine reports a halt).
-R_HALT = 0xFD40
+R_HALT = 0xFD50
 _HALT = bytes([0xFA, 0xF4, 0xEB, 0xFC])  # cli; hlt; jmp $-2
 
 #: The boot stack SeaBIOS hands over (SS:SP = 0000:6F04, a far return frame on top).
@@ -116,7 +129,8 @@ def write_ivt(cpu: BiosCpu, stub_address, has_hd: bool = True) -> None:
 def write_rom(cpu: BiosCpu, dpte: bytes) -> None:
     """Stubs, routines and tables in the F000 segment (the rest of the ROM reads as zeros)."""
     cpu.write(ROM_BASE, bytes(0x10000))
-    cpu.write(STUB_BASE, b"\xCF" * 256)                       # iret x 256
+    cpu.write(STUB_BASE, b"\xCF" * (256 + N_PSEUDO))          # iret x 256 (+ continuations)
+    cpu.write(ROM_BASE + R_KBD_INTERCEPT, _KBD_INTERCEPT)
     for vector, off in R_CHAIN.items():
         cpu.write(ROM_BASE + off, _chain(vector))
     cpu.write(ROM_BASE + R_BOOT_RETURN, _BOOT_RETURN)
