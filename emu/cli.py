@@ -394,6 +394,9 @@ def explain_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-cycles", type=parse_cycles, metavar="N", help="stop after N modelled cycles (exit 67)")
     p.add_argument("--pause-at-milestones", action="store_true",
                    help="print each milestone as it happens and, on a terminal, wait for Enter")
+    p.add_argument("--after-main", type=int, default=20_000_000, metavar="CYCLES",
+                   help="stop this many cycles after the program's main is reached (default 20000000, 0.2 s "
+                        "emulated; exit 67 as for --max-cycles); 0 runs on until the guest stops")
     p.add_argument("--brief", action="store_true", help="titles and texts only, without the decoded details")
     p.add_argument("--json", metavar="FILE", help="also write the milestones as JSON")
     return p
@@ -402,6 +405,8 @@ def explain_parser() -> argparse.ArgumentParser:
 def _main_explain(args: list[str]) -> int:
     """`explain IMAGE`: the journey on stdout; the stop line (and a fault's explanation) on stderr."""
     ns = explain_parser().parse_args(args)
+    if ns.after_main < 0:
+        raise BadArgument(f"--after-main {ns.after_main}: must be 0 or more cycles")
     steps = key_steps(getattr(ns, "key_script", None))
     from .explain import FaultWatcher
     from .journey import Journey
@@ -415,18 +420,27 @@ def _main_explain(args: list[str]) -> int:
     details = not ns.brief
     interactive = ns.pause_at_milestones and sys.stdin.isatty()
     shown = 0
-    if ns.pause_at_milestones:
-        journey.listeners.append(lambda m: machine.request_pause() if m.pause else None)
+    limit = [ns.max_cycles]
+
+    def on_milestone(m: Any) -> None:
+        if m.kind == "symbol" and m.role == "main" and ns.after_main > 0:
+            end = m.cycle + ns.after_main
+            limit[0] = end if limit[0] is None else min(limit[0], end)
+            machine.request_pause()          # pick up the new limit
+        elif ns.pause_at_milestones and m.pause:
+            machine.request_pause()
+
+    journey.listeners.append(on_milestone)
     try:
         while True:
-            reason = machine.run(ns.max_cycles)
+            reason = machine.run(limit[0])
             if ns.pause_at_milestones:
                 for m in journey.milestones[shown:]:
                     print(m.format(journey.cpu_hz, details=details), flush=True)
                 shown = len(journey.milestones)
             if reason != StopReason.PAUSED:
                 break
-            if interactive:
+            if interactive and ns.pause_at_milestones:
                 try:
                     input("-- paused at this milestone; Enter to continue --")
                 except EOFError:

@@ -54,10 +54,13 @@ class Milestone:
     #: disk reads: for the summary of a run of reads
     lba: int | None = None
     sectors: int | None = None
+    #: symbol milestones: "entry", "kernel" (kmain) or "main" (the program's main)
+    role: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "cycle": self.cycle, "icount": self.icount, "title": self.title,
-                "text": self.text, "details": list(self.details), "pause": self.pause, "count": self.count}
+                "text": self.text, "details": list(self.details), "pause": self.pause, "count": self.count,
+                "role": self.role}
 
     def stamp(self, cpu_hz: int = CPU_HZ_DEFAULT) -> str:
         ms = self.cycle * 1000.0 / cpu_hz
@@ -777,7 +780,9 @@ class Journey:
             title = f"{name}: the program's main at {addr:#x}"
             text = (f"Execution reached {name}. Everything before this point existed to make a bare PC able to "
                     "run this function: memory, protected mode, interrupts and devices are set up.")
-        self.add(Milestone("symbol", cycle, icount, title, text))
+        kernel = role != "entry" and name in ("kmain", "kernel_main")
+        self.add(Milestone("symbol", cycle, icount, title, text,
+                           role="entry" if role == "entry" else "kernel" if kernel else "main"))
 
     def _on_stop(self, cycle: int, icount: int, f: dict[str, Any]) -> None:
         reason = f.get("reason", "")

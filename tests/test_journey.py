@@ -249,3 +249,14 @@ def test_explain_pause_at_milestones_headless_prints_as_it_goes():
 def test_explain_bad_image_is_one_line():
     r = run_cli("explain", "/nonexistent.img")
     assert r.returncode == 64 and r.stderr.decode().count("\n") == 1
+
+
+@pytest.mark.skipif(not BUNDLED.exists(), reason="bundled image not built")
+def test_explain_stops_after_main_of_the_bundled_image():
+    r = run_cli("explain", str(BUNDLED), "--brief", "--after-main", "2000000")
+    out = r.stdout.decode()
+    assert r.returncode == 67, r.stderr
+    assert "the program's main" in out and out.rstrip().splitlines()[-2].startswith("[cycle")
+    assert "The run ended: cycle limit reached" in out
+    r = run_cli("explain", str(BUNDLED), "--after-main", "-1")
+    assert r.returncode == 2 and b"--after-main -1" in r.stderr
