@@ -104,7 +104,8 @@ class Devices:
         self.pic = Pic()
         self.pit = Pit(clock=clock, irq=self.pic)
         self.uart = Uart16550(clock=clock, irq=self.pic, on_tx=self.serial.append)
-        self.ps2 = I8042(clock=clock, irq=self.pic, on_a20=self._set_a20)
+        self.resets = 0
+        self.ps2 = I8042(clock=clock, irq=self.pic, on_a20=self._set_a20, on_reset_cpu=self._reset)
         self.vga = VgaText(clock=clock)
         self.fast_a20 = FastA20(on_a20=self._set_a20)
         self.debug_exit = DebugExit(on_exit=self._exit)
@@ -116,6 +117,9 @@ class Devices:
 
     def _set_a20(self, on: bool) -> None:
         self.a20 = bool(on)
+
+    def _reset(self) -> None:
+        self.resets += 1
 
     def _exit(self, status: int) -> None:
         self.exit_status = status

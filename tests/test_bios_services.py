@@ -550,3 +550,9 @@ def test_int1a_waits_out_the_rtc_update(env: Env) -> None:
         env.advance_to_next_event()
     assert results[0] is None and results[-1] is not None
     assert env.cpu.cf == 0 and env.cpu.get("dh") == 0x01   # 00:00:01
+
+
+def test_ctrl_alt_del_resets_through_the_8042(env: Env) -> None:
+    env.dev.ps2.press_make_break([0x1D, 0x38, 0x53, 0xD3, 0xB8, 0x9D])
+    env.pump_irqs()
+    assert env.dev.resets == 1 and env.bda16(0x72) == 0x1234 and buffered(env) == []

@@ -243,6 +243,13 @@ class Keyboard:
             return None if release else 0x05
         if scancode == 0x54:                   # SysReq (INT 15h AH=85h not called)
             return None
+        if scancode == 0x53 and not release and \
+                rd16(cpu, BDA_FLAG0) & (KF0_CTRLACTIVE | KF0_ALTACTIVE) == KF0_CTRLACTIVE | KF0_ALTACTIVE:
+            # Ctrl+Alt+Del: warm-boot flag, then reset the machine the way firmware can on
+            # any PC -- pulse the CPU reset line through the 8042 (command FEh)
+            wr16(cpu, 0x472, 0x1234)
+            self.bus.io_write(0x64, 1, 0xFE)
+            return None
         if release:
             return None
         if scancode == 0 or scancode not in KEYMAP:
