@@ -457,10 +457,20 @@ def recent_instructions(machine: "Machine", stop_at: int | None = None, limit: i
         pcs = machine.fast.recent_blocks()[-6:]
     except Exception:   # no native fast path (accounting off): nothing to show
         return []
+    priced = _priced_blocks(machine, set(pcs))
     out: list[tuple[int, str]] = []
     for n, pc in enumerate(pcs):
         last = n == len(pcs) - 1
         nxt = pcs[n + 1] if not last else None
+        exact = _exact_block(machine, priced.get(pc))
+        if exact is not None:
+            for addr, text in exact:
+                if nxt is not None and addr == nxt and addr != pc:
+                    break
+                out.append((addr, text))
+                if last and stop_at is not None and addr == stop_at:
+                    break
+            continue
         block: list[tuple[int, str]] = []
         for addr, _raw, text in machine.disasm(pc, 24):
             if nxt is not None and addr == nxt and block:
@@ -476,6 +486,34 @@ def recent_instructions(machine: "Machine", stop_at: int | None = None, limit: i
                 break
         out += block
     return out[-limit:]
+
+
+def _priced_blocks(machine: "Machine", pcs: set[int]) -> dict[int, Any]:
+    """The machine's priced blocks (emu/costs.BlockCost) that start at these PCs."""
+    out: dict[int, Any] = {}
+    try:
+        for (pc, _size), bc in list(machine._blocks.items()):
+            if pc in pcs:
+                out[pc] = bc
+    except Exception:
+        return {}
+    return out
+
+
+def _exact_block(machine: "Machine", bc: Any) -> list[tuple[int, str]] | None:
+    """A block's instructions exactly as the machine priced them: the instruction boundaries
+    it recorded tell whether the block was 16- or 32-bit code (the CPU may have switched
+    since), so each block is decoded in its own mode."""
+    if bc is None:
+        return None
+    code = machine.read_mem(bc.address, bc.size)
+    want = list(bc.insn_addrs)
+    for code32 in (True, False):
+        md = _md(code32)
+        got = [(i.address, _insn_text(i)) for i in md.disasm(code, bc.address)]
+        if [a for a, _ in got] == want:
+            return got
+    return None
 
 
 def context_from_machine(machine: "Machine", vector: int, kind: str, error_code: int | None,
