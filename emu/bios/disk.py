@@ -31,6 +31,7 @@ SECTOR = 512
 OK = 0x00
 EPARAM = 0x01           # invalid function or parameter
 ECHANGED = 0x06         # media changed (floppy change line)
+EBOUNDARY = 0x09        # floppy DMA transfer would cross a 64 KiB boundary
 EMEDIA = 0x0C           # drive aborted the transfer (sector past the end of the image)
 ECONTROLLER = 0x20      # floppy controller failure (empty drive under QEMU)
 ENOTREMOVABLE = 0xB2
@@ -463,7 +464,8 @@ class DiskServices:
 
     def _floppy_rw(self, cpu: BiosCpu, ah: int) -> int:
         """AH=02h/03h/04h on drive A:: SeaBIOS checks the request against the drive type's
-        geometry, then the controller walks the media sector by sector (multi-track); a sector
+        geometry and refuses a DMA buffer that crosses a 64 KiB boundary (AH=09h), then the
+        controller walks the media sector by sector (multi-track); a sector
         the media lacks fails the whole request with AH=20h and AL=0, as measured under QEMU.
         Sectors the media has but the image file lacks read as zeros (QEMU pads)."""
         media = self.floppy
@@ -473,13 +475,18 @@ class DiskServices:
         if count > 128 or count == 0 or sec == 0:
             self._ret(cpu, EPARAM)
             return cost.SERVICE
+        nlc, nlh, nls = media.lchs if media else FLOPPY_LCHS[5]
+        if cyl >= nlc or head >= nlh or sec > nls:
+            self._ret(cpu, EPARAM)
+            return cost.SERVICE
+        buf = linear(cpu.get("es"), cpu.get("bx"))
+        if ah != 0x04 and buf >> 16 != (buf + count * SECTOR - 1) >> 16:
+            cpu.set("al", 0)                   # the ISA DMA controller cannot cross 64 KiB
+            self._ret(cpu, EBOUNDARY)
+            return cost.SERVICE
         if media is None:
             cpu.set("al", 0)
             self._ret(cpu, ECONTROLLER)
-            return cost.SERVICE
-        nlc, nlh, nls = media.lchs
-        if cyl >= nlc or head >= nlh or sec > nls:
-            self._ret(cpu, EPARAM)
             return cost.SERVICE
         lbas = []
         c, h, s = cyl, head, sec
@@ -495,7 +502,6 @@ class DiskServices:
                 s, h = 1, h + 1
                 if h >= media.heads:
                     h, c = 0, c + 1
-        buf = linear(cpu.get("es"), cpu.get("bx"))
         for i, lba in enumerate(lbas):
             if ah == 0x02:
                 data = self.disk.read(lba, 1) if lba < self.disk.sectors else bytes(SECTOR)

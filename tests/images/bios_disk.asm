@@ -289,6 +289,28 @@ main:
         int 0x13
         STATUS
         call nl
+        ; floppy DMA: a buffer crossing a 64 KiB boundary is refused (AH=09h) before the media
+        push es
+        mov ax, 0x1000
+        mov es, ax
+        mov bx, 0xFF00
+        mov ax, 0x0202
+        mov cx, 0x0001
+        xor dx, dx
+        int 0x13
+        call show_cf
+        SHOW16 " dma ax=", ax
+        mov ax, 0x0F00
+        mov es, ax
+        mov bx, 0xFE00
+        mov ax, 0x0202
+        mov cx, 0x0001
+        xor dx, dx
+        int 0x13
+        call show_cf
+        SHOW16 " nodma ax=", ax
+        pop es
+        call nl
         PUTS "done"
         call nl
         EXIT 0
