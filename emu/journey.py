@@ -707,8 +707,9 @@ class Journey:
                            "The kernel's timer interrupt works: the PIT, the remapped PIC and the IDT gate "
                            "all did their part."))
             else:
-                text = ("A key press or release made the 8042 controller raise IRQ1; the handler at "
-                        f"{handler} reads the scancode from port 0x60. "
+                text = ("The 8042 controller had a byte for the CPU and raised IRQ1: a scancode from a key "
+                        "press or release, or the keyboard's reply to a command (0xFA acknowledge, 0xAA "
+                        f"self-test passed). The handler at {handler} reads it from port 0x60. "
                         + ("In real mode the BIOS handler puts it in its keyboard buffer for INT 16h."
                            if not self._protected32 else
                            "This is the kernel's own keyboard driver, reached through the IDT."))
@@ -774,8 +775,8 @@ class Journey:
         elif name in ("kmain", "kernel_main"):
             title = f"{name}: the kernel's C code starts at {addr:#x}"
             text = (f"Execution reached {name}: from here the kernel is ordinary C, compiled for a machine with "
-                    "no operating system underneath (freestanding): it sets up the IDT, the PIC and timer, the "
-                    "console and the CPU features it needs, then hands over to the application.")
+                    "no operating system underneath (freestanding). A kernel's main typically sets up the IDT, the "
+                    "PIC and timer, the console and the CPU features it needs, then starts the program.")
         else:
             title = f"{name}: the program's main at {addr:#x}"
             text = (f"Execution reached {name}. Everything before this point existed to make a bare PC able to "
