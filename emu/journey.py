@@ -126,10 +126,13 @@ class Journey:
         self._symbols_seen: set[str] = set()
         self._seg_loads: list[tuple[str, Any]] = []
         self._seg_expected = 0
+        self._seg_last = (0, 0)
         self._ended = False
 
     # ------------------------------------------------------------------ output
     def add(self, m: Milestone) -> Milestone:
+        if m.kind != "segments" and 0 < len(self._seg_loads) < self._seg_expected:
+            self._segments_milestone(*self._seg_last)
         self.milestones.append(m)
         for cb in list(self.listeners):
             cb(m)
@@ -608,8 +611,15 @@ class Journey:
 
     def _on_seg_load(self, cycle: int, icount: int, f: dict[str, Any]) -> None:
         self._seg_loads.append((f.get("reg", "?"), f.get("selector")))
+        self._seg_last = (cycle, icount)
         if len(self._seg_loads) < max(1, self._seg_expected):
             return
+        self._segments_milestone(cycle, icount)
+
+    def _segments_milestone(self, cycle: int, icount: int) -> None:
+        """One milestone for the segment loads after the far jump (all of them, or those that
+        ran before the code went another way)."""
+        self._seg_expected = len(self._seg_loads)       # done: later hits are ignored
         by_sel: dict[Any, list[str]] = {}
         for reg, sel in self._seg_loads:
             by_sel.setdefault(sel, []).append(reg.upper())

@@ -142,6 +142,17 @@ def test_a_reset_starts_a_new_journey():
     assert j.kinds() == ["handover", "a20", "disk_read"]
 
 
+def test_segment_loads_that_did_not_all_run_are_reported_at_the_next_milestone():
+    j = Journey()
+    j._seg_expected = 3                       # what the live hooks found after the far jump
+    j.feed_records([ev(10, "seg_load", reg="ds", selector=0x10), ev(12, "seg_load", reg="ss", selector=0x10),
+                    ev(50, "stop", reason="halted", message="halted")])
+    assert j.kinds() == ["segments", "end"]
+    seg = j.find("segments")[0]
+    assert seg.cycle == 12 and seg.title == "Segment registers reloaded: DS, SS"
+    assert seg.details == ["DS = SS = 0x0010: descriptor unknown"]
+
+
 def test_cr0_pe_without_far_jump_is_reported_when_the_cpu_faults():
     j = Journey().feed_records([ev(10, "cr0_pe", enabled=True, eip=0x7E00),
                                 ev(20, "triple_fault", vector=13, error_code=0, why="IDT limit is 0x0", cs=0, eip=0x7E05)])
