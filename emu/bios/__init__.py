@@ -78,7 +78,11 @@ class Bios:
         return addr - lo if lo <= addr < hi else None
 
     def install(self, cpu: BiosCpu) -> None:
-        """Write the IVT, BDA, EBDA, ROM stubs and tables; set text mode 3 with a banner."""
+        """Write the IVT, BDA, EBDA, ROM stubs and tables; set text mode 3 with a banner.
+        Also the start of a machine reset: waits in progress are forgotten (disk writes are
+        not -- a disk keeps its contents across a reboot)."""
+        self.system._wait_until = None
+        self.serial._deadline = None
         write_rom(cpu, dpte(self.disk.translation))
         floppy = self.disks.floppy
         write_ivt(cpu, self.stub_address, has_hd=floppy is None)
