@@ -271,3 +271,18 @@ def test_explain_stops_after_main_of_the_bundled_image():
     assert "The run ended: cycle limit reached" in out
     r = run_cli("explain", str(BUNDLED), "--after-main", "-1")
     assert r.returncode == 2 and b"--after-main -1" in r.stderr
+
+
+def test_a_trace_file_gives_the_same_architectural_milestones(tmp_path):
+    from bareflow.emu.trace import read_trace
+    trace = tmp_path / "t.jsonl"
+    r = run_cli("run", str(images.build("core_pm.asm")), "--no-stdin", "--trace", str(trace), "--trace-io")
+    assert r.returncode == 33
+    offline = Journey().feed_records(read_trace(trace))
+    m, live, _ = boot("core_pm.asm")
+    m.run(2_000_000_000)
+    # what a trace carries: everything but the live extras (segment-load hooks, A20 at hand-over)
+    wanted = ("handover", "disk_read", "lgdt", "cr0_pe", "pm_entry", "lidt", "exception", "pic_remap", "irq", "end")
+    assert [x.kind for x in offline.milestones if x.kind in wanted] == \
+        [x.kind for x in live.milestones if x.kind in wanted]
+    assert [x.title for x in offline.find("pic_remap")] == [x.title for x in live.find("pic_remap")]
