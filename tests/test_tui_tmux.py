@@ -42,8 +42,10 @@ class Tmux:
 
     def start(self, command: str) -> None:
         shell = f"cd {ROOT} && {command}; echo $? > {self.status_file}"
-        env_term = "TERM=xterm-256color "
-        self.tmux("new-session", "-d", "-s", self.name, "-x", "200", "-y", "60", f"{env_term}sh -c '{shell}'")
+        # pytest exports COLUMNS=80 LINES=24, and shutil.get_terminal_size (which Textual
+        # uses) believes them over the terminal: drop them so the app sees tmux's 200x60
+        env = "env -u COLUMNS -u LINES TERM=xterm-256color "
+        self.tmux("new-session", "-d", "-s", self.name, "-x", "200", "-y", "60", f"{env}sh -c '{shell}'")
 
     def pane(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", self.name)
