@@ -882,6 +882,10 @@ class Machine:
         try:
             if self._pending_retranslate:
                 self._apply_retranslate()
+            # a TB translated by an earlier run has no instruction counter compiled in: with it
+            # count=1 is ignored and the "step" runs on through the cached chain (gdb stub engineer)
+            lin = self.cpu.linear_pc()
+            self.uc.ctl_remove_cache(lin, lin + 1)
             self.uc.emu_start(self.cpu.get("eip"), 1 << 48, count=1)
         except UcError as exc:
             self._guest_error(self._uc_error_message(exc))
@@ -982,6 +986,10 @@ class Machine:
         self.fast.h.step_mode = 1
         self.fast.set_deadline(None)       # _finish asked for a stop: not before this instruction
         try:
+            # a TB translated by an earlier run has no instruction counter compiled in: with it
+            # count=1 is ignored and the "step" runs on through the cached chain (gdb stub engineer)
+            lin = self.cpu.linear_pc()
+            self.uc.ctl_remove_cache(lin, lin + 1)
             self.uc.emu_start(self.cpu.get("eip"), 1 << 48, count=1)
         except UcError as exc:
             self._guest_error(self._uc_error_message(exc))
