@@ -454,7 +454,9 @@ class Journey:
         if base is not None and length is not None:
             entry = (f"{base:#012x} - {base + length - 1:#012x}  {length / 1024:10.0f} KiB  "
                      f"{names.get(typ, f'type {typ}')}")
-        elif f.get("bx") is not None:
+        elif f.get("cf"):
+            entry = f"a call with EBX = {f.get('bx', 0)} was refused (CF set: bad signature or no such entry)"
+        elif f.get("bx") is not None and self.machine is None:
             entry = f"entry {f['bx']} (a trace file does not carry the range)"
         if self._e820 is None or not self.milestones or self.milestones[-1] is not self._e820:
             m = Milestone("e820", cycle, icount, "E820: the BIOS describes the memory map",
