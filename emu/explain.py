@@ -582,11 +582,9 @@ class FaultWatcher:
             self._events.append(("delivered", fields.get("vector")))
 
     def _deliver(self, vector: int, return_eip: int, kind: str, error_code: int | None) -> bool:
-        if kind == "hardware":
-            return self._orig(vector, return_eip, kind, error_code)
         m = self.m
-        if kind == "software" and not m.cpu.protected:
-            return self._orig(vector, return_eip, kind, error_code)   # a BIOS call: nothing to explain
+        if kind != "exception" and not m.cpu.protected:
+            return self._orig(vector, return_eip, kind, error_code)   # BIOS calls and ticks: the IVT
         ctx = None
         pre: dict[str, int] = {}
         if kind == "exception":
@@ -595,7 +593,7 @@ class FaultWatcher:
             except Exception:   # the explainer must never break the machine
                 ctx = None
         else:
-            # INT n in protected mode: usually delivered fine, so only keep what delivery changes
+            # INT n or an IRQ in protected mode: usually delivered fine, so only keep what delivery changes
             cpu = m.cpu
             pre = {r: cpu.get(r) for r in ("cs", "ss", "esp", "eflags")}
         self._events = []

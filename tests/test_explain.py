@@ -165,3 +165,12 @@ def test_cli_explain_shows_the_cause_in_the_journey():
     assert r.returncode == 65
     assert "IDT limit is 0, so vector 0x30 cannot be delivered" in r.stdout.decode()
     assert r.stderr.decode().splitlines()[1] == "IDT limit is 0, so vector 0x30 cannot be delivered"
+
+
+def test_unit_irq_through_a_short_idt():
+    ctx = _ctx(FLAT, b"".join(_gate(0x3800) for _ in range(32)), b"\x90", vector=0x20, kind="hardware",
+               error_code=None)
+    e = explain(ctx)
+    assert e.summary == "IDT limit is 0xff, so vector 0x20 cannot be delivered"
+    assert e.steps[0] == "Delivering IRQ vector 0x20: IDT limit is 0xff, so vector 0x20 cannot be delivered -> #GP(0x103)."
+    assert e.steps[1].startswith("#GP(0x103) was delivered through IDT entry 13")
