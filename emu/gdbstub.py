@@ -462,6 +462,7 @@ class GdbStub:
 
     def _resume(self, action: str) -> Session | None:
         m = self.m
+        m.watch_hit = None
         self._running = True
         try:
             if action == "s":
@@ -478,11 +479,16 @@ class GdbStub:
             self.conn.send("")
             return None
         self._running = True
+        self.m.watch_hit = None
         try:
             if text == "bs":
                 reason = self.tt.step_back()
             else:
                 reason = self.tt.run_back()
+        except BareflowError as exc:          # TimeTravelError: say why on gdb's console
+            self._console(f"bareflow: {exc}\n")
+            self.conn.send("E16")
+            return None
         finally:
             self._running = False
         if reason is None:                     # at the start of the recorded history
@@ -569,7 +575,7 @@ def parse_port(text: str) -> int:
 
 
 def serve_gdb(machine: Any, host: str, port: int, *, max_cycles: int | None = None,
-              timetravel: Any = None, announce: Callable[[str], None] | None = None) -> Session:
+              timetravel: Any = True, announce: Callable[[str], None] | None = None) -> Session:
     """`run --gdb`: listen, tell the user where, wait for gdb before the first instruction, serve.
 
     After a detach (or gdb vanishing) the guest runs on headless to its own end, as under QEMU;
@@ -579,7 +585,10 @@ def serve_gdb(machine: Any, host: str, port: int, *, max_cycles: int | None = No
     if log_path:   # the packet exchange, for debugging the stub itself
         log_file = open(log_path, "a", buffering=1)
         log = lambda text: log_file.write(text + "\n")  # noqa: E731
-    stub = GdbStub(machine, host, port, timetravel=timetravel, max_cycles=max_cycles, log=log)
+    if timetravel is True:   # reverse-stepi / reverse-continue; checkpoints every 2M cycles and at stops
+        from .timetravel import TimeTravel
+        timetravel = TimeTravel(machine)
+    stub = GdbStub(machine, host, port, timetravel=timetravel or None, max_cycles=max_cycles, log=log)
     where = f"{host}:{stub.port}" if ":" not in host else f"[{host}]:{stub.port}"
     if announce is not None:
         announce(f"waiting for gdb on {where} (in gdb: target remote {where})")
