@@ -26,7 +26,7 @@ from test_bios_harness import MiniPC  # noqa: E402
 
 from bareflow.emu.bios.disk import Disk  # noqa: E402
 
-IMAGES = ["bios_mem", "bios_disk", "bios_video", "bios_kbd", "bios_serial"]
+IMAGES = ["bios_mem", "bios_disk", "bios_video", "bios_kbd", "bios_serial", "bios_vga"]
 needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-i386") is None, reason="no qemu-system-i386")
 needs_nasm = pytest.mark.skipif(shutil.which("nasm") is None, reason="no nasm")
 

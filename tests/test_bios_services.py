@@ -556,3 +556,15 @@ def test_ctrl_alt_del_resets_through_the_8042(env: Env) -> None:
     env.dev.ps2.press_make_break([0x1D, 0x38, 0x53, 0xD3, 0xB8, 0x9D])
     env.pump_irqs()
     assert env.dev.resets == 1 and env.bda16(0x72) == 0x1234 and buffered(env) == []
+
+
+def test_mode_set_loads_the_dac_and_attribute_controller(env: Env) -> None:
+    from bareflow.emu.bios.video import ega_palette
+    env.call(0x10, ax=0x1010, bx=7, dx=0x0100, cx=0x0203)     # disturb DAC 7
+    env.call(0x10, ax=0x1000, bx=0x3F01)                       # and palette register 1
+    env.call(0x10, ax=0x0003)
+    env.dev.bus.io_write(0x3C7, 1, 0)
+    dac = bytes(env.dev.bus.io_read(0x3C9, 1) for _ in range(768))
+    assert dac == ega_palette() and dac[7 * 3:8 * 3] == b"\x2A\x2A\x2A" and dac[63 * 3:64 * 3] == b"\x3F" * 3
+    env.call(0x10, ax=0x1007, bx=0x0001)
+    assert env.cpu.get("bh") == 0x01

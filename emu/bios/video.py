@@ -24,7 +24,29 @@ BDA_ROWS, BDA_CHARH, BDA_VCTL, BDA_SWITCHES, BDA_MODESET = 0x484, 0x485, 0x487, 
 MODE3_CRTC = bytes([0x5F, 0x4F, 0x50, 0x82, 0x55, 0x81, 0xBF, 0x1F, 0x00, 0x4F, 0x0D, 0x0E,
                     0x00, 0x00, 0x00, 0x00, 0x9C, 0x8E, 0x8F, 0x28, 0x1F, 0x96, 0xB9, 0xA3, 0xFF])
 MODE3_MISC = 0x67
+#: Sequencer 01h-04h, graphics controller 00h-08h, attribute controller 00h-13h of mode 3 (the
+#: VGA BIOS's table; GR07 = 0Fh as QEMU reads it back).
+MODE3_SEQ = bytes([0x00, 0x03, 0x00, 0x02])
+MODE3_GC = bytes([0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x0E, 0x0F, 0xFF])
+MODE3_ATTR = bytes([0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x14, 0x07, 0x38, 0x39, 0x3A, 0x3B,
+                    0x3C, 0x3D, 0x3E, 0x3F, 0x0C, 0x00, 0x0F, 0x08])
+
+
+def ega_palette() -> bytes:
+    """The 64-entry DAC palette of the 16-colour text modes: entry bits rgbRGB, each primary
+    0, 15h, 2Ah or 3Fh (the VGA BIOS's palette2).  The other 192 entries are loaded as 0."""
+    out = bytearray()
+    for i in range(64):
+        for hi, lo in ((2, 5), (1, 4), (0, 3)):          # red, green, blue
+            out.append(((i >> hi) & 1) * 0x2A + ((i >> lo) & 1) * 0x15)
+    return bytes(out) + bytes(192 * 3)
+
+
 TEXT_MODES = (0x02, 0x03)
+# VGA register ports
+ACTL_ADDR, ACTL_READ, ACTL_RESET = 0x3C0, 0x3C1, 0x3DA
+SEQ_ADDR, GC_ADDR, MISC_WRITE = 0x3C4, 0x3CE, 0x3C2
+PEL_MASK, DAC_READ_INDEX, DAC_WRITE_INDEX, DAC_DATA = 0x3C6, 0x3C7, 0x3C8, 0x3C9
 
 
 class Video:
@@ -87,6 +109,37 @@ class Video:
             ctype = (start << 8) | end
         self._crtc(cpu, 0x0A, ctype >> 8)
         self._crtc(cpu, 0x0B, ctype & 0xFF)
+
+    # -- attribute controller and DAC (SeaVGABIOS stdvga_* access patterns) --------------------
+    def attr_write(self, index: int, value: int) -> None:
+        out, inp = self.bus.io_write, self.bus.io_read
+        inp(ACTL_RESET, 1)
+        orig = inp(ACTL_ADDR, 1)
+        out(ACTL_ADDR, 1, index)
+        out(ACTL_ADDR, 1, value)
+        out(ACTL_ADDR, 1, orig)
+
+    def attr_read(self, index: int) -> int:
+        out, inp = self.bus.io_write, self.bus.io_read
+        inp(ACTL_RESET, 1)
+        orig = inp(ACTL_ADDR, 1)
+        out(ACTL_ADDR, 1, index)
+        value = inp(ACTL_READ, 1)
+        inp(ACTL_RESET, 1)
+        out(ACTL_ADDR, 1, orig)
+        return value
+
+    def write_dac(self, start: int, rgb: bytes) -> None:
+        self.bus.io_write(DAC_WRITE_INDEX, 1, start)
+        for v in rgb:
+            self.bus.io_write(DAC_DATA, 1, v)
+        self._cycles += len(rgb) * cost.CRTC_WRITE // 2
+
+    def read_dac(self, start: int, count: int) -> bytes:
+        self.bus.io_write(DAC_READ_INDEX, 1, start)
+        data = bytes(self.bus.io_read(DAC_DATA, 1) for _ in range(count * 3))
+        self._cycles += len(data) * cost.CRTC_WRITE // 2
+        return data
 
     def _write_cells(self, cpu: BiosCpu, addr: int, char: int, attr: int | None, count: int) -> None:
         """`count` consecutive cells from `addr` (clipped to video memory)."""
@@ -161,10 +214,28 @@ class Video:
         wr16(cpu, BDA_CURTYPE, 0x0607)
         cpu.write(BDA_CURSOR, bytes(16))
         wr8(cpu, BDA_PAGE, 0)
-        self.bus.io_write(0x3C2, 1, MODE3_MISC)
-        self._crtc(cpu, 0x11, MODE3_CRTC[0x11] & 0x7F)        # unlock CRTC 0-7
+        out, inp = self.bus.io_write, self.bus.io_read
+        if not rd8(cpu, BDA_MODESET) & 0x08:                  # palette loading enabled
+            out(PEL_MASK, 1, 0xFF)
+            self.write_dac(0, ega_palette())
+        inp(ACTL_RESET, 1)
+        for i, v in enumerate(MODE3_ATTR + b"\x00"):          # 00h-13h, then 14h = 0
+            out(ACTL_ADDR, 1, i)
+            out(ACTL_ADDR, 1, v)
+        out(SEQ_ADDR, 1, 0)
+        out(SEQ_ADDR + 1, 1, 0x03)
+        for i, v in enumerate(MODE3_SEQ, start=1):
+            out(SEQ_ADDR, 1, i)
+            out(SEQ_ADDR + 1, 1, v)
+        for i, v in enumerate(MODE3_GC):
+            out(GC_ADDR, 1, i)
+            out(GC_ADDR + 1, 1, v)
+        self._crtc(cpu, 0x11, 0x00)                           # unlock CRTC 0-7
         for i, v in enumerate(MODE3_CRTC):
             self._crtc(cpu, i, v)
+        out(MISC_WRITE, 1, MODE3_MISC)
+        out(ACTL_ADDR, 1, 0x20)                               # palette address source: video on
+        inp(ACTL_RESET, 1)
         self._write_cells(cpu, TEXT_BASE, 0x20, 0x07, (TEXT_END - TEXT_BASE) // 2)
 
     # -- INT 10h --------------------------------------------------------------------------
@@ -261,6 +332,58 @@ class Video:
         cpu.set("ah", rd16(cpu, BDA_COLS) & 0xFF)
         cpu.set("al", rd8(cpu, BDA_MODE) | (rd8(cpu, BDA_VCTL) & 0x80))
         cpu.set("bh", rd8(cpu, BDA_PAGE))
+
+    def _f10(self, cpu: BiosCpu) -> None:
+        """Palette registers and DAC (SeaVGABIOS handle_10xx)."""
+        al, bl, bh = cpu.get("al"), cpu.get("bl"), cpu.get("bh")
+        if al == 0x00:                                   # set one palette register
+            if bl <= 0x14:
+                self.attr_write(bl, bh)
+        elif al == 0x01:                                 # overscan (border) colour
+            self.attr_write(0x11, bh)
+        elif al == 0x02:                                 # 16 palette registers + overscan
+            data = cpu.read(linear(cpu.get("es"), cpu.get("dx")), 17)
+            for i in range(16):
+                self.attr_write(i, data[i])
+            self.attr_write(0x11, data[16])
+        elif al == 0x03:                                 # blink (BL=1) or bright background
+            self.attr_write(0x10, (self.attr_read(0x10) & ~0x08) | ((bl & 1) << 3))
+        elif al == 0x07:
+            if bl <= 0x14:
+                cpu.set("bh", self.attr_read(bl))
+        elif al == 0x08:
+            cpu.set("bh", self.attr_read(0x11))
+        elif al == 0x09:
+            data = bytes(self.attr_read(i) for i in range(16)) + bytes([self.attr_read(0x11)])
+            cpu.write(linear(cpu.get("es"), cpu.get("dx")), data)
+        elif al == 0x10:                                 # one DAC register
+            self.write_dac(cpu.get("bx") & 0xFF, bytes([cpu.get("dh"), cpu.get("ch"), cpu.get("cl")]))
+        elif al == 0x12:                                 # a block of DAC registers
+            n = cpu.get("cx")
+            self.write_dac(cpu.get("bx") & 0xFF, cpu.read(linear(cpu.get("es"), cpu.get("dx")), n * 3))
+        elif al == 0x15:
+            r, g, b = self.read_dac(cpu.get("bx") & 0xFF, 1)
+            cpu.set("dh", r)
+            cpu.set("ch", g)
+            cpu.set("cl", b)
+        elif al == 0x17:
+            n = cpu.get("cx")
+            cpu.write(linear(cpu.get("es"), cpu.get("dx")), self.read_dac(cpu.get("bx") & 0xFF, n))
+        elif al == 0x18:
+            self.bus.io_write(PEL_MASK, 1, bl)
+        elif al == 0x19:
+            cpu.set("bl", self.bus.io_read(PEL_MASK, 1))
+        elif al == 0x13:                                 # colour paging mode / page
+            mode = self.attr_read(0x10)
+            if not bl & 1:
+                self.attr_write(0x10, (mode & 0x7F) | ((bh << 7) & 0x80))
+            else:
+                self.attr_write(0x14, (bh if mode & 0x80 else bh << 2) & 0x0F)
+        elif al == 0x1A:                                 # colour page state
+            mode = self.attr_read(0x10) >> 7
+            page = self.attr_read(0x14) & 0x0F
+            cpu.set("bl", mode)
+            cpu.set("bh", page if mode & 1 else page >> 2)
 
     def _f12(self, cpu: BiosCpu) -> None:
         if cpu.get("bl") == 0x10:           # EGA information: colour, 256 KiB, switches
