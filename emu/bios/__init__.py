@@ -20,11 +20,10 @@ from .frame import BiosCpu, linear, rd16, return_to, stacked_flags
 from .keyboard import Keyboard
 from .memory import SystemServices, e820_map
 from .post import run_post
-from .serial import SerialServices
 from .rom import (DISKETTE_TABLE_OFF, DPTE_OFF, N_PSEUDO, PSEUDO_KBD_INTERCEPT, R_CHAIN, R_HALT,
-                  R_KBD_INTERCEPT,
-                  ROM_SEG, STUB_BASE, STUB_RANGE, write_bda, write_boot_stack, write_ebda,
-                  write_ivt, write_rom)
+                  R_KBD_INTERCEPT, ROM_SEG, STUB_BASE, STUB_RANGE, write_bda, write_boot_stack,
+                  write_ebda, write_ivt, write_rom)
+from .serial import SerialServices
 from .timer import BDA_TICKS, Timer
 from .video import Video
 
@@ -42,6 +41,10 @@ class Bios:
     def __init__(self, *, bus, clock, disk: Disk, memory_bytes: int, boot_drive: int = 0x80,
                  a20_get: Callable[[], bool], a20_set: Callable[[bool], None],
                  trace: Callable[..., None] | None = None) -> None:
+        if not 2 << 20 <= memory_bytes <= 0xE0000000:
+            # below 2 MiB the SeaBIOS memory map has no room for its tables; from 3.5 GiB on
+            # QEMU splits RAM around the PCI hole, which is not modelled
+            raise ValueError(f"BIOS: {memory_bytes} bytes of RAM: must be 2 MiB .. 3.5 GiB")
         self.bus = bus
         self.clock = clock
         self.disk = disk
