@@ -56,35 +56,37 @@ def test_transcript_qemu(name: str) -> None:
 
 # ---- geometry: the same boot code on images of other sizes / with partition tables ----------
 # name -> (size in bytes, (end head, end sector) of a partition entry or None, expected line 1)
+# (FDPT: the fixed disk parameter table at IVT 41h, Phoenix translated form when LCHS != PCHS)
 GEOMETRY = {
-    "200 sectors": (200 * 512, None,
+    "200 sectors": ('02 00 10 00 00 FF FF 00 C8 00 00 00 02 00 3F 00', 200 * 512, None,
                     " cf=0 08 cx=003F dx=0F01 cf=0 15 ax=0300 cx=0000 dx=03F0 48 infos=0002 "
                     "c=00000002 h=00000010 s=0000003F n=000000C8"),
-    "odd size": (300 * 512 + 100, None,
+    "odd size": ('02 00 10 00 00 FF FF 00 C8 00 00 00 02 00 3F 00', 300 * 512 + 100, None,
                  " cf=0 08 cx=003F dx=0F01 cf=0 15 ax=0300 cx=0000 dx=03F0 48 infos=0002 "
                  "c=00000002 h=00000010 s=0000003F n=0000012D"),
-    "10 MiB": (10 << 20, None,
+    "10 MiB": ('14 00 10 00 00 FF FF 00 C8 00 00 00 14 00 3F 00', 10 << 20, None,
                " cf=0 08 cx=123F dx=0F01 cf=0 15 ax=0300 cx=0000 dx=4AD0 48 infos=0002 "
                "c=00000014 h=00000010 s=0000003F n=00005000"),
-    "600 MiB (LBA translation)": (600 << 20, None,
+    "600 MiB (LBA translation)": ('61 02 20 A0 3F FF FF 00 C8 C3 04 10 C3 04 3F FB', 600 << 20, None,
                                   " cf=0 08 cx=5FBF dx=1F01 cf=0 15 ax=0300 cx=0012 dx=B400 48 infos=0002 "
                                   "c=000004C3 h=00000010 s=0000003F n=0012C000"),
-    "9 GiB (geometry invalid)": (9 << 30, None,
+    "9 GiB (geometry invalid)": ('00 04 FF A0 3F FF FF 00 C8 FF 3F 10 FF 3F 3F 8D', 9 << 30, None,
                                  " cf=0 08 cx=FEFF dx=FE01 cf=0 15 ax=0300 cx=00FA dx=C53F 48 infos=0000 "
                                  "c=00003FFF h=00000010 s=0000003F n=01200000"),
-    "MBR 16 heads 32 sectors": (100 << 20, (15, 32),
+    "MBR 16 heads 32 sectors": ('90 01 10 00 00 FF FF 00 C8 00 00 00 90 01 20 00', 100 << 20, (15, 32),
                                 " cf=0 08 cx=8E60 dx=0F01 cf=0 15 ax=0300 cx=0003 dx=1E00 48 infos=0002 "
                                 "c=00000190 h=00000010 s=00000020 n=00032000"),
-    "MBR 64 heads": (100 << 20, (63, 32),
+    "MBR 64 heads": ('CB 00 10 00 00 FF FF 00 C8 00 00 00 CB 00 3F 00', 100 << 20, (63, 32),
                      " cf=0 08 cx=C93F dx=0F01 cf=0 15 ax=0300 cx=0003 dx=1B60 48 infos=0002 "
                      "c=000000CB h=00000010 s=0000003F n=00032000"),
-    "MBR 255 heads, 2 GiB (LARGE)": (2 << 30, (254, 63),
+    "MBR 255 heads, 2 GiB (LARGE)": ('08 02 80 A0 3F FF FF 00 C8 41 10 10 41 10 3F E0', 2 << 30, (254, 63),
                                      " cf=0 08 cx=06BF dx=7F01 cf=0 15 ax=0300 cx=003F dx=DC80 48 infos=0002 "
                                      "c=00001041 h=00000010 s=0000003F n=00400000"),
 }
 
 
 def _geometry_image(tmp_path: Path, size: int, part) -> Path:
+    """bios_geom.img padded (sparse) to `size`, with a partition entry if asked."""
     data = bytearray(build("bios_geom").read_bytes())
     if part is not None:
         entry = bytearray(16)
@@ -100,9 +102,10 @@ def _geometry_image(tmp_path: Path, size: int, part) -> Path:
 @needs_nasm
 @pytest.mark.parametrize("case", list(GEOMETRY))
 def test_geometry_ours(tmp_path: Path, case: str) -> None:
-    size, part, line = GEOMETRY[case]
+    fdpt, size, part, line = GEOMETRY[case]
     out = MiniPC(Disk.open(_geometry_image(tmp_path, size, part))).run().decode()
     assert out.splitlines()[0] == line
+    assert out.splitlines()[2] == "fdpt=" + fdpt
     # reading the last logical CHS sector: inside the image, or 0Ch past its end
     small = size < 1008 * 512
     assert out.splitlines()[1] == (" cf=1 last ax=0C00" if small else " cf=0 last ax=0001")
@@ -113,9 +116,10 @@ def test_geometry_ours(tmp_path: Path, case: str) -> None:
 @pytest.mark.parametrize("case", ["200 sectors", "600 MiB (LBA translation)", "MBR 16 heads 32 sectors",
                                   "MBR 255 heads, 2 GiB (LARGE)"])
 def test_geometry_qemu(tmp_path: Path, case: str) -> None:
-    size, part, line = GEOMETRY[case]
+    fdpt, size, part, line = GEOMETRY[case]
     out, _ = run_qemu(_geometry_image(tmp_path, size, part))
     assert out.decode().splitlines()[0] == line
+    assert out.decode().splitlines()[2] == "fdpt=" + fdpt
 
 
 # ---- floppy boot: the image as drive A: (QEMU `-drive if=floppy -boot a`, boot drive 00h) ----

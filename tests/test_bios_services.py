@@ -154,7 +154,8 @@ def test_e820_errors(env: Env) -> None:
 
 
 @pytest.mark.parametrize("mb, e801, ext88", [(64, (0x3C00, 0x02FE), 0xFB80), (16, (0x3B80, 0), 0x3B80),
-                                             (128, (0x3C00, 0x06FE), 0xFC00)])
+                                             (128, (0x3C00, 0x06FE), 0xFC00), (8, (0x1B80, 0), 0x1B80),
+                                             (3072, (0x3C00, 0xBEFE), 0xFC00)])   # all QEMU-measured
 def test_e801_and_88(mb: int, e801: tuple[int, int], ext88: int) -> None:
     env = Env(memory_mb=mb)
     env.call(0x15, flags=0x0203, ax=0xE801)

@@ -45,6 +45,14 @@ main:
         call show_cf
         SHOW16 " last ax=", ax
         call nl
+        ; the fixed disk parameter table IVT 41h points at (in the EBDA)
+        PUTS "fdpt="
+        push es
+        les di, [0x41 * 4]
+        mov cx, 16
+        call hexdump
+        pop es
+        call nl
         EXIT 0
 
 edd:    times 32 db 0
