@@ -74,7 +74,7 @@ class RspConnection:
 
     The reader thread parses packets and queues them; 0x03 calls `on_interrupt` right away."""
 
-    def __init__(self, sock: socket.socket, on_interrupt: Callable[[], None], log: Callable[[str], None] | None = None):
+    def __init__(self, sock: socket.socket, on_interrupt: Callable[[], bool], log: Callable[[str], None] | None = None):
         self.sock = sock
         self.on_interrupt = on_interrupt
         self.log = log
@@ -108,8 +108,8 @@ class RspConnection:
             c = buf[0]
             if c == 0x03:
                 del buf[0]
-                self.on_interrupt()
-                self.packets.put(_INTERRUPT)
+                if not self.on_interrupt():      # stopped already: the main loop must answer it
+                    self.packets.put(_INTERRUPT)
             elif c in (0x2B, 0x2D):          # '+' / '-'
                 del buf[0]
                 self.acks.put(c)
@@ -228,9 +228,13 @@ class GdbStub:
         sock.settimeout(None)
         self.conn = RspConnection(sock, self._on_interrupt, self.log)
 
-    def _on_interrupt(self) -> None:
+    def _on_interrupt(self) -> bool:
+        """0x03 from gdb (reader thread).  True when the running guest was asked to pause; its
+        stop reply then answers the interrupt."""
         if self._running:
             self.m.request_pause()
+            return True
+        return False
 
     def serve(self) -> Session:
         """Answer packets until gdb kills, detaches or goes away, or the guest ends for good."""
