@@ -67,3 +67,18 @@ def test_fluid_llama_exception_self_tests_match_qemu(tmp_path):
         b_out, b_status, _ = ours(img, max_cycles=5_000_000_000)
         assert comparable(b_out) == comparable(q_out), test
         assert b_status == q_status
+
+
+def test_fluid_llama_is_deterministic(tmp_path):
+    """Same image + same input = same cycles, instructions, serial bytes and profile."""
+    img = _llama_image(tmp_path, 'prompt="One day" steps=12 exit=1')
+    runs = []
+    for _ in range(2):
+        m = Machine(MachineConfig(image=img, symbols=ROOT / "images" / "tinyllama_bare.elf"))
+        assert m.run(max_cycles=20_000_000_000) == StopReason.POWER_OFF
+        runs.append((m.cycles, m.instructions, bytes(m.serial_out), m.profile_table()))
+    assert runs[0] == runs[1]
+    # the guest's own RDTSC figures come from the modelled clock, so they repeat exactly too
+    assert b"[stats] tokens=12" in runs[0][2]
+    names = {r["name"] for r in runs[0][3]}
+    assert {"kmain", "llama_forward"} <= names
