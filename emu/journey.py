@@ -99,7 +99,9 @@ class Journey:
         self.cpu_hz = cpu_hz
         self.machine: "Machine | None" = None
         self._seg_hooked: set[int] = set()      # code hooks stay installed across a reset
+        self._replaying = False
         self._reset_state()
+        self._log: list[tuple[str, int, int, dict[str, Any]]] = []
 
     def _reset_state(self) -> None:
         """Forget the journey so far (a new boot: the machine was reset)."""
@@ -131,11 +133,14 @@ class Journey:
 
     # ------------------------------------------------------------------ output
     def add(self, m: Milestone) -> Milestone:
+        if self.milestones and self.milestones[-1].kind == "end" and self.milestones[-1].role == "resumable":
+            self.milestones.pop()               # the run only paused at a cycle limit and went on
         if m.kind != "segments" and 0 < len(self._seg_loads) < self._seg_expected:
             self._segments_milestone(*self._seg_last)
         self.milestones.append(m)
-        for cb in list(self.listeners):
-            cb(m)
+        if not self._replaying:
+            for cb in list(self.listeners):
+                cb(m)
         return m
 
     def text(self, *, details: bool = True, width: int = 100) -> str:
@@ -167,8 +172,53 @@ class Journey:
     def feed(self, kind: str, cycle: int, icount: int, fields: dict[str, Any]) -> None:
         """One machine event (the `Machine.observers` signature)."""
         handler = getattr(self, "_on_" + kind, None)
-        if handler is not None:
-            handler(cycle, icount, fields)
+        if handler is None:
+            return
+        if self.machine is not None and not self._replaying:
+            fields = self._live_fields(kind, fields)
+        before = (len(self.milestones), self.milestones[-1].count if self.milestones else 0)
+        handler(cycle, icount, fields)
+        if self._replaying:
+            return
+        if kind not in _QUIET or before != (len(self.milestones), self.milestones[-1].count if self.milestones else 0):
+            self._log.append((kind, cycle, icount, fields))
+
+    def _live_fields(self, kind: str, f: dict[str, Any]) -> dict[str, Any]:
+        """What the recogniser reads from the live machine, read now and kept with the event,
+        so that `rewind` can replay the event later without the machine of that time."""
+        if kind == "bios":
+            ah = f.get("ah")
+            if f.get("vector") == 0x13 and ah in (0x02, 0x42):
+                return dict(f, **self._disk_request(ah, f))
+            if f.get("vector") == 0x15 and ah == 0xE8 and f.get("al") == 0x20:
+                return dict(f, **self._e820_entry(f))
+        elif kind == "lidt":
+            full = self._read_idt(f.get("base", 0), f.get("limit", 0))
+            if full is not None:
+                return dict(f, full_entries=full)
+        elif kind == "mode":
+            return dict(f, cs_desc=self._describe_selector(f.get("cs", 0)))
+        elif kind == "interrupt" and f.get("kind") == "hardware":
+            return dict(f, irq_line=self._irq_line(f.get("vector", 0)))
+        return f
+
+    def rewind(self, cycle: int) -> None:
+        """The machine went back to `cycle` (time travel): forget what happened after it.
+
+        The recogniser's state is rebuilt by replaying the events it kept up to that cycle
+        (events raised inside an instruction at exactly `cycle` are dropped: that instruction
+        runs again); listeners are not told again about the milestones that remain."""
+        keep = [e for e in self._log if e[1] < cycle or (e[1] == cycle and e[0] not in _IN_INSN)]
+        if len(keep) == len(self._log):
+            return
+        self._reset_state()
+        self._log = keep
+        self._replaying = True
+        try:
+            for kind, c, icount, fields in keep:
+                getattr(self, "_on_" + kind)(c, icount, fields)
+        finally:
+            self._replaying = False
 
     __call__ = feed
 
@@ -206,6 +256,14 @@ class Journey:
                           {"dir": d, "port": port, "size": size, "value": value})
 
         machine.bus.on_io = on_io
+        # time travel (emu/timetravel.py) goes back with Machine.restore: rewind with it
+        orig_restore = machine.restore
+
+        def restore(snapshot: Any) -> None:
+            orig_restore(snapshot)
+            self.rewind(machine.cycles)
+
+        machine.restore = restore
         self._a20 = machine.a20
         # the hand-over happened inside Machine() (before anyone could listen): take it from the state
         if machine.instructions == 0:
@@ -355,9 +413,9 @@ class Journey:
         ah = f.get("ah")
         al = f.get("al")
         if vector == 0x13 and ah in (0x02, 0x42):
-            self._disk_read(cycle, icount, ah, dict(f, **self._disk_request(ah, f)))
+            self._disk_read(cycle, icount, ah, f if self.machine is not None else dict(f, **self._disk_request(ah, f)))
         elif vector == 0x15 and ah == 0xE8 and al == 0x20:
-            self._e820_call(cycle, icount, dict(f, **self._e820_entry(f)))
+            self._e820_call(cycle, icount, f)
         elif vector == 0x15 and ah == 0x24 and al in (0, 1) and not f.get("cf"):
             method = "BIOS INT 15h AX=240%dh" % al
             m = self._a20_milestone
@@ -601,7 +659,7 @@ class Journey:
         self._flush_pe()
         self._protected32 = True
         cs, eip = f.get("cs", 0), f.get("eip", 0)
-        details = [f"CS = {cs:#06x}: {self._describe_selector(cs)}",
+        details = [f"CS = {cs:#06x}: {f.get('cs_desc') or self._describe_selector(cs)}",
                    f"RPL {cs & 3}, GDT index {cs >> 3}"]
         self.add(Milestone(
             "pm_entry", cycle, icount, f"Far jump to {cs:#06x}:{eip:#010x}{self._sym(eip)}: protected mode begins",
@@ -609,7 +667,11 @@ class Journey:
             "its base, limit and D bit now govern code fetches, and the D bit says 32-bit. Setting CR0.PE alone "
             "left the old real-mode CS in place; this jump is where protected mode really begins, "
             "and it also flushes the instructions the CPU had prefetched as 16-bit code.", details))
-        self._hook_segment_loads(cs, eip)
+        if self._replaying:
+            self._seg_expected = f.get("seg_expected", 0)
+        else:
+            self._hook_segment_loads(cs, eip)
+            f["seg_expected"] = self._seg_expected
 
     def _on_seg_load(self, cycle: int, icount: int, f: dict[str, Any]) -> None:
         self._seg_loads.append((f.get("reg", "?"), f.get("selector")))
@@ -648,7 +710,7 @@ class Journey:
         gates = (limit + 1) // 8
         entries = f.get("entries") or []
         details = [f"IDTR: base {base:#x}, limit {limit:#x} = {gates} gates"]
-        full = self._read_idt(base, limit)
+        full = f.get("full_entries")
         if full is not None:
             entries = full
         details += _summarise_gates(entries, self._sym)
@@ -701,7 +763,7 @@ class Journey:
         kind = f.get("kind")
         vector = f.get("vector", 0)
         if kind == "hardware":
-            line = self._irq_line(vector)
+            line = f["irq_line"] if "irq_line" in f else self._irq_line(vector)
             if line not in (0, 1):
                 return
             key = (line, self._protected32)
@@ -747,16 +809,25 @@ class Journey:
 
     def add_explanation(self, expl: Any) -> None:
         """The fault explainer's words (emu/explain.py) for the latest exception or triple fault."""
+        if not self._replaying and self.milestones:
+            self._log.append(("explanation", self.milestones[-1].cycle, self.milestones[-1].icount,
+                              {"summary": expl.summary, "steps": list(expl.steps)}))
+        self._apply_explanation(expl.summary, list(expl.steps))
+
+    def _on_explanation(self, cycle: int, icount: int, f: dict[str, Any]) -> None:
+        self._apply_explanation(f["summary"], f["steps"])
+
+    def _apply_explanation(self, summary: str, steps: list[str]) -> None:
         for m in reversed(self.milestones[-4:]):
             if m.kind in ("exception", "triple_fault", "fault"):
-                if expl.summary in m.text:
+                if summary in m.text:
                     return
                 if m.kind == "triple_fault":
-                    m.text = (f"{expl.summary}. The CPU could not deliver it, and a fault while delivering a "
+                    m.text = (f"{summary}. The CPU could not deliver it, and a fault while delivering a "
                               "double fault shuts the CPU down; a PC resets, QEMU -no-reboot and BareFlow stop.")
                 else:
-                    m.text = expl.summary + ". " + m.text
-                m.details = list(expl.steps) + m.details
+                    m.text = summary + ". " + m.text
+                m.details = list(steps) + m.details
                 return
 
     def _on_fault(self, cycle: int, icount: int, f: dict[str, Any]) -> None:
@@ -805,10 +876,16 @@ class Journey:
         msg = f.get("message") or reason
         if len(msg) > 90:
             msg = reason
-        if self.milestones and self.milestones[-1].kind == "end":
+        if self.milestones and self.milestones[-1].kind == "end" and self.milestones[-1].role != "resumable":
             return
-        self.add(Milestone("end", cycle, icount, f"The run ended: {msg}", _END_TEXT.get(reason, ""), pause=False))
+        self.add(Milestone("end", cycle, icount, f"The run ended: {msg}", _END_TEXT.get(reason, ""), pause=False,
+                           role="resumable" if reason == "cycle limit" else None))
 
+
+#: Frequent events kept for `rewind` only when they made or changed a milestone.
+_QUIET = frozenset({"interrupt", "stop", "hlt", "explanation"})
+#: Events raised inside an instruction (which runs again after going back to its cycle).
+_IN_INSN = frozenset({"lgdt", "lidt", "cr_write", "cr0_pe", "a20", "bios", "io", "symbol", "seg_load"})
 
 #: Events the machine emits from an instruction hook (where Machine._exact_now() is exact).
 _IN_HOOK = frozenset({"lgdt", "lidt", "cr_write", "cr0_pe", "a20", "bios"})

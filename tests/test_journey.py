@@ -286,3 +286,36 @@ def test_a_trace_file_gives_the_same_architectural_milestones(tmp_path):
     assert [x.kind for x in offline.milestones if x.kind in wanted] == \
         [x.kind for x in live.milestones if x.kind in wanted]
     assert [x.title for x in offline.find("pic_remap")] == [x.title for x in live.find("pic_remap")]
+
+
+def test_going_back_in_time_rewinds_the_journey():
+    m, j, _ = boot("core_pm.asm")
+    assert m.run(36_000) == StopReason.CYCLE_LIMIT            # after #DE (35,075), before #UD
+    snap = m.snapshot()
+    early = [(x.kind, x.cycle, x.title, x.count) for x in j.milestones if x.kind != "end"]
+    assert m.run_until_stop(200_000) == StopReason.CYCLE_LIMIT  # #UD, #GP, PIC remap, first tick
+    later = [(x.kind, x.cycle, x.title, x.count) for x in j.milestones]
+    assert later[:len(early)] == early and len(later) > len(early) + 3
+    m.restore(snap)                                           # what time travel does
+    assert [(x.kind, x.cycle, x.title, x.count) for x in j.milestones if x.kind != "end"] == early
+    assert m.run_until_stop(200_000) == StopReason.CYCLE_LIMIT
+    assert [(x.kind, x.cycle, x.title, x.count) for x in j.milestones] == later   # nothing doubled or lost
+    assert m.run_until_stop(2_000_000_000) == StopReason.POWER_OFF
+    assert j.milestones[-1].title == "The run ended: powered off (status 33)"
+
+
+def test_time_travel_run_back_truncates_the_journey():
+    from bareflow.emu.timetravel import TimeTravel
+    m = Machine(MachineConfig(image=images.build("core_pm.asm"), memory_mb=4))
+    j = Journey().attach(m)
+    tt = TimeTravel(m, interval=50_000)
+    tt.run(2_000_000_000)
+    # (cycles are left out: a re-executed stretch can be priced a few cycles apart, see
+    # emu/timetravel.py; what happened, in which order and how often must be the same)
+    full = [(x.kind, x.title, x.count) for x in j.milestones]
+    ud = [x for x in j.find("exception") if "#UD" in x.title][0]
+    ud_eip = int(ud.title.rsplit(":", 1)[1], 16)
+    m.add_breakpoint(ud_eip)                        # flat code: linear = EIP
+    assert tt.run_back() == StopReason.BREAKPOINT and m.cpu.linear_pc() == ud_eip
+    back = [(x.kind, x.title, x.count) for x in j.milestones if x.kind != "end"]
+    assert back == full[:len(back)] and back[-1][0] == "exception" and "#DE" in back[-1][1]
