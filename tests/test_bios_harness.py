@@ -23,6 +23,7 @@ from bareflow.devices.cmos import Cmos
 from bareflow.devices.debug_exit import DebugExit
 from bareflow.devices.pic import Pic
 from bareflow.devices.pit import Pit
+from bareflow.devices.power import AcpiPower
 from bareflow.devices.ps2 import I8042
 from bareflow.devices.uart import Uart16550
 from bareflow.devices.vga import VgaText
@@ -110,8 +111,9 @@ class Devices:
         self.fast_a20 = FastA20(on_a20=self._set_a20)
         self.debug_exit = DebugExit(on_exit=self._exit)
         self.cmos = Cmos(clock=clock, irq=self.pic, memory_mb=memory_mb)
+        self.power = AcpiPower(on_power_off=lambda: self._exit(0))
         for dev in (self.pic, self.pit, self.uart, self.ps2, self.vga, self.fast_a20,
-                    self.debug_exit, self.cmos):
+                    self.debug_exit, self.cmos, self.power):
             self.bus.register(dev)
         self.on_exit = None
 
@@ -122,6 +124,7 @@ class Devices:
         self.resets += 1
 
     def _exit(self, status: int) -> None:
+        """isa-debug-exit status, or 0 for an ACPI power-off (as the machine reports it)."""
         self.exit_status = status
         if self.on_exit:
             self.on_exit()

@@ -55,7 +55,7 @@ class Bios:
         self.video = Video(bus)
         self.keyboard = Keyboard(bus, trace)
         self.timer = Timer(bus, clock)
-        self.system = SystemServices(memory_bytes, clock, a20_get, a20_set)
+        self.system = SystemServices(memory_bytes, clock, a20_get, a20_set, bus)
         self.serial = SerialServices(bus, clock)
         self.disks = DiskServices(disk, boot_drive, (ROM_SEG, DPTE_OFF), (ROM_SEG, DISKETTE_TABLE_OFF))
         self._boot_ticks = 0
@@ -85,6 +85,7 @@ class Bios:
         Also the start of a machine reset: waits in progress are forgotten (disk writes are
         not -- a disk keeps its contents across a reboot)."""
         self.system._wait_until = None
+        self.system._apm_idle = False
         self.serial._deadline = None
         write_rom(cpu, dpte(self.disk.translation))
         floppy = self.disks.floppy

@@ -19,8 +19,8 @@ from typing import Callable
 
 from ..clock import CPU_HZ
 from . import cost
-from .frame import BiosCpu, fail, linear, rd16, set_cf, success
-from .rom import CONFIG_TABLE_OFF, EBDA_BASE, EBDA_SEG, ROM_SEG
+from .frame import BiosCpu, fail, linear, rd16, return_to, set_cf, success
+from .rom import CONFIG_TABLE_OFF, EBDA_BASE, EBDA_SEG, R_HALT, ROM_SEG
 
 E820_RAM, E820_RESERVED = 1, 2
 SMAP = 0x534D4150
@@ -46,7 +46,9 @@ class SystemServices:
     """INT 15h plus INT 11h / INT 12h (both just read the BDA, as SeaBIOS does)."""
 
     def __init__(self, memory_bytes: int, clock, a20_get: Callable[[], bool],
-                 a20_set: Callable[[bool], None]) -> None:
+                 a20_set: Callable[[bool], None], bus=None) -> None:
+        self.bus = bus
+        self._apm_idle = False
         self.memory_bytes = memory_bytes
         self.e820 = e820_map(memory_bytes)
         #: RAM SeaBIOS reports to legacy calls (88h, E801h): usable RAM below the high tables.
@@ -79,6 +81,8 @@ class SystemServices:
         if ah == 0x52:              # removable media eject: nothing to do
             success(cpu)
             return cost.SERVICE
+        if ah == 0x53:
+            return self._apm(cpu)
         if ah == 0x86:
             return self._wait(cpu)
         if ah == 0x87:
@@ -104,6 +108,53 @@ class SystemServices:
             if al == 0x20:
                 return self._e820(cpu)
         fail(cpu, ENOTSUP)
+        return cost.SERVICE
+
+    def _apm(self, cpu: BiosCpu) -> int | None:
+        """APM 1.2 real-mode interface as SeaBIOS answers it (src/apm.c).  Set Power State
+        "off" (AX=5307h, BX=1, CX=3) writes SLP_EN to the ACPI PM1a control port 604h through
+        the bus -- SeaBIOS's apm_shutdown -- which switches the machine off.  The protected-mode
+        interfaces (5302h/5303h) are not offered: there is no BIOS code for a guest to call, so
+        5300h reports CX=0 where SeaBIOS reports 3, and 5302h/5303h fail (06h/08h)."""
+        al = cpu.get("al")
+        if al == 0x00:
+            cpu.set("ax", 0x0102)                  # APM 1.2
+            cpu.set("bx", 0x504D)                  # "PM"
+            cpu.set("cx", 0x0000)                  # (SeaBIOS: 3, 16/32-bit PM interfaces)
+        elif al in (0x01, 0x04, 0x06, 0x08, 0x0F):
+            pass                                   # connect, disconnect, busy, enable, engage
+        elif al == 0x02:
+            fail(cpu, 0x06)
+            return cost.SERVICE
+        elif al == 0x03:
+            fail(cpu, 0x08)
+            return cost.SERVICE
+        elif al == 0x05:                           # CPU idle: wait for the next interrupt
+            self._apm_idle = not self._apm_idle
+            if self._apm_idle:
+                return None
+        elif al == 0x07:
+            if cpu.get("bx") == 1 and cpu.get("cx") == 3:
+                self.bus.io_write(0x604, 2, 0x2000)
+                return_to(cpu, ROM_SEG, R_HALT)    # if nothing switched off: cli; hlt
+                return cost.SERVICE
+        elif al == 0x0A:
+            cpu.set("bx", 0x01FF)                  # AC on line, battery status unknown
+            cpu.set("cx", 0x80FF)                  # no system battery
+            cpu.set("dx", 0xFFFF)
+            cpu.set("si", 0)
+        elif al == 0x0B:
+            fail(cpu, 0x80)                        # no power-management event pending
+            return cost.SERVICE
+        elif al == 0x0E:
+            cpu.set("ax", 0x0102)
+        elif al == 0x10:
+            cpu.set("bl", 0)
+            cpu.set("cx", 0)
+        else:
+            set_cf(cpu, True)                      # unimplemented: CF=1, AX kept
+            return cost.SERVICE
+        set_cf(cpu, False)
         return cost.SERVICE
 
     def _a20(self, cpu: BiosCpu) -> int:
