@@ -129,6 +129,7 @@ class Journey:
         self._seg_loads: list[tuple[str, Any]] = []
         self._seg_expected = 0
         self._seg_last = (0, 0)
+        self._mutations = 0
         self._ended = False
 
     # ------------------------------------------------------------------ output
@@ -176,12 +177,21 @@ class Journey:
             return
         if self.machine is not None and not self._replaying:
             fields = self._live_fields(kind, fields)
-        before = (len(self.milestones), self.milestones[-1].count if self.milestones else 0)
-        handler(cycle, icount, fields)
-        if self._replaying:
+        if self.machine is None or self._replaying:
+            handler(cycle, icount, fields)      # nothing to rewind without a machine
             return
-        if kind not in _QUIET or before != (len(self.milestones), self.milestones[-1].count if self.milestones else 0):
+        before = self._state_key()
+        handler(cycle, icount, fields)
+        if self._state_key() != before:         # only what changed the journey is kept
             self._log.append((kind, cycle, icount, fields))
+
+    def _state_key(self) -> tuple:
+        """Everything an event can change; `feed` keeps an event for `rewind` only if this moved
+        (so the log grows with the journey, not with every EOI or BIOS keyboard poll)."""
+        return (len(self.milestones), self._mutations, self._pe_pending, self._protected32,
+                tuple(self._icw_expect), self._kbc_cmd, self._a20_pending, tuple(self._pic_base), self._a20,
+                len(self._seg_loads), self._seg_expected, len(self._irq_seen), self._exceptions,
+                len(self._symbols_seen), self._last_gdt, self._disk_reads)
 
     def _live_fields(self, kind: str, f: dict[str, Any]) -> dict[str, Any]:
         """What the recogniser reads from the live machine, read now and kept with the event,
@@ -421,6 +431,7 @@ class Journey:
             m = self._a20_milestone
             if m is not None and m.cycle == cycle and "unknown method" in m.title:
                 m.title = m.title.replace("unknown method", method)
+                self._mutations += 1
                 m.text = m.text.replace("unknown method", method)
             elif al == 1 and self._a20 is True and (m is None or m.cycle != cycle):
                 self.add(Milestone("a20", cycle, icount, f"A20 kept on through {method} (it was already enabled)",
@@ -529,6 +540,7 @@ class Journey:
             return
         m = self._e820
         m.count += 1
+        self._mutations += 1
         if entry:
             m.details.append(entry)
         m.title = f"E820: the BIOS describes the memory map ({m.count} calls)"
@@ -567,6 +579,7 @@ class Journey:
         m = self._remap
         if m is not None and self.milestones and self.milestones[-1] is m and len(m.details) < 2:
             m.details.append(detail)
+            self._mutations += 1
         else:
             m = Milestone("pic_remap", cycle, icount, "", (
                 "The boot code re-initialised the 8259A interrupt controllers (ICW1 to 0x20/0xA0, then "
@@ -608,6 +621,7 @@ class Journey:
         if key == self._last_gdt and self._last_gdt_m is not None:
             m = self._last_gdt_m
             m.count += 1
+            self._mutations += 1
             m.title = _gdt_title(f) + f" (loaded {m.count} times)"
             return
         self._last_gdt = key
@@ -643,6 +657,7 @@ class Journey:
                     [f"CR0.PE set at cycle {pcycle:,}, cleared at cycle {cycle:,}"]))
             else:
                 self._unreal.count += 1
+                self._mutations += 1
                 self._unreal.title = f"A trip into protected mode and back (unreal mode), {self._unreal.count} times"
             return
         if self._protected32:
@@ -796,6 +811,7 @@ class Journey:
             name = EXCEPTION_NAMES.get(vector, f"vector {vector:#x}")
             if self._exceptions >= MAX_EXCEPTIONS and self._last_exc is not None:
                 self._last_exc.count += 1
+                self._mutations += 1
                 return
             self._exceptions += 1
             ec = f.get("error_code")
@@ -882,8 +898,6 @@ class Journey:
                            role="resumable" if reason == "cycle limit" else None))
 
 
-#: Frequent events kept for `rewind` only when they made or changed a milestone.
-_QUIET = frozenset({"interrupt", "stop", "hlt", "explanation"})
 #: Events raised inside an instruction (which runs again after going back to its cycle).
 _IN_INSN = frozenset({"lgdt", "lidt", "cr_write", "cr0_pe", "a20", "bios", "io", "symbol", "seg_load"})
 
