@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 
-from .frame import BiosCpu, linear, wr16, wr32
+from .frame import BiosCpu, wr16
 
 ROM_SEG = 0xF000
 ROM_BASE = 0xF0000
@@ -222,8 +222,4 @@ def write_boot_stack(cpu: BiosCpu) -> None:
     wr16(cpu, BOOT_SP + 2, ROM_SEG)
 
 
-def far_ptr(seg: int, off: int) -> int:
-    return ((seg & 0xFFFF) << 16) | (off & 0xFFFF)
-
-
-__all__ = ["write_ivt", "write_rom", "write_bda", "write_ebda", "write_boot_stack", "linear", "wr32"]
+__all__ = ["write_ivt", "write_rom", "write_bda", "write_ebda", "write_boot_stack", "ivt_layout", "fdpt"]

@@ -8,7 +8,7 @@ bus; without one, INT 1Ah AH=02h/04h answer 00:00:00 on 2000-01-01 (deterministi
 from __future__ import annotations
 
 from . import cost
-from .frame import BiosCpu, rd8, rd32, set_cf, success, wr8, wr32
+from .frame import BiosCpu, rd8, rd32, set_cf, wr8, wr32
 
 BDA_TICKS = 0x46C
 BDA_ROLLOVER = 0x470
@@ -154,4 +154,4 @@ class Timer:
         return cost.SERVICE
 
 
-__all__ = ["Timer", "Rtc", "success"]
+__all__ = ["Timer", "Rtc", "bcd2bin"]
