@@ -92,6 +92,7 @@ class Machine:
         self.last_fault: dict[str, Any] | None = None
         self.wall_seconds = 0.0
         self.cpu_seconds = 0.0   # host CPU time in run(): steadier than wall time on a busy machine
+        self._pace_origin: tuple[float, int] | None = None
         self._input: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self.input_log: list[tuple[int, str, Any]] = []
         self._wake = threading.Event()
@@ -568,6 +569,8 @@ class Machine:
                         self.state = "running"
                         continue
                     return self._stopped(StopReason.IDLE, self._idle_message())
+                if wait_for_input and self._pace_idle(deadline):
+                    continue  # woken early by input or a pause: look again
                 fast.h.cycles = max(fast.h.cycles, deadline)
                 continue
             self._update_insn_window()
@@ -577,6 +580,25 @@ class Machine:
             if self._pending_retranslate:
                 self._apply_retranslate()
             self._emu_slice()
+
+    def _pace_idle(self, deadline: int) -> bool:
+        """Interactive runs: a halted guest waits in real time, so an idle kernel's clock (and
+        its timer ticks) keep pace with the wall clock instead of racing ahead.  Compute is never
+        slowed: only HLT time is paced.  True if woken early (input, pause)."""
+        now = time.perf_counter()
+        if self._pace_origin is None or self._pace_origin[1] > self.fast.h.cycles:
+            self._pace_origin = (now, self.fast.h.cycles)
+        wall0, cyc0 = self._pace_origin
+        ahead = (deadline - cyc0) / CPU_HZ - (now - wall0)
+        if ahead > 0.002:
+            self.state = "idle"
+            woken = self._wake.wait(min(ahead, 0.1))
+            self._wake.clear()
+            self.state = "running"
+            return woken or ahead > 0.1
+        if ahead < -0.25:  # far behind (we were computing): do not try to catch up later
+            self._pace_origin = (now, self.fast.h.cycles)
+        return False
 
     def _input_pending(self) -> bool:
         return not self._input.empty()
