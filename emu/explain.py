@@ -378,7 +378,7 @@ def explain(ctx: FaultContext) -> Explanation:
     current, kind = ctx.vector, ctx.kind
     err = ctx.error_code
     first = True
-    for _ in range(4):
+    for _ in range(6):   # at most: the vector, a fault, another, #DF, then the triple fault
         has_err = kind == "exception" and current in HAS_ERROR_CODE and ctx.protected
         problem = _gate_problem(ctx, current, kind, descs, with_error=has_err)
         label = exc_name(current, err if has_err else None) if kind == "exception" else \
