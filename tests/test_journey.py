@@ -319,3 +319,13 @@ def test_time_travel_run_back_truncates_the_journey():
     assert tt.run_back() == StopReason.BREAKPOINT and m.cpu.linear_pc() == ud_eip
     back = [(x.kind, x.title, x.count) for x in j.milestones if x.kind != "end"]
     assert back == full[:len(back)] and back[-1][0] == "exception" and "#DE" in back[-1][1]
+
+
+def test_a20_through_the_bios_end_to_end():
+    m, j, _ = boot("bios_mem.asm")                 # the BIOS test image switches A20 off and on
+    m.run(500_000_000)
+    titles = [x.title for x in j.find("a20")]
+    assert titles[0] == "A20 already enabled at hand-over (by the BIOS)"
+    assert "A20 disabled via BIOS INT 15h AX=2400h" in titles
+    assert "A20 enabled via BIOS INT 15h AX=2401h" in titles
+    assert "usable RAM" in "\n".join(j.find("e820")[0].details)
