@@ -329,3 +329,17 @@ def test_a20_through_the_bios_end_to_end():
     assert "A20 disabled via BIOS INT 15h AX=2400h" in titles
     assert "A20 enabled via BIOS INT 15h AX=2401h" in titles
     assert "usable RAM" in "\n".join(j.find("e820")[0].details)
+
+
+def test_a20_through_the_real_8042_and_port_0x92_devices():
+    m, j, _ = boot("core_hlt.asm")
+    m.set_a20(False)
+    m.bus.io_write(0x64, 1, 0xD1)                  # write the 8042 output port...
+    m.bus.io_write(0x60, 1, 0xDF)                  # ...with bit 1 (A20) set
+    assert m.a20
+    m.set_a20(False)
+    m.bus.io_write(0x92, 1, 0x02)
+    assert m.a20
+    titles = [x.title for x in j.find("a20")]
+    assert titles[-3:] == ["A20 enabled via the 8042 keyboard controller's output port (command D1h)",
+                           "A20 disabled via unknown method", 'A20 enabled via port 0x92 ("fast A20")']
