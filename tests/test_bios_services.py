@@ -487,7 +487,12 @@ def test_trace_fields_are_json(env: Env) -> None:
     env.call(0x13, ax=0x0201, cx=0x0001, dx=0x0080, es=0, bx=0x1000)
     kind, fields = env.events[-1]
     assert kind == "bios" and fields["vector"] == 0x13 and fields["ah"] == 2 and fields["cf"] == 0
+    assert fields["name"] == "INT 13h AH=02h read sectors (CHS)"
     json.dumps(fields)
+    env.call(0x12)
+    assert env.events[-1][1]["name"] == "INT 12h memory size"
+    env.call(0x15, ax=0x2200)
+    assert env.events[-1][1]["name"] == "INT 15h AH=22h (unsupported)" and env.events[-1][1]["cf"] == 1
 
 
 def test_costs_are_deterministic_and_scale(env: Env) -> None:

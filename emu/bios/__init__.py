@@ -27,7 +27,36 @@ from .serial import SerialServices
 from .timer import BDA_TICKS, Timer
 from .video import Video
 
-__all__ = ["Bios", "BiosCpu", "BootError", "Disk", "e820_map"]
+__all__ = ["Bios", "BiosCpu", "BootError", "Disk", "e820_map", "service_name"]
+
+#: Trace labels: (vector, AH) -> what the guest asked for (None = any AH).
+SERVICE_NAMES = {
+    (0x10, 0x00): "set video mode", (0x10, 0x01): "set cursor shape", (0x10, 0x02): "set cursor position",
+    (0x10, 0x03): "get cursor position", (0x10, 0x05): "select page", (0x10, 0x06): "scroll up",
+    (0x10, 0x07): "scroll down", (0x10, 0x08): "read character", (0x10, 0x09): "write character+attribute",
+    (0x10, 0x0A): "write character", (0x10, 0x0E): "teletype output", (0x10, 0x0F): "get video mode",
+    (0x10, 0x10): "palette / DAC", (0x10, 0x12): "video subsystem info", (0x10, 0x13): "write string",
+    (0x10, 0x1A): "display combination", (0x11, None): "equipment list", (0x12, None): "memory size",
+    (0x13, 0x00): "disk reset", (0x13, 0x01): "disk status", (0x13, 0x02): "read sectors (CHS)",
+    (0x13, 0x03): "write sectors (CHS)", (0x13, 0x04): "verify sectors", (0x13, 0x08): "drive parameters",
+    (0x13, 0x15): "drive type", (0x13, 0x41): "extensions check", (0x13, 0x42): "extended read (LBA)",
+    (0x13, 0x43): "extended write (LBA)", (0x13, 0x48): "extended drive parameters",
+    (0x14, None): "serial port", (0x15, 0x24): "A20 gate", (0x15, 0x53): "APM", (0x15, 0x86): "wait",
+    (0x15, 0x87): "block move", (0x15, 0x88): "extended memory size", (0x15, 0xC0): "configuration table",
+    (0x15, 0xE8): "memory map (E801h/E820h)", (0x16, 0x00): "read key", (0x16, 0x01): "key available?",
+    (0x16, 0x02): "shift flags", (0x16, 0x05): "store key", (0x16, 0x10): "read key (extended)",
+    (0x16, 0x11): "key available? (extended)", (0x16, 0x12): "shift flags (extended)",
+    (0x18, None): "boot failure", (0x19, None): "bootstrap loader", (0x1A, 0x00): "read tick count",
+    (0x1A, 0x01): "set tick count", (0x1A, 0x02): "read RTC time", (0x1A, 0x04): "read RTC date",
+}
+
+
+def service_name(vector: int, ah: int) -> str:
+    """'INT 13h AH=42h extended read (LBA)' -- for traces and the UI."""
+    what = SERVICE_NAMES.get((vector, ah)) or SERVICE_NAMES.get((vector, None))
+    head = f"INT {vector:02X}h" + ("" if (vector, None) in SERVICE_NAMES else f" AH={ah:02X}h")
+    return f"{head} {what}" if what else f"{head} (unsupported)"
+
 
 #: Master-PIC IRQ vectors whose default handler only sends an EOI (SeaBIOS entry_hwpic1).
 _MASTER_DEFAULT = range(0x0A, 0x10)
@@ -203,7 +232,8 @@ class Bios:
     def _emit(self, vector: int, before: dict[str, int], cpu: BiosCpu, cycles: int) -> None:
         # INT 18h/19h leave through a new CS:IP and stack: they have no status to report
         cf = stacked_flags(cpu) & 1 if vector not in (0x18, 0x19) else 0
-        self.trace("bios", vector=vector, ah=before["ax"] >> 8, al=before["ax"] & 0xFF,
+        ah = before["ax"] >> 8
+        self.trace("bios", vector=vector, ah=ah, al=before["ax"] & 0xFF,
                    bx=before["bx"], cx=before["cx"], dx=before["dx"],
-                   ret_ax=cpu.get("ax"), cf=cf, cycles=cycles)
+                   ret_ax=cpu.get("ax"), cf=cf, cycles=cycles, name=service_name(vector, ah))
 
