@@ -18,7 +18,8 @@ re-executes that stretch, so going back and forth never loses a key press.
 Exactness: a checkpoint reached by a single step is restored as is (registers, RAM, devices,
 cycles).  The instruction before a stop inside a run is rebuilt by running from the previous
 checkpoint to a block boundary shortly before it (binary search on the cycle limit: a halted
-CPU can sit still for many cycles) and single-stepping to instruction count N-1.  Registers and
+CPU can sit still for many cycles) and single-stepping until the register file is the
+present's; the state one step earlier is the answer.  Registers and
 memory are those of the run; the cycle count follows the single-step pricing, which can differ
 from the in-block pricing by a few cycles (docs/debugging.md).  If stepping cannot reach N-1
 exactly, `TimeTravelError` says so; it is never silently wrong.
@@ -53,6 +54,7 @@ class Point:
     kind: str                         # "start", "step" (one step after the previous point), "slice", "stop"
     journal_len: int                  # inputs journaled before this point
     breakpoints: frozenset[int] = frozenset()   # armed during the command that ended here
+    regs: dict[str, int] = field(default_factory=dict)
 
     @property
     def nbytes(self) -> int:
@@ -126,7 +128,8 @@ class TimeTravel:
             pages = self._changed_pages()
         snap = m.snapshot()
         meta = dataclasses.replace(snap, ram=b"")
-        p = Point(m.cycles, m.instructions, meta, pages, kind, len(self._journal), frozenset(m.breakpoints))
+        p = Point(m.cycles, m.instructions, meta, pages, kind, len(self._journal), frozenset(m.breakpoints),
+                  m.regs())
         self.points.append(p)
         self.stats.checkpoints += 1
         self.stats.pages_saved += len(pages)
@@ -309,12 +312,14 @@ class TimeTravel:
         limit = lo
         probe(limit)
         trail = [(m.cycles, m.instructions)]
-        while m.instructions < target_i and len(trail) < 20000:
+        # step until the registers are the present's: the instruction counts of a stepped REP
+        # and a run REP differ, the register file identifies the instruction boundary
+        while len(trail) < 20000 and not (len(trail) > 1 and m.regs() == cur.regs):
             m.step()
             trail.append((m.cycles, m.instructions))
-        if trail[-1][1] != target_i or len(trail) < 2:
-            raise TimeTravelError(f"step back: stepping from cycle {trail[0][0]} does not reach instruction "
-                                  f"{target_i} (at {trail[-1][1]} by cycle {trail[-1][0]})")
+        if m.regs() != cur.regs or len(trail) < 2:
+            raise TimeTravelError(f"step back: stepping from cycle {trail[0][0]} does not come back to the "
+                                  f"present (instruction {target_i}, eip {cur.regs.get('eip', 0):#x})")
         k = len(trail) - 2
         self._restore(base, truncate=True)
         self._forward_from(base, limit, cur.breakpoints)
@@ -334,7 +339,7 @@ class TimeTravel:
         now = (m.cycles, m.instructions)
         bps = frozenset(m.breakpoints)
         for j in range(len(self.points) - 2, -1, -1):
-            end = self.points[j + 1].cycles
+            end = self.points[j + 1].cycles + 1     # inclusive: a hit may be that checkpoint itself
             self._restore(j, truncate=False)
             hits = 0
             r = self._forward_from(j, end, bps)
