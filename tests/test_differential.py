@@ -31,7 +31,8 @@ def ours(img: Path, max_cycles: int = 20_000_000_000) -> tuple[bytes, int | None
     return bytes(m.serial_out), m.exit_status, reason
 
 
-@pytest.mark.parametrize("name", ["core_pm.asm", "bios_disk.asm", "bios_mem.asm", "bios_video.asm"])
+@pytest.mark.parametrize("name", ["core_pm.asm", "bios_disk.asm", "bios_mem.asm", "bios_video.asm",
+                                  "bios_serial.asm", "bios_vga.asm", "bios_apm.asm"])
 def test_test_images_match_qemu(name):
     img = images.build(name)
     q_out, q_status = images.run_qemu(img)
