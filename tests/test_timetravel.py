@@ -114,3 +114,14 @@ def test_budget_folds_old_deltas(machine_factory):
     ref = machine_factory()
     ref.run(tt.points[0].cycles)
     assert np.array_equal(tt._ram_at(0), np.frombuffer(ref.ram_view(), dtype=np.uint8))
+
+
+def test_sliced_run_matches_plain_run(machine_factory):
+    """Checkpoint slices stop at block boundaries and do not change the guest's path."""
+    from bareflow.emu.timetravel import TimeTravel
+    a = machine_factory()
+    tt = TimeTravel(a, interval=3_000_000)
+    tt.run(16_000_000)
+    b = machine_factory()
+    b.run(16_000_000)
+    assert state(a) == state(b) and bytes(a.serial_out) == bytes(b.serial_out)
