@@ -105,6 +105,13 @@ def decode_descriptor(raw: bytes) -> Descriptor:
                       present=bool(hi >> 15 & 1), db=bool(hi >> 22 & 1), g=g, selector=selector, offset=offset)
 
 
+class _Mmr(ctypes.Structure):
+    """unicorn's uc_x86_mmr (GDTR/IDTR/LDTR/TR), read through the raw C API."""
+
+    _fields_ = [("selector", ctypes.c_uint16), ("base", ctypes.c_uint64), ("limit", ctypes.c_uint32),
+                ("flags", ctypes.c_uint32)]
+
+
 class Cpu:
     """Named access to one Unicorn x86 engine (also the `BiosCpu` the BIOS services use)."""
 
@@ -117,6 +124,13 @@ class Cpu:
         self._uch = uc._uch
         self._buf = ctypes.c_uint64()
         self._bufref = ctypes.byref(self._buf)
+        self._mmr = _Mmr()
+        self._mmr_ref = ctypes.byref(self._mmr)
+        #: Guest RAM as a bytearray (set by the machine) for cheap reads; `hma_alias` is True while
+        #: A20 is off (0x100000-0x10FFFF then reads through Unicorn, which applies the wrap).
+        self.ram: bytearray | None = None
+        self._cs_cache: tuple[int, int] | None = None
+        self.hma_alias = False
         #: called as write_hook(addr, data) for host writes, so the machine can drop stale code
         self._write_hook = write_hook
 
@@ -160,6 +174,10 @@ class Cpu:
 
     # --- memory --------------------------------------------------------------------------
     def read(self, addr: int, n: int) -> bytes:
+        ram = self.ram
+        if ram is not None and addr + n <= len(ram) and not (
+                self.hma_alias and addr < 0x110000 and addr + n > 0x100000):
+            return bytes(ram[addr:addr + n])
         return bytes(self.uc.mem_read(addr, n))
 
     def write(self, addr: int, data: bytes) -> None:
@@ -181,8 +199,8 @@ class Cpu:
     def table(self, which: str) -> tuple[int, int]:
         """(base, limit) of 'gdtr' or 'idtr'."""
         reg = X.UC_X86_REG_GDTR if which == "gdtr" else X.UC_X86_REG_IDTR
-        _sel, base, limit, _flags = self.uc.reg_read(reg)
-        return base & 0xFFFFFFFF, limit & 0xFFFF
+        self._uc_reg_read(self._uch, reg, self._mmr_ref)
+        return self._mmr.base & 0xFFFFFFFF, self._mmr.limit & 0xFFFF
 
     def descriptor(self, selector: int) -> Descriptor | None:
         """The GDT descriptor a selector names, or None beyond the limit (LDT not modelled)."""
@@ -219,10 +237,22 @@ class Cpu:
         return self.get("cs") & 3
 
     def linear_pc(self) -> int:
-        eip = self.get("eip")
-        if not self.protected:
-            return ((self.get("cs") << 4) + (eip & 0xFFFF)) & 0xFFFFFFFF
-        return (self.seg_base("cs") + eip) & 0xFFFFFFFF
+        """CS base + EIP.  The protected-mode CS base is cached per selector, like the CPU's own
+        descriptor cache; the machine drops it whenever CS may be reloaded from a changed GDT
+        (watched instructions, interrupt delivery)."""
+        raw = self._raw
+        eip = raw(X.UC_X86_REG_EIP) & 0xFFFFFFFF
+        cs = raw(X.UC_X86_REG_CS) & 0xFFFF
+        if not raw(X.UC_X86_REG_CR0) & 1 or raw(X.UC_X86_REG_EFLAGS) & VM:
+            return ((cs << 4) + (eip & 0xFFFF)) & 0xFFFFFFFF
+        cached = self._cs_cache
+        if cached is None or cached[0] != cs:
+            d = self.descriptor(cs)
+            cached = self._cs_cache = (cs, d.base if d is not None else 0)
+        return (cached[1] + eip) & 0xFFFFFFFF
+
+    def forget_cs(self) -> None:
+        self._cs_cache = None
 
     @property
     def mode(self) -> str:

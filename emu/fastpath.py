@@ -113,6 +113,8 @@ class FastPath:
                 return 1
 
         self.miss_error: BaseException | None = None
+        self._cur_out = (ctypes.c_uint64(), ctypes.c_uint32(), ctypes.c_int32())
+        self._cur_refs = tuple(ctypes.byref(x) for x in self._cur_out)
         self._miss_cb = MISS_FN(miss)  # keep a reference: C holds the pointer
         uclib = _ucpy.uclib
         lib.fp_set_api(
@@ -195,8 +197,8 @@ class FastPath:
 
     def current_block(self) -> tuple[int, int, int] | None:
         """(pc, size, function id) of the block running now, or None."""
-        pc, size, func = ctypes.c_uint64(), ctypes.c_uint32(), ctypes.c_int32()
-        if not self._lib.fp_current(self._state, ctypes.byref(pc), ctypes.byref(size), ctypes.byref(func)):
+        pc, size, func = self._cur_out
+        if not self._lib.fp_current(self._state, *self._cur_refs):
             return None
         return pc.value, size.value, func.value
 

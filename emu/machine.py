@@ -152,6 +152,7 @@ class Machine:
         self._a20 = True
         uc.mem_map_ptr(HMA, HMA_SIZE, UC_PROT_ALL, self._ram_addr + HMA)
         self.cpu = Cpu(uc, write_hook=self._host_wrote)
+        self.cpu.ram = self._ram
         self.clock = Clock(self._now)
         self.costs = CostModel()
         self._blocks: dict[tuple[int, int], BlockCost] = {}
@@ -193,6 +194,7 @@ class Machine:
         self._io_prefix.clear()
         self.set_a20(True)
         self.bus.reset()
+        self.cpu.forget_cs()
         self.cpu.set("cr0", 0x10)
         for seg in ("ds", "es", "ss", "fs", "gs", "cs"):
             self.cpu.set(seg, 0)
@@ -404,6 +406,7 @@ class Machine:
     def _deliver(self, vector: int, return_eip: int, kind: str, error_code: int | None) -> bool:
         """Deliver with escalation; on a triple fault stop the machine.  True if delivered."""
         start = self.fast.h.cycles
+        self.cpu.forget_cs()
         from_cs = self.cpu.get("cs")
         try:
             chain = deliver_with_escalation(self.cpu, vector, return_eip, kind, error_code)
@@ -476,6 +479,8 @@ class Machine:
         self.uc.mem_map_ptr(HMA, HMA_SIZE, UC_PROT_ALL, self._ram_addr + (HMA if enabled else 0))
         self.uc.ctl_flush_tb()
         self._a20 = enabled
+        if hasattr(self, "cpu"):
+            self.cpu.hma_alias = not enabled
         self._emit("a20", enabled=enabled)
 
     @property
@@ -1043,6 +1048,7 @@ class Machine:
         self._ram[:] = snap.ram
         self.set_a20(snap.a20)
         self.uc.context_restore(snap.context)
+        self.cpu.forget_cs()
         self.uc.ctl_flush_tb()
         self.fast.clear()
         self._blocks.clear()

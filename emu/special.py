@@ -109,6 +109,7 @@ class SpecialInsns:
                 self._request_mode_check()
                 return
         if mn in ("lgdt", "lidt"):
+            m.cpu.forget_cs()
             addr = self._mem_operand(insn)
             if addr is not None:
                 raw = m.read_mem(addr, 6)
@@ -135,6 +136,7 @@ class SpecialInsns:
         self._request_mode_check()
 
     def _request_mode_check(self) -> None:
+        self.m.cpu.forget_cs()
         self.m._mode_check = True
         self.m.fast.set_deadline(0)
 
