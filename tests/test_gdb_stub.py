@@ -180,14 +180,6 @@ def test_protocol_details():
         # step one instruction: eip moves past `cli` (1 byte)
         assert c.cmd("vCont;s:1").startswith(b"T05")
         assert c.cmd("p8") == b"017c0000"
-        # continue, then Ctrl-C: the stop reply says SIGINT
-        c.send_only("vCont;c")
-        time.sleep(1.0)
-        c.s.sendall(b"\x03")
-        reply = c._read_packet()
-        while reply.startswith(b"O"):
-            reply = c._read_packet()
-        assert reply.startswith(b"T02"), reply
         # run on to kmain (protected mode): the target description now says i386
         assert c.cmd("Z0,100030,1") == b"OK"
         assert c.cmd("c").startswith(b"T05swbreak:;")
@@ -195,6 +187,16 @@ def test_protocol_details():
         assert int.from_bytes(bytes.fromhex(c.cmd("p29").decode()), "little") & 1 == 1   # cr0.PE
         xml2 = c.cmd("qXfer:features:read:target.xml:0,3000")
         assert b"<architecture>i386</architecture>" in xml2
+        assert c.cmd("z0,100030,1") == b"OK"
+        # continue, then Ctrl-C: exactly one stop reply, SIGINT
+        c.send_only("vCont;c")
+        time.sleep(1.0)
+        c.s.sendall(b"\x03")
+        reply = c._read_packet()
+        while reply.startswith(b"O"):
+            reply = c._read_packet()
+        assert reply.startswith(b"T02"), reply
+        assert c.cmd("?").startswith(b"T02")      # the next answer is not a stale second stop reply
         c.send_only("k")
         c.s.close()
     finally:
