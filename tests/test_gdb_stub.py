@@ -80,6 +80,8 @@ def test_real_gdb_session(tmp_path):
             "echo ==STEP\\n", "stepi", "stepi", "info registers eip esp",
             "echo ==BACK\\n", "reverse-stepi", "info registers eip esp",
             "echo ==WATCH\\n", "delete", "watch *(int*)&col", "continue", "continue", "info registers eip",
+            "echo ==RC\\n", "delete", "break put_raw", "continue", "p $esp", "continue", "p $esp",
+            "reverse-continue", "p $esp", "info registers eip",
             "echo ==END\\n", "kill",
         ]
         args = ["gdb", "-nx", "-batch"] + [a for c in cmds for a in ("-ex", c)]
@@ -112,8 +114,25 @@ def test_real_gdb_session(tmp_path):
     # the watchpoint fires with gdb's old/new value report, after the writing instruction
     watch = sections["WATCH"]
     assert "Hardware watchpoint" in watch and "New value" in watch, out
+    # reverse-continue stops at the previous hit of put_raw (same stack depth as that hit)
+    rc = sections["RC"]
+    esps = re.findall(r"\$\d+ = \(void \*\) (0x[0-9a-f]+)", rc)
+    assert len(esps) == 3 and esps[2] == esps[0], out
+    assert "<put_raw>" in rc, out
     assert code == 0, err
     assert "killed by the debugger" in err
+
+
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb not installed")
+def test_detach_lets_the_guest_run_to_its_end():
+    proc, port = start_emulator("--max-cycles", "30000000")
+    try:
+        res = subprocess.run(["gdb", "-nx", "-batch", "-ex", f"target remote 127.0.0.1:{port}", "-ex", "stepi",
+                              "-ex", "detach"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    finally:
+        code, err = finish(proc)
+    assert "detached" in res.stdout + res.stderr
+    assert code == 67 and "cycle limit reached" in err, err     # ran on headless to --max-cycles
 
 
 class Rsp:
