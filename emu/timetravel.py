@@ -277,8 +277,35 @@ class TimeTravel:
             for a in saved - set(m.breakpoints):
                 m.add_breakpoint(a)
 
+    def _mute_watchpoints(self) -> list[tuple[int, int, str]]:
+        """Watchpoints would stop the re-runs halfway: lift them while going back."""
+        watches = list(getattr(self.m, "watchpoints", []))
+        for addr, length, kind in watches:
+            self.m.remove_watchpoint(addr, length, kind)
+        return watches
+
+    def _unmute_watchpoints(self, watches: list[tuple[int, int, str]]) -> None:
+        for addr, length, kind in watches:
+            self.m.add_watchpoint(addr, length, kind)
+
     def step_back(self) -> Any:
         """Go back exactly one instruction; None when already at the oldest checkpoint."""
+        watches = self._mute_watchpoints()
+        try:
+            return self._step_back()
+        finally:
+            self._unmute_watchpoints(watches)
+
+    def run_back(self) -> Any:
+        """Run backwards to the most recent breakpoint hit before the present (breakpoints are
+        the machine's, as armed now).  None (and the oldest checkpoint restored) if none."""
+        watches = self._mute_watchpoints()
+        try:
+            return self._run_back()
+        finally:
+            self._unmute_watchpoints(watches)
+
+    def _step_back(self) -> Any:
         from .machine import StopReason
         self._sync()
         if len(self.points) < 2:
@@ -330,9 +357,7 @@ class TimeTravel:
         self._add_point("stop")
         return StopReason.STEP
 
-    def run_back(self) -> Any:
-        """Run backwards to the most recent breakpoint hit before the present (breakpoints are
-        the machine's, as armed now).  None (and the oldest checkpoint restored) if none."""
+    def _run_back(self) -> Any:
         from .machine import StopReason
         self._sync()
         m = self.m

@@ -125,3 +125,18 @@ def test_sliced_run_matches_plain_run(machine_factory):
     b = machine_factory()
     b.run(16_000_000)
     assert state(a) == state(b) and bytes(a.serial_out) == bytes(b.serial_out)
+
+
+def test_going_back_ignores_and_keeps_watchpoints(machine_factory):
+    from bareflow.emu.timetravel import TimeTravel
+    m = machine_factory()
+    tt = TimeTravel(m)
+    m.add_breakpoint("kmain")
+    tt.run()
+    m.remove_breakpoint("kmain")
+    before = m.regs()
+    tt.step()
+    col = m.resolve("col")
+    m.add_watchpoint(col, 4, "write")
+    assert tt.step_back().name == "STEP" and m.regs() == before
+    assert m.watchpoints == [(col, 4, "write")]
