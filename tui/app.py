@@ -114,7 +114,7 @@ class BareflowApp(App[int]):
     """The TUI over one machine.  `machine_factory` builds it (so a bad image is reported in
     the app); `autostart` False leaves the guest paused at its first instruction."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses elsewhere work too
     TITLE = "BareFlow"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
