@@ -590,8 +590,14 @@ def serve_gdb(machine: Any, host: str, port: int, *, max_cycles: int | None = No
         log_file = open(log_path, "a", buffering=1)
         log = lambda text: log_file.write(text + "\n")  # noqa: E731
     if timetravel is True:   # reverse-stepi / reverse-continue; checkpoints every 2M cycles and at stops
-        from .timetravel import TimeTravel
-        timetravel = TimeTravel(machine)
+        if getattr(machine, "memory_bytes", 0) > 512 * 1024 * 1024:
+            # time travel keeps two full copies of RAM: not for a guest with gigabytes
+            timetravel = None
+            if announce is not None:
+                announce("reverse execution is off for more than 512 MiB of RAM")
+        else:
+            from .timetravel import TimeTravel
+            timetravel = TimeTravel(machine)
     stub = GdbStub(machine, host, port, timetravel=timetravel or None, max_cycles=max_cycles, log=log)
     where = f"{host}:{stub.port}" if ":" not in host else f"[{host}]:{stub.port}"
     if announce is not None:
