@@ -367,3 +367,22 @@ def test_keyboard_line_then_serial_quit(build, tmp_path):
     ids, want = reference(MODEL, TOKENIZER, "Tom saw", 6)
     rec = sections(text)["Tom saw"]
     assert rec["ids"] == ids and rec["text"] == want.decode("latin-1")
+
+
+@pytest.mark.skipif(shutil.which("bareflow-emu") is None and not (Path(sys.executable).parent / "bareflow-emu").exists(),
+                    reason="bareflow-emu is not installed")
+def test_bareflow_emulator_prints_what_qemu_prints(build, tmp_path):
+    """Determinism across machines: apart from [jit]/[stats] figures, the emulator's serial
+    output equals QEMU's, even in adaptive mode where the tiers chosen depend on timing."""
+    emu = shutil.which("bareflow-emu") or str(Path(sys.executable).parent / "bareflow-emu")
+    img = make_image(build, tmp_path / "e.img", MODEL, TOKENIZER)
+    cmdline = 'prompt="Once upon a time" steps=24 exit=1'
+    _, q = batch(img, cmdline)
+    p = subprocess.run(["timeout", "300", emu, "run", str(img), "--symbols", str(build / "tinyllama_bare.elf"),
+                        "--no-stdin"], capture_output=True, timeout=310)
+    e = app_output(p.stdout)
+
+    def visible(out: str) -> list[str]:
+        return [l for l in out.splitlines() if not l.startswith(("[jit] ", "[stats] "))]
+    assert visible(e) == visible(q)
+    assert sections(e)["Once upon a time"]["text"] == reference(MODEL, TOKENIZER, "Once upon a time", 24)[1].decode()
