@@ -305,6 +305,21 @@ class TimeTravel:
         finally:
             self._unmute_watchpoints(watches)
 
+    def run_back_to(self, where: int | str | None = None) -> Any:
+        """run_back with one more breakpoint (an address or a symbol) armed for the search:
+        "when was kmain last entered?" without touching the user's breakpoints."""
+        if where is None:
+            return self.run_back()
+        addr = self.m.resolve(where)
+        temp = addr not in self.m.breakpoints
+        if temp:
+            self.m.add_breakpoint(addr)
+        try:
+            return self.run_back()
+        finally:
+            if temp:
+                self.m.remove_breakpoint(addr)
+
     def _step_back(self) -> Any:
         from .machine import StopReason
         self._sync()

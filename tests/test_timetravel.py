@@ -101,6 +101,11 @@ def test_run_back_to_last_breakpoint_hit(machine_factory):
     assert (m.instructions, m.regs()["eax"]) == (hits[-1][1], hits[-1][2])
     assert tt.run_back().name == "BREAKPOINT"
     assert (m.instructions, m.regs()["eax"]) == (hits[-2][1], hits[-2][2])
+    # run_back_to arms one more breakpoint for the search only
+    m.remove_breakpoint("put_raw")
+    assert tt.run_back_to("kmain").name == "BREAKPOINT"
+    assert m.cpu.linear_pc() == m.resolve("kmain") and m.breakpoints == set()
+    assert tt.run_back() is None and (m.cycles, m.instructions) == tt.history()[0][:2]
 
 
 def test_budget_folds_old_deltas(machine_factory):
