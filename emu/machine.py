@@ -1053,19 +1053,28 @@ class Machine:
         self.fast.clear()
         self._blocks.clear()
         self._io_prefix.clear()
+        # the clock first: devices re-schedule their pending events relative to it
+        self.fast.reset_counters()
+        self.fast.h.cycles = snap.cycles
+        self.fast.h.instructions = snap.instructions
+        self.fast.set_func_counters(*snap.func_counters)
         self.clock._heap.clear()
         for name, state in snap.devices.items():
             self.devices[name].load_state(state)
         if snap.bios is not None and hasattr(self.bios, "load_state"):
             self.bios.load_state(snap.bios)
-        self.fast.reset_counters()
-        self.fast.h.cycles = snap.cycles
-        self.fast.h.instructions = snap.instructions
-        self.fast.set_func_counters(*snap.func_counters)
         self._halted = snap.halted
         del self.serial_out[snap.serial_len:]
         del self.debugcon_out[snap.debugcon_len:]
         del self.input_log[snap.input_log_len:]
+        # whatever ended the later run (power-off, fault) has not happened yet
+        self.powered_off = False
+        self.exit_status = None
+        self.stop_message = ""
+        self.last_fault = None
+        self._bios_wait = False
+        self._pause = False
+        self._mode_check = False
         self._stop = None
         self.state = "paused"
 

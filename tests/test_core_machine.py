@@ -218,3 +218,15 @@ def test_pause_from_another_thread_and_resume():
     assert c > 0
     assert m.run(max_cycles=c + 1_000_000) == StopReason.CYCLE_LIMIT
     assert m.cycles >= c + 1_000_000
+
+
+def test_restore_replays_exactly_even_after_power_off():
+    m = boot("core_pm.asm")
+    m.run(max_cycles=36_000)
+    snap = m.snapshot()
+    assert m.run(max_cycles=2_000_000_000) == StopReason.POWER_OFF
+    first = (m.cycles, m.instructions, bytes(m.serial_out), m.exit_status)
+    m.restore(snap)
+    assert m.cycles == snap.cycles and m.exit_status is None
+    assert m.run(max_cycles=2_000_000_000) == StopReason.POWER_OFF
+    assert (m.cycles, m.instructions, bytes(m.serial_out), m.exit_status) == first
