@@ -885,12 +885,16 @@ class Machine:
         self._bp_hit = None
         return r
 
-    def step(self) -> StopReason:
-        """Execute exactly one guest instruction (interrupts due are delivered first, as on a CPU)."""
+    def step(self, deliver_irqs: bool = True) -> StopReason:
+        """Execute exactly one guest instruction (interrupts due are delivered first, as on a CPU).
+
+        deliver_irqs=False keeps hardware interrupts pending, as QEMU does while gdb single-steps,
+        so that `stepi` does not land in a timer handler."""
         self.clock.run_due(self.cycles)
         if self._input_pending():
             self._drain_input()
-        self._irq_check()
+        if deliver_irqs:
+            self._irq_check()
         if self._halted:
             deadline = self.clock.next_deadline()
             if not self.cpu.get("eflags") & IF or deadline is None:
