@@ -51,7 +51,10 @@ def test_serial_text_handles_split_crlf_and_controls():
     st = SerialText()
     assert st.feed(b"hello\r") == "hello"
     assert st.feed(b"\nworld\r\n> ") == "\nworld\n> "
-    assert st.feed(b"a\x07b\tc\xb0") == "ab\tc░"
+    assert st.feed(b"a\x07b\tc\xb0") == "ab    c░"  # "> ab" then a tab to column 8
+    wrapped = SerialText(wrap=4)
+    assert wrapped.feed(b"abcdef\r\nxy") == "abcd\nef\nxy"
+    assert wrapped.feed(b"zwv") == "zw\nv"
     ls = LineSplitter()
     assert ls.feed("one\ntw") == ["one"]
     assert ls.feed("o\n> ") == ["two"]

@@ -6,6 +6,7 @@ prompt has no newline), so `SerialText` turns the byte stream into text incremen
 LF split across two polls is still one line break).  While the log has focus, typed keys go to
 COM1 as the bytes a terminal would send (Enter = LF, like a pipe or a cooked tty feeding
 `bareflow-emu run`; Backspace = DEL; arrows = ANSI escapes); Page Up/Down scroll the log.
+Long lines wrap at the box's width, as a terminal would show them.
 """
 from __future__ import annotations
 
@@ -35,10 +36,20 @@ def key_bytes(key: str, character: str | None) -> bytes | None:
 
 class SerialText:
     """Incremental COM1 bytes -> text: CR LF and lone LF end a line, lone CR is dropped,
-    other control bytes except tab are dropped, bytes >= 0x80 are shown as code page 437."""
+    other control bytes are dropped, tabs expand to 8-column stops, bytes >= 0x80 are shown as
+    code page 437, and lines wrap at `wrap` columns like a terminal's (0 = no wrap)."""
 
-    def __init__(self) -> None:
+    def __init__(self, wrap: int = 0) -> None:
         self._pending_cr = False
+        self.wrap = wrap
+        self._col = 0
+
+    def _put(self, out: list[str], ch: str) -> None:
+        if self.wrap and self._col >= self.wrap:
+            out.append("\n")
+            self._col = 0
+        out.append(ch)
+        self._col += 1
 
     def feed(self, data: bytes) -> str:
         out: list[str] = []
@@ -47,15 +58,20 @@ class SerialText:
                 self._pending_cr = False
                 if b == 0x0A:
                     out.append("\n")
+                    self._col = 0
                     continue
             if b == 0x0D:
                 self._pending_cr = True
             elif b == 0x0A:
                 out.append("\n")
-            elif b == 0x09 or 0x20 <= b < 0x7F:
-                out.append(chr(b))
+                self._col = 0
+            elif b == 0x09:
+                for _ in range(8 - self._col % 8):
+                    self._put(out, " ")
+            elif 0x20 <= b < 0x7F:
+                self._put(out, chr(b))
             elif b >= 0x80:
-                out.append(bytes([b]).decode("cp437"))
+                self._put(out, bytes([b]).decode("cp437"))
         return "".join(out)
 
 
@@ -91,9 +107,14 @@ class SerialLog(Log):
             self.data = data
             super().__init__()
 
+    #: lines wrap here (the 80-column box less its scrollbar): the log never grows wider, so
+    #: appending to a line does not change its virtual size, which would re-run the screen's
+    #: layout (measured: one reflow per token while the guest streams its reply)
+    WRAP = 78
+
     def __init__(self, *, max_lines: int = 5000, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(max_lines=max_lines, id=id, classes=classes, auto_scroll=True)
-        self._decoder = SerialText()
+        self._decoder = SerialText(wrap=self.WRAP)
         self.can_focus = True
 
     def feed(self, data: bytes) -> None:
