@@ -1,11 +1,13 @@
 /* adaptive.c - keep a promotion only if it really made the calls faster.
  *
  * A "faster" tier is only a guess (an unrolled loop can lose to cache effects, an emulator
- * may price SSE differently).  So each promotion is an A/B test on real calls: the old
- * tier's cycles per call are the baseline, the next `jit_trial_calls` calls run the new tier
- * (after one warm-up call that is not counted),
- * and the new tier stays only if its cycles per call are lower.  Otherwise the slot is
- * switched back and the tier is marked blocked, so we do not oscillate.
+ * may price SSE differently).  So each promotion is an A/B test on real calls: during the
+ * trial the slot alternates between the old and the new tier call by call, so both sides
+ * see the same inputs (attention and softmax get dearer with every token: comparing the new
+ * tier's next calls with the old tier's past average would be unfair).  After one uncounted
+ * warm-up call of the new tier, `jit_trial_calls` calls of each side are summed; the new tier
+ * stays only if its sum is lower.  Otherwise the slot goes back and the tier is marked
+ * blocked, so we do not oscillate.
  */
 #include "jit_internal.h"
 
@@ -37,12 +39,19 @@ static void switch_to(struct jit_tiered *t, int level)
     t->level_calls = t->level_cycles = 0;
 }
 
+static void install(struct jit_tiered *t, int level)
+{
+    /* swap the slot only: the trial keeps its own figures */
+    *t->slot = t->tiers[level];
+    t->level = level;
+}
+
 void jit_adaptive_start_trial(struct jit_tiered *t, int from, int to)
 {
     if (trial_owner && trial_owner != t)
         return;                     /* another function is being measured: next round */
     struct jit_func *f = jit_lookup(t->name, 0);
-    /* Baseline: this tier's own record if it has one, else the profile's overall average. */
+    /* For the report: this tier's own record if it has one, else the profile's average. */
     if (t->level_calls)
         t->baseline_cpc = t->level_cycles / t->level_calls;
     else
@@ -50,12 +59,13 @@ void jit_adaptive_start_trial(struct jit_tiered *t, int from, int to)
     t->trial = 1;
     t->trial_warm = 0;
     t->trial_from = from;
+    t->trial_to = to;
+    t->ab_calls[0] = t->ab_calls[1] = t->ab_cycles[0] = t->ab_cycles[1] = 0;
     t->promotions++;
     trial_owner = t;
-    trial_calls_done = trial_cycles = 0;
     switch_to(t, to);
     if (verbose)
-        kprintf("[jit] %s: tier %d -> %d (baseline %llu cycles/call), measuring %d calls\n",
+        kprintf("[jit] %s: tier %d -> %d (baseline %llu cycles/call), A/B over %d calls each\n",
                 t->name, from, to, t->baseline_cpc, jit_trial_calls);
 }
 
@@ -65,30 +75,40 @@ void jit_adaptive_on_call(struct jit_tiered *t, uint64_t cycles)
     t->level_cycles += cycles;
     if (!t->trial || trial_owner != t)
         return;
-    if (!t->trial_warm) {
+    int side = t->level == t->trial_to;     /* the tier that ran this call */
+    if (side && !t->trial_warm) {
         /* The first call of a freshly installed tier pays for cold caches (and, under an
          * emulator, for translating the new code): it says nothing about the steady state. */
         t->trial_warm = 1;
+    } else {
+        t->ab_calls[side]++;
+        t->ab_cycles[side] += cycles;
+    }
+    uint64_t want = (uint64_t)jit_trial_calls;
+    if (t->ab_calls[0] < want || t->ab_calls[1] < want) {
+        /* alternate: next call on the other side (stay on a side that still needs calls) */
+        int next = !side;
+        if (t->ab_calls[next] >= want)
+            next = side;
+        install(t, next ? t->trial_to : t->trial_from);
         return;
     }
-    trial_calls_done++;
-    trial_cycles += cycles;
-    if (trial_calls_done < (uint64_t)jit_trial_calls)
-        return;
-    uint64_t cpc = trial_cycles / trial_calls_done;
-    int to = t->level;
+    uint64_t old_cpc = t->ab_cycles[0] / t->ab_calls[0];
+    uint64_t new_cpc = t->ab_cycles[1] / t->ab_calls[1];
+    int to = t->trial_to;
     t->trial = 0;
     trial_owner = NULL;
-    if (cpc < t->baseline_cpc) {
+    if (new_cpc < old_cpc) {
+        switch_to(t, to);
         if (verbose)
-            kprintf("[jit] %s: tier %d kept (%llu < %llu cycles/call)\n", t->name, to, cpc,
-                    t->baseline_cpc);
+            kprintf("[jit] %s: tier %d kept (%llu < %llu cycles/call, interleaved)\n", t->name, to,
+                    new_cpc, old_cpc);
     } else {
         t->reverts++;
         t->blocked_mask |= 1u << to;
         switch_to(t, t->trial_from);
         if (verbose)
-            kprintf("[jit] %s: tier %d reverted to %d (%llu >= %llu cycles/call), not retried\n",
-                    t->name, to, t->trial_from, cpc, t->baseline_cpc);
+            kprintf("[jit] %s: tier %d reverted to %d (%llu >= %llu cycles/call, interleaved), "
+                    "not retried\n", t->name, to, t->trial_from, new_cpc, old_cpc);
     }
 }

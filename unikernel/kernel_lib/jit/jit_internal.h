@@ -30,7 +30,9 @@ struct jit_tiered {
     int trial;                      /* 1 while measuring a fresh promotion */
     int trial_warm;                 /* 0 until the trial's warm-up call has run */
     int trial_from;                 /* the tier to go back to */
-    uint64_t baseline_cpc;          /* cycles per call of trial_from */
+    int trial_to;                   /* the tier on trial */
+    uint64_t baseline_cpc;          /* cycles per call of trial_from before the trial */
+    uint64_t ab_calls[2], ab_cycles[2];   /* interleaved trial calls: [0] old tier, [1] new */
     uint32_t promotions, reverts;
 };
 
