@@ -3,22 +3,8 @@ SET freeze, UIP, register C/IRQ8, periodic interrupt, memory-size bytes, NMI mas
 import datetime as dt
 
 from bareflow.devices.cmos import Cmos
-from bareflow.emu.clock import CPU_HZ, Clock
-
-
-class Time:
-    def __init__(self) -> None:
-        self.t = 0
-        self.clock = Clock(lambda: self.t)
-
-    def run_until(self, cycle: int) -> None:
-        while True:
-            nd = self.clock.next_deadline()
-            if nd is None or nd > cycle:
-                break
-            self.t = nd
-            self.clock.run_due(nd)
-        self.t = cycle
+from bareflow.emu.clock import CPU_HZ
+from dev_fakes import Time
 
 
 class Irqs:

@@ -3,23 +3,7 @@ QEMU's formulas (hw/timer/i8254_common.c) in PIT ticks converted from cycles."""
 from bareflow.devices.bus import Bus
 from bareflow.devices.pit import Pit
 from bareflow.emu.clock import CPU_HZ, PIT_HZ, Clock, pit_ticks_to_cycles
-
-
-class Time:
-    """A settable clock: events fire at their own cycle, in order."""
-
-    def __init__(self) -> None:
-        self.t = 0
-        self.clock = Clock(lambda: self.t)
-
-    def run_until(self, cycle: int) -> None:
-        while True:
-            nd = self.clock.next_deadline()
-            if nd is None or nd > cycle:
-                break
-            self.t = nd
-            self.clock.run_due(nd)
-        self.t = cycle
+from dev_fakes import Time
 
 
 class Irqs:

@@ -4,22 +4,7 @@ ACKs, echo, paced typing, IRQ1, output port / A20 / reset.  Expected bytes are Q
 import pytest
 
 from bareflow.devices.ps2 import KEY_DELAY_CYCLES, I8042
-from bareflow.emu.clock import Clock
-
-
-class Time:
-    def __init__(self) -> None:
-        self.t = 0
-        self.clock = Clock(lambda: self.t)
-
-    def run_until(self, cycle: int) -> None:
-        while True:
-            nd = self.clock.next_deadline()
-            if nd is None or nd > cycle:
-                break
-            self.t = nd
-            self.clock.run_due(nd)
-        self.t = cycle
+from dev_fakes import Time
 
 
 class Irqs:

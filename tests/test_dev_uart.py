@@ -3,25 +3,11 @@ interrupt, paced host input.  Expected behaviour is QEMU hw/char/serial.c."""
 import threading
 
 from bareflow.devices.uart import Uart16550
-from bareflow.emu.clock import CPU_HZ, Clock
+from bareflow.emu.clock import CPU_HZ
+from dev_fakes import Time
 
 B = 0x3F8
 RBR, IER, IIR, FCR, LCR, MCR, LSR, MSR, SCR = B, B + 1, B + 2, B + 2, B + 3, B + 4, B + 5, B + 6, B + 7
-
-
-class Time:
-    def __init__(self) -> None:
-        self.t = 0
-        self.clock = Clock(lambda: self.t)
-
-    def run_until(self, cycle: int) -> None:
-        while True:
-            nd = self.clock.next_deadline()
-            if nd is None or nd > cycle:
-                break
-            self.t = nd
-            self.clock.run_due(nd)
-        self.t = cycle
 
 
 class Irqs:
