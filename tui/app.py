@@ -30,7 +30,7 @@ from .screen import VgaScreen
 from .serial import LineSplitter, SerialLog
 from .status import RateMeter, StatusBar, StatusInfo
 
-POLL_HZ = 30
+POLL_HZ = 25
 PROFILE_EVERY_S = 0.5
 BLINK_TICK_S = 8 / 70
 #: below these terminal sizes the CPU/profile column, then the COM1 row, are hidden

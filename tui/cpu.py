@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rich.text import Text
-from textual.widget import Widget
+
+from .textlines import TextLines
 
 # Bit names (Intel SDM vol. 3, 2.3 and 2.5).
 EFLAGS_BITS = ((0, "CF"), (2, "PF"), (4, "AF"), (6, "ZF"), (7, "SF"), (8, "TF"), (9, "IF"),
@@ -185,10 +186,9 @@ def render_cpu(view: CpuView | None, previous: CpuView | None = None, note: str 
     return t
 
 
-class CpuPanel(Widget):
-    """Renders the latest `CpuView`; the app calls `show()` when the runner publishes one.
-    A plain widget with a fixed size (from CSS) so that an update repaints only the panel
-    instead of re-running the screen's layout as `Static.update` does."""
+class CpuPanel(TextLines):
+    """Renders the latest `CpuView`; the app calls `show()` when the runner publishes one
+    (a line-API widget: an update repaints only the panel, from cached strips)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -199,8 +199,4 @@ class CpuPanel(Widget):
     def show(self, view: CpuView | None, note: str = "") -> None:
         if view is not self.view:
             self._previous, self.view = self.view, view
-        self._text = render_cpu(self.view, self._previous, note)
-        self.refresh()
-
-    def render(self) -> Text:
-        return self._text
+        self.set_text(render_cpu(self.view, self._previous, note))

@@ -17,8 +17,9 @@ from typing import Iterable, Sequence
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widget import Widget
 from textual.widgets import Label, Sparkline
+
+from .textlines import TextLines
 
 _KV = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(-?\d+)")
 
@@ -79,7 +80,7 @@ def sort_profile(rows: Iterable, limit: int = 40) -> list[tuple[str, int, int, i
     return [(s, c, e, i, float(p) if p is not None else 100.0 * e / total) for s, c, e, i, p in norm[:limit]]
 
 
-class TextTable(Widget):
+class TextTable(TextLines):
     """A read-only table drawn as one Rich Text: columns padded to their widest cell, numbers
     right-aligned.  Much cheaper than a DataTable for a table rebuilt twice a second (measured:
     the DataTable's cell rendering took most of the UI's frame time), and it repaints only
@@ -94,14 +95,13 @@ class TextTable(Widget):
         self.headers = list(headers)
         self.rows: list[tuple[str, ...]] = []
         self.max_name = max_name
-        self._text = self._build()
+        self._text = self._table_text()
 
     def set_rows(self, rows: Sequence[Sequence[str]]) -> None:
         self.rows = [tuple(r) for r in rows]
-        self._text = self._build()
-        self.refresh()
+        self.set_text(self._table_text())
 
-    def _build(self) -> Text:
+    def _table_text(self) -> Text:
         cols = len(self.headers)
         widths = [len(h) for h in self.headers]
         for r in self.rows:
@@ -118,9 +118,6 @@ class TextTable(Widget):
         for i, r in enumerate(self.rows):
             line(r, "on #1c1c1c" if i % 2 else "")
         return t
-
-    def render(self) -> Text:
-        return self._text
 
     def text_lines(self) -> list[str]:
         """The table as plain lines (for tests)."""

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-PUBLISH_HZ = 30
+PUBLISH_HZ = 25
 PROFILE_EVERY_S = 0.5
 
 
