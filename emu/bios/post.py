@@ -22,8 +22,21 @@ PIT_SETUP = [(0x43, 0x34), (0x40, 0x00), (0x40, 0x00)]   # ch0, lobyte/hibyte, m
 KBC_SETUP = [(0x64, 0x60), (0x60, 0x61)]                 # write command byte = 61h
 
 
+def kbc_self_test(bus) -> None:
+    """8042 self-test (command AAh, answer 55h), as SeaBIOS's keyboard init does: it sets the
+    status register's system flag, so a guest reads 1Ch at port 64h as under QEMU, not 18h."""
+    if bus.device_at(0x64) is None:
+        return
+    bus.io_write(0x64, 1, 0xAA)
+    for _ in range(16):             # the reply is immediate in the model; bounded all the same
+        if bus.io_read(0x64, 1) & 0x01:
+            bus.io_read(0x60, 1)
+            break
+
+
 def run_post(bus) -> int:
     """Program the devices; returns the BDA tick count for the RTC's time of day."""
+    kbc_self_test(bus)              # first: ICW1 below then drops the IRQ1 edge its reply raised
     for port, value in PIC_SETUP + PIT_SETUP + KBC_SETUP:
         bus.io_write(port, 1, value)
     if bus.device_at(0x92) is not None:
