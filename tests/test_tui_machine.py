@@ -27,12 +27,12 @@ def symbol(name: str) -> int:
     return SymbolTable.from_elf(ELF).address_of(name)
 
 
-async def wait_for(pilot, cond, timeout: float) -> None:
+async def wait_for(pilot, cond, timeout: float, show=lambda: "") -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while not cond():
         if loop.time() > end:
-            raise AssertionError("condition not reached in time")
+            raise AssertionError(f"condition not reached in time {show()}")
         await pilot.pause(0.05)
 
 
@@ -58,7 +58,7 @@ def test_step_shows_the_boot_sector_in_real_mode():
         assert m.instructions == 0 and app.runner.cpu_view.mode == "real"
         start = app.runner.cpu_view.pc
         await pilot.press("f6")
-        await wait_for(pilot, lambda: m.instructions == 1, 10)
+        await wait_for(pilot, lambda: m.instructions == 1, 10, lambda: (m.instructions, app.runner.state, app.runner.message))
         await wait_for(pilot, lambda: app.runner.cpu_view.pc != start, 10)
         await pilot.pause(0.1)
         text = str(app.query_one("#cpu", CpuPanel).render())
