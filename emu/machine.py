@@ -560,6 +560,7 @@ class Machine:
             self._irq_check()
             if self._stop is not None:
                 continue
+            self._update_insn_window()     # may schedule the window's edge: before the deadline
             deadline = clock.next_deadline()
             if max_cycles is not None:
                 deadline = max_cycles if deadline is None else min(deadline, max_cycles)
@@ -578,7 +579,6 @@ class Machine:
                     continue  # woken early by input or a pause: look again
                 fast.h.cycles = max(fast.h.cycles, deadline)
                 continue
-            self._update_insn_window()
             fast.set_deadline(deadline)
             if self._pause or not self._input.empty():
                 fast.set_deadline(0)

@@ -230,3 +230,16 @@ def test_restore_replays_exactly_even_after_power_off():
     assert m.cycles == snap.cycles and m.exit_status is None
     assert m.run(max_cycles=2_000_000_000) == StopReason.POWER_OFF
     assert (m.cycles, m.instructions, bytes(m.serial_out), m.exit_status) == first
+
+
+def test_trace_insns_window(tmp_path):
+    path = tmp_path / "t.jsonl"
+    r = run_cli("run", str(images.build("core_pm.asm")), "--no-stdin", "--trace", str(path),
+                "--trace-insns", "31000:31500")
+    assert r.returncode == 33
+    insns = [e for e in read_trace(path) if e["event"] == "insn"]
+    assert len(insns) > 50
+    stamps = [e["cycle_exact"] for e in insns]
+    assert stamps == sorted(stamps)
+    assert 31000 <= stamps[0] and stamps[-1] < 31500 + 100
+    assert any(e["text"].startswith("out dx, al") for e in insns)
