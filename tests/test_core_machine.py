@@ -243,3 +243,15 @@ def test_trace_insns_window(tmp_path):
     assert stamps == sorted(stamps)
     assert 31000 <= stamps[0] and stamps[-1] < 31500 + 100
     assert any(e["text"].startswith("out dx, al") for e in insns)
+
+
+def test_trace_io_records_port_accesses(tmp_path):
+    path = tmp_path / "t.jsonl"
+    m = boot("core_pm.asm", trace=TraceSink(path), trace_io=True)
+    m.run(max_cycles=2_000_000_000)
+    m.close()
+    io = [e for e in read_trace(path) if e["event"] == "io"]
+    outs = [e for e in io if e["dir"] == "out" and e["port"] == 0x3F8]
+    assert bytes(e["value"] for e in outs) == CORE_PM_TRANSCRIPT
+    assert any(e["dir"] == "in" and e["port"] == 0x3FD for e in io)
+    assert any(e["dir"] == "out" and e["port"] == 0xF4 and e["value"] == 0x10 for e in io)
