@@ -31,6 +31,10 @@ class SessionConfig:
     symbols: str | None = None
     initial_keys: list[tuple[str | None, str]] = field(default_factory=list)
     autostart: bool = True
+    #: stop at each milestone of the boot journey (for a class); the timeline opens on it
+    pause_at_milestones: bool = False
+    #: forward execution through time travel (tui/history.py), so the UI can step back
+    time_travel: bool = True
 
 
 # --------------------------------------------------------------------------- child process
@@ -52,11 +56,21 @@ def _child_main(conn, cfg: SessionConfig) -> None:
     except Exception as err:  # a bug of ours: one line, the CLI's internal-error status
         conn.send(("error", f"internal error: {type(err).__name__}: {err}", 70))
         return
-    runner = Runner(machine, initial_keys=cfg.initial_keys)
+    from .history import MAX_MEMORY_MB, History
+    from .journey import JourneyFeed
+    history = History(machine) if cfg.time_travel and cfg.memory_mb <= MAX_MEMORY_MB else None
+    runner = Runner(machine, initial_keys=cfg.initial_keys, history=history)
+    if cfg.time_travel and history is None:
+        runner.message = f"time travel is off above {MAX_MEMORY_MB} MiB of RAM (it keeps two copies)"
+    # the journey and the fault explainer watch the machine from its first instruction
+    feed = JourneyFeed(machine, runner, pause_at_milestones=cfg.pause_at_milestones)
+    if history is not None:
+        history.on_travel.append(lambda back: setattr(feed, "pause_at_milestones",
+                                                      cfg.pause_at_milestones and not back))
     conn.send(("ready", machine.image_path.name))
     runner.start(run=cfg.autostart)
     stop = threading.Event()
-    publisher = threading.Thread(target=_publish, args=(conn, machine, runner, stop), daemon=True)
+    publisher = threading.Thread(target=_publish, args=(conn, machine, runner, stop, feed), daemon=True)
     publisher.start()
     try:
         while True:
@@ -72,6 +86,8 @@ def _child_main(conn, cfg: SessionConfig) -> None:
                     getattr(runner, name)(*args)
     finally:
         runner.stop()
+        if history is not None:
+            history.close()
         stop.set()
         publisher.join(2)
         try:
@@ -85,10 +101,22 @@ def _child_main(conn, cfg: SessionConfig) -> None:
 
 
 _ALLOWED_CALLS = {"toggle", "pause", "resume", "step", "step_over", "run_to", "toggle_breakpoint", "reset",
-                  "set_memory", "send_keys", "type_text", "send_serial"}
+                  "set_memory", "send_keys", "type_text", "send_serial", "step_back", "run_back", "run_back_to"}
 
 
-def _publish(conn, machine, runner, stop: threading.Event) -> None:
+def _journey(feed) -> dict[str, Any] | None:
+    """The journey's data when it changed (JourneyFeed.publish); this thread reads lists the
+    emulator thread appends to, so a read that races a change is simply taken next tick."""
+    if feed is None:
+        return None
+    try:
+        return feed.publish()
+    except Exception:
+        feed._last_key = None   # publish() remembered this state as sent: send it again
+        return None
+
+
+def _publish(conn, machine, runner, stop: threading.Event, feed=None) -> None:
     """Child thread: a snapshot message every 1/PUBLISH_HZ s (only thread-safe reads)."""
     last_screen = b""
     serial_pos = 0
@@ -118,6 +146,7 @@ def _publish(conn, machine, runner, stop: threading.Event) -> None:
             "cursor": tuple(machine.cursor())[:3], "screen": screen if screen != last_screen else None,
             "serial": serial, "cpu": cpu, "cpu_seq": cpu_seq, "profile": profile,
             "breakpoints": sorted(machine.breakpoints), "wall": machine.wall_seconds,
+            "journey": _journey(feed),
         }
         last_screen = screen
         try:
@@ -140,6 +169,8 @@ class RemoteMachine:
         self._screen = bytes(4000)
         self._cursor: tuple[int, int, bool] = (0, 0, False)
         self._profile: list[dict[str, Any]] = []
+        #: the latest JourneyFeed.publish() data: milestones, fault explanation, paused_at
+        self.journey: dict[str, Any] | None = None
 
     def screen_bytes(self) -> bytes:
         return self._screen
@@ -181,6 +212,9 @@ class RemoteRunner:
     def send_keys(self, codes: list[int]) -> None: self._call("send_keys", list(codes))
     def type_text(self, text: str) -> None: self._call("type_text", text)
     def send_serial(self, data: bytes) -> None: self._call("send_serial", bytes(data))
+    def step_back(self) -> None: self._call("step_back")
+    def run_back(self) -> None: self._call("run_back")
+    def run_back_to(self, target: str) -> None: self._call("run_back_to", target)
 
     def refresh_cpu(self) -> None:
         """The emulator process refreshes the CPU view itself (4 Hz while running)."""
@@ -249,6 +283,8 @@ class RemoteSession:
                 m._screen = s["screen"]
             if s["profile"] is not None:
                 m._profile = s["profile"]
+            if s.get("journey") is not None:
+                m.journey = s["journey"]
             m._cursor = s["cursor"]
             m.breakpoints = set(s["breakpoints"])
             m.cycles, m.instructions, m.state, m.wall_seconds = s["cycles"], s["instructions"], s["mstate"], s["wall"]

@@ -106,8 +106,15 @@ def resolve_target(machine, target: str) -> int:
 class Runner:
     """Owns the emulator thread for one machine."""
 
-    def __init__(self, machine, *, initial_keys: list[tuple[str | None, str]] | None = None) -> None:
+    def __init__(self, machine, *, initial_keys: list[tuple[str | None, str]] | None = None,
+                 history=None) -> None:
         self.machine = machine
+        #: tui/history.py: forward execution through time travel (None: plain machine calls,
+        #: and the step-back commands say that time travel is off)
+        self.history = history
+        self.forward = history if history is not None else machine
+        if history is not None:
+            history.outside_pauses = lambda: self._pause_gen
         self.state = "paused"
         self.message = ""
         self.cpu_view: CpuView | None = None
@@ -184,14 +191,14 @@ class Runner:
 
     def step(self) -> Future:
         self._want_run = False
-        return self.submit(lambda: self._after(self.machine.step()))
+        return self.submit(lambda: self._after(self.forward.step()))
 
     def step_over(self) -> Future:
         """A CALL runs to its return address: that can take long, so it is a run (pausable)."""
         self._want_run = False
         def go() -> None:
             self.state = "running"
-            self._after(self._unstale(self.machine.step_over))
+            self._after(self._unstale(self.forward.step_over))
         return self.submit(go)
 
     def run_to(self, target: str) -> Future:
@@ -200,7 +207,7 @@ class Runner:
             addr = resolve_target(self.machine, target)
             self.state = "running"
             self.message = f"running to {self._describe(addr)}"
-            self._after(self._unstale(lambda: self.machine.run_to(addr)))
+            self._after(self._unstale(lambda: self.forward.run_to(addr)))
             return addr
         self._want_run = False
         return self.submit(go)
@@ -220,11 +227,53 @@ class Runner:
     def reset(self) -> Future:
         def go() -> None:
             self.machine.reset()
+            if self.history is not None:
+                self.history.restart()
             self.resets += 1
             self.keys.restart_output()
             self.state = "paused"
             self.message = "reset: the machine is at its first instruction"
         return self.submit(go)
+
+    # --- time travel (tui/history.py; the emulator process makes the History) -------------
+    def _back(self, what: str, go: Callable[[], object], done: Callable[[object], str]) -> Future:
+        """A backward command: restores a checkpoint and re-runs up to the moment wanted, which
+        can take a second or more, so the status says so meanwhile."""
+        self._want_run = False
+
+        def run() -> None:
+            if self.history is None:
+                self.message = "time travel is off in this session"
+                return
+            self.state = "running"
+            self.message = what + "..."
+            try:
+                reason = go()
+            finally:
+                self.state = "paused"   # whatever ended the later run has not happened yet
+            self.message = f"{done(reason)} ({self.history.describe()})"
+        return self.submit(run)
+
+    def step_back(self) -> Future:
+        """One instruction back in time."""
+        return self._back("stepping back", lambda: self.history.step_back(),
+                          lambda r: "stepped back one instruction" if r is not None
+                          else "at the oldest checkpoint: nothing earlier to go back to")
+
+    def run_back(self) -> Future:
+        """Back to the most recent breakpoint hit before now."""
+        return self._back("running back to the previous breakpoint hit", lambda: self.history.run_back(),
+                          lambda r: f"back at the previous breakpoint hit, {self._describe(self.machine.cpu.linear_pc())}"
+                          if r is not None else "no breakpoint hit in the history: back at its oldest checkpoint")
+
+    def run_back_to(self, target: str) -> Future:
+        """Back to the last time execution reached an address or symbol."""
+        def go() -> object:
+            addr = resolve_target(self.machine, target)
+            return self.history.run_back_to(addr)
+        return self._back(f"running back to {target}", go,
+                          lambda r: f"back at the last time {target} ran, {self._describe(self.machine.cpu.linear_pc())}"
+                          if r is not None else f"{target} did not run in the history: back at its oldest checkpoint")
 
     def set_memory(self, target: str | None) -> Future:
         def go() -> None:
@@ -340,7 +389,7 @@ class Runner:
             if self._want_run and self.state not in TERMINAL_STATES:
                 self.state = "running"
                 try:
-                    reason = self.machine.run_until_stop(wait_for_input=True)
+                    reason = self.forward.run_until_stop(wait_for_input=True)
                 except Exception as err:
                     self._want_run = False
                     self.state = "error"
