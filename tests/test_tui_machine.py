@@ -58,8 +58,8 @@ def test_step_shows_the_boot_sector_in_real_mode():
         assert m.instructions == 0 and app.runner.cpu_view.mode == "real"
         start = app.runner.cpu_view.pc
         await pilot.press("f6")
-        await wait_for(pilot, lambda: m.instructions == 1, 10, lambda: (m.instructions, app.runner.state, app.runner.message))
-        await wait_for(pilot, lambda: app.runner.cpu_view.pc != start, 10)
+        await wait_for(pilot, lambda: m.instructions == 1, 30, lambda: (m.instructions, app.runner.state, app.runner.message))
+        await wait_for(pilot, lambda: app.runner.cpu_view.pc != start, 30)
         await pilot.pause(0.1)
         text = str(app.query_one("#cpu", CpuPanel).render())
         assert "mode real" in text and f"pc {app.runner.cpu_view.pc:#010x}" in text
