@@ -187,6 +187,10 @@ def tui_parser() -> argparse.ArgumentParser:
                                        "explain IMAGE (the boot journey as text)")
     p.add_argument("image", nargs="?", help="raw bootable disk image (default: the bundled fluid_llama.img)")
     _common(p)
+    p.add_argument("--pause-at-milestones", action="store_true",
+                   help="pause at each milestone of the boot journey and open the timeline on it (for a class)")
+    p.add_argument("--no-time-travel", action="store_true",
+                   help="no checkpoints: step back and run back are off (saves two copies of the RAM)")
     return p
 
 
@@ -227,7 +231,8 @@ def _main_tui(args: list[str]) -> int:
         from ..tui.app import run_tui
     except ImportError as exc:
         raise BareflowError(f"the TUI is not available ({exc})") from None
-    return run_tui(str(image), memory_mb=ns.memory, symbols=ns.symbols, initial_keys=steps)
+    return run_tui(str(image), memory_mb=ns.memory, symbols=ns.symbols, initial_keys=steps,
+                   pause_at_milestones=ns.pause_at_milestones, time_travel=not ns.no_time_travel)
 
 
 class KeyScript:

@@ -23,6 +23,8 @@ from textual.widgets import Footer, Input, Label, Static
 from bareflow.emu.errors import BadImage, BareflowError
 
 from .cpu import CpuPanel
+from .fault import FaultScreen, FaultTracker, summary
+from .journey import JourneyScreen
 from .profile import ProfilePanel
 from .remote import RemoteSession, SessionConfig, SessionError
 from .runner import Runner
@@ -51,6 +53,15 @@ HELP_TEXT = """\
 [b]F2[/b]        reset the machine
 [b]F1[/b]        this help
 [b]F10[/b], [b]ctrl+q[/b]  quit (stops the guest)
+
+[b]Shift+F1[/b]  the boot journey: each milestone with its cycle and what it means
+[b]Shift+F6[/b]  step back one instruction (time travel)
+[b]Shift+F5[/b]  run back to the previous breakpoint hit
+[b]Shift+F8[/b]  run back to the last time a symbol or address ran
+Going back restores a checkpoint and re-runs to the moment wanted (the clock is exact), which
+can take a second or more.  A terminal sends Shift+F5..F8 as F17..F20, which the guest's
+keyboard has no key for, so these never take a key from the guest.  After a triple fault or a
+halt that follows an exception, the fault explainer says why; Shift+F1 shows it again.
 
 With the [b]VGA screen[/b] focused, every other key goes to the guest's PS/2 keyboard as
 make and break codes (set 1); pasting types the text.  With the [b]COM1 log[/b] focused,
@@ -129,6 +140,12 @@ class BareflowApp(App[int]):
         Binding("f9", "breakpoint", "Breakpoint", priority=True),
         Binding("f10", "quit", "Quit", priority=True),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        # shifted F-keys: terminals send F13.. for them (shift+F1 = F13, shift+F5 = F17), keys
+        # the PS/2 keyboard does not have; "shift+fN" is what the kitty protocol sends
+        Binding("f13,shift+f1", "journey", "Journey", key_display="⇧F1", priority=True),
+        Binding("f17,shift+f5", "run_back", "Run back", key_display="⇧F5", priority=True),
+        Binding("f18,shift+f6", "step_back", "Step back", key_display="⇧F6", priority=True),
+        Binding("f20,shift+f8", "run_back_to", "Back to", key_display="⇧F8", priority=True),
     ]
 
     def __init__(self, machine_factory: Callable[[], object] | None = None, *, image: str = "",
@@ -160,6 +177,9 @@ class BareflowApp(App[int]):
         self._cpu_seq = -1
         self._last_profile = 0.0
         self._last_status: StatusInfo | None = None
+        #: the journey timeline opens by itself on each milestone the run pauses at (once each)
+        self._journey_opened_at: tuple | None = None
+        self._faults = FaultTracker()
         #: figures the docs quote: polls per second and the guest's MIPS while running
         self.measured_fps: float | None = None
         self.measured_mips: float | None = None
@@ -274,11 +294,31 @@ class BareflowApp(App[int]):
             else:
                 self._mips.reset()
                 self._fps.reset()
+            self._poll_journey(getattr(m, "journey", None), state, runner.message)
             info = StatusInfo(state, m.cycles, m.instructions, self.measured_mips, self.measured_fps,
                               self.image, len(m.breakpoints), runner.message)
             if info != self._last_status:
                 self._last_status = info
                 self.status.show(info)
+
+    def _poll_journey(self, data: dict | None, state: str, message: str) -> None:
+        """Open the timeline on a milestone the run paused at, the fault explainer on a fault."""
+        if not data:
+            return
+        paused = data.get("paused_at")
+        if paused is not None and state == "paused" and message.startswith("paused at a milestone"):
+            key = (paused.get("cycle"), paused.get("title"))
+            if key != self._journey_opened_at and self.screen is self.main_screen:
+                self._journey_opened_at = key
+                self.action_journey()
+        shown = self._faults.check(data.get("fault"), state)
+        if shown is not None:
+            kind, text = shown
+            if kind == "modal" and self.screen is self.main_screen:
+                self.push_screen(FaultScreen(text, state))
+            else:
+                self.notify(summary(text) + "  (Shift+F1: the journey explains it)", title="Exception",
+                            severity="warning", timeout=8)
 
     def _poll_serial(self, out: bytearray) -> None:
         n = len(out)
@@ -334,6 +374,30 @@ class BareflowApp(App[int]):
         if self.runner is not None:
             self.runner.step_over()
 
+    def action_journey(self) -> None:
+        """The boot journey timeline (a modal that refreshes itself while open)."""
+        if isinstance(self.screen, JourneyScreen):
+            self.screen.dismiss()
+        elif self.screen is self.main_screen or isinstance(self.screen, FaultScreen):
+            self.push_screen(JourneyScreen(lambda: getattr(self.machine, "journey", None)))
+
+    def _travel(self, name: str, *args: str) -> None:
+        fn = getattr(self.runner, name, None) if self.runner is not None else None
+        if fn is None:
+            self.notify("time travel is not available here", severity="warning")
+            return
+        fn(*args)
+
+    def action_step_back(self) -> None:
+        self._travel("step_back")
+
+    def action_run_back(self) -> None:
+        self._travel("run_back")
+
+    def action_run_back_to(self) -> None:
+        self._ask("Run back to the last time this ran (symbol or address):",
+                  lambda v: self._travel("run_back_to", v))
+
     def action_reset(self) -> None:
         if self.runner is not None:
             self.runner.reset()
@@ -378,13 +442,15 @@ class BareflowApp(App[int]):
 
 
 def run_tui(image: str, *, memory_mb: int = 64, symbols: str | None = None,
-            initial_keys: list[tuple[str | None, str]] = []) -> int:  # noqa: B006 (read-only)
+            initial_keys: list[tuple[str | None, str]] = [],  # noqa: B006 (read-only)
+            pause_at_milestones: bool = False, time_travel: bool = True) -> int:
     """Entry point for `bareflow-emu [IMAGE]` (called by emu/cli.py); returns the exit code.
 
     The machine runs in its own process (tui/remote.py), started before Textual takes the
     terminal over (multiprocessing needs the real stderr); a start-up error is then shown in
     the app like any other."""
-    cfg = SessionConfig(image=str(image), memory_mb=memory_mb, symbols=symbols, initial_keys=list(initial_keys))
+    cfg = SessionConfig(image=str(image), memory_mb=memory_mb, symbols=symbols, initial_keys=list(initial_keys),
+                        pause_at_milestones=pause_at_milestones, time_travel=time_travel)
     session: RemoteSession | None = None
     error: SessionError | None = None
     try:

@@ -1,0 +1,140 @@
+"""Pilot tests of the TUI's boot journey, fault explainer and time travel over the real machine
+in its own process (tui/remote.py), on the small test images (tests/images/*.asm):
+
+* after a run of core_pm.img, Shift+F1 (a terminal's F13) opens the timeline and it lists the
+  switch to protected mode with its cycle stamp and explanation;
+* with --pause-at-milestones the run stops at a milestone and the timeline opens on it;
+* Shift+F6 (F18) after a step returns to the previous instruction (pc and counters), and the
+  history comes from forward execution through time travel;
+* core_triple.img: the fault explainer's words appear in a modal when the guest triple-faults,
+  and Shift+F6 takes the machine back from the fault to a state it can run from.
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+from textual.widgets import OptionList
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "images"))
+import build as images  # noqa: E402
+
+from bareflow.tui.app import BareflowApp  # noqa: E402
+from bareflow.tui.fault import FaultScreen  # noqa: E402
+from bareflow.tui.journey import JourneyPanel, JourneyScreen  # noqa: E402
+from bareflow.tui.remote import RemoteSession, SessionConfig  # noqa: E402
+
+SIZE = (200, 60)
+
+
+async def wait_for(pilot, cond, timeout: float, what: str = "") -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            app = pilot.app
+            raise AssertionError(f"not reached in time: {what} (state {app.runner.state!r}, "
+                                 f"message {app.runner.message!r})")
+        await pilot.pause(0.05)
+
+
+def run_app(image: str, body, *, autostart: bool, pause: bool = False) -> BareflowApp:
+    session = RemoteSession(SessionConfig(image=str(images.build(image)), autostart=autostart,
+                                          pause_at_milestones=pause))
+    app = BareflowApp(session=session, image=image, blink=False)
+
+    async def go():
+        async with app.run_test(size=SIZE) as pilot:
+            await body(app, pilot)
+    try:
+        asyncio.run(go())
+    finally:
+        session.close()
+    return app
+
+
+def timeline_lines(app) -> list[str]:
+    ol = app.screen.query_one(JourneyPanel).query_one(OptionList)
+    return [str(ol.get_option_at_index(i).prompt) for i in range(ol.option_count)]
+
+
+@pytest.mark.timeout(60)
+def test_timeline_lists_the_switch_to_protected_mode():
+    async def body(app, pilot):
+        await wait_for(pilot, lambda: app.runner.state == "powered off", 20, "power-off")
+        await wait_for(pilot, lambda: (app.machine.journey or {}).get("milestones", [{}])[-1].get("kind") == "end",
+                       10, "the journey's end")
+        await pilot.press("f13")                  # Shift+F1 as a terminal sends it
+        await wait_for(pilot, lambda: isinstance(app.screen, JourneyScreen), 5, "timeline open")
+        await wait_for(pilot, lambda: len(timeline_lines(app)) > 5, 5, "timeline filled")
+        lines = timeline_lines(app)
+        pm = [ln for ln in lines if "protected mode" in ln]
+        assert any("Far jump" in ln for ln in pm), lines
+        stamp = pm[0].split()[0].replace(",", "")
+        assert stamp.isdigit() and int(stamp) > 0           # its cycle stamp
+        panel = app.screen.query_one(JourneyPanel)
+        panel.query_one(OptionList).highlighted = next(i for i, ln in enumerate(lines) if "Far jump" in ln)
+        await pilot.pause(0.1)
+        assert "protected mode" in panel.detail_text() and "CS" in panel.detail_text()
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is app.main_screen, 5, "timeline closed")
+    run_app("core_pm.asm", body, autostart=True)
+
+
+@pytest.mark.timeout(60)
+def test_pause_at_milestones_opens_the_timeline_on_the_milestone():
+    async def body(app, pilot):
+        await wait_for(pilot, lambda: isinstance(app.screen, JourneyScreen), 20, "timeline opened by a pause")
+        assert app.runner.state == "paused" and app.runner.message.startswith("paused at a milestone: Disk read")
+        panel = app.screen.query_one(JourneyPanel)
+        await wait_for(pilot, lambda: "Disk read" in panel.detail_text(), 5, "the paused milestone shown")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is app.main_screen, 5, "timeline closed")
+        await pilot.press("f5")                    # on to the next milestone
+        await wait_for(pilot, lambda: isinstance(app.screen, JourneyScreen), 20, "timeline reopened")
+        assert not app.runner.message.startswith("paused at a milestone: Disk read #1")
+    run_app("core_pm.asm", body, autostart=True, pause=True)
+
+
+@pytest.mark.timeout(60)
+def test_step_back_after_a_step_returns_to_the_previous_pc():
+    async def body(app, pilot):
+        r, m = app.runner, app.machine
+        await wait_for(pilot, lambda: r.cpu_view is not None, 20, "first CPU view")
+        for n in (1, 2, 3):
+            await pilot.press("f6")
+            await wait_for(pilot, lambda: r.cpu_view is not None and r.cpu_view.instructions >= n
+                           and r.state == "paused", 10, f"step {n}")
+        before = (r.cpu_view.pc, r.cpu_view.cycles, r.cpu_view.instructions)
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: r.cpu_view.instructions > before[2] and r.state == "paused", 10, "step 4")
+        assert r.cpu_view.pc != before[0]
+        await pilot.press("f18")                   # Shift+F6 as a terminal sends it
+        await wait_for(pilot, lambda: r.message.startswith("stepped back"), 20, "step back")
+        await wait_for(pilot, lambda: r.cpu_view.instructions == before[2], 5, "view of the past")
+        assert (r.cpu_view.pc, r.cpu_view.cycles, r.cpu_view.instructions) == before
+        assert m.instructions == before[2]
+        await pilot.press("f6")                    # and forward again: the same step
+        await wait_for(pilot, lambda: r.cpu_view.instructions > before[2] and r.state == "paused", 10, "redo")
+    run_app("core_pm.asm", body, autostart=False)
+
+
+@pytest.mark.timeout(60)
+def test_triple_fault_shows_the_explainer_and_steps_back_from_it():
+    async def body(app, pilot):
+        r = app.runner
+        await wait_for(pilot, lambda: isinstance(app.screen, FaultScreen), 30, "fault explainer")
+        assert r.state == "triple fault"
+        text = app.screen.body()
+        assert "triple fault" in text.lower() and "Last instructions executed" in text, text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is app.main_screen, 5, "explainer closed")
+        await pilot.press("f18")
+        await wait_for(pilot, lambda: r.message.startswith("stepped back"), 30, "step back from the fault")
+        assert r.state == "paused"
+        await pilot.press("f5")                    # running again replays the same fault
+        await wait_for(pilot, lambda: r.state == "triple fault", 20, "the fault again")
+    run_app("core_triple.asm", body, autostart=True)
