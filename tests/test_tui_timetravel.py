@@ -56,6 +56,11 @@ def run_app(image: str, body, *, autostart: bool, pause: bool = False) -> Barefl
     return app
 
 
+def showing(app, cls, selector: str) -> bool:
+    """The modal is up and composed (push_screen returns before its widgets exist)."""
+    return isinstance(app.screen, cls) and bool(app.screen.query(selector))
+
+
 def timeline_lines(app) -> list[str]:
     ol = app.screen.query_one(JourneyPanel).query_one(OptionList)
     return [str(ol.get_option_at_index(i).prompt) for i in range(ol.option_count)]
@@ -68,7 +73,7 @@ def test_timeline_lists_the_switch_to_protected_mode():
         await wait_for(pilot, lambda: (app.machine.journey or {}).get("milestones", [{}])[-1].get("kind") == "end",
                        10, "the journey's end")
         await pilot.press("f13")                  # Shift+F1 as a terminal sends it
-        await wait_for(pilot, lambda: isinstance(app.screen, JourneyScreen), 5, "timeline open")
+        await wait_for(pilot, lambda: showing(app, JourneyScreen, "JourneyPanel OptionList"), 5, "timeline open")
         await wait_for(pilot, lambda: len(timeline_lines(app)) > 5, 5, "timeline filled")
         lines = timeline_lines(app)
         pm = [ln for ln in lines if "protected mode" in ln]
@@ -87,14 +92,14 @@ def test_timeline_lists_the_switch_to_protected_mode():
 @pytest.mark.timeout(60)
 def test_pause_at_milestones_opens_the_timeline_on_the_milestone():
     async def body(app, pilot):
-        await wait_for(pilot, lambda: isinstance(app.screen, JourneyScreen), 20, "timeline opened by a pause")
+        await wait_for(pilot, lambda: showing(app, JourneyScreen, "#journey-detail"), 20, "timeline opened by a pause")
         assert app.runner.state == "paused" and app.runner.message.startswith("paused at a milestone: Disk read")
         panel = app.screen.query_one(JourneyPanel)
         await wait_for(pilot, lambda: "Disk read" in panel.detail_text(), 5, "the paused milestone shown")
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is app.main_screen, 5, "timeline closed")
         await pilot.press("f5")                    # on to the next milestone
-        await wait_for(pilot, lambda: isinstance(app.screen, JourneyScreen), 20, "timeline reopened")
+        await wait_for(pilot, lambda: showing(app, JourneyScreen, "#journey-detail"), 20, "timeline reopened")
         assert not app.runner.message.startswith("paused at a milestone: Disk read #1")
     run_app("core_pm.asm", body, autostart=True, pause=True)
 
@@ -126,7 +131,7 @@ def test_step_back_after_a_step_returns_to_the_previous_pc():
 def test_triple_fault_shows_the_explainer_and_steps_back_from_it():
     async def body(app, pilot):
         r = app.runner
-        await wait_for(pilot, lambda: isinstance(app.screen, FaultScreen), 30, "fault explainer")
+        await wait_for(pilot, lambda: showing(app, FaultScreen, "#fault-text"), 30, "fault explainer")
         assert r.state == "triple fault"
         text = app.screen.body()
         assert "triple fault" in text.lower() and "Last instructions executed" in text, text
@@ -138,3 +143,31 @@ def test_triple_fault_shows_the_explainer_and_steps_back_from_it():
         await pilot.press("f5")                    # running again replays the same fault
         await wait_for(pilot, lambda: r.state == "triple fault", 20, "the fault again")
     run_app("core_triple.asm", body, autostart=True)
+
+
+BUNDLED = ROOT / "images" / "fluid_llama.img"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not BUNDLED.exists(), reason="no bundled image")
+def test_history_checkpoints_at_its_pauses_without_changing_the_run():
+    """Forward execution through History (checkpoints at pauses it asks for, here as often as
+    it can) ends on exactly the cycle and instruction of a plain run, and stepping back from
+    there works from the nearest of those checkpoints."""
+    from bareflow.emu.machine import Machine, MachineConfig, StopReason
+    from bareflow.tui.history import History
+    limit = 40_000_000
+    plain = Machine(MachineConfig(image=str(BUNDLED)))
+    assert plain.run(limit) == StopReason.CYCLE_LIMIT
+    m = Machine(MachineConfig(image=str(BUNDLED)))
+    h = History(m, share=1.0, min_period_s=0.0)
+    try:
+        assert h.run_until_stop(limit) == StopReason.CYCLE_LIMIT
+        assert (m.cycles, m.instructions) == (plain.cycles, plain.instructions)
+        kinds = [k for _c, _i, k in h.tt.history()]
+        assert h.periodic >= 1 and kinds.count("slice") == h.periodic and kinds[-1] == "stop"
+        regs = m.regs()
+        assert h.step() == StopReason.STEP and h.step_back() == StopReason.STEP
+        assert m.regs() == regs
+    finally:
+        h.close()
