@@ -141,10 +141,12 @@ class FastPath:
         self._hooks.append(handle)
 
     def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
+        # Garbage collection may already have closed the engine (finalizers of a cycle run in
+        # any order), so touch nothing of Unicorn's here: the engine is unreachable and will
+        # never call our hooks again, freeing our state is all that is left.
+        state, self._state = getattr(self, "_state", None), None
+        if state:
+            self._lib.fp_free(state)
 
     def close(self) -> None:
         if self._state:
