@@ -144,6 +144,10 @@ def script() -> list[tuple[int, int, int]]:
     o(0x43, 0x96); o(0x43, 0xE8); s.append((IN8, 0x42, 0x7F))
     o(0x20, 0x0A); i(0x20); i(0xA0)
     # -- PIC poll / ISR / EOI with real sources: UART THRI on IRQ4, 8042 on IRQ1 ------------
+    # Silence PIT channel 0 first (mode 0, no count written: OUT stays low, no edge): under QEMU
+    # the 18.2 Hz tick SeaBIOS programmed would otherwise set IRR bit 0 whenever 55 ms of host
+    # time pass, which a loaded machine makes happen at random.
+    o(0x43, 0x30)
     for port, val in ((0x20, 0x11), (0x21, 0x08), (0x21, 0x04), (0x21, 0x01),
                       (0xA0, 0x11), (0xA1, 0x70), (0xA1, 0x02), (0xA1, 0x01),
                       (0x21, 0x00), (0xA1, 0x00)):
