@@ -368,7 +368,6 @@ class Machine:
         self._after_io()
 
     def _on_unmapped(self, uc, access: int, address: int, size: int, value: int, _ud) -> bool:
-        kind = {UC_HOOK_MEM_FETCH_UNMAPPED: "fetch"}.get(access, None)
         from unicorn import UC_MEM_FETCH_UNMAPPED, UC_MEM_READ_UNMAPPED, UC_MEM_WRITE_UNMAPPED
         kind = {UC_MEM_FETCH_UNMAPPED: "executed", UC_MEM_READ_UNMAPPED: "read",
                 UC_MEM_WRITE_UNMAPPED: "wrote"}.get(access, "touched")
@@ -538,7 +537,7 @@ class Machine:
         finally:
             self.wall_seconds += time.perf_counter() - t0
             self.cpu_seconds += time.process_time() - c0
-            if self._trace_ok():
+            if self.trace is not None:
                 self.trace.flush()
 
     def _run(self, max_cycles: int | None, wait_for_input: bool) -> StopReason:
@@ -701,9 +700,6 @@ class Machine:
         return f"Unicorn could not execute the guest ({exc}) at {self.where()}"
 
     # ------------------------------------------------------------------ trace
-    def _trace_ok(self) -> bool:
-        return self.trace is not None
-
     def _emit(self, _event: str, **fields: Any) -> None:
         if self.trace is None and not self.observers:
             return
@@ -932,8 +928,6 @@ class Machine:
             return self._stopped(reason)
         self._stop = None
         lin = self.cpu.linear_pc()
-        if self.cpu.linear_pc() == pc and not self._bios_wait:
-            pass
         if bytes(self.uc.mem_read((lin - 1) & 0xFFFFFFFF, 1)) == b"\xf4" and lin == pc + 1:
             self._halted = True
         self.state = "paused"
