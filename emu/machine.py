@@ -9,6 +9,7 @@ delivered, the guest halts, a breakpoint or a pause request.  See docs/architect
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import enum
 import queue
 import threading
@@ -32,6 +33,7 @@ from .fastpath import STOP_DEADLINE, STOP_IRQ_WINDOW, STOP_MISS_ERROR, FastPath
 from .interrupts import (EXCEPTION_NAMES, Delivered, DeliveryFault, TripleFault,
                          deliver_with_escalation)
 from .machine_devices import build_devices
+from .pricecache import PriceCache
 from .quirks import forget_last_exception
 from .special import SpecialInsns
 
@@ -155,6 +157,7 @@ class Machine:
         self.cpu.ram = self._ram
         self.clock = Clock(self._now)
         self.costs = CostModel()
+        self._prices = PriceCache.shared()
         self._blocks: dict[tuple[int, int], BlockCost] = {}
         self._code_pages: set[int] = set()   # 4 KiB pages holding blocks we have priced
         self._io_prefix: dict[tuple[int, int], dict[int, int]] = {}
@@ -262,7 +265,16 @@ class Machine:
         """First execution of a (pc, size) block: price it, find its function, note specials."""
         code = bytes(self.uc.mem_read(pc, size))
         mode32 = self.cpu.code32()
-        bc = self.costs.block(code, pc, mode32, protected=self.cpu.protected)
+        protected = self.cpu.protected
+        key = (pc, code, mode32, protected)
+        cached = self._prices.get(key)
+        if cached is not None:
+            fields, watched, may_set_if = cached
+            bc = BlockCost(*fields)
+        else:
+            bc = self.costs.block(code, pc, mode32, protected=protected)
+            watched, may_set_if = self.special.classify(code, pc, mode32)
+            self._prices.put(key, (dataclasses.astuple(bc), watched, may_set_if))
         self._blocks[(pc, size)] = bc
         self._code_pages.update(range(pc >> 12, ((pc + size - 1) >> 12) + 1))
         if bc.io_addrs or bc.rdtsc_addrs:
@@ -271,7 +283,7 @@ class Machine:
         func = self._func_index(pc)
         rdtsc = [(a - pc, bc.prefix[bc.insn_addrs.index(a)]) for a in bc.rdtsc_addrs if a in bc.insn_addrs]
         first = bc.prefix[1] if bc.n_insns > 1 else bc.total
-        needs_hooks, may_set_if = self.special.scan(code, pc, mode32)
+        needs_hooks = self.special.watch(watched)
         self.fast.insert(pc, size, bc.total, first, bc.n_insns, bc.taken_extra, bc.branch_target,
                          bc.fallthrough, func, bc.ends_with, rdtsc, may_set_if)
         if needs_hooks:

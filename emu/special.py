@@ -47,19 +47,32 @@ class SpecialInsns:
     # ------------------------------------------------------------------ discovery
     def scan(self, code: bytes, pc: int, mode32: bool) -> tuple[bool, bool]:
         """(needs new hooks, may set IF) for a newly seen block."""
+        watched, may_if = self.classify(code, pc, mode32)
+        return self.watch(watched), may_if
+
+    def classify(self, code: bytes, pc: int, mode32: bool) -> tuple[tuple[int, ...], bool]:
+        """(addresses of watched instructions, may set IF): a pure function of the block, so
+        the machine can cache it with the block's price (emu/pricecache.py)."""
         if not _CANDIDATE.search(code):
-            return False, False   # no opcode byte of interest: skip the decode
-        new = False
+            return (), False   # no opcode byte of interest: skip the decode
+        watched: list[int] = []
         may_if = False
         for insn in self._md(mode32).disasm(code, pc):
-            mn = insn.mnemonic
-            if mn in IF_SETTERS:
+            if insn.mnemonic in IF_SETTERS:
                 may_if = True
-            if self._watched(insn) and insn.address not in self._hooked:
-                self._hooked.add(insn.address)
-                self._pending.append(insn.address)
+            if self._watched(insn):
+                watched.append(insn.address)
+        return tuple(watched), may_if
+
+    def watch(self, addresses: tuple[int, ...]) -> bool:
+        """Queue code hooks for watched instructions not hooked yet; True if any is new."""
+        new = False
+        for addr in addresses:
+            if addr not in self._hooked:
+                self._hooked.add(addr)
+                self._pending.append(addr)
                 new = True
-        return new, may_if
+        return new
 
     @staticmethod
     def _watched(insn: Any) -> bool:
