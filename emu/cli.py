@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .errors import BadArgument, BadImage, BareflowError
 
@@ -194,7 +194,13 @@ def tui_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+HEADLESS = ("run", "explain", "replay")
+
+
+def main(argv: Sequence[str] | None = None, *, front_end: Callable[[list[str]], int] | None = None) -> int:
+    """The headless commands (`run`, `explain`, `replay`); anything else goes to `front_end`
+    (the `bareflow-emu` console script is tui/cli.py, which passes the TUI: the emulator
+    package never imports a front end).  Errors become one line and a documented status."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args and args[0] == "run":
@@ -204,7 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args and args[0] == "replay":
             from .replay import main_replay
             return main_replay(args[1:])
-        return _main_tui(args)
+        if front_end is None:
+            raise BadArgument("no subcommand: `run`, `explain` or `replay` (the TUI is `bareflow-emu [IMAGE]`)")
+        return front_end(args)
     except BareflowError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return EXIT_BAD_IMAGE if isinstance(exc, BadImage) else EXIT_USAGE
@@ -221,18 +229,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
-def _main_tui(args: list[str]) -> int:
+def front_end_args(args: list[str]) -> tuple[Any, Path, list[tuple[str | None, str]]]:
+    """A front end's command line (`bareflow-emu [IMAGE] [options]`), checked here so that an
+    unreadable or unbootable image is one line before any UI starts: (namespace, image, keys)."""
     ns = tui_parser().parse_args(args)
     steps = key_steps(getattr(ns, "key_script", None))
     image = Path(ns.image) if ns.image else bundled_image()
     from .machine import _read_image
-    _read_image(image)  # one-line error before the UI starts
-    try:
-        from ..tui.app import run_tui
-    except ImportError as exc:
-        raise BareflowError(f"the TUI is not available ({exc})") from None
-    return run_tui(str(image), memory_mb=ns.memory, symbols=ns.symbols, initial_keys=steps,
-                   pause_at_milestones=ns.pause_at_milestones, time_travel=not ns.no_time_travel)
+    _read_image(image)
+    return ns, image, steps
 
 
 class KeyScript:

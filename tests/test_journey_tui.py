@@ -14,11 +14,12 @@ sys.path.insert(0, str(ROOT / "tests" / "images"))
 import build as images  # noqa: E402
 
 from bareflow.emu.machine import Machine, MachineConfig, StopReason  # noqa: E402
-from bareflow.tui.journey import JourneyFeed, JourneyPanel, JourneyScreen  # noqa: E402
+from bareflow.emu.session.journey import JourneyFeed  # noqa: E402
+from bareflow.tui.journey import JourneyPanel, JourneyScreen  # noqa: E402
 
 
 class _Runner:
-    """What JourneyFeed uses of tui.runner.Runner: pause() and a message."""
+    """What JourneyFeed uses of the session's Runner: pause() and a message."""
 
     def __init__(self, machine: Machine) -> None:
         self.machine = machine

@@ -1,5 +1,5 @@
-"""Pilot tests of the TUI's wiring against `tui_fake.FakeMachine` (the Machine API over a toy
-program): keys reach the guest, pause/step change state, breakpoints on symbols stop there,
+"""Pilot tests of the TUI's wiring over `tui_fake.FakeSession` (the session's runner and
+publisher over a toy machine): keys reach the guest, pause/step change state, breakpoints on symbols stop there,
 serial typing, bad image, clean quit."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from bareflow.tui.app import BareflowApp, ErrorScreen
 from bareflow.tui.cpu import CpuPanel
 from bareflow.tui.screen import VgaScreen
-from tui_fake import KMAIN, MATMUL, FakeMachine
+from tui_fake import KMAIN, MATMUL, FakeMachine, FakeSession
 
 SIZE = (200, 60)
 
@@ -34,11 +34,10 @@ async def wait_for(pilot, cond, timeout: float = 5.0) -> None:
         await pilot.pause(0.02)
 
 
-def make_app(machine: FakeMachine | None = None, **kw) -> tuple[BareflowApp, FakeMachine]:
-    m = machine or FakeMachine()
-    kw.setdefault("autostart", False)
-    kw.setdefault("blink", False)
-    return BareflowApp(lambda: m, image="fake.img", **kw), m
+def make_app(machine: FakeMachine | None = None, *, autostart: bool = False,
+             initial_keys=None, blink: bool = False) -> tuple[BareflowApp, FakeMachine]:
+    session = FakeSession(machine, autostart=autostart, initial_keys=initial_keys)
+    return BareflowApp(session, image="fake.img", blink=blink), session.machine
 
 
 @pytest.mark.timeout(30)
@@ -70,19 +69,19 @@ async def test_pause_step_and_run_change_state():
     app, m = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.1)
-        assert app.runner.state == "paused" and m.instructions == 0
+        assert app.view.state == "paused" and m.instructions == 0
         await pilot.press("f6")
         await wait_for(pilot, lambda: m.instructions == 1)
-        await wait_for(pilot, lambda: app.runner.cpu_view is not None and app.runner.cpu_view.pc == KMAIN + 2)
+        await wait_for(pilot, lambda: app.view.cpu is not None and app.view.cpu.pc == KMAIN + 2)
         await pilot.pause(0.1)
         cpu_text = str(app.query_one("#cpu", CpuPanel).render())
         assert "kmain+0x2" in cpu_text and "EFLAGS" in cpu_text and "IF" in cpu_text
         await pilot.press("f7")  # not a call here: one instruction
         await wait_for(pilot, lambda: m.instructions == 2)
         await pilot.press("f5")
-        await wait_for(pilot, lambda: app.runner.state == "running" and m.instructions > 1000)
+        await wait_for(pilot, lambda: app.view.state == "running" and m.instructions > 1000)
         await pilot.press("f5")
-        await wait_for(pilot, lambda: app.runner.state == "paused")
+        await wait_for(pilot, lambda: app.view.state == "paused")
         frozen = m.instructions
         await pilot.pause(0.2)
         assert m.instructions == frozen
@@ -99,12 +98,12 @@ async def test_breakpoint_on_a_symbol_stops_there():
         await pilot.press(*"matmul", "enter")
         await wait_for(pilot, lambda: MATMUL in m.breakpoints)
         await pilot.press("f5")
-        await wait_for(pilot, lambda: app.runner.state == "paused" and m.instructions > 0)
+        await wait_for(pilot, lambda: app.view.state == "paused" and m.instructions > 0)
         assert m.pc == MATMUL and m.instructions == 16
         await wait_for(pilot, lambda: "breakpoint at matmul" in str(app.query_one("#status").render()))
         # continuing stops at the same place one loop later
         await pilot.press("f5")
-        await wait_for(pilot, lambda: app.runner.state == "paused" and m.instructions > 16)
+        await wait_for(pilot, lambda: app.view.state == "paused" and m.instructions > 16)
         assert m.pc == MATMUL and m.instructions == 16 + 24
         # toggling removes it
         await pilot.press("f9", *"matmul", "enter")
@@ -117,19 +116,20 @@ async def test_run_to_symbol_and_unknown_symbol_message():
     app, m = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f8", *"matmul", "enter")
-        await wait_for(pilot, lambda: app.runner.state == "paused" and m.pc == MATMUL)
+        await wait_for(pilot, lambda: app.view.state == "paused" and m.pc == MATMUL)
         assert not m.breakpoints  # the one-shot breakpoint is gone
         await pilot.press("f8", *"nosuch", "enter")
-        await wait_for(pilot, lambda: "unknown symbol: 'nosuch'" in app.runner.message)
+        await wait_for(pilot, lambda: "unknown symbol: 'nosuch'" in app.view.message)
         assert m.pc == MATMUL
 
 
 @pytest.mark.timeout(30)
 @sync
 async def test_bad_image_is_shown_and_exits_non_zero():
-    def factory():
-        return FakeMachine(bad_image="images/x.img: no 0x55AA boot signature")
-    app = BareflowApp(factory, image="x.img", autostart=False, blink=False)
+    from bareflow.emu.session.client import SessionError
+    with pytest.raises(SessionError) as info:
+        FakeSession(bad_image="images/x.img: no 0x55AA boot signature")
+    app = BareflowApp(startup_error=info.value, image="x.img", blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.1)
         assert isinstance(app.screen, ErrorScreen)
@@ -148,7 +148,7 @@ async def test_quit_stops_the_running_guest():
         await pilot.press("f10")
         await pilot.pause(0.1)
     assert app.return_code == 0
-    assert not app.runner._thread.is_alive()
+    assert not app.session.alive
     n = m.instructions
     await asyncio.sleep(0.1)
     assert m.instructions == n

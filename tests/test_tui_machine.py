@@ -1,5 +1,5 @@
 """Pilot tests of the TUI as `bareflow-emu` runs it: the real Machine and the bundled image in
-the emulator process (tui/remote.py).  Stepping changes the CPU state shown; a breakpoint on an
+the emulator process (emu/session/).  Stepping changes the CPU state shown; a breakpoint on an
 ELF symbol stops the guest there (in protected mode, after the whole boot chain); keys typed on
 the VGA screen reach the guest through the PS/2 keyboard (it echoes them after its `> `
 prompt); quitting stops the emulator process; a bad image is shown and exits 64."""
@@ -12,7 +12,7 @@ import pytest
 
 from bareflow.tui.app import BareflowApp, ErrorScreen
 from bareflow.tui.cpu import CpuPanel
-from bareflow.tui.remote import RemoteSession, SessionConfig, SessionError
+from bareflow.emu.session.client import RemoteSession, SessionConfig, SessionError
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = ROOT / "images" / "fluid_llama.img"
@@ -38,7 +38,7 @@ async def wait_for(pilot, cond, timeout: float, show=lambda: "") -> None:
 
 def run_app(body, *, autostart: bool) -> BareflowApp:
     session = RemoteSession(SessionConfig(image=str(IMAGE), autostart=autostart))
-    app = BareflowApp(session=session, image=IMAGE.name, blink=False)
+    app = BareflowApp(session, image=IMAGE.name, blink=False)
 
     async def go():
         async with app.run_test(size=SIZE) as pilot:
@@ -53,19 +53,19 @@ def run_app(body, *, autostart: bool) -> BareflowApp:
 @pytest.mark.timeout(60)
 def test_step_shows_the_boot_sector_in_real_mode():
     async def body(app, pilot):
-        m = app.machine
-        await wait_for(pilot, lambda: app.runner.cpu_view is not None, 20)
-        assert m.instructions == 0 and app.runner.cpu_view.mode == "real"
-        start = app.runner.cpu_view.pc
+        m = app.view
+        await wait_for(pilot, lambda: app.view.cpu is not None, 20)
+        assert m.instructions == 0 and app.view.cpu.mode == "real"
+        start = app.view.cpu.pc
         await pilot.press("f6")
-        await wait_for(pilot, lambda: m.instructions == 1, 30, lambda: (m.instructions, app.runner.state, app.runner.message))
-        await wait_for(pilot, lambda: app.runner.cpu_view.pc != start, 30)
+        await wait_for(pilot, lambda: m.instructions == 1, 30, lambda: (m.instructions, app.view.state, app.view.message))
+        await wait_for(pilot, lambda: app.view.cpu.pc != start, 30)
         await pilot.pause(0.1)
         text = str(app.query_one("#cpu", CpuPanel).render())
-        assert "mode real" in text and f"pc {app.runner.cpu_view.pc:#010x}" in text
+        assert "mode real" in text and f"pc {app.view.cpu.pc:#010x}" in text
         assert m.cycles > 0
     app = run_app(body, autostart=False)
-    assert not app.runner.alive
+    assert not app.session.alive
 
 
 @pytest.mark.timeout(240)
@@ -73,16 +73,16 @@ def test_breakpoint_on_kmain_stops_there_in_protected_mode():
     kmain = symbol("kmain")
 
     async def body(app, pilot):
-        m = app.machine
-        await wait_for(pilot, lambda: app.runner.cpu_view is not None, 20)
+        m = app.view
+        await wait_for(pilot, lambda: app.view.cpu is not None, 20)
         await pilot.press("f9", *"kmain", "enter")
         await wait_for(pilot, lambda: kmain in m.breakpoints, 10)
         await pilot.press("f5")
-        await wait_for(pilot, lambda: app.runner.state == "running", 10)
-        await wait_for(pilot, lambda: app.runner.state != "running", 200)
-        assert app.runner.state == "paused", app.runner.message
-        await wait_for(pilot, lambda: app.runner.cpu_view.pc == kmain, 10)
-        view = app.runner.cpu_view
+        await wait_for(pilot, lambda: app.view.state == "running", 10)
+        await wait_for(pilot, lambda: app.view.state != "running", 200)
+        assert app.view.state == "paused", app.view.message
+        await wait_for(pilot, lambda: app.view.cpu.pc == kmain, 10)
+        view = app.view.cpu
         assert view.mode == "protected" and view.cpl == 0
         await pilot.pause(0.2)
         assert "<kmain>" in str(app.query_one("#cpu", CpuPanel).render())
@@ -96,14 +96,15 @@ def test_breakpoint_on_kmain_stops_there_in_protected_mode():
 @pytest.mark.timeout(300)
 def test_keys_typed_on_the_screen_reach_the_guest():
     async def body(app, pilot):
-        m = app.machine
-        await wait_for(pilot, lambda: m.serial_out.endswith(b"> "), 240)
+        def com1() -> str:   # what the COM1 pane shows (the front end keeps no copy of the output)
+            return "\n".join(app.serial.lines)
+        await wait_for(pilot, lambda: com1().endswith("> "), 240)
         await pilot.press("h", "i")
-        await wait_for(pilot, lambda: m.serial_out.endswith(b"> hi"), 30)
+        await wait_for(pilot, lambda: com1().endswith("> hi"), 30)
         await pilot.press("f10")
     app = run_app(body, autostart=True)
     assert app.return_code == 0
-    assert not app.runner.alive
+    assert not app.session.alive
 
 
 @pytest.mark.timeout(60)

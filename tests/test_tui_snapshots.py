@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from bareflow.tui.app import BareflowApp
-from tui_fake import FakeMachine
+from tui_fake import FakeMachine, FakeSession
 
 SIZE = (200, 60)
 
@@ -48,14 +48,14 @@ def _app() -> tuple[BareflowApp, FakeMachine]:
     m.serial_out += b"[stats] tokens=12 cycles_per_token=6300000 heap_peak=4194304\r\n> "
     for _ in range(20):
         m.step()
-    app = BareflowApp(lambda: m, image="fluid_llama.img", autostart=False, blink=False)
+    app = BareflowApp(FakeSession(m, autostart=False), image="fluid_llama.img", blink=False)
     return app, m
 
 
 async def _settle(pilot) -> None:
     app = pilot.app
     for _ in range(200):
-        if app.runner is not None and app.runner.cpu_view is not None and app._cpu_seq == app.runner.cpu_seq:
+        if app.view is not None and app.view.cpu is not None and app._cpu_seq == app.session.runner.cpu_seq:
             break
         await pilot.pause(0.02)
     await pilot.pause(0.6)  # one profile refresh (every 0.5 s) and a few polls
@@ -84,4 +84,4 @@ def test_no_thread_left_after_snapshot():
         async with app.run_test(size=SIZE) as pilot:
             await _settle(pilot)
     asyncio.run(go())
-    assert app.runner is not None and not app.runner.alive
+    assert app.session is not None and not app.session.alive

@@ -1,5 +1,5 @@
 """Pilot tests of the TUI's boot journey, fault explainer and time travel over the real machine
-in its own process (tui/remote.py), on the small test images (tests/images/*.asm):
+in its own process (emu/session/), on the small test images (tests/images/*.asm):
 
 * after a run of core_pm.img, Shift+F1 (a terminal's F13) opens the timeline and it lists the
   switch to protected mode with its cycle stamp and explanation;
@@ -25,7 +25,7 @@ import build as images  # noqa: E402
 from bareflow.tui.app import BareflowApp  # noqa: E402
 from bareflow.tui.fault import FaultScreen  # noqa: E402
 from bareflow.tui.journey import JourneyPanel, JourneyScreen  # noqa: E402
-from bareflow.tui.remote import RemoteSession, SessionConfig  # noqa: E402
+from bareflow.emu.session.client import RemoteSession, SessionConfig  # noqa: E402
 
 SIZE = (200, 60)
 
@@ -36,15 +36,15 @@ async def wait_for(pilot, cond, timeout: float, what: str = "") -> None:
     while not cond():
         if loop.time() > end:
             app = pilot.app
-            raise AssertionError(f"not reached in time: {what} (state {app.runner.state!r}, "
-                                 f"message {app.runner.message!r})")
+            raise AssertionError(f"not reached in time: {what} (state {app.view.state!r}, "
+                                 f"message {app.view.message!r})")
         await pilot.pause(0.05)
 
 
 def run_app(image: str, body, *, autostart: bool, pause: bool = False) -> BareflowApp:
     session = RemoteSession(SessionConfig(image=str(images.build(image)), autostart=autostart,
                                           pause_at_milestones=pause))
-    app = BareflowApp(session=session, image=image, blink=False)
+    app = BareflowApp(session, image=image, blink=False)
 
     async def go():
         async with app.run_test(size=SIZE) as pilot:
@@ -69,8 +69,8 @@ def timeline_lines(app) -> list[str]:
 @pytest.mark.timeout(60)
 def test_timeline_lists_the_switch_to_protected_mode():
     async def body(app, pilot):
-        await wait_for(pilot, lambda: app.runner.state == "powered off", 20, "power-off")
-        await wait_for(pilot, lambda: (app.machine.journey or {}).get("milestones", [{}])[-1].get("kind") == "end",
+        await wait_for(pilot, lambda: app.view.state == "powered off", 20, "power-off")
+        await wait_for(pilot, lambda: (app.view.journey or {}).get("milestones", [{}])[-1].get("kind") == "end",
                        10, "the journey's end")
         await pilot.press("f13")                  # Shift+F1 as a terminal sends it
         await wait_for(pilot, lambda: showing(app, JourneyScreen, "JourneyPanel OptionList"), 5, "timeline open")
@@ -93,44 +93,44 @@ def test_timeline_lists_the_switch_to_protected_mode():
 def test_pause_at_milestones_opens_the_timeline_on_the_milestone():
     async def body(app, pilot):
         await wait_for(pilot, lambda: showing(app, JourneyScreen, "#journey-detail"), 20, "timeline opened by a pause")
-        assert app.runner.state == "paused" and app.runner.message.startswith("paused at a milestone: Disk read")
+        assert app.view.state == "paused" and app.view.message.startswith("paused at a milestone: Disk read")
         panel = app.screen.query_one(JourneyPanel)
         await wait_for(pilot, lambda: "Disk read" in panel.detail_text(), 5, "the paused milestone shown")
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is app.main_screen, 5, "timeline closed")
         await pilot.press("f5")                    # on to the next milestone
         await wait_for(pilot, lambda: showing(app, JourneyScreen, "#journey-detail"), 20, "timeline reopened")
-        assert not app.runner.message.startswith("paused at a milestone: Disk read #1")
+        assert not app.view.message.startswith("paused at a milestone: Disk read #1")
     run_app("core_pm.asm", body, autostart=True, pause=True)
 
 
 @pytest.mark.timeout(60)
 def test_step_back_after_a_step_returns_to_the_previous_pc():
     async def body(app, pilot):
-        r, m = app.runner, app.machine
-        await wait_for(pilot, lambda: r.cpu_view is not None, 20, "first CPU view")
+        r = m = app.view
+        await wait_for(pilot, lambda: r.cpu is not None, 20, "first CPU view")
         for n in (1, 2, 3):
             await pilot.press("f6")
-            await wait_for(pilot, lambda: r.cpu_view is not None and r.cpu_view.instructions >= n
+            await wait_for(pilot, lambda: r.cpu is not None and r.cpu.instructions >= n
                            and r.state == "paused", 10, f"step {n}")
-        before = (r.cpu_view.pc, r.cpu_view.cycles, r.cpu_view.instructions)
+        before = (r.cpu.pc, r.cpu.cycles, r.cpu.instructions)
         await pilot.press("f6")
-        await wait_for(pilot, lambda: r.cpu_view.instructions > before[2] and r.state == "paused", 10, "step 4")
-        assert r.cpu_view.pc != before[0]
+        await wait_for(pilot, lambda: r.cpu.instructions > before[2] and r.state == "paused", 10, "step 4")
+        assert r.cpu.pc != before[0]
         await pilot.press("f18")                   # Shift+F6 as a terminal sends it
         await wait_for(pilot, lambda: r.message.startswith("stepped back"), 20, "step back")
-        await wait_for(pilot, lambda: r.cpu_view.instructions == before[2], 5, "view of the past")
-        assert (r.cpu_view.pc, r.cpu_view.cycles, r.cpu_view.instructions) == before
+        await wait_for(pilot, lambda: r.cpu.instructions == before[2], 5, "view of the past")
+        assert (r.cpu.pc, r.cpu.cycles, r.cpu.instructions) == before
         assert m.instructions == before[2]
         await pilot.press("f6")                    # and forward again: the same step
-        await wait_for(pilot, lambda: r.cpu_view.instructions > before[2] and r.state == "paused", 10, "redo")
+        await wait_for(pilot, lambda: r.cpu.instructions > before[2] and r.state == "paused", 10, "redo")
     run_app("core_pm.asm", body, autostart=False)
 
 
 @pytest.mark.timeout(60)
 def test_triple_fault_shows_the_explainer_and_steps_back_from_it():
     async def body(app, pilot):
-        r = app.runner
+        r = app.view
         await wait_for(pilot, lambda: showing(app, FaultScreen, "#fault-text"), 30, "fault explainer")
         assert r.state == "triple fault"
         text = app.screen.body()
@@ -155,7 +155,7 @@ def test_history_checkpoints_at_its_pauses_without_changing_the_run():
     it can) ends on exactly the cycle and instruction of a plain run, and stepping back from
     there works from the nearest of those checkpoints."""
     from bareflow.emu.machine import Machine, MachineConfig, StopReason
-    from bareflow.tui.history import History
+    from bareflow.emu.session.history import History
     limit = 40_000_000
     plain = Machine(MachineConfig(image=str(BUNDLED)))
     assert plain.run(limit) == StopReason.CYCLE_LIMIT

@@ -2,9 +2,10 @@
 screen rows and the status figures."""
 from __future__ import annotations
 
-from bareflow.tui.keymap import char_scancodes, key_scancodes, text_scancodes
+from bareflow.emu.session.keys import char_scancodes
+from bareflow.tui.keymap import key_scancodes, text_scancodes
 from bareflow.tui.profile import parse_jit, parse_stats, sort_profile
-from bareflow.tui.runner import KeyScript
+from bareflow.emu.session.runner import KeyScript
 from bareflow.tui.screen import CGA_PALETTE, CP437, VgaScreen
 from bareflow.tui.serial import LineSplitter, SerialText, key_bytes
 from bareflow.tui.status import RateMeter, format_time
@@ -148,7 +149,7 @@ def test_every_mapped_key_is_a_real_set1_sequence():
 
 
 def test_paste_keeps_only_typeable_characters():
-    from bareflow.tui.runner import typeable_text
+    from bareflow.emu.session.keys import typeable_text
     assert typeable_text("héllo\tworld\n") == ("hllo\tworld\n", 1)
 
 

@@ -1,6 +1,7 @@
-"""A small stand-in for `bareflow.emu.machine.Machine`, for TUI tests only.
+"""The fake session for TUI tests: a toy machine run by the session's real runner in-process.
 
-It implements the Machine API the TUI uses (docs/architecture.md, "The core") over a toy
+`FakeSession` is the one fake of the session-client protocol (bareflow.emu.session.client).
+`FakeMachine`, the toy it runs, implements the Machine API the TUI uses (docs/architecture.md, "The core") over a toy
 program so that tests can check the UI's wiring exactly: a loop through two functions
 (`kmain`, then a call to `matmul`), 2-byte instructions costing 3 cycles each, a keyboard
 whose guest echoes typed letters to the VGA screen and COM1, and a COM1 receiver that records
@@ -13,6 +14,10 @@ import threading
 import time
 
 from bareflow.emu.errors import BadArgument, BadImage
+from bareflow.emu.session.client import SessionClient, SessionError
+from bareflow.emu.session.frames import COMMANDS, SessionView
+from bareflow.emu.session.publisher import Publisher
+from bareflow.emu.session.runner import Runner
 
 KMAIN, MATMUL = 0x1000, 0x1040
 KMAIN_LEN, MATMUL_LEN = 16, 8
@@ -113,6 +118,7 @@ class FakeMachine:
         self._pause = threading.Event()
         self._initial_screen = screen
         self.run_calls = 0
+        self.wall_seconds = 0.0
         self.reset()
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -258,3 +264,56 @@ class FakeMachine:
 
     def send_serial(self, data: bytes) -> None:
         self.serial_in += data
+
+    # the machine's input door (the keyboard's recorder above keeps what arrived, for tests)
+    def press_keys(self, codes: list[int]) -> None:
+        self.keyboard.press_keys(codes)
+
+    def type_text(self, text: str) -> None:
+        self.keyboard.type_text(text)
+
+    @property
+    def kbd(self) -> FakeKeyboard:
+        """The 8042 the runner types `--keys` scripts into, like the real machine's."""
+        return self.keyboard
+
+
+class FakeSession(SessionClient):
+    """The one fake of the session-client protocol: the toy machine above, run in this process
+    by the session's real `Runner` on its thread, and published by the real `Publisher` when
+    the app polls (so frames are built and applied exactly as over the pipe, deterministically).
+
+    `FakeSession(bad_image="...")` fails to start the way `RemoteSession` does (SessionError
+    with the image status), for the error screen's tests."""
+
+    def __init__(self, machine: FakeMachine | None = None, *, autostart: bool = True,
+                 initial_keys: list[tuple[str | None, str]] | None = None, bad_image: str | None = None) -> None:
+        if bad_image:
+            raise SessionError(bad_image, 64)
+        self.machine = machine or FakeMachine()
+        self.runner = Runner(self.machine, initial_keys=initial_keys)
+        self.publisher = Publisher(self.machine, self.runner)
+        self.view = SessionView()
+        self.commands: list[tuple[str, tuple]] = []
+        self.runner.start(run=autostart)
+
+    def poll(self) -> SessionView:
+        for frame in self.publisher.tick():
+            self.view.apply(frame)
+        return self.view
+
+    def take_serial(self) -> list[tuple[bool, bytes]]:
+        self.poll()
+        return self.view.take_serial()
+
+    @property
+    def alive(self) -> bool:
+        return self.runner.alive
+
+    def command(self, name: str, *args) -> None:
+        assert name in COMMANDS, name
+        self.commands.append((name, args))
+        getattr(self.runner, name)(*args)
+
+    def close(self, timeout: float = 5.0) -> bool:
+        return self.runner.stop(timeout)

@@ -1,8 +1,9 @@
 """`bareflow-emu [IMAGE]`: the machine, live, in the terminal.
 
-The app owns no emulation: a `Runner` drives the `Machine` on its own thread, and the UI polls
-the machine's thread-safe snapshots 30 times a second (screen, cursor, COM1 output, counters)
-and the runner's published CPU view.  Emulator controls are F-keys bound with priority, so
+The app owns no emulation and never sees a machine: it talks to a session
+(`bareflow.emu.session.SessionClient`: the machine runs in its own process) by sending commands
+and reading the session's view 25 times a second (screen, cursor, COM1 output, counters, the
+CPU view, the profile, the journey).  Emulator controls are F-keys bound with priority, so
 every other key - Tab, Escape, ctrl+c - can reach the guest: the focused VGA screen turns keys
 into PS/2 make/break codes, the focused COM1 log turns them into serial bytes.
 """
@@ -20,14 +21,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Static
 
-from bareflow.emu.errors import BadImage, BareflowError
+from bareflow.emu.session.client import RemoteSession, SessionClient, SessionConfig, SessionError
+from bareflow.emu.session.frames import SessionView
 
 from .cpu import CpuPanel
 from .fault import FaultScreen, FaultTracker, summary
 from .journey import JourneyScreen
 from .profile import ProfilePanel
-from .remote import RemoteSession, SessionConfig, SessionError
-from .runner import Runner
 from .screen import VgaScreen
 from .serial import LineSplitter, SerialLog
 from .status import RateMeter, StatusBar, StatusInfo
@@ -122,8 +122,8 @@ class ErrorScreen(ModalScreen[None]):
 
 
 class BareflowApp(App[int]):
-    """The TUI over one machine.  `machine_factory` builds it (so a bad image is reported in
-    the app); `autostart` False leaves the guest paused at its first instruction."""
+    """The TUI over one session (`session`), or over the error that kept it from starting
+    (`startup_error`, shown in the app, then any key exits with its status)."""
 
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses elsewhere work too
     TITLE = "BareFlow"
@@ -148,28 +148,19 @@ class BareflowApp(App[int]):
         Binding("f20,shift+f8", "run_back_to", "Back to", key_display="⇧F8", priority=True),
     ]
 
-    def __init__(self, machine_factory: Callable[[], object] | None = None, *, image: str = "",
-                 initial_keys: list[tuple[str | None, str]] | None = None, autostart: bool = True,
-                 blink: bool = True, poll_hz: float = POLL_HZ,
-                 session: RemoteSession | None = None, startup_error: SessionError | None = None) -> None:
+    def __init__(self, session: SessionClient | None = None, *, image: str = "", blink: bool = True,
+                 poll_hz: float = POLL_HZ, startup_error: SessionError | None = None) -> None:
         super().__init__()
-        self.machine_factory = machine_factory
-        #: a started `remote.RemoteSession` (the machine in its own process), or the error that
-        #: kept it from starting; either overrides machine_factory
         self.session = session
         self.startup_error = startup_error
+        #: what the session last published (None until the app has a session)
+        self.view: SessionView | None = None
         self.image = image
-        self.initial_keys = list(initial_keys or [])
-        self.autostart = autostart
         self.blink = blink
         self.poll_hz = poll_hz
-        self.machine = None
-        self.runner: Runner | None = None
         self.error_message: str | None = None
         self.error_code = 64
-        self._serial_pos = 0
         self._closed = False
-        self._resets = 0
         self._lines = LineSplitter()
         self._mips = RateMeter()
         self._fps = RateMeter()
@@ -217,24 +208,8 @@ class BareflowApp(App[int]):
             self._fatal(str(self.startup_error), self.startup_error.exit_code)
             return
         if self.session is not None:
-            self.machine, self.runner = self.session.machine, self.session.runner
+            self.view = self.session.poll()
             self._start_polling()
-            return
-        try:
-            self.machine = self.machine_factory()
-        except BareflowError as err:
-            # the CLI's statuses: 64 for an image that cannot boot, 2 for a bad argument
-            self._fatal(str(err), 64 if isinstance(err, BadImage) else 2)
-            return
-        except OSError as err:
-            self._fatal(f"cannot read the image: {err.strerror or err}", 64)
-            return
-        except Exception as err:  # a bug of ours: one line, the CLI's internal-error status
-            self._fatal(f"internal error: {type(err).__name__}: {err}", 70)
-            return
-        self.runner = Runner(self.machine, initial_keys=self.initial_keys)
-        self.runner.start(run=self.autostart)
-        self._start_polling()
 
     def _start_polling(self) -> None:
         self.set_interval(1 / self.poll_hz, self.poll)
@@ -266,37 +241,36 @@ class BareflowApp(App[int]):
 
     # --- polling ------------------------------------------------------------------------
     def poll(self) -> None:
-        """Copy the machine's thread-safe snapshots into the widgets (UI thread)."""
-        m, runner = self.machine, self.runner
-        if m is None or runner is None:
+        """Copy the session's view into the widgets (UI thread)."""
+        if self.session is None:
             return
+        v = self.view = self.session.poll()
         now = time.monotonic()
         self._fit(self.size.width, self.size.height)
-        runner.refresh_cpu()
         with self.batch_update():
-            self.vga.update_frame(m.screen_bytes(), tuple(m.cursor())[:3])
-            self._poll_serial(m.serial_out)
-            if runner.cpu_seq != self._cpu_seq:
-                self._cpu_seq = runner.cpu_seq
-                self.cpu.show(runner.cpu_view, "live, 4 Hz" if runner.state == "running" else "")
+            self.vga.update_frame(v.screen, v.cursor)
+            self._poll_serial()
+            if v.cpu_seq != self._cpu_seq:
+                self._cpu_seq = v.cpu_seq
+                self.cpu.show(v.cpu, "live, 4 Hz" if v.state == "running" else "")
             if now - self._last_profile >= PROFILE_EVERY_S:
                 self._last_profile = now
-                self.profile.update_profile(m.profile_table())
+                self.profile.update_profile(v.profile)
             self._polls += 1
-            state = runner.state
+            state = v.state
             if state == "running":
-                mips = self._mips.sample(m.instructions, now)
+                mips = self._mips.sample(v.instructions, now)
                 fps = self._fps.sample(self._polls, now)
                 self.measured_mips = None if mips is None else mips / 1e6
                 self.measured_fps = fps
-                if getattr(m, "state", "") == "idle":
+                if v.machine_state == "idle":
                     state = "idle"
             else:
                 self._mips.reset()
                 self._fps.reset()
-            self._poll_journey(getattr(m, "journey", None), state, runner.message)
-            info = StatusInfo(state, m.cycles, m.instructions, self.measured_mips, self.measured_fps,
-                              self.image, len(m.breakpoints), runner.message)
+            self._poll_journey(v.journey, state, v.message)
+            info = StatusInfo(state, v.cycles, v.instructions, self.measured_mips, self.measured_fps,
+                              self.image, len(v.breakpoints), v.message)
             if info != self._last_status:
                 self._last_status = info
                 self.status.show(info)
@@ -320,36 +294,32 @@ class BareflowApp(App[int]):
                 self.notify(summary(text) + "  (Shift+F1: the journey explains it)", title="Exception",
                             severity="warning", timeout=8)
 
-    def _poll_serial(self, out: bytearray) -> None:
-        n = len(out)
-        if self.runner.resets != self._resets:  # the machine was reset: COM1 output starts again
-            self._resets = self.runner.resets
-            self._serial_pos = 0
-            self.serial.write("\n--- reset ---\n")
-            self._lines = LineSplitter()
-        if n > self._serial_pos:
-            new = bytes(out[self._serial_pos:n])
-            self._serial_pos = n
-            self.serial.feed(new)
-            lines = self._lines.feed(new.decode("latin-1").replace("\r", ""))
-            if lines:
-                self.profile.guest_lines(lines)
+    def _poll_serial(self) -> None:
+        for restart, new in self.session.take_serial():
+            if restart:  # the machine was reset: COM1 output starts again
+                self.serial.write("\n--- reset ---\n")
+                self._lines = LineSplitter()
+            if new:
+                self.serial.feed(new)
+                lines = self._lines.feed(new.decode("latin-1").replace("\r", ""))
+                if lines:
+                    self.profile.guest_lines(lines)
 
     # --- input to the guest -------------------------------------------------------------
     @on(VgaScreen.Scancodes)
     def _scancodes(self, event: VgaScreen.Scancodes) -> None:
-        if self.runner is not None:
-            self.runner.send_keys(event.codes)
+        if self.session is not None:
+            self.session.send_keys(event.codes)
 
     @on(VgaScreen.Pasted)
     def _pasted(self, event: VgaScreen.Pasted) -> None:
-        if self.runner is not None:
-            self.runner.type_text(event.text)
+        if self.session is not None:
+            self.session.type_text(event.text)
 
     @on(SerialLog.Typed)
     def _typed(self, event: SerialLog.Typed) -> None:
-        if self.runner is not None:
-            self.runner.send_serial(event.data)
+        if self.session is not None:
+            self.session.send_serial(event.data)
 
     # --- actions ------------------------------------------------------------------------
     def action_help(self) -> None:
@@ -363,47 +333,42 @@ class BareflowApp(App[int]):
         (self.serial if vga.has_focus else vga).focus()
 
     def action_run_pause(self) -> None:
-        if self.runner is not None:
-            self.runner.toggle()
+        if self.session is not None:
+            self.session.toggle()
 
     def action_step(self) -> None:
-        if self.runner is not None:
-            self.runner.step()
+        if self.session is not None:
+            self.session.step()
 
     def action_step_over(self) -> None:
-        if self.runner is not None:
-            self.runner.step_over()
+        if self.session is not None:
+            self.session.step_over()
 
     def action_journey(self) -> None:
         """The boot journey timeline (a modal that refreshes itself while open)."""
         if isinstance(self.screen, JourneyScreen):
             self.screen.dismiss()
         elif self.screen is self.main_screen or isinstance(self.screen, FaultScreen):
-            self.push_screen(JourneyScreen(lambda: getattr(self.machine, "journey", None)))
-
-    def _travel(self, name: str, *args: str) -> None:
-        fn = getattr(self.runner, name, None) if self.runner is not None else None
-        if fn is None:
-            self.notify("time travel is not available here", severity="warning")
-            return
-        fn(*args)
+            self.push_screen(JourneyScreen(lambda: self.view.journey if self.view is not None else None))
 
     def action_step_back(self) -> None:
-        self._travel("step_back")
+        if self.session is not None:
+            self.session.step_back()
 
     def action_run_back(self) -> None:
-        self._travel("run_back")
+        if self.session is not None:
+            self.session.run_back()
 
     def action_run_back_to(self) -> None:
         self._ask("Run back to the last time this ran (symbol or address):",
-                  lambda v: self._travel("run_back_to", v))
+                  lambda v: self.session.run_back_to(v))
 
     def action_reset(self) -> None:
-        if self.runner is not None:
-            self.runner.reset()
+        if self.session is not None:
+            self.session.reset()
 
     def _ask(self, question: str, then: Callable[[str], None], allow_empty: bool = False) -> None:
-        if self.runner is None or isinstance(self.screen, (PromptScreen, ErrorScreen)):
+        if self.session is None or isinstance(self.screen, (PromptScreen, ErrorScreen)):
             return
 
         def answered(value: str | None) -> None:
@@ -413,29 +378,26 @@ class BareflowApp(App[int]):
         self.push_screen(PromptScreen(question, "symbol or address, e.g. matmul or 0x100000"), answered)
 
     def action_run_to(self) -> None:
-        self._ask("Run to (symbol or address):", lambda v: self.runner.run_to(v))
+        self._ask("Run to (symbol or address):", lambda v: self.session.run_to(v))
 
     def action_breakpoint(self) -> None:
-        bps = ", ".join(f"{a:#x}" for a in sorted(self.machine.breakpoints)) if self.machine else ""
+        bps = ", ".join(f"{a:#x}" for a in sorted(self.view.breakpoints)) if self.view else ""
         self._ask("Toggle breakpoint (symbol or address)" + (f" [now: {bps}]" if bps else "") + ":",
-                  lambda v: self.runner.toggle_breakpoint(v))
+                  lambda v: self.session.toggle_breakpoint(v))
 
     def action_memory(self) -> None:
         self._ask("Memory view at (symbol or address; empty = stack):",
-                  lambda v: self.runner.set_memory(v or None), allow_empty=True)
+                  lambda v: self.session.set_memory(v or None), allow_empty=True)
 
     async def action_quit(self) -> None:
         self.shutdown()
         self.exit(return_code=self.error_code if self.error_message else 0)
 
     def shutdown(self) -> None:
-        """Stop the guest and join the emulator thread (idempotent)."""
-        if self.runner is not None:
-            stopped = self.runner.stop()
-            close = getattr(self.machine, "close", None)
-            if stopped and close is not None and not self._closed:
-                self._closed = True
-                close()
+        """Stop the guest and the emulator (idempotent)."""
+        if self.session is not None and not self._closed:
+            self._closed = True
+            self.session.close()
 
     def on_unmount(self) -> None:
         self.shutdown()
@@ -444,9 +406,9 @@ class BareflowApp(App[int]):
 def run_tui(image: str, *, memory_mb: int = 64, symbols: str | None = None,
             initial_keys: list[tuple[str | None, str]] = [],  # noqa: B006 (read-only)
             pause_at_milestones: bool = False, time_travel: bool = True) -> int:
-    """Entry point for `bareflow-emu [IMAGE]` (called by emu/cli.py); returns the exit code.
+    """Entry point for `bareflow-emu [IMAGE]` (called by tui/cli.py); returns the exit code.
 
-    The machine runs in its own process (tui/remote.py), started before Textual takes the
+    The machine runs in its own process (emu/session/), started before Textual takes the
     terminal over (multiprocessing needs the real stderr); a start-up error is then shown in
     the app like any other."""
     cfg = SessionConfig(image=str(image), memory_mb=memory_mb, symbols=symbols, initial_keys=list(initial_keys),
@@ -457,7 +419,7 @@ def run_tui(image: str, *, memory_mb: int = 64, symbols: str | None = None,
         session = RemoteSession(cfg)
     except SessionError as err:
         error = err
-    app = BareflowApp(session=session, startup_error=error, image=Path(image).name)
+    app = BareflowApp(session, startup_error=error, image=Path(image).name)
     try:
         app.run()
     finally:

@@ -1,15 +1,14 @@
 """The CPU panel: what the processor is doing, in the words of the Intel manual.
 
-`capture_cpu` reads the machine on the emulator thread (between run slices or while paused,
-the only times `Machine.regs()`/`read_mem()`/`disasm()` may be called) into a plain
-`CpuView`; the panel renders that snapshot on the UI thread.  Registers that changed since the
+The emulator process reads the machine into a plain `CpuView` (emu/session/cpu.py) and sends
+it in a `CpuFrame`; the panel renders that snapshot on the UI thread.  Registers that changed since the
 previous snapshot are highlighted, which is what makes single-stepping readable.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from rich.text import Text
+
+from bareflow.emu.session.frames import CpuView
 
 from .textlines import TextLines
 
@@ -34,87 +33,6 @@ def decode_bits(value: int, names: tuple[tuple[int, str], ...]) -> list[str]:
 def eflags_text(value: int) -> str:
     """EFLAGS as the set flags plus IOPL, e.g. 'IF ZF IOPL=0'."""
     return " ".join(decode_bits(value, EFLAGS_BITS) + [f"IOPL={(value >> 12) & 3}"])
-
-
-@dataclass
-class Insn:
-    addr: int
-    raw: bytes
-    text: str
-    where: str  # "symbol+0x12" or ""
-
-
-@dataclass
-class CpuView:
-    """Everything the panel shows, read in one go on the emulator thread."""
-
-    mode: str
-    cpl: int
-    regs: dict[str, int]
-    gdtr: tuple[int, int]
-    idtr: tuple[int, int]
-    pc: int
-    insns: list[Insn] = field(default_factory=list)
-    mem_addr: int = 0
-    mem_label: str = ""
-    mem: bytes = b""
-    cycles: int = 0
-    instructions: int = 0
-
-
-def linear_pc(mode: str, regs: dict[str, int], machine=None) -> int:
-    """Linear address of the next instruction: the machine's CPU knows the CS base in every
-    mode; without it, CS*16+IP in real mode and EIP (flat segments) in protected mode."""
-    cpu = getattr(machine, "cpu", None)
-    if cpu is not None and hasattr(cpu, "linear_pc"):
-        return cpu.linear_pc()
-    if mode == "real":
-        return ((regs.get("cs", 0) << 4) + (regs.get("eip", 0) & 0xFFFF)) & 0xFFFFFFFF
-    return regs.get("eip", 0)
-
-
-def where(machine, addr: int) -> str:
-    """'symbol+0xoff' for an address, or '' when there are no symbols or none covers it."""
-    symbols = getattr(machine, "symbols", None)
-    if symbols is None:
-        return ""
-    found = symbols.lookup(addr)
-    if not found:
-        return ""
-    name, off = found
-    return f"{name}+{off:#x}" if off else name
-
-
-def capture_cpu(machine, mem_addr: int | None = None, count: int = 6) -> CpuView:
-    """Read registers, tables, the next `count` instructions and 128 bytes of memory.
-
-    Emulator thread only (or while the machine is paused).  `mem_addr` None follows the stack
-    pointer, the most useful default while stepping through calls.
-    """
-    regs = dict(machine.regs())
-    mode = machine.mode
-    pc = linear_pc(mode, regs, machine)
-    insns: list[Insn] = []
-    try:
-        for addr, raw, text in machine.disasm(pc, count):
-            insns.append(Insn(addr, bytes(raw), text, where(machine, addr)))
-    except Exception as err:  # unmapped or undecodable memory is a fact to show, not a crash
-        insns.append(Insn(pc, b"", f"(cannot disassemble: {err})", ""))
-    if mem_addr is None:
-        if mode == "real":
-            mem_addr = ((regs.get("ss", 0) << 4) + (regs.get("esp", 0) & 0xFFFF)) & 0xFFFFFFFF
-        else:
-            mem_addr = regs.get("esp", 0)
-        label = "stack, ss:esp"
-    else:
-        label = where(machine, mem_addr)
-    try:
-        mem = bytes(machine.read_mem(mem_addr, MEM_ROWS * MEM_COLS))
-    except Exception:
-        mem = b""
-    return CpuView(mode=mode, cpl=machine.cpl, regs=regs, gdtr=tuple(machine.gdtr), idtr=tuple(machine.idtr),
-                   pc=pc, insns=insns, mem_addr=mem_addr, mem_label=label, mem=mem,
-                   cycles=machine.cycles, instructions=machine.instructions)
 
 
 def render_cpu(view: CpuView | None, previous: CpuView | None = None, note: str = "") -> Text:

@@ -1,13 +1,8 @@
 """The boot journey in the TUI: a timeline of milestones and the fault explainer's words.
 
-Two halves, because the machine runs in its own process (tui/remote.py):
-
-* `JourneyFeed` lives in the emulator process, next to the `Runner`: it attaches a
-  `bareflow.emu.journey.Journey` and a `FaultWatcher` to the real machine, optionally pauses
-  the runner at each milestone (`--pause-at-milestones`, for a class), and `publish()` returns
-  plain data (lists of dicts and strings) for the snapshot pipe, only when something changed.
-* `JourneyPanel` (a widget) and `JourneyScreen` (a modal over the app) live in the UI process
-  and show that data: one line per milestone with its cycle stamp, and below it the selected
+The data comes from the session (emu/session/journey.py, `JourneyFeed`, in the emulator
+process) in `JourneyFrame`s.  `JourneyPanel` (a widget) and `JourneyScreen` (a modal over the
+app) show it: one line per milestone with its cycle stamp, and below it the selected
   milestone's sentences and decoded details, or the explanation of the last fault.
 
 The widget never touches a machine, so it works the same over a pipe, a fake, or in tests.
@@ -24,52 +19,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-CPU_HZ = 100_000_000
+from bareflow.emu.session.frames import CPU_HZ
 
 
-# --------------------------------------------------------------------------- emulator process
-class JourneyFeed:
-    """Emulator-process half: the journey and the fault explainer on the real machine."""
-
-    def __init__(self, machine: Any, runner: Any = None, *, pause_at_milestones: bool = False) -> None:
-        from bareflow.emu.explain import FaultWatcher
-        from bareflow.emu.journey import Journey
-
-        self.machine = machine
-        self.runner = runner
-        self.journey = Journey().attach(machine)
-        self.watcher = FaultWatcher(machine)
-        self.watcher.on_explanation.append(self.journey.add_explanation)
-        self.pause_at_milestones = pause_at_milestones
-        #: the milestone the run paused at (shown by the UI), or None
-        self.paused_at: dict[str, Any] | None = None
-        self._last_key: tuple | None = None
-        self.journey.listeners.append(self._on_milestone)
-
-    def _on_milestone(self, m: Any) -> None:
-        # runs on the emulator thread, inside the machine's run loop: ask for a pause only
-        if self.pause_at_milestones and m.pause:
-            self.paused_at = m.to_dict()
-            if self.runner is not None:
-                self.runner.pause()
-                self.runner.message = f"paused at a milestone: {m.title}"
-            else:
-                self.machine.request_pause()
-
-    def publish(self) -> dict[str, Any] | None:
-        """{"milestones": [...], "fault": text | None, "paused_at": dict | None} when it changed."""
-        ms = self.journey.milestones
-        last = self.watcher.last
-        key = (len(ms), self.journey._mutations, ms[-1].title if ms else "", ms[-1].text if ms else "",
-               len(self.journey._log), id(last), self.paused_at is not None and self.paused_at.get("cycle"))
-        if key == self._last_key:
-            return None
-        self._last_key = key
-        return {"milestones": [m.to_dict() for m in ms], "fault": last.text() if last is not None else None,
-                "paused_at": self.paused_at}
-
-
-# --------------------------------------------------------------------------- UI process
 def milestone_line(m: dict[str, Any], cpu_hz: int = CPU_HZ) -> Text:
     """'   9,193,068  91.931 ms  Far jump ...' with the stamp dimmed."""
     ms = m["cycle"] * 1000.0 / cpu_hz

@@ -6,12 +6,12 @@ for the grey navigation keys, and Shift/Ctrl/Alt make ... break wrapped around t
 the character needs them (a US layout, which is what the guest's set-1 tables assume).
 
 Pure functions, no Textual import, so the mapping can be tested on its own.  Characters use
-the keyboard device's US table; this module adds what only a terminal has: named keys,
+the keyboard device's US table (through emu/session/keys.py); this module adds what only a terminal has: named keys,
 modifier combinations and the E0-prefixed grey keys.
 """
 from __future__ import annotations
 
-from bareflow.devices.scancodes import char_to_set1
+from bareflow.emu.session.keys import char_scancodes
 
 LSHIFT = 0x2A
 LCTRL = 0x1D
@@ -45,16 +45,6 @@ def _tap(code: int, extended: bool = False) -> list[int]:
 def _wrap(modifier: int, inner: list[int]) -> list[int]:
     """Hold a modifier around a key: modifier make, the key, modifier break."""
     return [modifier, *inner, modifier | 0x80]
-
-
-def char_scancodes(ch: str) -> list[int] | None:
-    """Set-1 make/break sequence that types `ch` on a US keyboard, or None if no key does.
-    The character table is the keyboard device's own (devices/scancodes.py), so what the TUI
-    types and what `--keys` types are the same codes."""
-    try:
-        return char_to_set1(ch)
-    except ValueError:
-        return None
 
 
 def key_scancodes(key: str, character: str | None = None) -> list[int] | None:

@@ -1,4 +1,4 @@
-"""The emulator thread: the only thread that drives the machine.
+"""The emulator thread of a session: the only thread that drives the machine.
 
 Unicorn and the machine's Python state are not thread-safe, so the UI never calls `run`,
 `step`, `regs`, `reset`... itself.  It asks this runner, which executes requests on its own
@@ -15,10 +15,10 @@ thread while the guest is stopped:
 * `--keys-after/--keys` scripts are matched byte by byte in the machine's `on_serial`
   callback (emulator thread), so a text is queued as soon as its pattern is printed.
 
-What the UI may read at any time, because the machine documents them as thread-safe
-snapshots: `screen_bytes()`, `cursor()`, `serial_out`, `cycles`, `instructions`,
-`profile_table()`; and this runner's plain attributes (`state`, `message`, `cpu_view`,
-`cpu_seq`), which the emulator thread replaces, never mutates.
+What the publisher (emu/session/publisher.py) may read at any time, because the machine
+documents them as thread-safe snapshots: `screen_bytes()`, `cursor()`, `serial_out`, `cycles`,
+`instructions`, `profile_table()`; and this runner's plain attributes (`state`, `message`,
+`cpu_view`, `cpu_seq`, `resets`), which the emulator thread replaces, never mutates.
 """
 from __future__ import annotations
 
@@ -30,20 +30,15 @@ from typing import Callable
 
 from bareflow.emu.errors import BareflowError
 
-from .cpu import CpuView, capture_cpu, where
-from .keymap import char_scancodes
+from .cpu import capture_cpu, where
+from .frames import CpuView
+from .keys import typeable_text
 
 #: the machine's states after which running again needs a reset (F2)
 TERMINAL_STATES = ("halted", "powered off", "triple fault", "guest error", "reset", "error")
 #: stop reasons after which the guest is simply stopped where it was and can continue
 _RESUMABLE = {"PAUSED": "paused", "BREAKPOINT": "paused", "STEP": "paused", "CYCLE_LIMIT": "paused"}
 CPU_CAPTURE_EVERY_S = 0.25
-
-
-def typeable_text(text: str) -> tuple[str, int]:
-    """(the characters a US PS/2 keyboard can type, how many others were dropped)."""
-    kept = "".join(ch for ch in text if char_scancodes(ch) is not None)
-    return kept, len(text) - len(kept)
 
 
 class KeyScript:
@@ -109,7 +104,7 @@ class Runner:
     def __init__(self, machine, *, initial_keys: list[tuple[str | None, str]] | None = None,
                  history=None) -> None:
         self.machine = machine
-        #: tui/history.py: forward execution through time travel (None: plain machine calls,
+        #: emu/session/history.py: forward execution through time travel (None: plain machine calls,
         #: and the step-back commands say that time travel is off)
         self.history = history
         self.forward = history if history is not None else machine
@@ -235,7 +230,7 @@ class Runner:
             self.message = "reset: the machine is at its first instruction"
         return self.submit(go)
 
-    # --- time travel (tui/history.py; the emulator process makes the History) -------------
+    # --- time travel (emu/session/history.py; the emulator process makes the History) -----
     def _back(self, what: str, go: Callable[[], object], done: Callable[[object], str]) -> Future:
         """A backward command: restores a checkpoint and re-runs up to the moment wanted, which
         can take a second or more, so the status says so meanwhile."""
@@ -281,9 +276,9 @@ class Runner:
         return self.submit(go)
 
     def send_keys(self, codes: list[int]) -> None:
-        """Set-1 make/break codes for the guest keyboard (thread-safe queue in the machine)."""
+        """Set-1 make/break codes for the guest keyboard (the machine's thread-safe input door)."""
         try:
-            self.machine.keyboard.press_keys(codes)
+            self.machine.press_keys(codes)
         except ValueError as err:  # a code the keyboard model has no key for
             self.message = str(err)
 
@@ -293,7 +288,7 @@ class Runner:
         if skipped:
             self.message = f"paste: skipped {skipped} character(s) no US key types"
         if typeable:
-            self.machine.keyboard.type_text(typeable)
+            self.machine.type_text(typeable)
 
     def send_serial(self, data: bytes) -> None:
         self.machine.send_serial(data)
@@ -322,7 +317,7 @@ class Runner:
     def _type_due(self) -> None:
         """Emulator thread only: type straight into the 8042 like `bareflow-emu run` does, so
         a scripted session takes the same cycles in the TUI as headless."""
-        kbd = getattr(self.machine, "kbd", None) or self.machine.keyboard
+        kbd = self.machine.kbd
         for text in self.keys.due(bytes(self.machine.serial_out)):
             typeable, skipped = typeable_text(text)
             if skipped:
