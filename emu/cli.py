@@ -19,16 +19,9 @@ from typing import Any, Callable, Sequence
 
 from .errors import BadArgument, BadImage, BareflowError
 
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_BAD_IMAGE = 64
-EXIT_TRIPLE_FAULT = 65
-EXIT_HALTED = 66
-EXIT_CYCLE_LIMIT = 67
-EXIT_GUEST_ERROR = 68
-EXIT_IDLE = 69
-EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130
+from .exits import (EXIT_BAD_IMAGE, EXIT_CYCLE_LIMIT, EXIT_GUEST_ERROR, EXIT_HALTED,  # noqa: F401
+                    EXIT_IDLE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRIPLE_FAULT, EXIT_USAGE,
+                    exit_code)
 
 PROG = "bareflow-emu"
 
@@ -486,19 +479,6 @@ def _print_fault_explanation(watcher: Any, reason: Any) -> None:
         sys.stderr.write(last.text())
     elif reason in (StopReason.HALTED, StopReason.IDLE, StopReason.GUEST_ERROR):
         sys.stderr.write(f"The last exception before the stop (cycle {last.cycle:,}):\n" + last.text())
-
-
-def exit_code(machine: Any, reason: Any) -> int:
-    from .machine import StopReason
-    return {
-        StopReason.POWER_OFF: machine.exit_status if machine.exit_status is not None else EXIT_OK,
-        StopReason.RESET: EXIT_OK,
-        StopReason.TRIPLE_FAULT: EXIT_TRIPLE_FAULT,
-        StopReason.HALTED: EXIT_HALTED,
-        StopReason.IDLE: EXIT_IDLE,
-        StopReason.CYCLE_LIMIT: EXIT_CYCLE_LIMIT,
-        StopReason.GUEST_ERROR: EXIT_GUEST_ERROR,
-    }.get(reason, EXIT_INTERNAL)
 
 
 def _last_instructions(machine: Any, n: int = 4) -> str:

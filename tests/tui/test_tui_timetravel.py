@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import OptionList
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "images"))
 import build as images  # noqa: E402
 

@@ -15,7 +15,7 @@ import pytest
 
 from bareflow.tools import corpus, export, llama_ref, random_checkpoint
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "images" / "model.bin"
 TOKENIZER = ROOT / "images" / "tokenizer.bin"
 

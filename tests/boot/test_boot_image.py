@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import drop_measured, run_qemu  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
 IMAGE = ROOT / "images" / "fluid_llama.img"
 QEMU = shutil.which("qemu-system-i386")
 pytestmark = pytest.mark.skipif(QEMU is None, reason="qemu-system-i386 is not installed")
@@ -31,10 +33,7 @@ BATCH = 'prompt="Once upon a time" steps=8 exit=1'
 
 def qemu_boot(img: Path, timeout: int = 20) -> tuple[int, str]:
     """Boot `img` headless with 64 MiB (as the differential tests do); (exit code, serial)."""
-    cmd = ["timeout", str(timeout), QEMU, "-drive", f"file={img},format=raw", "-serial", "stdio",
-           "-display", "none", "-no-reboot", "-m", "64",
-           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
-    p = subprocess.run(cmd, capture_output=True, timeout=timeout + 5)
+    p = run_qemu(img, timeout=timeout)
     assert p.returncode != 124, "QEMU hung (killed by timeout):\n" + p.stdout.decode("latin-1")
     return p.returncode, p.stdout.decode("latin-1").replace("\r\n", "\n")
 
@@ -83,7 +82,7 @@ def test_same_output_twice_except_measured_lines(tmp_path):
     outs = []
     for _ in range(2):
         _, out = qemu_boot(img)
-        outs.append([l for l in out.splitlines() if not l.startswith(("[jit] ", "[stats] "))])
+        outs.append(drop_measured(out.splitlines()))
     assert outs[0] == outs[1]
 
 
@@ -199,7 +198,7 @@ def test_chs_fallback_from_a_floppy(tmp_path):
         bytes loaded (the app's generated text included), none of the drive details."""
         lines = text.splitlines()
         start = next(i for i, l in enumerate(lines) if l.startswith("memory map"))
-        return [l for l in lines[start:] if not l.startswith(("[jit] ", "[stats] "))]
+        return drop_measured(lines[start:])
     assert after_load(out) == after_load(hd_out)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 IMAGE = ROOT / "images" / "fluid_llama.img"
 ELF = ROOT / "images" / "tinyllama_bare.elf"
 

@@ -14,7 +14,7 @@ from bareflow.tui.app import BareflowApp, ErrorScreen
 from bareflow.tui.cpu import CpuPanel
 from bareflow.emu.session.client import RemoteSession, SessionConfig, SessionError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 IMAGE = ROOT / "images" / "fluid_llama.img"
 ELF = ROOT / "images" / "tinyllama_bare.elf"
 SIZE = (200, 60)

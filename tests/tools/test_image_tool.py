@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 IMAGE = ROOT / "images" / "fluid_llama.img"
 sys.path.insert(0, str(ROOT / "tools"))
 import image as imagetool  # noqa: E402  (tools/ is the bareflow.tools package; by path here)

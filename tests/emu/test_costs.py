@@ -287,7 +287,7 @@ def test_documentation_appendix_matches_the_tables():
     import re
     from pathlib import Path
 
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "cycle-model.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cycle-model.md").read_text()
     rows = {m[0]: (int(m[1]), int(m[2]))
             for m in re.findall(r"^\| `(\w+)` \| (\d+) \| (\d+) \|$", doc, re.M)}
     atom = {m[0]: int(m[1]) for m in re.findall(r"^\| `(\w+)` \| (\d+) \|$", doc, re.M)}

@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import MEASURED_PREFIXES  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "images"))
 import build as images  # noqa: E402
 
 from bareflow.emu.machine import Machine, MachineConfig, StopReason  # noqa: E402
 
-MEASURED = (b"[jit] ", b"[stats] ")
+MEASURED = tuple(p.encode() for p in MEASURED_PREFIXES)
 
 
 def comparable(out: bytes) -> list[bytes]:

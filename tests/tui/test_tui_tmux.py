@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXE = ROOT / ".venv" / "bin" / "bareflow-emu"
 IMAGE = ROOT / "images" / "fluid_llama.img"
 PROMPT = "Once upon a time"

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import comparable, run_qemu  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
 QEMU = shutil.which("qemu-system-i386")
 pytest.importorskip("bareflow.emu.cli")
 pytestmark = pytest.mark.skipif(QEMU is None, reason="qemu-system-i386 is not installed")
 
 
-def _comparable(raw: bytes) -> list[str]:
-    text = raw.decode("latin-1").replace("\r\n", "\n")
-    return [l for l in text.split("\n") if not l.startswith(("[jit] ", "[stats] "))]
+_comparable = comparable
 
 
 @pytest.mark.parametrize("cmdline,qemu_rc", [("test=lib", 1), ("test=gp", 155)])
@@ -29,10 +29,7 @@ def test_qemu_and_bareflow_print_the_same(tmp_path, cmdline, qemu_rc):
     shutil.copyfile(ROOT / "images" / "fluid_llama.img", img)
     subprocess.run([sys.executable, str(ROOT / "tools" / "image.py"), "set-cmdline", str(img),
                     cmdline], check=True, capture_output=True)
-    q = subprocess.run(["timeout", "20", QEMU, "-drive", f"file={img},format=raw", "-serial",
-                        "stdio", "-display", "none", "-no-reboot", "-m", "64",
-                        "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
-                       capture_output=True, timeout=25)
+    q = run_qemu(img, timeout=20)
     assert q.returncode == qemu_rc, q.stdout.decode("latin-1")
     e = subprocess.run(["timeout", "60", sys.executable, "-c",
                         "import sys; from bareflow.emu.cli import main; sys.exit(main())",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 QEMU = shutil.which("qemu-system-i386")
 pytestmark = pytest.mark.skipif(QEMU is None, reason="qemu-system-i386 is not installed")
 

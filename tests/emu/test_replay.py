@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 IMAGE = ROOT / "images" / "fluid_llama.img"
 
 pytestmark = pytest.mark.skipif(not IMAGE.exists(), reason="images/ not built")
