@@ -61,11 +61,15 @@ def sync(fn):
     return wrapper
 
 
-async def wait_for(pilot, cond: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    """Let the app run (Pilot pauses) until `cond()` holds, or fail after `timeout` seconds."""
+async def wait_for(pilot, cond: Callable[[], bool], timeout: float = 5.0,
+                   what: str | Callable[[], object] = "condition") -> None:
+    """Let the app run (Pilot pauses) until `cond()` holds, or fail after `timeout` seconds
+    saying what was awaited (`what`, or what it returns) and the session's state and message."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while not cond():
         if loop.time() > end:
-            raise AssertionError(f"not reached in time: {what}")
+            view = getattr(pilot.app, "view", None)
+            where = f" (state {view.state!r}, message {view.message!r})" if view is not None else ""
+            raise AssertionError(f"not reached in time: {what() if callable(what) else what}{where}")
         await pilot.pause(0.02)

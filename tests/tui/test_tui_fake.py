@@ -7,31 +7,13 @@ import asyncio
 
 import pytest
 
+from helpers import sync, wait_for  # noqa: E402
 from bareflow.tui.app import BareflowApp, ErrorScreen
 from bareflow.tui.cpu import CpuPanel
 from bareflow.tui.screen import VgaScreen
 from tui_fake import KMAIN, MATMUL, FakeMachine, FakeSession
 
 SIZE = (200, 60)
-
-
-def sync(fn):
-    """Run an async test body with asyncio.run (the project does not depend on an async
-    pytest plugin)."""
-    def wrapper():
-        asyncio.run(fn())
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
-
-
-async def wait_for(pilot, cond, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
 
 
 def make_app(machine: FakeMachine | None = None, *, autostart: bool = False,

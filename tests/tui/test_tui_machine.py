@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import wait_for  # noqa: E402
 from bareflow.tui.app import BareflowApp, ErrorScreen
 from bareflow.tui.cpu import CpuPanel
 from bareflow.emu.session.client import RemoteSession, SessionConfig, SessionError
@@ -25,15 +26,6 @@ pytestmark = pytest.mark.skipif(not IMAGE.exists() or not ELF.exists(), reason="
 def symbol(name: str) -> int:
     from bareflow.emu.symbols import SymbolTable
     return SymbolTable.from_elf(ELF).address_of(name)
-
-
-async def wait_for(pilot, cond, timeout: float, show=lambda: "") -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError(f"condition not reached in time {show()}")
-        await pilot.pause(0.05)
 
 
 def run_app(body, *, autostart: bool) -> BareflowApp:

@@ -22,23 +22,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "images"))
 import build as images  # noqa: E402
 
+from helpers import wait_for  # noqa: E402
 from bareflow.tui.app import BareflowApp  # noqa: E402
 from bareflow.tui.fault import FaultScreen  # noqa: E402
 from bareflow.tui.journey import JourneyPanel, JourneyScreen  # noqa: E402
 from bareflow.emu.session.client import RemoteSession, SessionConfig  # noqa: E402
 
 SIZE = (200, 60)
-
-
-async def wait_for(pilot, cond, timeout: float, what: str = "") -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            app = pilot.app
-            raise AssertionError(f"not reached in time: {what} (state {app.view.state!r}, "
-                                 f"message {app.view.message!r})")
-        await pilot.pause(0.05)
 
 
 def run_app(image: str, body, *, autostart: bool, pause: bool = False) -> BareflowApp:
