@@ -606,6 +606,13 @@ class Machine:
             self._pace_origin = (now, self.fast.h.cycles)
         wall0, cyc0 = self._pace_origin
         ahead = (deadline - cyc0) / CPU_HZ - (now - wall0)
+        # A guest that computed faster than real time since the origin must not pay that lead
+        # back here (issue 12: a paste then waited seconds per byte, "sat at `> O`"): pace
+        # only this idle interval itself.
+        interval = (deadline - self.fast.h.cycles) / CPU_HZ
+        if ahead > interval + 0.002:
+            self._pace_origin = (now, self.fast.h.cycles)
+            ahead = interval
         if ahead > 0.002:
             self.state = "idle"
             woken = self._wake.wait(min(ahead, 0.1))
