@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
-from bareflow.emu.clock import CPU_HZ
+from bareflow.emu.session.frames import CPU_HZ
 
 from .textlines import TextLines
 
