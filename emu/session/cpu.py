@@ -11,20 +11,9 @@ from .frames import CpuView, Insn
 MEM_ROWS, MEM_COLS = 8, 16
 
 
-def linear_pc(mode: str, regs: dict[str, int], machine=None) -> int:
-    """Linear address of the next instruction: the machine's CPU knows the CS base in every
-    mode; without it, CS*16+IP in real mode and EIP (flat segments) in protected mode."""
-    cpu = getattr(machine, "cpu", None)
-    if cpu is not None and hasattr(cpu, "linear_pc"):
-        return cpu.linear_pc()
-    if mode == "real":
-        return ((regs.get("cs", 0) << 4) + (regs.get("eip", 0) & 0xFFFF)) & 0xFFFFFFFF
-    return regs.get("eip", 0)
-
-
 def where(machine, addr: int) -> str:
     """'symbol+0xoff' for an address, or '' when there are no symbols or none covers it."""
-    symbols = getattr(machine, "symbols", None)
+    symbols = machine.symbols
     if symbols is None:
         return ""
     found = symbols.lookup(addr)
@@ -42,7 +31,7 @@ def capture_cpu(machine, mem_addr: int | None = None, count: int = 6) -> CpuView
     """
     regs = dict(machine.regs())
     mode = machine.mode
-    pc = linear_pc(mode, regs, machine)
+    pc = machine.cpu.linear_pc()   # the CPU knows the CS base in every mode
     insns: list[Insn] = []
     try:
         for addr, raw, text in machine.disasm(pc, count):

@@ -355,7 +355,7 @@ class Runner:
             return
         self._want_run = False
         self.state = str(getattr(reason, "value", name.lower()))
-        self.message = getattr(self.machine, "stop_message", "") or ""
+        self.message = self.machine.stop_message or ""
 
     def _drain(self) -> None:
         while True:

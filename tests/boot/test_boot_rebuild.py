@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import run_qemu  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ("clang", "ld.lld", "llvm-ar", "nasm", "make")
 pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS),
@@ -86,10 +88,7 @@ def test_rebuilt_image_boots(build_dir, tmp_path):
     shutil.copyfile(build_dir / "fluid_llama.img", img)
     subprocess.run([sys.executable, str(ROOT / "tools" / "image.py"), "set-cmdline", str(img),
                     "test=lib"], check=True, capture_output=True)
-    p = subprocess.run(["timeout", "20", "qemu-system-i386", "-drive", f"file={img},format=raw",
-                        "-serial", "stdio", "-display", "none", "-no-reboot", "-m", "64",
-                        "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
-                       capture_output=True, timeout=25)
+    p = run_qemu(img, timeout=20)
     out = p.stdout.decode("latin-1")
     assert p.returncode == 1, out
     assert "selftest: " in out and " passed, 0 failed" in out

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import MEASURED_PREFIXES, drop_measured  # noqa: E402
+from helpers import MEASURED_PREFIXES, drop_measured, qemu_command  # noqa: E402
 
 from bareflow.tools import llama_ref, random_checkpoint
 
@@ -69,9 +69,7 @@ def make_image(build: Path, out: Path, model: Path | None, tok: Path | None, cmd
 
 
 def qemu_cmd(img: Path, seconds: int) -> list[str]:
-    return ["timeout", str(seconds), QEMU, "-drive", f"file={img},format=raw,snapshot=on", "-serial", "stdio",
-            "-display", "none", "-no-reboot", "-m", "64", "-monitor", "none",
-            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    return qemu_command(img, "-monitor", "none", timeout=seconds, snapshot=True)
 
 
 def app_output(raw: bytes) -> str:
