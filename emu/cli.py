@@ -19,9 +19,9 @@ from typing import Any, Callable, Sequence
 
 from .errors import BadArgument, BadImage, BareflowError
 
-from .exits import (EXIT_BAD_IMAGE, EXIT_CYCLE_LIMIT, EXIT_GUEST_ERROR, EXIT_HALTED,  # noqa: F401
-                    EXIT_IDLE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRIPLE_FAULT, EXIT_USAGE,
-                    exit_code)
+from .exitcodes import (EXIT_BAD_IMAGE, EXIT_CYCLE_LIMIT, EXIT_GUEST_ERROR, EXIT_HALTED,  # noqa: F401
+                        EXIT_IDLE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRIPLE_FAULT, EXIT_USAGE,
+                        exit_code)
 
 PROG = "bareflow-emu"
 

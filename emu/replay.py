@@ -199,7 +199,7 @@ def main_replay(args: Sequence[str]) -> int:
     if digest != doc["image_sha256"]:
         raise BadArgument(f"{image}: SHA-256 {digest[:12]}... differs from the recorded "
                           f"{doc['image_sha256'][:12]}...; the replay would not be the same run")
-    from .exits import exit_code
+    from .exitcodes import exit_code
     from .machine import Machine, MachineConfig, StopReason
     from .trace import TraceSink
     cfg = doc["config"]

@@ -7,8 +7,8 @@ including imports inside functions (a lazy import is still a dependency, and a c
 is still a cycle).  It fails on
 
 * a cycle between modules (printed as `a -> b -> a`);
-* a cycle between layers.  The layers, bottom up: devices, emu (the machine and its headless
-  tools), emu.session (the session: it runs a machine for a front end), tui, tools.  A package
+* a cycle between layers.  The layers, bottom up: devices.base (clock, errors, CP437), devices,
+  emu (the machine and its headless tools), emu.session (the session: it runs a machine for a front end), tui, tools.  A package
   may import only its own layer or those below;
 * a file in emu/, devices/ or tui/ longer than MAX_LINES, except those listed in
   `LINE_EXCEPTIONS` (each with the reason it is still long).
@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: package -> folder (pyproject.toml's package-dir)
 PACKAGES = {"bareflow.devices": "devices", "bareflow.emu": "emu", "bareflow.tui": "tui", "bareflow.tools": "tools"}
 #: layers, bottom first; a module belongs to the longest prefix that names it.  The shared bottom
-#: layer (clock, errors, CP437), when it exists as its own package, goes first.
-LAYERS = ("bareflow.base", "bareflow.devices", "bareflow.emu", "bareflow.emu.session", "bareflow.tui",
+#: layer (clock, errors, the CP437 table) is devices/base (bareflow.devices.base).
+LAYERS = ("bareflow.devices.base", "bareflow.devices", "bareflow.emu", "bareflow.emu.session", "bareflow.tui",
           "bareflow.tools")
 #: folders whose files must stay short
 SIZE_CHECKED = ("emu", "devices", "tui")
@@ -211,7 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"check_imports: {len(found)} problem(s)", file=sys.stderr)
         return 1
     print(f"check_imports: {len(graph())} modules, no cycle, layers import only downward, "
-          f"no file in {', '.join(SIZE_CHECKED)} above {MAX_LINES} lines")
+          f"no file in {', '.join(SIZE_CHECKED)} above {MAX_LINES} lines" +
+          (f" except {len(LINE_EXCEPTIONS)} listed:" if LINE_EXCEPTIONS else ""))
+    for rel, why in sorted(LINE_EXCEPTIONS.items()):   # said every time: an exception is a debt
+        print(f"  still long: {rel} ({why})")
     return 0
 
 
