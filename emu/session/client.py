@@ -4,7 +4,7 @@ A front end (the TUI, or anything else that shows a running machine) talks to a 
 through `SessionClient`: it sends commands (`COMMANDS` in frames.py: run, pause, step, type,
 ...) and reads a `SessionView` that the client keeps up to date from the frames the emulator
 process sends.  There is one real implementation, `RemoteSession` (the machine in its own
-process, emu/session/publisher.py), and one fake for tests (tests/tui_fake.py, a toy machine
+process, emu/session/publisher.py), and one fake for tests (tests/tui/tui_fake.py, a toy machine
 run in-process by the same runner and publisher).
 
 This module imports nothing from the machine: the UI process never loads Unicorn.

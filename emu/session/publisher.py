@@ -9,7 +9,7 @@ counters and state, the cursor, the 4000 screen bytes, new COM1 bytes, the CPU v
 one was captured, the profile twice a second, the journey.
 
 `Publisher` reads only what the machine and the runner document as thread-safe snapshots, so it
-runs on its own thread here and on the UI thread of an in-process session (tests/tui_fake.py).
+runs on its own thread here and on the UI thread of an in-process session (tests/tui/tui_fake.py).
 """
 from __future__ import annotations
 
