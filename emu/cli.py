@@ -1,8 +1,11 @@
-"""`bareflow-emu`: the command line.
+"""`bareflow-emu`: the command line (its headless half; the console script is tui/cli.py).
 
-    bareflow-emu [IMAGE]              the TUI (IMAGE defaults to the bundled fluid_llama.img)
+    bareflow-emu [IMAGE]              the TUI (IMAGE defaults to the bundled fluid_llama.img):
+                                      arguments checked here (`front_end_args`), the TUI itself
+                                      started by tui/cli.py, so this package imports no front end
     bareflow-emu run IMAGE [options]  headless: COM1 on stdin/stdout, like QEMU -serial stdio
     bareflow-emu explain IMAGE        the boot journey as text (docs/journey.md)
+    bareflow-emu replay FILE          re-run a recording (emu/replay.py)
 
 Every failure the user can cause ends with one line on stderr and a documented exit status
 (docs/cli.md), never a Python traceback.

@@ -16,10 +16,12 @@ IMAGES = ROOT / "tests" / "images"
 if str(IMAGES) not in sys.path:
     sys.path.insert(0, str(IMAGES))
 
-#: the reference machine: QEMU 7.2 i440FX + SeaBIOS, 64 MiB, COM1 on stdio, isa-debug-exit at 0xF4
+from build import QEMU_ARGS as _IMAGE_ARGS  # noqa: E402  (tests/images/build.py: the one definition)
+
+#: the reference machine: QEMU 7.2 i440FX + SeaBIOS, 64 MiB, COM1 on stdio, no monitor,
+#: isa-debug-exit at 0xF4 (the same arguments tests/images/build.py's run_qemu uses)
 QEMU_BIN = shutil.which("qemu-system-i386")
-QEMU_ARGS = ("-m", "64", "-serial", "stdio", "-display", "none", "-no-reboot",
-             "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04")
+QEMU_ARGS = tuple(_IMAGE_ARGS)
 #: lines that carry measured (RDTSC) figures: the only ones two runs may differ in
 MEASURED_PREFIXES = ("[jit] ", "[stats] ")
 

@@ -69,7 +69,7 @@ def make_image(build: Path, out: Path, model: Path | None, tok: Path | None, cmd
 
 
 def qemu_cmd(img: Path, seconds: int) -> list[str]:
-    return qemu_command(img, "-monitor", "none", timeout=seconds, snapshot=True)
+    return qemu_command(img, timeout=seconds, snapshot=True)
 
 
 def app_output(raw: bytes) -> str:
