@@ -10,6 +10,8 @@ is still a cycle).  It fails on
 * a cycle between layers.  The layers, bottom up: devices.base (clock, errors, CP437), devices,
   emu (the machine and its headless tools), emu.session (the session: it runs a machine for a front end), tui, tools.  A package
   may import only its own layer or those below;
+* a front end (bareflow.tui) importing anything below it but the session, the headless CLI it
+  dispatches to and the shared bottom layer (clock, errors, CP437);
 * a file in emu/, devices/ or tui/ longer than MAX_LINES, except those listed in
   `LINE_EXCEPTIONS` (each with the reason it is still long).
 
@@ -183,6 +185,25 @@ def upward_imports(g: dict[str, set[str]]) -> list[str]:
     return bad
 
 
+#: what a front end may import from the layers below: the session and the shared bottom layer
+#: (tui/cli.py also hands the headless commands to bareflow.emu.cli); never the machine itself
+FRONT_END = "bareflow.tui"
+FRONT_END_MAY_IMPORT = ("bareflow.emu.session", "bareflow.emu.cli", "bareflow.devices.base", "bareflow.emu.clock",
+                        "bareflow.emu.errors", "bareflow.tui")
+
+
+def front_end_reaches(g: dict[str, set[str]]) -> list[str]:
+    """Imports by a front end of anything but the session and the bottom layer."""
+    bad = []
+    for m, deps in sorted(g.items()):
+        if not m.startswith(FRONT_END + ".") and m != FRONT_END:
+            continue
+        for d in sorted(deps):
+            if not any(d == ok or d.startswith(ok + ".") for ok in FRONT_END_MAY_IMPORT):
+                bad.append(f"{m} imports {d} (a front end talks to the session only)")
+    return bad
+
+
 def long_files(root: Path = ROOT) -> list[str]:
     out = []
     for folder in SIZE_CHECKED:
@@ -199,6 +220,7 @@ def problems(root: Path = ROOT) -> list[str]:
     out = [f"module cycle: {' -> '.join(c)}" for c in find_cycles(g)]
     out += [f"layer cycle: {' -> '.join(c)}" for c in find_cycles(layer_graph(g))]
     out += [f"upward import: {line}" for line in upward_imports(g)]
+    out += [f"front end: {line}" for line in front_end_reaches(g)]
     out += [f"file too long: {line}" for line in long_files(root)]
     return out
 

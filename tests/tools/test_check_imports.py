@@ -56,6 +56,18 @@ def test_layer_cycles_and_upward_imports_are_found(tmp_path):
     assert not any(line.startswith("upward import: bareflow.tui.app") for line in found), found  # downward: fine
 
 
+def test_a_front_end_reaching_past_the_session_is_found(tmp_path):
+    root = _tree(tmp_path, {
+        "emu/machine.py": "",
+        "emu/session/__init__.py": "",
+        "emu/session/client.py": "",
+        "tui/app.py": "from bareflow.emu.session.client import SessionClient\n"
+                      "def f():\n    from bareflow.emu.machine import Machine\n",
+    })
+    assert ci.problems(root) == ["front end: bareflow.tui.app imports bareflow.emu.machine "
+                                 "(a front end talks to the session only)"]
+
+
 def test_long_files_are_found_unless_listed(tmp_path, monkeypatch):
     root = _tree(tmp_path, {"tui/big.py": "x = 1\n" * (ci.MAX_LINES + 1), "tools/big.py": "x = 1\n" * 900})
     assert ci.problems(root) == [f"file too long: tui/big.py: {ci.MAX_LINES + 1} lines (more than {ci.MAX_LINES})"]
