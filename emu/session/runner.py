@@ -43,35 +43,43 @@ CPU_CAPTURE_EVERY_S = 0.25
 
 class KeyScript:
     """`--keys-after PATTERN --keys TEXT` pairs: each text is typed once its pattern has
-    appeared on COM1 after the previous text was typed (None = type at once)."""
+    appeared on COM1 after the previous text was typed (None = type at once).
+
+    Fed the COM1 bytes as they are printed (the machine's `on_serial`), it keeps only the few
+    bytes a pattern split across two calls needs: no position in the machine's output to
+    track, nothing to re-read."""
 
     def __init__(self, items: list[tuple[str | None, str]]) -> None:
         self._items = list(items)
-        self._search_from = 0
+        self._window = b""
 
     @property
     def done(self) -> bool:
         return not self._items
 
-    def due(self, serial: bytes) -> list[str]:
-        """Texts to type now, given all COM1 output so far."""
+    def due(self, new: bytes = b"") -> list[str]:
+        """Texts to type now, given the COM1 bytes printed since the last call."""
         out: list[str] = []
+        window = self._window + new
         while self._items:
             pattern, text = self._items[0]
             if pattern is not None:
-                at = serial.find(pattern.encode("latin-1"), self._search_from)
+                p = pattern.encode("latin-1")
+                at = window.find(p)
                 if at < 0:
+                    window = window[max(0, len(window) - len(p) + 1):] if len(p) > 1 else b""
                     break
-                self._search_from = at + len(pattern)
+                window = window[at + len(p):]
             else:
-                self._search_from = len(serial)
+                window = b""
             out.append(text)
             self._items.pop(0)
+        self._window = window if self._items else b""
         return out
 
     def restart_output(self) -> None:
-        """The machine was reset and its COM1 output cleared: search from the start again."""
-        self._search_from = 0
+        """The machine was reset and its COM1 output cleared: nothing printed counts any more."""
+        self._window = b""
 
 
 def resolve_target(machine, target: str) -> int:
@@ -128,7 +136,6 @@ class Runner:
         self._pause_gen = 0
         self._thread = threading.Thread(target=self._loop, name="bareflow-emulator", daemon=True)
         if not self.keys.done:
-            self._key_triggers = {p[-1] for p, _ in initial_keys if p}
             machine.on_serial.append(self._on_serial)
 
     # --- UI thread API --------------------------------------------------------------------
@@ -310,15 +317,14 @@ class Runner:
 
     def _on_serial(self, byte: int) -> None:
         """Machine callback for each COM1 byte (emulator thread): type scripted keys when due."""
-        if self.keys.done or chr(byte) not in self._key_triggers:
-            return
-        self._type_due()
+        if not self.keys.done:
+            self._type_due(bytes((byte,)))
 
-    def _type_due(self) -> None:
+    def _type_due(self, new: bytes = b"") -> None:
         """Emulator thread only: type straight into the 8042 like `bareflow-emu run` does, so
         a scripted session takes the same cycles in the TUI as headless."""
         kbd = self.machine.kbd
-        for text in self.keys.due(bytes(self.machine.serial_out)):
+        for text in self.keys.due(new):
             typeable, skipped = typeable_text(text)
             if skipped:
                 self.message = f"--keys: skipped {skipped} character(s) no US key types"
@@ -376,7 +382,7 @@ class Runner:
     def _loop(self) -> None:
         self._capture()
         if not self.keys.done:
-            self._type_due()
+            self._type_due(bytes(self.machine.serial_out))   # what was printed before we started
         while not self._quit:
             self._drain()
             if self._quit:

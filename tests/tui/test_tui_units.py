@@ -81,12 +81,20 @@ def test_profile_sorting_and_share():
 def test_key_script_waits_for_each_pattern_after_the_previous_text():
     ks = KeyScript([("> ", "hello\n"), ("> ", "quit\n")])
     assert ks.due(b"boot\n") == []
-    assert ks.due(b"boot\n> ") == ["hello\n"]
+    assert ks.due(b"> ") == ["hello\n"]
     # the same prompt does not release the next text twice
-    assert ks.due(b"boot\n> ") == []
-    assert ks.due(b"boot\n> hello\nworld\n> ") == ["quit\n"]
+    assert ks.due(b"") == []
+    assert ks.due(b"hello\nworld\n>") == []
+    assert ks.due(b" ") == ["quit\n"]          # a pattern split across two calls
     assert ks.done
-    assert KeyScript([(None, "x")]).due(b"") == ["x"]
+    assert KeyScript([(None, "x")]).due() == ["x"]
+    two = KeyScript([("ready", "a"), (None, "b"), ("> ", "c")])
+    assert two.due(b"rea") == [] and two.due(b"dy> ") == ["a", "b"]   # "> " came before "b" was typed
+    assert two.due(b"> ") == ["c"]
+    again = KeyScript([("> ", "x")])
+    assert again.due(b">") == []
+    again.restart_output()                       # a reset: the half prompt before it does not count
+    assert again.due(b" ") == [] and again.due(b"> ") == ["x"]
 
 
 def test_screen_rows_colours_and_cursor():
