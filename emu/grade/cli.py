@@ -30,6 +30,8 @@ def test_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="write the full report as JSON")
     p.add_argument("--cluster", metavar="ADDRESS",
                    help="run on a Dask cluster: tcp://scheduler:8786, or 'local' for a Dask LocalCluster")
+    p.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="how long to try to reach the --cluster scheduler (default 30)")
     p.add_argument("--recordings", metavar="DIR",
                    help="where to save a recording of each failed image (default: beside --json, "
                         "else beside --junit, else the current directory)")
@@ -78,7 +80,8 @@ def main_test(args: Sequence[str]) -> int:
         if out and Path(out).is_dir():
             raise BadArgument(f"{out}: is a directory (give a file name)")
     bar = ProgressBar(enabled=not ns.no_progress)
-    results = grade_all(spec, blob, ns.images, jobs=jobs, cluster=ns.cluster, progress=bar)
+    results = grade_all(spec, blob, ns.images, jobs=jobs, cluster=ns.cluster, progress=bar,
+                         connect_timeout=ns.connect_timeout)
     rec_dir = Path(ns.recordings) if ns.recordings else \
         Path(ns.json).parent if ns.json else Path(ns.junit).parent if ns.junit else Path(".")
     try:

@@ -64,7 +64,7 @@ def _crashed(spec: Any, name: str, data: bytes, exc: BaseException) -> dict[str,
 
 
 def grade_all(spec: Any, blob: SpecBlob, paths: list[str], *, jobs: int = 1, cluster: str | None = None,
-              progress: Progress | None = None) -> list[dict[str, Any]]:
+              progress: Progress | None = None, connect_timeout: float = 30.0) -> list[dict[str, Any]]:
     """Grade every image; results in `paths` order."""
     images = read_images(paths)
     results: list[dict[str, Any] | None] = [None] * len(images)
@@ -87,7 +87,7 @@ def grade_all(spec: Any, blob: SpecBlob, paths: list[str], *, jobs: int = 1, clu
             progress(done, len(images), r)
 
     if cluster:
-        _on_dask(spec, blob, todo, cluster, jobs, finished)
+        _on_dask(spec, blob, todo, cluster, jobs, finished, connect_timeout)
     elif jobs <= 1 or len(todo) <= 1:
         for i, name, data in todo:
             try:
@@ -119,7 +119,7 @@ def _on_processes(spec: Any, blob: SpecBlob, todo: list[tuple[int, str, bytes]],
 
 
 def _on_dask(spec: Any, blob: SpecBlob, todo: list[tuple[int, str, bytes]], cluster: str, jobs: int,
-             finished: Callable[[int, dict[str, Any]], None]) -> None:
+             finished: Callable[[int, dict[str, Any]], None], connect_timeout: float) -> None:
     """`--cluster tcp://host:8786` connects to a running scheduler; `--cluster local` starts a
     Dask LocalCluster of `jobs` single-threaded worker processes for this run."""
     try:
@@ -136,7 +136,7 @@ def _on_dask(spec: Any, blob: SpecBlob, todo: list[tuple[int, str, bytes]], clus
             client = Client(local)
         else:
             try:
-                client = Client(cluster, timeout=30)
+                client = Client(cluster, timeout=connect_timeout)
             except (OSError, TimeoutError) as exc:
                 raise BareflowError(f"--cluster {cluster}: cannot reach the Dask scheduler ({exc})") from None
         with client:

@@ -85,6 +85,11 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
+def _clip_left(text: str, width: int) -> str:
+    """Paths lose their start, not their file name."""
+    return text if len(text) <= width else "…" + text[len(text) - width + 1:]
+
+
 def table(spec: Any, results: list[dict[str, Any]], *, width: int | None = None) -> str:
     """One row per image; under a failed one: why, the fault explainer's cause, the last COM1
     lines and the command that reopens the failure."""
@@ -101,7 +106,7 @@ def table(spec: Any, results: list[dict[str, Any]], *, width: int | None = None)
     for r in results:
         ff = r.get("first_failure")
         first = f"#{ff['index']} {ff['check']}" if ff else ""
-        lines.append(f"{_clip(r['image'], name_w):<{name_w}}  {r['status']:<6}  {r['passed']:>2}/{r['total']:<3}  "
+        lines.append(f"{_clip_left(r['image'], name_w):<{name_w}}  {r['status']:<6}  {r['passed']:>2}/{r['total']:<3}  "
                      f"{r['points']:>4g}/{r['max_points']:<4g}  {_clip(first, rest)}")
         if r["status"] == "pass":
             continue
