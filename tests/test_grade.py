@@ -315,3 +315,30 @@ def test_fluid_llama_answers_and_powers_off(tmp_path, capsys):
     assert r["passed"] == r["total"] == 10 and r["exit_status"] == 1
     answer = next(c for c in r["checks"] if c["name"] == "answers it")
     assert answer["status"] == "pass" and answer["cycle"] > 0
+
+
+def test_a_failure_reopens_in_the_tui_session_at_its_cycle(class_dir, capsys, tmp_path):
+    """`bareflow-emu replay FILE --tui`: the emulator process replays the recording, then the TUI
+    shows the machine paused at the failing cycle with the same COM1 output."""
+    import hashlib
+
+    from bareflow.emu.replay import load
+    from bareflow.tui.remote import RemoteSession, SessionConfig
+    spec = tmp_path / "bob.toml"
+    spec.write_text(TEACHING.read_text().replace("welcome, alice", "welcome, bob"))
+    _, doc, _ = _grade(capsys, tmp_path / "out", [str(class_dir / "ok.img")], "-j", "1", "--no-progress",
+                       spec=spec)
+    rec = load(doc["images"][0]["recording_file"])
+    end = rec["end"]
+    session = RemoteSession(SessionConfig(image=rec["image"], memory_mb=rec["config"]["memory_mb"],
+                                          replay=rec, autostart=False))
+    try:
+        deadline = time.monotonic() + 60
+        m = session.machine
+        while (m.cycles != end["cycles"] or len(m.serial_out) != end["serial_len"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert m.cycles == end["cycles"] == doc["images"][0]["first_failure"]["recorded_at"]
+        assert hashlib.sha256(bytes(m.serial_out)).hexdigest() == end["serial_sha256"]
+        assert session.runner.state == "paused"
+    finally:
+        session.close()
