@@ -342,3 +342,89 @@ def test_a_failure_reopens_in_the_tui_session_at_its_cycle(class_dir, capsys, tm
         assert session.runner.state == "paused"
     finally:
         session.close()
+
+
+ALL_KINDS = """
+name = "every kind of step"
+[options]
+memory = "16M"
+within = 20_000_000
+[[step]]
+wait = "TEACHOS READY"
+on = "screen"
+[[step]]
+wait_regex = 'teachos: \\w+ world'
+[[step]]
+expect = "hello"
+[[step]]
+run = 1_000_000
+[[step]]
+expect_regex = '^login: $'
+[[step]]
+send = "bob\\r"
+[[step]]
+wait = "welcome, bob"
+[[step]]
+wait = "press a key"
+points = 0
+[[step]]
+scancodes = [0x2D, 0xAD]
+[[step]]
+wait = "key: x"
+[[step]]
+screen = "TEACHOS READY"
+row = 2
+col = 10
+[[step]]
+name = "wrong row"
+screen = "TEACHOS"
+row = 3
+col = 10
+[[step]]
+forbid = "welcome, alice"
+[[step]]
+name = "forbidden greeting"
+forbid_regex = 'welcome, \\w+'
+[[step]]
+name = "wrong way to stop"
+exit = "debug-exit"
+[[step]]
+exit = "any"
+status = 0
+[[step]]
+no_fault = true
+"""
+
+
+def test_every_kind_of_step(class_dir, capsys, tmp_path):
+    spec = tmp_path / "all.toml"
+    spec.write_text(ALL_KINDS)
+    code, doc, _ = _grade(capsys, tmp_path, [str(class_dir / "ok.img")], "-j", "1", "--no-progress", spec=spec)
+    r = doc["images"][0]
+    got = [(c["name"], c["status"]) for c in r["checks"]]
+    failing = {"wrong row", "forbidden greeting", "wrong way to stop"}
+    assert [s for n, s in got] == ["fail" if n in failing else "pass" for n, _ in got], got
+    assert code == 1 and r["passed"] == len(got) - 3
+    checks = {c["name"]: c for c in r["checks"]}
+    assert checks["wait for 'TEACHOS READY' on the screen"]["cycle"] % 100_000 == 0
+    assert checks["wrong row"]["message"] == "row 3 col 10 shows '', not 'TEACHOS'"
+    assert checks["forbidden greeting"]["message"] == "COM1 shows the forbidden 'welcome, bob'"
+    assert checks["wrong way to stop"]["message"].startswith("expected debug-exit, got power-off status 0 at cycle")
+    assert r["first_failure"]["check"] == "wrong row"
+
+
+def test_progress_bar_on_a_terminal():
+    import io
+
+    from bareflow.emu.grade.cli import ProgressBar
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+    out = Tty()
+    bar = ProgressBar(stream=out)
+    for i in (1, 2):
+        bar(i, 2, {"image": f"s{i}.img", "status": "pass", "passed": 9, "total": 9})
+    text = out.getvalue()
+    assert text.count("\r[") == 2 and "[" + "#" * 15 + "." * 15 + "] 1/2 images" in text
+    assert "] 2/2 images" in text and text.endswith("\n")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import sys
 import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -57,8 +56,11 @@ def unreadable(spec: Any, name: str, why: str) -> dict[str, Any]:
 
 
 def _crashed(spec: Any, name: str, data: bytes, exc: BaseException) -> dict[str, Any]:
+    """A task that raised: the image gets an error row, the other images keep their grades."""
     import hashlib
-    r = unreadable(spec, name, f"internal error while grading: {type(exc).__name__}: {exc}")
+    why = str(exc) if isinstance(exc, BareflowError) else \
+        f"internal error while grading: {type(exc).__name__}: {exc}"
+    r = unreadable(spec, name, why)
     r["sha256"] = hashlib.sha256(data).hexdigest()
     return r
 
@@ -92,8 +94,6 @@ def grade_all(spec: Any, blob: SpecBlob, paths: list[str], *, jobs: int = 1, clu
         for i, name, data in todo:
             try:
                 r = grade_blob(blob, data, name)
-            except BareflowError:
-                raise
             except Exception as exc:   # a bug of ours must not lose the other images' grades
                 r = _crashed(spec, name, data, exc)
             finished(i, r)
@@ -104,9 +104,14 @@ def grade_all(spec: Any, blob: SpecBlob, paths: list[str], *, jobs: int = 1, clu
 
 def _on_processes(spec: Any, blob: SpecBlob, todo: list[tuple[int, str, bytes]], jobs: int,
                   finished: Callable[[int, dict[str, Any]], None]) -> None:
-    # fork: the workers start at once with BareFlow already imported (spawn costs ~1 s each)
-    method = "fork" if sys.platform.startswith("linux") else None
-    ctx = multiprocessing.get_context(method)
+    # forkserver: workers are forked from a clean server process that has BareFlow imported
+    # already (spawn re-imports it in each worker; a plain fork would copy the caller's threads'
+    # locks, e.g. in a test process or a notebook)
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["bareflow.emu.grade.runner"])
+    else:
+        ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx) as pool:
         futures = {pool.submit(grade_blob, blob, data, name): (i, name, data) for i, name, data in todo}
         for fut in as_completed(futures):

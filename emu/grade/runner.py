@@ -149,9 +149,7 @@ class _Session:
         return self.spec.max_cycles is not None and self.m.cycles >= self.spec.max_cycles
 
     def _stop_text(self) -> str:
-        m = self.m
-        text = m.stop_message or self.stopped.value
-        return text
+        return self.m.stop_message or self.stopped.value
 
     def run_steps(self) -> None:
         for step in self.spec.steps:
