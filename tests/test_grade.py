@@ -428,3 +428,21 @@ def test_progress_bar_on_a_terminal():
     text = out.getvalue()
     assert text.count("\r[") == 2 and "[" + "#" * 15 + "." * 15 + "] 1/2 images" in text
     assert "] 2/2 images" in text and text.endswith("\n")
+
+
+def test_option_files_travel_with_the_spec(class_dir, capsys, tmp_path):
+    """A file an option names (here --symbols) is read beside the spec and sent to the workers."""
+    elf = ROOT / "images" / "tinyllama_bare.elf"
+    if not elf.exists():
+        pytest.skip("images/tinyllama_bare.elf is not built")
+    shutil.copy(elf, tmp_path / "k.elf")
+    spec = tmp_path / "sym.toml"
+    spec.write_text('[options]\nsymbols = "k.elf"\nmemory = 16\n[[step]]\nwait = "teachos: hello world"\n'
+                    '[[step]]\nscreen = "TEACHOS READY"\nrow = 2\ncol = 10\n')
+    from bareflow.emu.grade.spec import load_spec
+    parsed, blob = load_spec(spec)
+    assert blob.parse().files == parsed.files == {"symbols": elf.read_bytes()}
+    code, doc, _ = _grade(capsys, tmp_path, [str(class_dir / "ok.img")] * 2, "-j", "2", "--no-progress", spec=spec)
+    assert code == 0
+    import hashlib
+    assert doc["spec"]["files"] == {"symbols": hashlib.sha256(elf.read_bytes()).hexdigest()}

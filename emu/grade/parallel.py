@@ -147,8 +147,10 @@ def _on_dask(spec: Any, blob: SpecBlob, todo: list[tuple[int, str, bytes]], clus
         with client:
             run_id = uuid.uuid4().hex[:12]      # fresh keys: a scheduler may serve several runs
             futures = {}
+            spec_on_cluster = client.scatter(blob, broadcast=False)   # sent once, not with every task
             for i, name, data in todo:
-                fut = client.submit(grade_blob, blob, data, name, pure=False, key=f"bareflow-grade-{run_id}-{i}")
+                fut = client.submit(grade_blob, spec_on_cluster, data, name, pure=False,
+                                    key=f"bareflow-grade-{run_id}-{i}")
                 futures[fut.key] = (fut, i, name, data)
             for fut in dask_completed([f for f, *_ in futures.values()]):
                 _, i, name, data = futures[fut.key]

@@ -5,6 +5,7 @@ order the images were given, whatever order the workers finished in.  Formats: d
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -46,6 +47,7 @@ def document(spec: Any, spec_path: str, results: list[dict[str, Any]], *, jobs: 
     return {
         "format": FORMAT, "version": VERSION, "bareflow_version": bareflow_version(),
         "spec": {"path": spec_path, "name": spec.name, "sha256": spec.sha256, "points": spec.total_points,
+                 "files": {key: hashlib.sha256(data).hexdigest() for key, data in sorted(spec.files.items())},
                  "checks": [{"index": s.index, "name": s.name, "kind": s.kind, "points": s.points}
                             for s in spec.checks]},
         "runner": {"jobs": jobs, "cluster": cluster},
