@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -47,7 +48,8 @@ def main() -> int:
             images.append(str(p))
         reports = []
         print(f"grading {ns.copies} copies of grade_ok.img with {SPEC.name} "
-              f"({kernel.stat().st_size} bytes, 9 checks each)")
+              f"({kernel.stat().st_size} bytes, 9 checks each); {os.cpu_count()} cores, "
+              f"load average {os.getloadavg()[0]:.1f} before")
         for label, args in runs:
             out = d / f"r{len(reports)}.json"
             t0 = time.perf_counter()

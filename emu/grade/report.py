@@ -109,7 +109,7 @@ def table(spec: Any, results: list[dict[str, Any]], *, width: int | None = None)
         ff = r.get("first_failure")
         first = f"#{ff['index']} {ff['check']}" if ff else ""
         lines.append(f"{_clip_left(r['image'], name_w):<{name_w}}  {r['status']:<6}  {r['passed']:>2}/{r['total']:<3}  "
-                     f"{r['points']:>4g}/{r['max_points']:<4g}  {_clip(first, rest)}")
+                     f"{r['points']:>4g}/{r['max_points']:<4g}  {_clip(first, rest)}".rstrip())
         if r["status"] == "pass":
             continue
         if ff:
