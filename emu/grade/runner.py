@@ -149,7 +149,12 @@ class _Session:
         return self.spec.max_cycles is not None and self.m.cycles >= self.spec.max_cycles
 
     def _stop_text(self) -> str:
-        return self.m.stop_message or self.stopped.value
+        """How the guest stopped, in one short clause (a triple fault's delivery chain is left
+        to the explainer's cause, which the reports show beside it)."""
+        text = self.m.stop_message or self.stopped.value
+        if self.stopped == self.SR.TRIPLE_FAULT:
+            text = text.split(" (", 1)[0]
+        return text
 
     def run_steps(self) -> None:
         for step in self.spec.steps:
