@@ -50,7 +50,8 @@ def unreadable(spec: Any, name: str, why: str) -> dict[str, Any]:
                "max_points": s.points, "cycle": None, "message": f"not run: {why}"} for s in spec.checks]
     return {"image": name, "sha256": None, "status": "error", "error": why, "checks": checks, "points": 0.0,
             "max_points": spec.total_points, "passed": 0, "total": len(checks), "cycles": 0, "instructions": 0,
-            "stop": None, "exit_status": None, "fault": None, "serial_tail": [], "serial_bytes": 0,
+            "stop": None, "stop_message": "", "exit_status": None, "fault": None, "exceptions": 0,
+            "serial_tail": [], "serial_bytes": 0, "serial_sha256": None,
             "first_failure": {"check": spec.checks[0].name, "index": spec.checks[0].index, "cycle": None,
                               "message": why}, "recording": None, "wall_seconds": 0.0}
 

@@ -47,8 +47,9 @@ def grade_image(spec: Spec, image: bytes, name: str) -> dict[str, Any]:
     result: dict[str, Any] = {
         "image": name, "sha256": hashlib.sha256(image).hexdigest(), "status": "error", "error": None,
         "checks": [], "points": 0.0, "max_points": spec.total_points, "passed": 0, "total": len(spec.checks),
-        "cycles": 0, "instructions": 0, "stop": None, "exit_status": None, "fault": None,
-        "serial_tail": [], "serial_bytes": 0, "first_failure": None, "recording": None,
+        "cycles": 0, "instructions": 0, "stop": None, "stop_message": "", "exit_status": None, "fault": None,
+        "exceptions": 0, "serial_tail": [], "serial_bytes": 0, "serial_sha256": None, "first_failure": None,
+        "recording": None,
     }
     with tempfile.TemporaryDirectory(prefix="bareflow-grade-") as tmp:
         tmpdir = Path(tmp)
