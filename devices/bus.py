@@ -3,7 +3,7 @@
 One device = one module that owns its state and declares its ports (v86 style).  The machine
 creates the devices, registers them here, and routes the guest's IN/OUT through `io_read` /
 `io_write`.  Devices talk to the rest of the PC only through what they are given:
-the `Clock` (bareflow.emu.clock) for time and events, an `IrqSink` for interrupt lines, and
+the `Clock` (bareflow.devices.base.clock) for time and events, an `IrqSink` for interrupt lines, and
 plain callbacks (serial bytes out, debug exit, trace).
 """
 from __future__ import annotations

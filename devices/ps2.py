@@ -36,7 +36,7 @@ import queue
 import threading
 from typing import Any, Callable, Iterable
 
-from ..emu.clock import CPU_HZ, Clock
+from .base.clock import CPU_HZ, Clock
 from .bus import IrqSink
 from .scancodes import XLATE, set1_to_set2, text_to_set2
 

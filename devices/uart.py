@@ -24,7 +24,7 @@ import queue
 import threading
 from typing import Any, Callable, Iterable
 
-from ..emu.clock import CPU_HZ, Clock
+from .base.clock import CPU_HZ, Clock
 from .bus import IrqSink, split_read, split_write
 
 # Register bits (names as in the 16550A datasheet / Linux serial_reg.h)

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import BadArgument, BadImage, BareflowError
+from ..devices.base.errors import BadArgument, BadImage, BareflowError
 
 EXIT_OK = 0
 EXIT_USAGE = 2

@@ -16,7 +16,7 @@ from unicorn.unicorn_py3 import unicorn as _ucpy
 from unicorn.unicorn_const import UC_HOOK_BLOCK, UC_HOOK_INSN
 from unicorn.x86_const import UC_X86_INS_RDTSC
 
-from .errors import BareflowError
+from ..devices.base.errors import BareflowError
 
 END_KINDS = {"other": 0, "call": 1, "ret": 2, "jcc": 3, "iret": 4}
 STOP_NONE, STOP_DEADLINE, STOP_MISS_ERROR, STOP_IRQ_WINDOW = 0, 1, 2, 3

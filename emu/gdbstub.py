@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import gdb_targets as T
-from .errors import BareflowError
+from ..devices.base.errors import BareflowError
 
 #: what we tell gdb in qSupported; PacketSize is hex and bounds the packets gdb sends us
 PACKET_SIZE = 0x4000

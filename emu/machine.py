@@ -25,10 +25,10 @@ from unicorn import x86_const as X
 from unicorn.unicorn_const import UC_ERR_INSN_INVALID
 
 from ..devices.bus import Bus
-from .clock import CPU_HZ, Clock
+from ..devices.base.clock import CPU_HZ, Clock
 from .costs import BlockCost, CostModel
 from .cpu import IF, Cpu, decode_descriptor
-from .errors import BadArgument, BadImage
+from ..devices.base.errors import BadArgument, BadImage
 from .fastpath import STOP_DEADLINE, STOP_IRQ_WINDOW, STOP_MISS_ERROR, FastPath
 from .interrupts import (EXCEPTION_NAMES, Delivered, DeliveryFault, TripleFault,
                          deliver_with_escalation)

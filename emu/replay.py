@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import BadArgument
+from ..devices.base.errors import BadArgument
 
 FORMAT = "bareflow-replay"
 VERSION = 1

@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import BareflowError
+from ..devices.base.errors import BareflowError
 
 PAGE = 4096
 DEFAULT_INTERVAL = 2_000_000          # cycles between periodic checkpoints (20 ms of guest time)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import BadArgument
+from ..devices.base.errors import BadArgument
 
 
 class TraceSink:

@@ -29,7 +29,7 @@ from bareflow.devices.uart import Uart16550
 from bareflow.devices.vga import VgaText
 from bareflow.emu.bios import Bios
 from bareflow.emu.bios.disk import Disk
-from bareflow.emu.clock import Clock
+from bareflow.devices.base.clock import Clock
 from bareflow.emu.cpu import Cpu
 
 MIB = 1 << 20

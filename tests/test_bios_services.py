@@ -22,7 +22,7 @@ from bareflow.emu.bios import Bios, BootError  # noqa: E402
 from bareflow.emu.bios import cost  # noqa: E402
 from bareflow.emu.bios.disk import T_LARGE, T_LBA, T_NONE, Disk, qemu_geometry, seabios_lchs  # noqa: E402
 from bareflow.emu.bios.memory import e820_map  # noqa: E402
-from bareflow.emu.clock import Clock  # noqa: E402
+from bareflow.devices.base.clock import Clock  # noqa: E402
 
 MIB = 1 << 20
 
@@ -472,7 +472,7 @@ def test_boot_errors_are_one_line(image: bytes, words: str) -> None:
 
 
 def test_bad_image_files(tmp_path: Path) -> None:
-    from bareflow.emu.errors import BadImage
+    from bareflow.devices.base.errors import BadImage
     empty = tmp_path / "empty.img"
     empty.write_bytes(b"")
     for path, words in [(tmp_path / "missing.img", "no such file"), (tmp_path, "not a regular file"),

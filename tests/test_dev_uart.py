@@ -3,7 +3,7 @@ interrupt, paced host input.  Expected behaviour is QEMU hw/char/serial.c."""
 import threading
 
 from bareflow.devices.uart import Uart16550
-from bareflow.emu.clock import CPU_HZ
+from bareflow.devices.base.clock import CPU_HZ
 from dev_fakes import Time
 
 B = 0x3F8

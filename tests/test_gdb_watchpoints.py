@@ -63,7 +63,7 @@ def test_watch_matches_unwatched_run():
 
 
 def test_bad_watch_arguments():
-    from bareflow.emu.errors import BadArgument
+    from bareflow.devices.base.errors import BadArgument
     m = make()
     with pytest.raises(BadArgument):
         m.add_watchpoint(0x1000, 4, "execute")
