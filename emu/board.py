@@ -86,11 +86,12 @@ class MmioDevice(Protocol):
 
 
 class Board:
-    """One PC's hardware.  `now` is the cycle reader the clock uses (the core binds its own)."""
+    """One PC's hardware.  `now` is the cycle reader of a new clock (the core binds its own
+    later), or pass the `clock` to share; without a `disk` there is no BIOS (device tests)."""
 
     def __init__(self, memory_mb: int = 64, disk: Any = None, *, boot_drive: int = 0x80,
                  host: BoardHost | None = None, now: Callable[[], int] | None = None,
-                 bios_trace: Callable[..., None] | None = None) -> None:
+                 clock: Clock | None = None, bios_trace: Callable[..., None] | None = None) -> None:
         self.memory_bytes = memory_mb * 1024 * 1024
         self.host: BoardHost = host if host is not None else NullHost()
         self.ram = bytearray(self.memory_bytes)
@@ -99,7 +100,7 @@ class Board:
         self._a20 = True
         self._uc: Any = None
         self.mmio: list[tuple[int, int, MmioDevice]] = []
-        self.clock = Clock(now)
+        self.clock = clock if clock is not None else Clock(now)
         self.bus = Bus()
         self.serial_out = bytearray()
         self.debugcon_out = bytearray()

@@ -40,6 +40,8 @@ class SpecialInsns:
         self._hooked: set[int] = set()
         self._pending: list[int] = []
         self._last_mode: str | None = None
+        #: set when an instruction may have changed the mode; the run loop then calls check_mode()
+        self.mode_check_due = False
 
     def _md(self, mode32: bool) -> capstone.Cs:
         return self._md32 if mode32 else self._md16
@@ -112,10 +114,10 @@ class SpecialInsns:
                 new = cpu.get(src) if src in ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp") else 0
                 old = cpu.get(dst) if dst in ("cr0", "cr2", "cr3", "cr4") else 0
                 names = CR0_NAMES if dst == "cr0" else CR4_NAMES if dst == "cr4" else []
-                m._emit("cr_write", cr=dst, old=old, new=new, eip=cpu.get("eip"),
+                m.emit("cr_write", cr=dst, old=old, new=new, eip=cpu.get("eip"),
                         set=decode_bits(new & ~old, names), cleared=decode_bits(old & ~new, names))
                 if dst == "cr0" and (old ^ new) & 1:
-                    m._emit("cr0_pe", enabled=bool(new & 1), eip=cpu.get("eip"))
+                    m.emit("cr0_pe", enabled=bool(new & 1), eip=cpu.get("eip"))
                     self._request_mode_check()
                 return
             if dst in SEG_NAMES:
@@ -140,7 +142,7 @@ class SpecialInsns:
                         entries.append({"index": i, "selector": i * 8, "raw": d.raw.hex(), "text": "null"})
                     else:
                         entries.append({"index": i, "selector": i * 8, "raw": d.raw.hex(), "text": d.describe()})
-                m._emit(mn, base=base, limit=limit, eip=cpu.get("eip"), entries=entries)
+                m.emit(mn, base=base, limit=limit, eip=cpu.get("eip"), entries=entries)
             return
         if mn == "lmsw":
             self._request_mode_check()
@@ -150,20 +152,20 @@ class SpecialInsns:
 
     def _request_mode_check(self) -> None:
         self.m.cpu.forget_cs()
-        self.m._mode_check = True
+        self.mode_check_due = True
         self.m.fast.set_deadline(0)
 
     def check_mode(self) -> None:
         """Called by the run loop at a block boundary after a watched instruction."""
         m = self.m
-        m._mode_check = False
+        self.mode_check_due = False
         cpu = m.cpu
         mode = cpu.mode
         if cpu.protected:
             mode += "32" if cpu.code32() else "16"
         if mode != self._last_mode:
             if self._last_mode is not None:
-                m._emit("mode", mode=cpu.mode, code32=cpu.code32(), cs=cpu.get("cs"), eip=cpu.get("eip"),
+                m.emit("mode", mode=cpu.mode, code32=cpu.code32(), cs=cpu.get("cs"), eip=cpu.get("eip"),
                         previous=self._last_mode)
             self._last_mode = mode
 

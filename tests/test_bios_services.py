@@ -45,7 +45,7 @@ class Env:
         self.events: list[tuple[str, dict]] = []
         disk = image if isinstance(image, Disk) else Disk(image or tagged_image(200))
         self.bios = Bios(bus=self.dev.bus, clock=self.clock, disk=disk, memory_bytes=memory_mb * MIB,
-                         a20_get=lambda: self.dev.a20, a20_set=self.dev._set_a20,
+                         a20_get=lambda: self.dev.a20, a20_set=self.dev.set_a20,
                          trace=lambda kind, **f: self.events.append((kind, f)))
         self.bios.install(self.cpu)
         self.bios.post()

@@ -81,6 +81,10 @@ class Clock:
             fired += 1
         return fired
 
+    def clear(self) -> None:
+        """Drop every pending event (a snapshot restore: devices then re-schedule theirs)."""
+        self._heap.clear()
+
     def pending(self) -> list[tuple[int, str]]:
         """(cycle, name) of live events, for snapshots and the debugger."""
         return sorted((e.cycle, e.name) for e in self._heap if not e.cancelled)
