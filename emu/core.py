@@ -219,7 +219,7 @@ class Core:
             uc.emu_stop()
             return
         if cost:
-            self.fast.h.cycles += cost
+            self.fast.add_cycles(cost)
         self._after_io()
 
     def _on_unmapped(self, uc, access: int, address: int, size: int, value: int, _ud) -> bool:
@@ -294,7 +294,7 @@ class Core:
         assert isinstance(final, Delivered)
         cost = self.costs.interrupt_cycles(self.cpu.protected, kind) if hasattr(self.costs, "interrupt_cycles") else 0
         if cost:
-            self.fast.h.cycles += cost
+            self.fast.add_cycles(cost)
         handler = self.cpu.linear_pc()
         self.fast.break_chain()
         self.fast.push_frame(_return_linear(self.cpu, final), self.pricer.func_index(handler), start)
@@ -416,7 +416,7 @@ class Core:
                     return self._stopped(StopReason.IDLE, self._idle_message())
                 if wait_for_input and self._pace_idle(deadline):
                     continue  # woken early by input or a pause: look again
-                fast.h.cycles = max(fast.h.cycles, deadline)
+                fast.advance_to(deadline)
                 continue
             fast.set_deadline(deadline)
             if self._pause or door.pending():
@@ -446,7 +446,7 @@ class Core:
 
     def _emu_slice(self) -> None:
         fast = self.fast
-        fast.h.stop_reason = 0
+        fast.write(stop_reason=0)
         self._bios_wait = False
         begin = self.cpu.get("eip")
         try:
@@ -473,7 +473,7 @@ class Core:
             return
         if reason == STOP_IRQ_WINDOW:
             if not self.cpu.get("eflags") & IF:
-                fast.h.skip_window = 1
+                fast.write(skip_window=1)
             return
         if reason == STOP_DEADLINE or self._stop is not None or self._bios_wait or self._pause:
             return
@@ -496,12 +496,12 @@ class Core:
         pic = self.board.pic
         pending = pic.intr_pending()
         if not pending:
-            self.fast.h.irq_pending = 0
+            self.fast.write(irq_pending=0)
             return
         if not self.cpu.get("eflags") & IF:
-            self.fast.h.irq_pending = 1
+            self.fast.write(irq_pending=1)
             return
-        self.fast.h.irq_pending = 0
+        self.fast.write(irq_pending=0)
         vector = pic.acknowledge()
         self._halted = False
         self.deliver(vector, self.cpu.get("eip"), "hardware", None)
@@ -539,7 +539,7 @@ class Core:
             deadline = self.clock.next_deadline()
             if not self.cpu.get("eflags") & IF or deadline is None:
                 return StopReason.HALTED
-            self.fast.h.cycles = max(self.cycles, deadline)
+            self.fast.advance_to(deadline)
             self.clock.run_due(self.cycles)
             self._irq_check()
             return StopReason.STEP
@@ -547,9 +547,9 @@ class Core:
         debug = self.debug
         if pc in debug.breakpoints:
             debug.skip_bp = pc
-        self.fast.h.step_mode = 1
+        self.fast.write(step_mode=1)
         self.fast.set_deadline(None)   # one instruction: due events were run above
-        self.fast.h.stop_reason = 0
+        self.fast.write(stop_reason=0)
         self._bios_wait = False
         try:
             if self.pricer.pending_retranslate:
@@ -558,7 +558,7 @@ class Core:
         except UcError as exc:
             self.guest_error(self.uc_error_message(exc))
         finally:
-            self.fast.h.step_mode = 0
+            self.fast.write(step_mode=0)
             debug.skip_bp = None
         if debug.watch_pending is not None:
             debug.finish_watched_insn()

@@ -173,14 +173,14 @@ class Debugger:
         hit, self.watch_pending = self.watch_pending, None
         self._watch_mute = True
         self.skip_bp = core.cpu.linear_pc()
-        core.fast.h.step_mode = 1
+        core.fast.write(step_mode=1)
         core.fast.set_deadline(None)       # finish() asked for a stop: not before this instruction
         try:
             core.run_one_instruction()
         except UcError as exc:
             core.guest_error(core.uc_error_message(exc))
         finally:
-            core.fast.h.step_mode = 0
+            core.fast.write(step_mode=0)
             core.fast.set_deadline(0)
             self._watch_mute = False
             self.skip_bp = None

@@ -59,8 +59,7 @@ def restore(m: "Machine", snap: Snapshot) -> None:
     m.pricer.forget()
     # the clock first: devices re-schedule their pending events relative to it
     m.fast.reset_counters()
-    m.fast.h.cycles = snap.cycles
-    m.fast.h.instructions = snap.instructions
+    m.fast.write(cycles=snap.cycles, instructions=snap.instructions)
     m.fast.set_func_counters(*snap.func_counters)
     m.clock.clear()
     m.board.load_state({"a20": snap.a20, "devices": snap.devices, "bios": snap.bios,
