@@ -12,7 +12,6 @@ Its public interface (used by the Machine facade, the debugger and snapshots): `
 """
 from __future__ import annotations
 
-import enum
 import threading
 import time
 from typing import Any
@@ -33,19 +32,8 @@ from .interrupts import EXCEPTION_NAMES, Delivered, DeliveryFault, TripleFault, 
 from .pricing import Pricer
 from .quirks import forget_last_exception
 from .special import SpecialInsns
-
-
-class StopReason(enum.Enum):
-    PAUSED = "paused"
-    BREAKPOINT = "breakpoint"
-    STEP = "step"
-    HALTED = "halted"              # HLT with interrupts off: nothing can wake the CPU
-    IDLE = "idle"                  # HLT with interrupts on, but no event and no input can ever come
-    POWER_OFF = "powered off"
-    RESET = "reset"                # the guest asked for a reset (-no-reboot: we stop)
-    TRIPLE_FAULT = "triple fault"
-    CYCLE_LIMIT = "cycle limit"
-    GUEST_ERROR = "guest error"    # unmapped memory, an instruction Unicorn cannot run
+from .stops import StopReason
+from .trace import InsnWindow
 
 
 _PAUSED_STATES = (StopReason.PAUSED, StopReason.BREAKPOINT, StopReason.STEP, StopReason.CYCLE_LIMIT)
@@ -76,7 +64,6 @@ class Core:
         self._halted = False
         self._io_now: int | None = None
         self._bios_wait = False
-        self._insn_window_hook: int | None = None
         uc = Uc(UC_ARCH_X86, UC_MODE_32)
         uc.ctl_set_cpu_model(X.UC_CPU_X86_QEMU32)
         self.uc = uc
@@ -94,9 +81,8 @@ class Core:
         self.door = InputDoor(self)
         self.special = SpecialInsns(self)
         self.debug = Debugger(self)
-        import capstone
-        self._cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
-        self._cs16 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_16)
+        #: the --trace-insns window (emu/trace.py), only with a trace file
+        self.insn_window = InsnWindow(self, trace_insns) if trace_insns is not None and trace else None
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
         uc.hook_add(UC_HOOK_INSN, self._on_in, None, 1, 0, X.UC_X86_INS_IN)
         uc.hook_add(UC_HOOK_INSN, self._on_out, None, 1, 0, X.UC_X86_INS_OUT)
@@ -382,6 +368,7 @@ class Core:
 
     def _run(self, max_cycles: int | None, wait_for_input: bool) -> StopReason:
         fast, clock, door, special = self.fast, self.clock, self.door, self.special
+        insn_window = self.insn_window
         while True:
             if door.pending():
                 door.drain()
@@ -399,7 +386,8 @@ class Core:
             self._irq_check()
             if self._stop is not None:
                 continue
-            self._update_insn_window()     # may schedule the window's edge: before the deadline
+            if insn_window is not None:
+                insn_window.update()       # may schedule the window's edge: before the deadline
             deadline = clock.next_deadline()
             if max_cycles is not None:
                 deadline = max_cycles if deadline is None else min(deadline, max_cycles)
@@ -612,32 +600,6 @@ class Core:
             self.trace.emit(_event, cycle, icount, fields)
         for observer in observers:
             observer(_event, cycle, icount, fields)
-
-    def _update_insn_window(self) -> None:
-        window = self.trace_insns
-        if window is None or self.trace is None:
-            return
-        start, end = window
-        c = self.fast.h.cycles
-        inside = start <= c < end
-        if inside and self._insn_window_hook is None:
-            self._insn_window_hook = self.uc.hook_add(UC_HOOK_CODE, self._on_trace_insn)
-            self.uc.ctl_flush_tb()
-        elif not inside and self._insn_window_hook is not None:
-            self.uc.hook_del(self._insn_window_hook)
-            self._insn_window_hook = None
-            self.uc.ctl_flush_tb()
-        # make sure we stop at the window's edges
-        nd = self.clock.next_deadline()
-        edge = start if c < start else end if c < end else None
-        if edge is not None and (nd is None or edge < nd):
-            self.clock.schedule(edge, lambda _c: None, "trace-insns window")
-
-    def _on_trace_insn(self, uc, address: int, size: int, _ud) -> None:
-        code = self.cpu.fetch(address, size)
-        md = self._cs if self.cpu.code32() else self._cs16
-        text = next((f"{i.mnemonic} {i.op_str}".strip() for i in md.disasm(code, address)), "(bad)")
-        self.emit("insn", cycle_exact=self.pricer.exact_now(), address=address, bytes=code.hex(), text=text)
 
 
 def _return_linear(cpu: Cpu, d: Delivered) -> int:

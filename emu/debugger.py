@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 from unicorn import UC_HOOK_CODE, UcError
 
 from ..devices.base.errors import BadArgument
+from .stops import StopReason
 
 if TYPE_CHECKING:
-    from .core import Core, StopReason
+    from .core import Core
 
 
 class Debugger:
@@ -76,15 +77,13 @@ class Debugger:
         core = self._core
         core.pricer.uncharge_to(address)
         self.bp_hit = address
-        from .core import StopReason
         core.finish(StopReason.BREAKPOINT,
                     f"breakpoint at {core.symbols.format(address) if core.symbols else hex(address)}")
         uc.emu_stop()
 
     # ------------------------------------------------------------------ running
-    def run_until_stop(self, max_cycles: int | None = None, wait_for_input: bool = False) -> "StopReason":
+    def run_until_stop(self, max_cycles: int | None = None, wait_for_input: bool = False) -> StopReason:
         """run(), stepping over a breakpoint we are sitting on."""
-        from .core import StopReason
         core = self._core
         pc = core.cpu.linear_pc()
         if pc in self.breakpoints:
@@ -96,7 +95,7 @@ class Debugger:
         self.bp_hit = None
         return r
 
-    def step_over(self, disasm: Any) -> "StopReason":
+    def step_over(self, disasm: Any) -> StopReason:
         """Step, but run a CALL (or INT) to its return address."""
         core = self._core
         pc = core.cpu.linear_pc()
@@ -105,7 +104,7 @@ class Debugger:
             return self.run_to(pc + len(insn[0][1]))
         return core.step()
 
-    def run_to(self, where: int | str, max_cycles: int | None = None) -> "StopReason":
+    def run_to(self, where: int | str, max_cycles: int | None = None) -> StopReason:
         addr = self.resolve(where)
         temp = addr not in self.breakpoints
         if temp:
@@ -161,7 +160,6 @@ class Debugger:
         self.watch_pending = (kind, address, pc)
         core.pricer.uncharge_to(pc)
         what = "written" if access == UC_MEM_WRITE else "read"
-        from .core import StopReason
         core.finish(StopReason.BREAKPOINT, f"watchpoint: {address:#x} {what} by the instruction at {pc:#x}")
         uc.emu_stop()
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .stops import StopReason
+
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_BAD_IMAGE = 64
@@ -19,7 +21,6 @@ EXIT_INTERRUPTED = 130
 
 
 def exit_code(machine: Any, reason: Any) -> int:
-    from .core import StopReason
     return {
         StopReason.POWER_OFF: machine.exit_status if machine.exit_status is not None else EXIT_OK,
         StopReason.RESET: EXIT_OK,

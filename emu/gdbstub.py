@@ -366,9 +366,17 @@ class GdbStub:
 
     # ------------------------------------------------------------------ memory
     def _read_mem(self, addr: int, length: int) -> bytes | None:
-        limit = getattr(self.m, "memory_bytes", 1 << 32)
+        """gdb's addresses are linear (flat segments): through the page tables when the guest
+        has paging on, where a page that is not present is an error (E14), as with QEMU."""
         if length <= 0:
             return b""
+        if self.m.cpu.paging():
+            from .paging import PageFault
+            try:
+                return self.m.read_linear(addr, length)
+            except PageFault:
+                return None
+        limit = getattr(self.m, "memory_bytes", 1 << 32)
         if addr < 0 or addr + length > limit:
             if addr < limit:
                 length = limit - addr          # a partial read up to the end of RAM
@@ -381,7 +389,7 @@ class GdbStub:
 
     def _write_mem(self, addr: int, data: bytes) -> bool:
         limit = getattr(self.m, "memory_bytes", 1 << 32)
-        if addr < 0 or addr + len(data) > limit:
+        if addr < 0 or (addr + len(data) > limit and not self.m.cpu.paging()):
             return False
         if not data:
             return True

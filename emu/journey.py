@@ -185,6 +185,12 @@ class Journey:
         if self._state_key() != before:         # only what changed the journey is kept
             self._log.append((kind, cycle, icount, fields))
 
+    @property
+    def revision(self) -> tuple[int, int]:
+        """Changes whenever the story may have: (milestone edits, events kept).  A front end
+        compares it to decide whether to redraw."""
+        return self._mutations, len(self._log)
+
     def _state_key(self) -> tuple:
         """Everything an event can change; `feed` keeps an event for `rewind` only if this moved
         (so the log grows with the journey, not with every EOI or BIOS keyboard poll)."""
@@ -892,7 +898,7 @@ class Journey:
 #: Events raised inside an instruction (which runs again after going back to its cycle).
 _IN_INSN = frozenset({"lgdt", "lidt", "cr_write", "cr0_pe", "a20", "bios", "io", "symbol", "seg_load"})
 
-#: Events the machine emits from an instruction hook (where Machine._exact_now() is exact).
+#: Events the machine emits from an instruction hook (where Machine.exact_now() is exact).
 _IN_HOOK = frozenset({"lgdt", "lidt", "cr_write", "cr0_pe", "a20", "bios"})
 
 _PE_TEXT = ("Setting bit 0 (PE) of CR0 switched the CPU to protected mode. CS still holds the segment cached in "

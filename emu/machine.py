@@ -21,7 +21,8 @@ from typing import Any, Callable
 from ..devices.base.cp437 import CP437
 from ..devices.base.errors import BadArgument, BadImage
 from .board import HMA, HMA_SIZE, TEXT_WINDOW, TEXT_WINDOW_SIZE, Board
-from .core import Core, StopReason
+from .core import Core
+from .stops import StopReason
 from .paging import PageFault
 from .snapshots import Snapshot, restore as _restore_snapshot, take as _take_snapshot
 
@@ -266,7 +267,8 @@ class Machine(Core):
         return "\n".join(rows) + "\n"
 
     def disasm(self, addr: int, count: int = 8) -> list[tuple[int, bytes, str]]:
-        md = self._cs if self.cpu.code32() else self._cs16
+        import capstone
+        md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32 if self.cpu.code32() else capstone.CS_MODE_16)
         code = self.read_mem(addr, count * 15)
         out = []
         for insn in md.disasm(code, addr):
