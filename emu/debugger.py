@@ -10,19 +10,19 @@ on), `bp_hit`, `watch_pending` and `finish_watched_insn()`.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from unicorn import UC_HOOK_CODE, UcError
 
 from ..devices.base.errors import BadArgument
 from .stops import StopReason
 
-if TYPE_CHECKING:
-    from .core import Core
 
 
 class Debugger:
-    def __init__(self, core: "Core") -> None:
+    def __init__(self, core: Any) -> None:
+        """`core` is the CPU core (emu/core.py) this part belongs to; typed loosely because the
+        core imports this module, and the layers import only downward."""
         self._core = core
         self.breakpoints: set[int] = set()
         self._bp_hooks: dict[int, int] = {}

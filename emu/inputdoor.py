@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .hooks import InputRecord
 
-if TYPE_CHECKING:
-    from .core import Core
 
 KINDS = ("serial", "keys", "scancodes")
 
 
 class InputDoor:
-    def __init__(self, core: "Core") -> None:
+    def __init__(self, core: Any) -> None:
+        """`core` is the CPU core (emu/core.py) this part belongs to; typed loosely because the
+        core imports this module, and the layers import only downward."""
         self._core = core
         self._queue: queue.SimpleQueue[tuple[str, Any, bool]] = queue.SimpleQueue()
         #: (cycle, kind, data) of every input that reached a device (snapshots truncate it)

@@ -11,17 +11,17 @@ function for the profiler, and notes instructions the core must watch (emu/speci
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .costs import BlockCost, CostModel
 from .pricecache import PriceCache
 
-if TYPE_CHECKING:
-    from .core import Core
 
 
 class Pricer:
-    def __init__(self, core: "Core", func_names: list[str]) -> None:
+    def __init__(self, core: Any, func_names: list[str]) -> None:
+        """`core` is the CPU core (emu/core.py) this part belongs to; typed loosely because the
+        core imports this module, and the layers import only downward."""
         self._core = core
         self.costs = CostModel()
         self._prices = PriceCache.shared()

@@ -9,10 +9,8 @@ the length of the input journal.  After a restore the `hooks.restores` subscribe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .machine import Machine
 
 
 @dataclass
@@ -34,7 +32,7 @@ class Snapshot:
     bios: Any = None
 
 
-def take(m: "Machine") -> Snapshot:
+def take(m: Any) -> Snapshot:
     names = m.function_names()
     excl, incl, calls = m.fast.func_counters(len(names))
     board = m.board.state()
@@ -47,7 +45,7 @@ def take(m: "Machine") -> Snapshot:
     )
 
 
-def restore(m: "Machine", snap: Snapshot) -> None:
+def restore(m: Any, snap: Snapshot) -> None:
     """Return to a snapshot taken on this machine (only while not running)."""
     m.fast.flush_frames()
     m.board.ram[:] = snap.ram

@@ -9,7 +9,7 @@ error code of a #GP/#NP/#SS raised by a segment load, which Unicorn does not rep
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import capstone
 from capstone import x86_const as CX
@@ -17,8 +17,6 @@ from unicorn import UC_HOOK_CODE
 
 from .cpu import CR0_NAMES, CR4_NAMES, decode_bits, decode_descriptor
 
-if TYPE_CHECKING:
-    from .machine import Machine
 
 SEG_NAMES = {"cs", "ds", "es", "ss", "fs", "gs"}
 #: Bytes that can start (or, after 0x0F/0xFF, continue) a watched or IF-setting instruction:
@@ -31,7 +29,7 @@ IF_SETTERS = {"sti", "popf", "popfd", "popfw", "iret", "iretd", "iretw"}
 
 
 class SpecialInsns:
-    def __init__(self, machine: "Machine") -> None:
+    def __init__(self, machine: Any) -> None:
         self.m = machine
         self._md32 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
         self._md16 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_16)
