@@ -227,7 +227,9 @@ class Core:
             self.pricer.uncharge_to(lin)
         kind = "software" if software else "exception"
         error_code = None if software else self.special.error_code(intno)
-        if not software:
+        if not software or cpu.paging():
+            # with paging on, QEMU also records page faults it raises for its own probes (they
+            # set CR2 and never reach us), which would turn the guest's next #PF into a #DF
             forget_last_exception(uc)
         self.deliver(intno, eip, kind, error_code)
 

@@ -188,8 +188,11 @@ class SpecialInsns:
         return None
 
     def error_code(self, vector: int) -> int:
-        """Error code for an exception Unicorn raised (it does not tell us): 0 unless the faulting
+        """Error code for an exception Unicorn raised (it does not tell us): for a #PF, the one
+        the page walk gives for CR2 (emu/paging.py); otherwise 0 unless the faulting
         instruction loads a selector that the GDT cannot satisfy, as the CPU reports it."""
+        if vector == 14:
+            return self._page_fault_code()
         if vector not in (10, 11, 12, 13):
             return 0
         m = self.m
@@ -209,6 +212,29 @@ class SpecialInsns:
         if d is None or not d.present or not d.s:
             return sel & 0xFFFC
         return sel & 0xFFFC if vector in (11, 12) else 0 if _fits(insn, d) else sel & 0xFFFC
+
+    def _page_fault_code(self) -> int:
+        """Walk the tables again for CR2, as the access that faulted: a write if the faulting
+        instruction writes a memory operand, a user access at CPL 3."""
+        from .paging import PF_P, PF_U, PF_W, PageFault
+        cpu = self.m.cpu
+        cr2 = cpu.get("cr2")
+        user = cpu.cpl == 3
+        write = False
+        pc = cpu.linear_pc()
+        if not pc <= cr2 < pc + 16:          # not the instruction fetch itself
+            try:
+                insn = self._decode_at(pc)
+            except Exception:
+                insn = None
+            if insn is not None:
+                write = any(op.type == CX.X86_OP_MEM and op.access & capstone.CS_AC_WRITE
+                            for op in insn.operands) or insn.mnemonic.startswith(("push", "call", "stos", "movs"))
+        try:
+            cpu.walker.translate(cr2, write=write, user=user)
+        except PageFault as pf:
+            return pf.error_code
+        return PF_P | (PF_W if write else 0) | (PF_U if user else 0)
 
     def _loaded_selector(self, insn: Any) -> int | None:
         cpu = self.m.cpu
