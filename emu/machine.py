@@ -223,6 +223,11 @@ class Machine(Core):
         when paging is on (raises PageFault), A20 applied.  The tables are not touched."""
         return self.cpu.peek(addr & 0xFFFFFFFF, n)
 
+    def write_linear(self, addr: int, data: bytes) -> None:
+        """Store at a linear address as the CPU would (through the page tables, raises
+        PageFault); translated code there is dropped."""
+        self.cpu.write(addr & 0xFFFFFFFF, data)
+
     def read_mem(self, addr: int, n: int) -> bytes:
         """Memory at a linear address (`read_linear`) that never raises: bytes of pages that
         are not present, and of physical addresses nothing decodes, read as 0xFF."""

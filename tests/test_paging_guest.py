@@ -33,6 +33,15 @@ def test_paging_guest_transcript() -> None:
     # the debugger's view goes through the same tables: linear 0x400000 is the IDT's page
     assert m.read_mem(0x400000 + 14 * 8 + 2, 2) == b"\x08\x00"
     assert m.read_mem(0x800000, 4) == b"\xff" * 4          # not present: reads as 0xFF
+    from bareflow.emu.machine import PageFault
+    with pytest.raises(PageFault) as e:
+        m.read_linear(0x800000, 1)
+    assert (e.value.address, e.value.error_code) == (0x800000, 0)
+    with pytest.raises(PageFault) as e:
+        m.write_linear(0x402000, b"x")                      # read-only, CR0.WP: as the guest saw
+    assert e.value.error_code == 3
+    m.write_linear(0x401000, b"ok")                         # the stack page maps to 0x201000
+    assert m.read_phys(0x201000, 2) == b"ok"
 
 
 @pytest.mark.skipif(shutil.which("qemu-system-i386") is None, reason="qemu-system-i386 not installed")
