@@ -474,7 +474,7 @@ class GdbStub:
 
     def _resume(self, action: str) -> Session | None:
         m = self.m
-        m.watch_hit = None
+        m.clear_watch_hit()
         self._running = True
         try:
             if action == "s":
@@ -491,7 +491,7 @@ class GdbStub:
             self.conn.send("")
             return None
         self._running = True
-        self.m.watch_hit = None
+        self.m.clear_watch_hit()
         try:
             if text == "bs":
                 reason = self.tt.step_back()

@@ -184,9 +184,9 @@ class Machine(Core):
     def watch_hit(self) -> tuple[str, int, int] | None:
         return self.debug.watch_hit
 
-    @watch_hit.setter
-    def watch_hit(self, value: tuple[str, int, int] | None) -> None:
-        self.debug.watch_hit = value
+    def clear_watch_hit(self) -> None:
+        """Forget the last watchpoint hit (the stub reported it; time travel moved away)."""
+        self.debug.watch_hit = None
 
     # ------------------------------------------------------------------ snapshots
     def snapshot(self) -> Snapshot:

@@ -162,7 +162,7 @@ class TimeTravel:
         p = self.points[index]
         arr = self._ram_at(index)
         self.m.restore(dataclasses.replace(p.meta, ram=memoryview(arr)))
-        self.m.watch_hit = None
+        self.m.clear_watch_hit()
         self._shadow = arr
         self.stats.restores += 1
         if truncate:
