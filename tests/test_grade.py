@@ -18,10 +18,10 @@ import pytest
 from bareflow.emu.cli import main
 from bareflow.emu.grade.spec import SpecError, parse_spec
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "images"))
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
+sys.path.insert(0, str(ROOT / "tests" / "images"))
 from build import build  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 TEACHING = ROOT / "examples" / "grading" / "teaching_kernel.toml"
 FLUID = ROOT / "examples" / "grading" / "fluid_llama.toml"
 
