@@ -446,3 +446,22 @@ def test_option_files_travel_with_the_spec(class_dir, capsys, tmp_path):
     assert code == 0
     import hashlib
     assert doc["spec"]["files"] == {"symbols": hashlib.sha256(elf.read_bytes()).hexdigest()}
+
+
+def test_a_failure_mid_run_records_only_the_inputs_before_it(class_dir, capsys, tmp_path):
+    """A check fails while the guest runs on (more input follows): the recording still ends at
+    the failure, and replays to it."""
+    spec = tmp_path / "mid.toml"
+    text = TEACHING.read_text().replace('[[step]]\nsend = "alice\\r"',
+                                        '[[step]]\nname = "too early"\nexpect = "welcome"\n\n[[step]]\nsend = "alice\\r"')
+    assert "too early" in text
+    spec.write_text(text)
+    code, doc, _ = _grade(capsys, tmp_path / "out", [str(class_dir / "ok.img")], "-j", "1", "--no-progress",
+                          spec=spec)
+    r = doc["images"][0]
+    assert code == 1 and r["passed"] == r["total"] - 1 and r["first_failure"]["check"] == "too early"
+    rec = json.loads(Path(r["recording_file"]).read_text())
+    assert rec["inputs"] == [] and rec["end"]["cycles"] == r["first_failure"]["cycle"]
+    from bareflow.emu.replay import main_replay
+    assert main_replay([r["recording_file"], "--quiet"]) == 67
+    assert "replay identical" in capsys.readouterr().err

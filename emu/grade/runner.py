@@ -197,6 +197,7 @@ class _Session:
         `bareflow-emu replay` stops at this very cycle with this very output."""
         reason = self.stopped if self.stopped is not None else self.SR.CYCLE_LIMIT
         doc = self.recorder.document(reason)
+        doc["inputs"] = [dict(e) for e in doc["inputs"]]   # the inputs so far, not the later ones
         if self.stopped is None:
             doc["config"]["max_cycles"] = self.m.cycles
         elif self.spec.max_cycles is not None:
