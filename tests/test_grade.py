@@ -251,11 +251,10 @@ def test_scheduler_and_two_workers_as_separate_processes(reference, class_dir, c
         pytest.skip("the dask command is not installed beside this Python")
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
-    env = dict(os.environ, DASK_DISTRIBUTED__WORKER__DAEMON="False")
     procs: list[subprocess.Popen] = []
 
     def start(*args: str) -> None:
-        procs.append(subprocess.Popen([str(dask_cli), *args], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+        procs.append(subprocess.Popen([str(dask_cli), *args], cwd=tmp_path, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL, start_new_session=True))
     try:
         start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")
