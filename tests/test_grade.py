@@ -464,3 +464,16 @@ def test_a_failure_mid_run_records_only_the_inputs_before_it(class_dir, capsys, 
     from bareflow.emu.replay import main_replay
     assert main_replay([r["recording_file"], "--quiet"]) == 67
     assert "replay identical" in capsys.readouterr().err
+
+
+def test_the_fault_kernel_prints_the_same_under_qemu(class_dir):
+    """The test kernel is a real guest: QEMU + SeaBIOS print the same COM1 bytes up to its triple fault."""
+    if shutil.which("qemu-system-i386") is None:
+        pytest.skip("qemu-system-i386 is not installed")
+    from build import run_qemu
+
+    from bareflow.emu.machine import Machine, MachineConfig, StopReason
+    qemu_out, _ = run_qemu(class_dir / "fault.img", timeout=60)
+    m = Machine(MachineConfig(image=str(class_dir / "fault.img"), memory_mb=64))
+    assert m.run(50_000_000) == StopReason.TRIPLE_FAULT
+    assert bytes(m.serial_out) == qemu_out == b"teachos: hello world\r\nentering protected mode\r\n"
