@@ -477,3 +477,23 @@ def test_the_fault_kernel_prints_the_same_under_qemu(class_dir):
     m = Machine(MachineConfig(image=str(class_dir / "fault.img"), memory_mb=64))
     assert m.run(50_000_000) == StopReason.TRIPLE_FAULT
     assert bytes(m.serial_out) == qemu_out == b"teachos: hello world\r\nentering protected mode\r\n"
+
+
+def test_no_fault_names_the_exception_and_allow_lets_it_pass(tmp_path, capsys):
+    """fluid_llama with `test=ud` executes UD2 on purpose, reports it and halts."""
+    image = ROOT / "images" / "fluid_llama.img"
+    if not image.exists():
+        pytest.skip("images/fluid_llama.img is not built")
+    copy = tmp_path / "ud.img"
+    shutil.copy(image, copy)
+    from bareflow.tools.image import main as image_main
+    assert image_main(["set-cmdline", str(copy), "test=ud"]) == 0
+    spec = tmp_path / "nf.toml"
+    spec.write_text('[options]\nwithin = 100_000_000\n[[step]]\nexit = "any"\n[[step]]\nno_fault = true\n')
+    code, doc, _ = _grade(capsys, tmp_path / "a", [str(copy)], "-j", "1", "--no-progress", spec=spec)
+    check = doc["images"][0]["checks"][1]
+    assert code == 1 and check["status"] == "fail"
+    assert check["message"].startswith("#UD: ud2 at 0x0008:") and "(cycle " in check["message"]
+    spec.write_text(spec.read_text() + "allow = [6]\n")
+    code, doc, _ = _grade(capsys, tmp_path / "b", [str(copy)], "-j", "1", "--no-progress", spec=spec)
+    assert code == 0 and doc["images"][0]["exceptions"] == 1

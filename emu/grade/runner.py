@@ -322,7 +322,13 @@ class _Session:
             return "fail", cycle, f"row {step.row} col {step.col} shows {got!r}, not {step.arg!r}"
         # no_fault
         bad = [e for e in self.exceptions if e[1] not in step.allow]
-        if self.triple is not None or bad or self.stopped == self.SR.GUEST_ERROR:
+        if bad:     # the first exception not allowed, in the explainer's words when it has them
+            from ..explain import exc_name
+            at, vector, code = bad[0]
+            said = next((x.summary for x in self.watcher.explanations if x.cycle == at), None)
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            return "fail", cycle, f"{said or exc_name(vector, code)} (cycle {at:,}){more}"
+        if self.triple is not None or self.stopped == self.SR.GUEST_ERROR:
             return "fail", cycle, self.fault_line() or f"the guest stopped: {self._stop_text()}"
         return "pass", cycle, "no exception"
 
