@@ -33,7 +33,7 @@ from .fastpath import STOP_DEADLINE, STOP_IRQ_WINDOW, STOP_MISS_ERROR, FastPath
 from .interrupts import (EXCEPTION_NAMES, Delivered, DeliveryFault, TripleFault,
                          deliver_with_escalation)
 from .machine_devices import build_devices
-from .pricecache import PriceCache
+from .pricecache import PriceCache, image_identity
 from .quirks import forget_last_exception
 from .special import SpecialInsns
 
@@ -157,7 +157,7 @@ class Machine:
         self.cpu.ram = self._ram
         self.clock = Clock(self._now)
         self.costs = CostModel()
-        self._prices = PriceCache.shared()
+        self._prices = PriceCache.for_image(image_identity(self.disk_bytes, len(self.disk_bytes)))
         self._blocks: dict[tuple[int, int], BlockCost] = {}
         self._code_pages: set[int] = set()   # 4 KiB pages holding blocks we have priced
         self._io_prefix: dict[tuple[int, int], dict[int, int]] = {}
