@@ -15,6 +15,7 @@ import capstone
 from capstone import x86_const as CX
 from unicorn import UC_HOOK_CODE
 
+from .quirks import exception_error_code
 from .cpu import CR0_NAMES, CR4_NAMES, decode_bits, decode_descriptor
 
 if TYPE_CHECKING:
@@ -188,8 +189,12 @@ class SpecialInsns:
         return None
 
     def error_code(self, vector: int) -> int:
-        """Error code for an exception Unicorn raised (it does not tell us): 0 unless the faulting
-        instruction loads a selector that the GDT cannot satisfy, as the CPU reports it."""
+        """Error code for an exception Unicorn raised (it does not tell us): a page fault's is the
+        one QEMU computed (emu/quirks.py reads it from the CPU state); otherwise 0 unless the
+        faulting instruction loads a selector that the GDT cannot satisfy, as the CPU reports it."""
+        if vector == 14:
+            code = exception_error_code(self.m.uc)
+            return code if code is not None else 0
         if vector not in (10, 11, 12, 13):
             return 0
         m = self.m
