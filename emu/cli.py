@@ -6,6 +6,7 @@
     bareflow-emu run IMAGE [options]  headless: COM1 on stdin/stdout, like QEMU -serial stdio
     bareflow-emu explain IMAGE        the boot journey as text (docs/journey.md)
     bareflow-emu replay FILE          re-run a recording (emu/replay.py)
+    bareflow-emu test SPEC IMAGE...   grade images against a boot-test spec (docs/grading.md)
 
 Every failure the user can cause ends with one line on stderr and a documented exit status
 (docs/cli.md), never a Python traceback.
@@ -20,8 +21,9 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .errors import BadArgument, BadImage, BareflowError
+from ..devices.base.errors import BadArgument, BadImage, BareflowError
 
+from .args import parse_cycles, parse_memory  # noqa: F401  (also used by the grader)
 from .exitcodes import (EXIT_BAD_IMAGE, EXIT_CYCLE_LIMIT, EXIT_GUEST_ERROR, EXIT_HALTED,  # noqa: F401
                         EXIT_IDLE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRIPLE_FAULT, EXIT_USAGE,
                         exit_code)
@@ -92,30 +94,6 @@ def key_steps(script: list[tuple[str, str]] | None) -> list[tuple[str | None, st
     if pending is not None:
         raise BadArgument(f"--keys-after {pending!r} is not followed by --keys")
     return steps
-
-
-def parse_cycles(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""), 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of cycles") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"'{text}' must be positive")
-    return value
-
-
-def parse_memory(text: str) -> int:
-    t = text.strip().upper().removesuffix("B")
-    mult = 1
-    if t.endswith("G"):
-        mult, t = 1024, t[:-1]
-    elif t.endswith("M"):
-        t = t[:-1]
-    try:
-        value = int(t) * mult
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a size in MiB (e.g. 64 or 64M or 1G)") from None
-    return value
 
 
 def parse_window(text: str) -> tuple[int, int]:
@@ -190,13 +168,15 @@ def tui_parser() -> argparse.ArgumentParser:
     return p
 
 
-HEADLESS = ("run", "explain", "replay")
+HEADLESS = ("run", "explain", "replay", "test")
 
 
-def main(argv: Sequence[str] | None = None, *, front_end: Callable[[list[str]], int] | None = None) -> int:
-    """The headless commands (`run`, `explain`, `replay`); anything else goes to `front_end`
-    (the `bareflow-emu` console script is tui/cli.py, which passes the TUI: the emulator
-    package never imports a front end).  Errors become one line and a documented status."""
+def main(argv: Sequence[str] | None = None, *, front_end: Callable[[list[str]], int] | None = None,
+         replay_front_end: Callable[[str, dict[str, Any]], int] | None = None) -> int:
+    """The headless commands (`run`, `explain`, `replay`, `test`); anything else goes to
+    `front_end`, and `replay FILE --tui` to `replay_front_end(image, recording)` (the
+    `bareflow-emu` console script is tui/cli.py, which passes the TUI: the emulator package
+    never imports a front end).  Errors become one line and a documented status."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args and args[0] == "run":
@@ -205,9 +185,12 @@ def main(argv: Sequence[str] | None = None, *, front_end: Callable[[list[str]], 
             return _main_explain(args[1:])
         if args and args[0] == "replay":
             from .replay import main_replay
-            return main_replay(args[1:])
+            return main_replay(args[1:], front_end=replay_front_end)
+        if args and args[0] == "test":   # the grader (emu/grade/, docs/grading.md)
+            from .grade.cli import main_test
+            return main_test(args[1:])
         if front_end is None:
-            raise BadArgument("no subcommand: `run`, `explain` or `replay` (the TUI is `bareflow-emu [IMAGE]`)")
+            raise BadArgument("no subcommand: `run`, `explain`, `replay` or `test` (the TUI is `bareflow-emu [IMAGE]`)")
         return front_end(args)
     except BareflowError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
@@ -231,8 +214,8 @@ def front_end_args(args: list[str]) -> tuple[Any, Path, list[tuple[str | None, s
     ns = tui_parser().parse_args(args)
     steps = key_steps(getattr(ns, "key_script", None))
     image = Path(ns.image) if ns.image else bundled_image()
-    from .machine import _read_image
-    _read_image(image)
+    from .machine import read_image
+    read_image(image)  # one-line error before the UI starts
     return ns, image, steps
 
 
@@ -253,7 +236,7 @@ class KeyScript:
             if pattern is not None:
                 if pattern.encode("latin-1") not in bytes(self.m.serial_out[self.mark:]):
                     return
-            self.m.kbd.type_text(text)
+            self.m.input("keys", text)
             self.mark = len(self.m.serial_out)
             self.i += 1
 
@@ -278,7 +261,7 @@ def _stdin_feeder(machine: Any) -> None:
     if stat.S_ISREG(mode) or stat.S_ISCHR(mode) and not os.isatty(fd):
         data = sys.stdin.buffer.read()
         if data:
-            machine.uart.feed(data)
+            machine.input("serial", data)
         return
 
     def pump() -> None:

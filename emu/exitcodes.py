@@ -1,11 +1,12 @@
-"""The exit statuses of `bareflow-emu` (docs/cli.md) and the stop reason -> status map.
+"""Exit statuses of `bareflow-emu run` and `replay` (docs/cli.md), from how the run stopped.
 
-A module of its own so that every command (cli.py, replay.py) can use them without importing
-another command's module.
+Its own module so that the CLI and the replayer share it without importing each other.
 """
 from __future__ import annotations
 
 from typing import Any
+
+from .stops import StopReason
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -20,7 +21,6 @@ EXIT_INTERRUPTED = 130
 
 
 def exit_code(machine: Any, reason: Any) -> int:
-    from .machine import StopReason
     return {
         StopReason.POWER_OFF: machine.exit_status if machine.exit_status is not None else EXIT_OK,
         StopReason.RESET: EXIT_OK,

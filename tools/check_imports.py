@@ -34,7 +34,13 @@ LAYERS = ("bareflow.devices.base", "bareflow.devices", "bareflow.emu", "bareflow
 SIZE_CHECKED = ("emu", "devices", "tui")
 MAX_LINES = 600
 #: files allowed above MAX_LINES for now, with the reason (the issue that cuts them)
-LINE_EXCEPTIONS: dict[str, str] = {}
+LINE_EXCEPTIONS: dict[str, str] = {
+    "emu/core.py": "the run loop and interrupt delivery still share the module (issue 9 follow-up)",
+    "emu/costs.py": "the cost tables and the block pricer in one module (issue 9 follow-up)",
+    "emu/explain.py": "the fault explainer's decoders and its narrative (issue 9 follow-up)",
+    "emu/gdbstub.py": "packet parsing and the target commands (issue 9 follow-up)",
+    "emu/journey.py": "the milestone recognisers and their texts (issue 9 follow-up)",
+}
 
 
 def module_files(root: Path = ROOT) -> dict[str, Path]:

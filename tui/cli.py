@@ -1,12 +1,13 @@
 """`bareflow-emu`: the console script, a small front-end dispatcher.
 
-The headless commands (`run`, `explain`, `replay`) are the emulator's own (emu/cli.py); with no
-subcommand, `bareflow-emu [IMAGE]` opens the TUI on the image (the bundled one by default).
-This module sits above both, so the emulator package never imports a front end.
+The headless commands (`run`, `explain`, `replay`, `test`) are the emulator's own (emu/cli.py).
+With no subcommand, `bareflow-emu [IMAGE]` opens the TUI on the image (the bundled one by
+default), and `bareflow-emu replay FILE --tui` opens it paused where the recording ended.  This
+module sits above both, so the emulator package never imports a front end.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from bareflow.emu import cli as emu_cli
 
@@ -21,8 +22,15 @@ def _tui(args: list[str]) -> int:
                    pause_at_milestones=ns.pause_at_milestones, time_travel=not ns.no_time_travel)
 
 
+def _tui_replay(image: str, recording: dict[str, Any]) -> int:
+    """`bareflow-emu replay FILE --tui`: the TUI, paused where the recorded run ended."""
+    from .app import run_tui
+    cfg = recording["config"]
+    return run_tui(image, memory_mb=cfg.get("memory_mb", 64), symbols=cfg.get("symbols"), replay=recording)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    return emu_cli.main(argv, front_end=_tui)
+    return emu_cli.main(argv, front_end=_tui, replay_front_end=_tui_replay)
 
 
 if __name__ == "__main__":

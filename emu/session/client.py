@@ -31,6 +31,8 @@ class SessionConfig:
     pause_at_milestones: bool = False
     #: forward execution through time travel (emu/session/history.py), so the UI can step back
     time_travel: bool = True
+    #: a recording (emu/replay.py): replay it, then open paused where it ended (`replay --tui`)
+    replay: dict[str, Any] | None = None
 
 
 class SessionError(Exception):

@@ -20,7 +20,7 @@ does does not (a pause is invisible to it; docs/tui.md measures it).  Going back
 rebuilds the state from the nearest checkpoint before it, exactly (emu/timetravel.py).
 
 All methods except the constructor's thread run on the emulator thread, like every other
-machine call (tui/runner.py).
+machine call (emu/session/runner.py).
 """
 from __future__ import annotations
 
@@ -182,12 +182,8 @@ class History:
 
     def restart(self) -> None:
         """After a reset (the machine's clock starts again at 0): a new history.  The old
-        TimeTravel's input journaling is taken off the devices first (it wraps their methods
-        as instance attributes), so the two do not stack."""
-        m = self.m
-        for dev, name in ((m.uart, "feed"), (m.kbd, "type_text"), (m.kbd, "press_make_break")):
-            if name in vars(dev):
-                delattr(dev, name)
+        TimeTravel stops journaling the machine's input first, so the two do not stack."""
+        self.tt.detach()
         self.tt = self._new_timetravel()
         self._plain = False
         self._last_cp_wall = time.monotonic()

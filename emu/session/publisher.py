@@ -132,6 +132,9 @@ def serve(conn: Any, cfg: Any) -> None:
     except Exception as err:  # a bug of ours: one line, the CLI's internal-error status
         conn.send(ErrorFrame(f"internal error: {type(err).__name__}: {err}", 70))
         return
+    if cfg.replay is not None:   # `bareflow-emu replay FILE --tui`: start where the recorded run ended
+        from bareflow.emu.replay import run_recording
+        run_recording(machine, cfg.replay)
     history = History(machine) if cfg.time_travel and cfg.memory_mb <= MAX_MEMORY_MB else None
     runner = Runner(machine, initial_keys=cfg.initial_keys, history=history)
     if cfg.time_travel and history is None:

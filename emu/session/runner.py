@@ -321,14 +321,14 @@ class Runner:
             self._type_due(bytes((byte,)))
 
     def _type_due(self, new: bytes = b"") -> None:
-        """Emulator thread only: type straight into the 8042 like `bareflow-emu run` does, so
-        a scripted session takes the same cycles in the TUI as headless."""
-        kbd = self.machine.kbd
+        """Emulator thread only: type through the machine's input door (journaled once) like
+        `bareflow-emu run` does, so a scripted session takes the same cycles in the TUI as
+        headless."""
         for text in self.keys.due(new):
             typeable, skipped = typeable_text(text)
             if skipped:
                 self.message = f"--keys: skipped {skipped} character(s) no US key types"
-            kbd.type_text(typeable)
+            self.machine.input("keys", typeable)
 
     def _unstale(self, run: Callable[[], object]):
         """Call a running command, again if it returned PAUSED for a pause requested before

@@ -13,7 +13,7 @@ import enum
 import threading
 import time
 
-from bareflow.emu.errors import BadArgument, BadImage
+from bareflow.devices.base.errors import BadArgument, BadImage
 from bareflow.emu.session.client import SessionClient, SessionError
 from bareflow.emu.session.frames import COMMANDS, SessionView
 from bareflow.emu.session.publisher import Publisher
@@ -272,10 +272,9 @@ class FakeMachine:
     def type_text(self, text: str) -> None:
         self.keyboard.type_text(text)
 
-    @property
-    def kbd(self) -> FakeKeyboard:
-        """The 8042 the runner types `--keys` scripts into, like the real machine's."""
-        return self.keyboard
+    def input(self, kind: str, data) -> None:
+        """The machine's one input door (`Machine.input`): "serial", "keys" or "scancodes"."""
+        {"serial": self.send_serial, "keys": self.type_text, "scancodes": self.press_keys}[kind](data)
 
 
 class FakeSession(SessionClient):
