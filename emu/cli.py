@@ -156,6 +156,8 @@ def run_parser() -> argparse.ArgumentParser:
                    help="add every executed instruction in that cycle window to the trace")
     p.add_argument("--profile", metavar="FILE", help="write the per-function cycle profile as JSON")
     p.add_argument("--screen", metavar="FILE", help="write the VGA text screen at exit as text")
+    p.add_argument("--screen-png", metavar="FILE",
+                   help="write the VGA picture at exit as PNG at its native size (like QEMU's screendump)")
     p.add_argument("--no-stdin", action="store_true", help="do not connect stdin to COM1")
     p.add_argument("--export-speedscope", metavar="FILE",
                    help="write the profile as a speedscope JSON file (docs/journey.md)")
@@ -386,6 +388,9 @@ def _write_exports(ns: Any, machine: Any, journey: Any) -> None:
                 name=Path(ns.image).name))
         if ns.export_screen_svg:
             export.write_text(ns.export_screen_svg, export.machine_screen_svg(machine))
+        if getattr(ns, "screen_png", None):
+            from ..devices.vga_render import png_bytes
+            Path(ns.screen_png).write_bytes(png_bytes(machine.screen_frame()))
     except OSError as exc:
         print(f"{PROG}: cannot write {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
 

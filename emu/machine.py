@@ -809,6 +809,11 @@ class Machine:
         """The 80x25 text screen (char, attribute pairs); safe to call while running."""
         return bytes(self._ram[0xB8000:0xB8000 + 4000])
 
+    def screen_frame(self):
+        """The VGA picture now (a devices/vga_render.Frame at the mode's native size)."""
+        from ..devices.vga_render import render
+        return render(self.vga, bytes(self._ram[0xB8000:0xC0000]))
+
     def cursor(self) -> tuple[int, int, bool]:
         return self.vga.cursor()[:3]
 

@@ -17,6 +17,7 @@ from ..devices.power import AcpiPower
 from ..devices.ps2 import I8042
 from ..devices.uart import Uart16550
 from ..devices.vga import VgaText
+from .vga_window import VgaWindow
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -46,7 +47,7 @@ def build_devices(m: "Machine") -> dict[str, Any]:
         "uart": Uart16550(clock=m.clock, irq=pic, on_tx=on_tx),
         "ps2": I8042(clock=m.clock, irq=pic, on_reset_cpu=lambda: m.request_reset("8042 command 0xFE"),
                      on_a20=m.set_a20),
-        "vga": VgaText(clock=m.clock),
+        "vga": VgaText(clock=m.clock, on_window=m.__dict__.setdefault("vga_window", VgaWindow(m)).remap),
         "a20": FastA20(on_a20=m.set_a20, on_reset=lambda: m.request_reset("port 0x92 bit 0")),
         "debug_exit": DebugExit(on_exit=m.power_off),
         "debugcon": DebugCon(on_byte=on_debugcon),

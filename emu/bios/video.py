@@ -1,4 +1,5 @@
-"""INT 10h in 80x25 colour text mode, drawn into VGA text memory at 0xB8000.
+"""INT 10h in 80x25 colour text mode, drawn into VGA text memory at 0xB8000 (graphics modes
+12h/13h and the pixel services are in video_gfx.py).
 
 Behaviour follows SeaBIOS's VGA BIOS (src/vgasrc/vgabios.c), checked against QEMU's stdvga
 with tests/images/bios_video.asm: the cursor lives in the BDA (0x450 + 2*page) and in the
@@ -9,7 +10,8 @@ AH=01h stores CX in the BDA and programs the CRTC with the CGA shape scaled to t
 """
 from __future__ import annotations
 
-from . import cost
+from ...devices.vga_font import FONT_8X16
+from . import cost, video_gfx
 from .frame import BiosCpu, linear, rd8, rd16, wr8, wr16
 
 TEXT_BASE = 0xB8000
@@ -237,6 +239,10 @@ class Video:
         out(ACTL_ADDR, 1, 0x20)                               # palette address source: video on
         inp(ACTL_RESET, 1)
         self._write_cells(cpu, TEXT_BASE, 0x20, 0x07, (TEXT_END - TEXT_BASE) // 2)
+        vga = self.bus.device_at(GC_ADDR)
+        if hasattr(vga, "mem"):              # SeaBIOS stdvga_load_font(vgafont16) into plane 2
+            vga.mem.load_font(FONT_8X16)
+            vga.generation += 1
 
     # -- INT 10h --------------------------------------------------------------------------
     def int10(self, cpu: BiosCpu) -> int:
@@ -249,10 +255,13 @@ class Video:
         return self._cycles
 
     def _f00(self, cpu: BiosCpu) -> None:
-        mode = cpu.get("al") & 0x7F
+        raw = cpu.get("al")
+        mode = raw & 0x7F
         cpu.set("al", 0x20 if mode > 7 else 0x3F if mode == 6 else 0x30)
         if mode in TEXT_MODES:
             self.set_mode3(cpu, mode)
+        elif mode in video_gfx.GFX_MODES and hasattr(self.bus.device_at(GC_ADDR), "mem"):
+            video_gfx.set_graphics_mode(self, cpu, mode, clear=not raw & 0x80)
 
     def _f01(self, cpu: BiosCpu) -> None:
         wr16(cpu, BDA_CURTYPE, cpu.get("cx"))
@@ -321,6 +330,14 @@ class Video:
 
     def _f0a(self, cpu: BiosCpu) -> None:
         self._write_n(cpu, False)
+
+    def _f0c(self, cpu: BiosCpu) -> None:
+        video_gfx.write_pixel(self, cpu, cpu.get("al"), cpu.get("cx"), cpu.get("dx"))
+
+    def _f0d(self, cpu: BiosCpu) -> None:
+        colour = video_gfx.read_pixel(self, cpu, cpu.get("cx"), cpu.get("dx"))
+        if colour is not None:
+            cpu.set("al", colour)
 
     def _f0e(self, cpu: BiosCpu) -> None:
         page = rd8(cpu, BDA_PAGE)            # SeaBIOS writes on the active page, whatever BH
