@@ -298,6 +298,12 @@ class Runner:
     def send_serial(self, data: bytes) -> None:
         self.machine.send_serial(data)
 
+    def save_screen_png(self, path: str) -> None:
+        """The VGA picture as PNG at its native size (as `run --screen-png`); the result is
+        told in `message`.  Reads device state only, so it is safe while the guest runs."""
+        from .screenshot import save_png
+        self.message = save_png(self.machine, path)
+
     def stop(self, timeout: float = 5.0) -> bool:
         """Stop the guest and the thread; True when the thread has ended."""
         self._quit = True
