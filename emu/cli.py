@@ -409,6 +409,9 @@ def explain_parser() -> argparse.ArgumentParser:
                         "emulated; exit 67 as for --max-cycles); 0 runs on until the guest stops")
     p.add_argument("--brief", action="store_true", help="titles and texts only, without the decoded details")
     p.add_argument("--json", metavar="FILE", help="also write the milestones as JSON")
+    p.add_argument("--tables", action="store_true",
+                   help="after the journey, decode the GDT/LDT, IDT and TSS as the run left them "
+                        "(as Bochs's info gdt / info idt / info tss)")
     return p
 
 
@@ -464,6 +467,9 @@ def _main_explain(args: list[str]) -> int:
             print(m.format(journey.cpu_hz, details=details))
     else:
         sys.stdout.write(journey.text(details=details))
+    if ns.tables:
+        from .tables import machine_tables
+        sys.stdout.write("\nDescriptor tables at the end of the run:\n" + machine_tables(machine).text())
     sys.stdout.flush()
     if ns.json:
         _write_json(ns.json, {"image": str(ns.image), "cycles": machine.cycles, "stop": reason.value,

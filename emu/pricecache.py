@@ -27,8 +27,9 @@ _instances: list["PriceCache"] = []
 
 
 def _model_id() -> str:
-    """Hash of the cost model's source: a new model never reads an old model's prices."""
-    src = Path(costs.__file__).read_bytes()
+    """Hash of the cost model's source and of the watched-instruction rules (the cache keeps
+    which instructions of a block are watched): a new model never reads an old model's prices."""
+    src = Path(costs.__file__).read_bytes() + Path(costs.__file__).with_name("special.py").read_bytes()
     return hashlib.sha256(src).hexdigest()[:16]
 
 

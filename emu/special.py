@@ -26,7 +26,9 @@ SEG_NAMES = {"cs", "ds", "es", "ss", "fs", "gs"}
 #: A match only means "decode this block"; the decode decides.
 _CANDIDATE = re.compile(rb"\x0f[\x00\x01\x22\x30\xa1\xa9\xb2\xb4\xb5]|[\x8e\xea\x9a\x07\x17\x1f\xc4\xc5\xfb\x9d\xcf]"
                         rb"|\xff[\x18-\x1f\x28-\x2f\x58-\x5f\x68-\x6f\x98-\x9f\xa8-\xaf\xd8-\xdf\xe8-\xef]")
-WATCHED = {"lgdt", "lidt", "lmsw", "ljmp", "lcall", "ltr", "lldt", "lss", "lds", "les", "lfs", "lgs", "wrmsr"}
+WATCHED = {"lgdt", "lidt", "lmsw", "ljmp", "lcall", "ltr", "lldt", "lss", "lds", "les", "lfs", "lgs", "wrmsr",
+           # privilege changes made by an instruction (ring 0 -> 3 and back without a gate)
+           "iret", "iretd", "iretw", "retf", "retfw", "retfd", "sysexit", "sysenter"}
 IF_SETTERS = {"sti", "popf", "popfd", "popfw", "iret", "iretd", "iretw"}
 
 
@@ -40,6 +42,17 @@ class SpecialInsns:
         self._hooked: set[int] = set()
         self._pending: list[int] = []
         self._last_mode: str | None = None
+        #: the CPL at the last check or delivery: a change is a "privilege" event
+        self._last_cpl = 0
+        self._via = ""
+        machine.observers.append(self._observe)
+
+    def _observe(self, kind: str, _cycle: int, _icount: int, f: dict) -> None:
+        """Deliveries change the CPL too (ring 3 -> 0 through a gate): remember it."""
+        if kind == "interrupt" and self.m.cpu.protected:
+            self._last_cpl = f.get("to_cs", 0) & 3
+        elif kind == "boot":
+            self._last_cpl = 0
 
     def _md(self, mode32: bool) -> capstone.Cs:
         return self._md32 if mode32 else self._md16
@@ -145,6 +158,10 @@ class SpecialInsns:
         if mn == "lmsw":
             self._request_mode_check()
             return
+        if mn == "ltr":
+            self._emit_ltr(insn)
+        if mn in ("iret", "iretd", "iretw", "retf", "retfw", "retfd", "sysexit", "sysenter"):
+            self._via = mn
         # far jumps/calls and segment loads: the mode may change after this instruction
         self._request_mode_check()
 
@@ -161,11 +178,39 @@ class SpecialInsns:
         mode = cpu.mode
         if cpu.protected:
             mode += "32" if cpu.code32() else "16"
+        cpl = cpu.cpl if cpu.mode == "protected" else (3 if cpu.mode == "v86" else 0)
+        if cpl != self._last_cpl:
+            m._emit("privilege", cpl=cpl, previous=self._last_cpl, cs=cpu.get("cs"), eip=cpu.get("eip"),
+                    ss=cpu.get("ss"), esp=cpu.get("esp"), via=self._via or "?")
+            self._last_cpl = cpl
+        self._via = ""
         if mode != self._last_mode:
             if self._last_mode is not None:
                 m._emit("mode", mode=cpu.mode, code32=cpu.code32(), cs=cpu.get("cs"), eip=cpu.get("eip"),
                         previous=self._last_mode)
             self._last_mode = mode
+
+    def _emit_ltr(self, insn: Any) -> None:
+        """LTR is about to load the task register: say which TSS and its ring-0 stack."""
+        m, cpu = self.m, self.m.cpu
+        op = insn.operands[0] if insn.operands else None
+        if op is None:
+            return
+        if op.type == CX.X86_OP_REG:
+            sel = cpu.get(_reg32(insn.reg_name(op.reg))) & 0xFFFF
+        else:
+            addr = self._mem_operand(insn)
+            sel = int.from_bytes(m.read_mem(addr, 2), "little") if addr is not None else 0
+        d = cpu.descriptor(sel)
+        fields: dict[str, Any] = {"selector": sel, "eip": cpu.get("eip")}
+        if d is not None:
+            fields.update(base=d.base, limit=d.limit, type=d.type, present=d.present, text=d.describe())
+            if d.limit >= 0x67:
+                raw = m.read_mem(d.base, 0x68)
+                fields.update(esp0=int.from_bytes(raw[4:8], "little"), ss0=int.from_bytes(raw[8:10], "little"),
+                              cr3=int.from_bytes(raw[0x1C:0x20], "little"),
+                              iomap=int.from_bytes(raw[0x66:0x68], "little"))
+        m._emit("ltr", **fields)
 
     # ------------------------------------------------------------------ error codes
     def _mem_operand(self, insn: Any, index: int = 0) -> int | None:

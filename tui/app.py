@@ -303,8 +303,10 @@ class BareflowApp(App[int]):
                 self._mips.reset()
                 self._fps.reset()
             self._poll_journey(getattr(m, "journey", None), state, runner.message)
+            view = runner.cpu_view
+            ring = getattr(view, "ring_short", "") if view is not None and view.mode == "protected" else ""
             info = StatusInfo(state, m.cycles, m.instructions, self.measured_mips, self.measured_fps,
-                              self.image, len(m.breakpoints), runner.message)
+                              self.image, len(m.breakpoints), runner.message, ring)
             if info != self._last_status:
                 self._last_status = info
                 self.status.show(info)

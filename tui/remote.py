@@ -102,7 +102,7 @@ def _child_main(conn, cfg: SessionConfig) -> None:
 
 _ALLOWED_CALLS = {"toggle", "pause", "resume", "step", "step_over", "run_to", "toggle_breakpoint", "reset",
                   "set_memory", "send_keys", "type_text", "send_serial", "step_back", "run_back", "run_back_to",
-                  "save_screen_png"}
+                  "save_screen_png", "set_tables"}
 
 
 def _framebuffer(watch, machine):
@@ -229,6 +229,7 @@ class RemoteRunner:
     def run_back(self) -> None: self._call("run_back")
     def run_back_to(self, target: str) -> None: self._call("run_back_to", target)
     def save_screen_png(self, path: str) -> None: self._call("save_screen_png", path)
+    def set_tables(self, on: bool) -> None: self._call("set_tables", on)
 
     def refresh_cpu(self) -> None:
         """The emulator process refreshes the CPU view itself (4 Hz while running)."""

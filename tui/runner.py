@@ -344,9 +344,18 @@ class Runner:
             if getattr(reason, "name", "") != "PAUSED" or gen != self._pause_gen or self._quit:
                 return reason
 
+    def set_tables(self, on: bool) -> None:
+        """The tables view is open: decode GDT/IDT/TSS into each CpuView (tui/tables.py)."""
+        self.want_tables = bool(on)
+        if on:
+            self.submit(self._capture)       # a capture now, also while paused
+
     def _capture(self) -> None:
         try:
             self.cpu_view = capture_cpu(self.machine, self.mem_addr)
+            if getattr(self, "want_tables", False):
+                from bareflow.emu.tables import machine_tables
+                self.cpu_view.tables = machine_tables(self.machine).text()
         except Exception as err:  # shown in the status bar; the guest is not affected
             self.message = f"cannot read CPU state: {type(err).__name__}: {err}"
         self.cpu_seq += 1
