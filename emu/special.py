@@ -113,6 +113,14 @@ class SpecialInsns:
 
     def _on_special(self, uc, address: int, size: int, _ud) -> None:
         m = self.m
+        head = m.read_mem(address, 2)
+        op = head[1] if head[0] == 0x66 else head[0]
+        if op in (0xCF, 0xCA, 0xCB):         # IRET / far RET: decoded here, without capstone
+            wide = m.cpu.code32() != (head[0] == 0x66)
+            if self._may_change_cpl(wide):
+                self._via = ("iretd" if wide else "iret") if op == 0xCF else "retf"
+                self._request_mode_check()
+            return
         insn = self._decode_at(address)
         if insn is None:
             return
@@ -160,7 +168,7 @@ class SpecialInsns:
             return
         if mn == "ltr":
             self._emit_ltr(insn)
-        if mn in ("iret", "iretd", "iretw", "retf", "retfw", "retfd", "sysexit", "sysenter"):
+        if mn in ("sysexit", "sysenter"):
             self._via = mn
         # far jumps/calls and segment loads: the mode may change after this instruction
         self._request_mode_check()
@@ -189,6 +197,20 @@ class SpecialInsns:
                 m._emit("mode", mode=cpu.mode, code32=cpu.code32(), cs=cpu.get("cs"), eip=cpu.get("eip"),
                         previous=self._last_mode)
             self._last_mode = mode
+
+    def _may_change_cpl(self, wide: bool) -> bool:
+        """Will this IRET / far RET load a CS of another privilege?  Peeks at the CS it is
+        about to pop, so returns within one ring (BIOS stubs, a kernel's IRQ returns) cost
+        no mode check at the block boundary."""
+        cpu = self.m.cpu
+        if not cpu.protected or cpu.mode == "v86":
+            return False                         # real mode has no rings; v86 leaves by interrupts
+        esp = cpu.get("esp") if cpu.stack32() else cpu.get("esp") & 0xFFFF
+        try:
+            raw = self.m.read_mem((cpu.seg_base("ss") + esp + (4 if wide else 2)) & 0xFFFFFFFF, 2)
+        except Exception:
+            return True
+        return (int.from_bytes(raw, "little") & 3) != cpu.cpl
 
     def _emit_ltr(self, insn: Any) -> None:
         """LTR is about to load the task register: say which TSS and its ring-0 stack."""
