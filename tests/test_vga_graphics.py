@@ -24,7 +24,7 @@ from bareflow.emu.machine import Machine, MachineConfig  # noqa: E402
 
 needs_nasm = pytest.mark.skipif(shutil.which("nasm") is None, reason="no nasm")
 needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-i386") is None, reason="no qemu-system-i386")
-GUESTS = ["vga_mode13", "vga_mode12", "vga_text"]
+GUESTS = ["vga_mode13", "vga_mode12", "vga_text", "vga_text12", "vga_text13"]
 
 
 def run_ours(name: str) -> Machine:

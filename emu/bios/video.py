@@ -157,10 +157,16 @@ class Video:
         self._cycles += count * cost.VIDEO_CELL
 
     def _clear(self, cpu: BiosCpu, page: int, col: int, row: int, w: int, h: int, attr: int) -> None:
+        if video_gfx.is_graphics(cpu):
+            video_gfx.clear_cells(self, cpu, col, row, w, h, attr)
+            return
         for r in range(row, row + h):
             self._write_cells(cpu, self._cell(cpu, page, col, r), 0x20, attr, w)
 
     def _move(self, cpu: BiosCpu, page: int, col: int, dst_row: int, src_row: int, w: int, h: int) -> None:
+        if video_gfx.is_graphics(cpu):
+            video_gfx.move_rows(self, cpu, col, dst_row, src_row, w, h)
+            return
         rows = range(h) if dst_row < src_row else range(h - 1, -1, -1)
         for i in rows:
             src = self._cell(cpu, page, col, src_row + i)
@@ -180,6 +186,9 @@ class Video:
             col = 0
         elif char == 10:
             row += 1
+        elif video_gfx.is_graphics(cpu):      # SeaBIOS: the colour is BL even for AH=0Eh
+            video_gfx.write_char(self, cpu, col, row, char, cpu.get("bl") if attr is None else attr)
+            col += 1
         else:
             self._write_cells(cpu, self._cell(cpu, page, col, row), char, attr, 1)
             col += 1
@@ -189,7 +198,7 @@ class Video:
         if row >= rows:
             row -= 1
             self._move(cpu, page, 0, 0, 1, cols, rows - 1)
-            self._clear(cpu, page, 0, rows - 1, cols, 1, 0x07)
+            self._clear(cpu, page, 0, rows - 1, cols, 1, 0 if video_gfx.is_graphics(cpu) else 0x07)
         return col, row
 
     def print_text(self, cpu: BiosCpu, text: str) -> None:
@@ -322,6 +331,15 @@ class Video:
     def _write_n(self, cpu: BiosCpu, with_attr: bool) -> None:
         page = cpu.get("bh")
         col, row = self.get_cursor(cpu, page)
+        if video_gfx.is_graphics(cpu):            # SeaBIOS write_chars: colour BL, wraps rows
+            cols = rd16(cpu, BDA_COLS) or 80
+            for _ in range(cpu.get("cx")):
+                video_gfx.write_char(self, cpu, col, row, cpu.get("al"), cpu.get("bl"))
+                col += 1
+                if col >= cols:
+                    col -= cols
+                    row += 1
+            return
         self._write_cells(cpu, self._cell(cpu, page, col, row), cpu.get("al"),
                           cpu.get("bl") if with_attr else None, cpu.get("cx"))
 

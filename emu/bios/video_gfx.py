@@ -1,5 +1,6 @@
 """INT 10h graphics: mode set for 12h (640x480x16, planar) and 13h (320x200x256, chain 4),
-and AH=0Ch / 0Dh (write / read one pixel), as SeaBIOS's VGA BIOS does them.
+AH=0Ch / 0Dh (write / read one pixel) and text drawn in those modes (characters, scrolling),
+as SeaBIOS's VGA BIOS does them (vgasrc/stdvgamodes.c, vgafb.c).
 
 The register tables are SeaVGABIOS's (vgasrc/stdvgamodes.c; QEMU 7.2 runs that BIOS), loaded
 in its order through the ports; the DAC gets the mode's palette (64 EGA colours for 12h, the
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from ...devices.vga_font import PALETTE_256
 from . import cost
-from .frame import BiosCpu, rd8, wr8, wr16
+from .frame import BiosCpu, rd8, rd16, wr8, wr16
 
 #: mode -> (sequencer 01h-04h, misc, CRTC 00h-18h, attribute 00h-13h, graphics 00h-08h,
 #:          (columns, rows-1, char height, page size))
@@ -156,3 +157,91 @@ def read_pixel(video, cpu: BiosCpu, x: int, y: int) -> int | None:
         off = y * 80 + (x >> 3)
         return _read8(video.bus, off)[x & 7] if off < 0x10000 else 0
     return None
+
+
+# -- characters in graphics modes (SeaBIOS vgafb.c gfx_write_char / gfx_move_chars / gfx_clear_chars)
+def is_graphics(cpu: BiosCpu) -> bool:
+    return rd8(cpu, BDA_MODE) in GFX_MODES
+
+
+def _geom(cpu: BiosCpu) -> tuple[int, int, int]:
+    """(columns, char height, bytes per pixel line: 320 packed, 80 planar)"""
+    mode = rd8(cpu, BDA_MODE)
+    return rd16(cpu, BDA_COLS), rd16(cpu, BDA_CHARH) or 8, 320 if mode == 0x13 else 80
+
+
+def write_char(video, cpu: BiosCpu, col: int, row: int, char: int, attr: int) -> None:
+    """One character cell: font rows in colour `attr` on 0 (bit 7 XORs in 16 colours)."""
+    from ...devices.vga_font import FONT_8X8, FONT_8X16
+    cols, ch, line = _geom(cpu)
+    if col >= cols:
+        return
+    font = FONT_8X8 if ch == 8 else FONT_8X16
+    glyph = font[char * ch:(char + 1) * ch] if ch in (8, 16) else bytes(ch)
+    mode = rd8(cpu, BDA_MODE)
+    vga = _vga(video.bus)
+    fg = attr & 0xFF
+    usexor = mode == 0x12 and fg & 0x80
+    if usexor:
+        fg &= 0x7F
+    for i, bits in enumerate(glyph):
+        y = row * ch + i
+        pixels = [fg if bits & (0x80 >> j) else 0 for j in range(8)]
+        if mode == 0x13:
+            off = y * line + col * 8
+            if off + 8 <= 0x10000:
+                for j in range(8):
+                    vga.mem.write(off + j, pixels[j])
+        else:
+            off = y * line + col
+            if off >= 0x10000:
+                continue
+            if usexor:
+                old = _read8(video.bus, off)
+                pixels = [old[j] ^ (fg if bits & (0x80 >> j) else 0) for j in range(8)]
+            _write8(video.bus, off, pixels)
+    vga.generation += 1
+    video._cycles += cost.VIDEO_CELL * ch
+
+
+def move_rows(video, cpu: BiosCpu, col: int, dst_row: int, src_row: int, w: int, h: int) -> None:
+    """Character rows moved (scrolling): each pixel line of the cells, every plane."""
+    cols, ch, line = _geom(cpu)
+    vga = _vga(video.bus)
+    vram = vga.mem.vram
+    mode = rd8(cpu, BDA_MODE)
+    lines = range(h * ch) if dst_row < src_row else range(h * ch - 1, -1, -1)
+    for i in lines:
+        if mode == 0x13:
+            d, s, n = (dst_row * ch + i) * line + col * 8, (src_row * ch + i) * line + col * 8, w * 8
+        else:
+            d, s, n = 4 * ((dst_row * ch + i) * line + col), 4 * ((src_row * ch + i) * line + col), 4 * w
+        if max(d, s) + n <= 0x40000:
+            vram[d:d + n] = vram[s:s + n]
+    if mode == 0x12:
+        _plane(video.bus, -1)
+    vga.generation += 1
+    video._cycles += w * h * cost.VIDEO_MOVE * ch
+
+
+def clear_cells(video, cpu: BiosCpu, col: int, row: int, w: int, h: int, attr: int) -> None:
+    """A window of cells filled with colour `attr` (GO_MEMSET)."""
+    cols, ch, line = _geom(cpu)
+    vga = _vga(video.bus)
+    vram = vga.mem.vram
+    mode = rd8(cpu, BDA_MODE)
+    for i in range(h * ch):
+        y = row * ch + i
+        if mode == 0x13:
+            off = y * line + col * 8
+            if off + w * 8 <= 0x10000:
+                vram[off:off + w * 8] = bytes([attr & 0xFF]) * (w * 8)
+        else:
+            off = 4 * (y * line + col)
+            if off + 4 * w <= 0x40000:
+                word = bytes(0xFF if attr >> p & 1 else 0 for p in range(4))
+                vram[off:off + 4 * w] = word * w
+    if mode == 0x12:
+        _plane(video.bus, -1)
+    vga.generation += 1
+    video._cycles += w * h * cost.VIDEO_CELL
