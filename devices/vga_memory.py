@@ -141,7 +141,12 @@ class VgaMemory:
         self.vram[:] = bytes(VRAM_SIZE)
 
     def state(self) -> dict:
-        return {"vram": bytes(self.vram), "latch": self.latch}
+        """Plain data; an unchanged vram is the same bytes object as in the previous state, so
+        many snapshots of a text-mode run (time travel) share one copy of the 256 KiB."""
+        last = getattr(self, "_state_vram", None)
+        if last is None or last != self.vram:
+            last = self._state_vram = bytes(self.vram)
+        return {"vram": last, "latch": self.latch}
 
     def load_state(self, st: dict) -> None:
         self.vram[:] = st["vram"]

@@ -41,13 +41,15 @@ def build_devices(m: "Machine") -> dict[str, Any]:
         m._emit("debugcon", byte=byte, char=chr(byte))
 
     pic = Pic(on_intr=on_intr)
+    window = VgaWindow(m)      # backs A0000-AFFFF as the VGA's state needs (emu/vga_window.py)
+    m.vga_window = window
     devices: dict[str, Any] = {
         "pic": pic,
         "pit": Pit(clock=m.clock, irq=pic),
         "uart": Uart16550(clock=m.clock, irq=pic, on_tx=on_tx),
         "ps2": I8042(clock=m.clock, irq=pic, on_reset_cpu=lambda: m.request_reset("8042 command 0xFE"),
                      on_a20=m.set_a20),
-        "vga": VgaText(clock=m.clock, on_window=m.__dict__.setdefault("vga_window", VgaWindow(m)).remap),
+        "vga": VgaText(clock=m.clock, on_window=window.remap),
         "a20": FastA20(on_a20=m.set_a20, on_reset=lambda: m.request_reset("port 0x92 bit 0")),
         "debug_exit": DebugExit(on_exit=m.power_off),
         "debugcon": DebugCon(on_byte=on_debugcon),

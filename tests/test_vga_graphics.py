@@ -193,3 +193,12 @@ def test_text_frame_uses_the_font_and_the_ninth_column() -> None:
     assert px[0, 9] == 1 and px[5, 9] == 14 and px[5, 9 + 3] == 1   # row 5 of A: ##...##.
     w, h, rgb = read_png_rgb(png_bytes(f))
     assert (w, h) == (720, 400) and rgb == f.rgb().tobytes()
+
+
+def test_snapshots_share_an_unchanged_vram() -> None:
+    v = _vga()
+    a, b = v.state()["mem"]["vram"], v.state()["mem"]["vram"]
+    assert a is b                       # time travel keeps one copy while nothing is drawn
+    v.mem.vram[7] = 1
+    c = v.state()["mem"]["vram"]
+    assert c is not a and c[7] == 1 and a[7] == 0
