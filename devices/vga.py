@@ -27,7 +27,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from ..emu.clock import CPU_HZ, Clock
+from .base.clock import CPU_HZ, Clock
+from .base.cp437 import CP437 as _CP437
 from .vga_font import FONT_8X16
 from .vga_memory import VgaMemory
 
@@ -50,11 +51,6 @@ SR_MASK = bytes([0x03, 0x3D, 0x0F, 0x3F, 0x0E, 0x00, 0x00, 0xFF])
 GR_MASK = bytes([0x0F, 0x0F, 0x0F, 0x1F, 0x03, 0x7B, 0x0F, 0x0F, 0xFF] + [0] * 7)
 #: attribute controller 10h-14h write masks (palette registers 00h-0Fh keep 6 bits)
 AR_MASK = {0x10: 0xEF, 0x11: 0xFF, 0x12: 0x3F, 0x13: 0x0F, 0x14: 0x0F}
-
-# CP437 glyphs for the control range, so screen text reads like the VGA font draws it.
-_CP437_LOW = (" ☺☻♥♦♣♠•◘○◙♂♀♪♫☼►◄↕‼¶§▬↨↑↓→←∟↔▲▼")
-_CP437 = _CP437_LOW + bytes(range(0x20, 0x7F)).decode("ascii") + "⌂" + \
-    bytes(range(0x80, 0x100)).decode("cp437")
 
 
 class VgaText:
@@ -274,6 +270,13 @@ class VgaText:
         end = self.cr[0x0B] & 0x1F
         visible = not (self.cr[0x0A] & 0x20) and start <= end
         return row, col, visible, start, end
+
+    def page_bytes(self, window: bytes, rows: int = 25) -> bytes:
+        """The visible text page as (char, attribute) pairs, `rows` rows of `columns()` cells.
+        `window` is the 32 KiB text window from 0xB8000; the CRTC start address (in cells)
+        selects where the page begins, as the CRT controller scans it."""
+        start = self.start_address() * 2
+        return bytes(window[start:start + self.columns() * rows * 2])
 
     def screen_text(self, mem: bytes, rows: int = 25) -> str:
         """The text screen as lines (CP437 decoded, trailing spaces kept off).  `mem` is the

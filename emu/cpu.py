@@ -133,6 +133,7 @@ class Cpu:
         self.hma_alias = False
         #: called as write_hook(addr, data) for host writes, so the machine can drop stale code
         self._write_hook = write_hook
+        self._walker = None
 
     # --- registers -----------------------------------------------------------------------
     def _raw(self, regid: int) -> int:
@@ -173,17 +174,67 @@ class Cpu:
         return out
 
     # --- memory --------------------------------------------------------------------------
+    # `read`/`write` take LINEAR addresses, as the CPU's own accesses do: with CR0.PG set they go
+    # through the guest's page tables (emu/paging.py, raising PageFault), otherwise linear is
+    # physical and the only cost is one CR0 read.  `read_phys`/`write_phys` skip the walk.
+    def paging(self) -> bool:
+        return (self._raw(X.UC_X86_REG_CR0) & 0x80000001) == 0x80000001
+
+    def _regs_for_walk(self) -> tuple[int, int, int]:
+        raw = self._raw
+        return (raw(X.UC_X86_REG_CR0) & 0xFFFFFFFF, raw(X.UC_X86_REG_CR3) & 0xFFFFFFFF,
+                raw(X.UC_X86_REG_CR4) & 0xFFFFFFFF)
+
+    @property
+    def walker(self):
+        """The page-table walker over this engine's physical memory."""
+        w = self._walker
+        if w is None:
+            from .paging import Walker
+            w = self._walker = Walker(self.read_phys, self._write_phys_quiet, self._regs_for_walk)
+        return w
+
     def read(self, addr: int, n: int) -> bytes:
+        """Linear read for the CPU (sets the page tables' Accessed bits when paging)."""
+        if self.paging():
+            return self.walker.read_linear(addr, n, touch=True)
+        return self.read_phys(addr, n)
+
+    def fetch(self, addr: int, n: int) -> bytes:
+        """Code bytes at a linear address (the block pricer, the decoder): no A/D side effects."""
+        if self.paging():
+            return self.walker.read_linear(addr, n)
+        return bytes(self.uc.mem_read(addr, n))
+
+    def peek(self, addr: int, n: int) -> bytes:
+        """Linear read for a debugger: the tables are not touched; raises PageFault."""
+        if self.paging():
+            return self.walker.read_linear(addr, n)
+        return self.read_phys(addr, n)
+
+    def write(self, addr: int, data: bytes) -> None:
+        """Linear write for the CPU (delivery frames, BIOS services, the debugger's pokes)."""
+        data = bytes(data)
+        if self.paging():
+            pos = 0
+            for phys, k in self.walker.spans(addr, len(data), write=True, touch=True):
+                self.uc.mem_write(phys, data[pos:pos + k])
+                pos += k
+        else:
+            self.uc.mem_write(addr, data)
+        if self._write_hook is not None:
+            self._write_hook(addr, len(data))   # translated code is keyed by linear address
+
+    def read_phys(self, addr: int, n: int) -> bytes:
         ram = self.ram
         if ram is not None and addr + n <= len(ram) and not (
                 self.hma_alias and addr < 0x110000 and addr + n > 0x100000):
             return bytes(ram[addr:addr + n])
         return bytes(self.uc.mem_read(addr, n))
 
-    def write(self, addr: int, data: bytes) -> None:
+    def _write_phys_quiet(self, addr: int, data: bytes) -> None:
+        """The walker's A/D bit updates: page-table bytes, never code."""
         self.uc.mem_write(addr, bytes(data))
-        if self._write_hook is not None:
-            self._write_hook(addr, len(data))
 
     def read_u16(self, addr: int) -> int:
         return int.from_bytes(self.read(addr, 2), "little")

@@ -9,7 +9,7 @@ error code of a #GP/#NP/#SS raised by a segment load, which Unicorn does not rep
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import capstone
 from capstone import x86_const as CX
@@ -17,8 +17,6 @@ from unicorn import UC_HOOK_CODE
 
 from .cpu import CR0_NAMES, CR4_NAMES, decode_bits, decode_descriptor
 
-if TYPE_CHECKING:
-    from .machine import Machine
 
 SEG_NAMES = {"cs", "ds", "es", "ss", "fs", "gs"}
 #: Bytes that can start (or, after 0x0F/0xFF, continue) a watched or IF-setting instruction:
@@ -33,7 +31,7 @@ IF_SETTERS = {"sti", "popf", "popfd", "popfw", "iret", "iretd", "iretw"}
 
 
 class SpecialInsns:
-    def __init__(self, machine: "Machine") -> None:
+    def __init__(self, machine: Any) -> None:
         self.m = machine
         self._md32 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
         self._md16 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_16)
@@ -42,10 +40,12 @@ class SpecialInsns:
         self._hooked: set[int] = set()
         self._pending: list[int] = []
         self._last_mode: str | None = None
+        #: set when an instruction may have changed the mode; the run loop then calls check_mode()
+        self.mode_check_due = False
         #: the CPL at the last check or delivery: a change is a "privilege" event
         self._last_cpl = 0
         self._via = ""
-        machine.observers.append(self._observe)
+        machine.hooks.events.append(self._observe)
 
     def _observe(self, kind: str, _cycle: int, _icount: int, f: dict) -> None:
         """Deliveries change the CPL too (ring 3 -> 0 through a gate): remember it."""
@@ -133,10 +133,10 @@ class SpecialInsns:
                 new = cpu.get(src) if src in ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp") else 0
                 old = cpu.get(dst) if dst in ("cr0", "cr2", "cr3", "cr4") else 0
                 names = CR0_NAMES if dst == "cr0" else CR4_NAMES if dst == "cr4" else []
-                m._emit("cr_write", cr=dst, old=old, new=new, eip=cpu.get("eip"),
+                m.emit("cr_write", cr=dst, old=old, new=new, eip=cpu.get("eip"),
                         set=decode_bits(new & ~old, names), cleared=decode_bits(old & ~new, names))
                 if dst == "cr0" and (old ^ new) & 1:
-                    m._emit("cr0_pe", enabled=bool(new & 1), eip=cpu.get("eip"))
+                    m.emit("cr0_pe", enabled=bool(new & 1), eip=cpu.get("eip"))
                     self._request_mode_check()
                 return
             if dst in SEG_NAMES:
@@ -161,7 +161,7 @@ class SpecialInsns:
                         entries.append({"index": i, "selector": i * 8, "raw": d.raw.hex(), "text": "null"})
                     else:
                         entries.append({"index": i, "selector": i * 8, "raw": d.raw.hex(), "text": d.describe()})
-                m._emit(mn, base=base, limit=limit, eip=cpu.get("eip"), entries=entries)
+                m.emit(mn, base=base, limit=limit, eip=cpu.get("eip"), entries=entries)
             return
         if mn == "lmsw":
             self._request_mode_check()
@@ -175,26 +175,26 @@ class SpecialInsns:
 
     def _request_mode_check(self) -> None:
         self.m.cpu.forget_cs()
-        self.m._mode_check = True
+        self.mode_check_due = True
         self.m.fast.set_deadline(0)
 
     def check_mode(self) -> None:
         """Called by the run loop at a block boundary after a watched instruction."""
         m = self.m
-        m._mode_check = False
+        self.mode_check_due = False
         cpu = m.cpu
         mode = cpu.mode
         if cpu.protected:
             mode += "32" if cpu.code32() else "16"
         cpl = cpu.cpl if cpu.mode == "protected" else (3 if cpu.mode == "v86" else 0)
         if cpl != self._last_cpl:
-            m._emit("privilege", cpl=cpl, previous=self._last_cpl, cs=cpu.get("cs"), eip=cpu.get("eip"),
+            m.emit("privilege", cpl=cpl, previous=self._last_cpl, cs=cpu.get("cs"), eip=cpu.get("eip"),
                     ss=cpu.get("ss"), esp=cpu.get("esp"), via=self._via or "?")
             self._last_cpl = cpl
         self._via = ""
         if mode != self._last_mode:
             if self._last_mode is not None:
-                m._emit("mode", mode=cpu.mode, code32=cpu.code32(), cs=cpu.get("cs"), eip=cpu.get("eip"),
+                m.emit("mode", mode=cpu.mode, code32=cpu.code32(), cs=cpu.get("cs"), eip=cpu.get("eip"),
                         previous=self._last_mode)
             self._last_mode = mode
 
@@ -232,7 +232,7 @@ class SpecialInsns:
                 fields.update(esp0=int.from_bytes(raw[4:8], "little"), ss0=int.from_bytes(raw[8:10], "little"),
                               cr3=int.from_bytes(raw[0x1C:0x20], "little"),
                               iomap=int.from_bytes(raw[0x66:0x68], "little"))
-        m._emit("ltr", **fields)
+        m.emit("ltr", **fields)
 
     # ------------------------------------------------------------------ error codes
     def _mem_operand(self, insn: Any, index: int = 0) -> int | None:
@@ -255,8 +255,11 @@ class SpecialInsns:
         return None
 
     def error_code(self, vector: int) -> int:
-        """Error code for an exception Unicorn raised (it does not tell us): 0 unless the faulting
+        """Error code for an exception Unicorn raised (it does not tell us): for a #PF, the one
+        the page walk gives for CR2 (emu/paging.py); otherwise 0 unless the faulting
         instruction loads a selector that the GDT cannot satisfy, as the CPU reports it."""
+        if vector == 14:
+            return self._page_fault_code()
         if vector not in (10, 11, 12, 13):
             return 0
         m = self.m
@@ -276,6 +279,29 @@ class SpecialInsns:
         if d is None or not d.present or not d.s:
             return sel & 0xFFFC
         return sel & 0xFFFC if vector in (11, 12) else 0 if _fits(insn, d) else sel & 0xFFFC
+
+    def _page_fault_code(self) -> int:
+        """Walk the tables again for CR2, as the access that faulted: a write if the faulting
+        instruction writes a memory operand, a user access at CPL 3."""
+        from .paging import PF_P, PF_U, PF_W, PageFault
+        cpu = self.m.cpu
+        cr2 = cpu.get("cr2")
+        user = cpu.cpl == 3
+        write = False
+        pc = cpu.linear_pc()
+        if not pc <= cr2 < pc + 16:          # not the instruction fetch itself
+            try:
+                insn = self._decode_at(pc)
+            except Exception:
+                insn = None
+            if insn is not None:
+                write = any(op.type == CX.X86_OP_MEM and op.access & capstone.CS_AC_WRITE
+                            for op in insn.operands) or insn.mnemonic.startswith(("push", "call", "stos", "movs"))
+        try:
+            cpu.walker.translate(cr2, write=write, user=user)
+        except PageFault as pf:
+            return pf.error_code
+        return PF_P | (PF_W if write else 0) | (PF_U if user else 0)
 
     def _loaded_selector(self, insn: Any) -> int | None:
         cpu = self.m.cpu

@@ -6,9 +6,8 @@ this module adds what a learner reads: the type in words (Bochs's "Code segment,
 Execute/Read, Non-Conforming, Accessed, 32-bit"), the flags (DPL, present, D/B, G, L), a gate's
 target `selector:offset` with the handler's symbol, and the 32-bit TSS fields (back link,
 ESP0/SS0 .. ESP2/SS2, CR3, EIP, EFLAGS, the general and segment registers, LDT selector,
-I/O map base).  Tables are read at their linear addresses through `read(addr, n)`; the machine's
-reader is physical, which is the same while paging is off or identity-mapped (the paging walk
-of the arch/kernels work will make this exact for any mapping).
+I/O map base).  Tables are read at their linear addresses through `read(addr, n)`: the
+machine's `read_mem` walks the page tables when paging is on (missing pages read as 0xFF).
 """
 from __future__ import annotations
 
@@ -213,6 +212,6 @@ def machine_tables(machine: Any) -> Tables:
     if t.tr[0] & ~3:
         t.tss = read_tss(read, t.tr[1], t.tr[2])
     if cpu.get("cr0") & 0x80000000:
-        t.notes.append("paging is on: the tables were read at their addresses as physical "
-                       "(exact for identity-mapped tables)")
+        t.notes.append("paging is on: the tables were read at their linear addresses through the "
+                       "page tables (an entry on a missing page reads as FFh bytes)")
     return t

@@ -9,7 +9,9 @@ that is still exact for the current VGA state (devices/vga_memory.py `window_kin
   run at RAM speed and the picture reads them straight from `vram`;
 - "planar": every access goes through `VgaMemory.read` / `write` (latches, write modes).
 The VGA calls `remap()` from inside its port handlers; unmapping from an OUT hook is what the
-A20 gate already does.
+A20 gate already does.  The board owns RAM and the engine (emu/board.py): `Board.attach` maps
+RAM, then `remap()` applies the VGA's current state.  (Board.map_mmio is for regions outside
+RAM; this window sits inside it, so it is switched here.)
 """
 from __future__ import annotations
 
@@ -19,25 +21,25 @@ from typing import TYPE_CHECKING
 from unicorn import UC_PROT_ALL
 
 if TYPE_CHECKING:
-    from .machine import Machine
+    from .board import Board
 
 BASE, SIZE = 0xA0000, 0x10000
 
 
 class VgaWindow:
-    def __init__(self, machine: "Machine") -> None:
-        self.m = machine
-        self.kind = "ram"
+    def __init__(self, board: "Board") -> None:
+        self.board = board
+        self.kind = "ram"          # what Unicorn has at A0000 now (Board.attach maps RAM)
         self._vram_c = None
 
     def remap(self) -> None:
-        vga = self.m.devices["vga"] if hasattr(self.m, "devices") else None
-        if vga is None:
+        vga = self.board.devices.get("vga")
+        uc = self.board._uc
+        if vga is None or uc is None:
             return
         kind = vga.window
         if kind == self.kind:
             return
-        uc = self.m.uc
         uc.mem_unmap(BASE, SIZE)
         if kind == "direct":
             vram = vga.mem.vram
@@ -62,5 +64,5 @@ class VgaWindow:
 
             uc.mmio_map(BASE, SIZE, read, None, write, None)
         else:
-            uc.mem_map_ptr(BASE, SIZE, UC_PROT_ALL, self.m._ram_addr + BASE)
+            uc.mem_map_ptr(BASE, SIZE, UC_PROT_ALL, self.board.ram_addr + BASE)
         self.kind = kind
