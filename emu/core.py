@@ -43,7 +43,7 @@ class Core:
     """Unicorn, the fast path and the run loop, driving one `Board`."""
 
     def __init__(self, board: Board, *, symbols: Any = None, trace: Any = None, accounting: bool = True,
-                 trace_insns: tuple[int, int] | None = None) -> None:
+                 trace_insns: tuple[int, int] | None = None, price_shard: str = "default") -> None:
         self.board = board
         self.symbols = symbols
         self.trace = trace
@@ -75,7 +75,7 @@ class Core:
         self.cpu.ram = board.ram
         self.cpu.hma_alias = not board.a20
         func_names = [f.name for f in symbols.functions] if symbols else []
-        self.pricer = Pricer(self, func_names)
+        self.pricer = Pricer(self, func_names, price_shard)
         self.costs = self.pricer.costs
         self.fast = FastPath(uc, self.pricer.on_miss, nfuncs=len(func_names) + 64, block_hook=accounting)
         self.door = InputDoor(self)

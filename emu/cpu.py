@@ -121,6 +121,9 @@ class Cpu:
         # which matters in the I/O hooks (a polled UART reads EIP/CS on every IN).
         from unicorn.unicorn_py3 import unicorn as _ucpy
         self._uc_reg_read = _ucpy.uclib.uc_reg_read
+        self._uc_reg_write = _ucpy.uclib.uc_reg_write   # the same for writes (BIOS services)
+        self._wbuf = ctypes.c_uint64()
+        self._wbufref = ctypes.byref(self._wbuf)
         self._uch = uc._uch
         self._buf = ctypes.c_uint64()
         self._bufref = ctypes.byref(self._buf)
@@ -153,17 +156,23 @@ class Cpu:
             return self._raw(CRS[reg]) & 0xFFFFFFFF
         raise KeyError(reg)
 
+    def _raw_write(self, regid: int, value: int) -> None:
+        self._wbuf.value = value
+        err = self._uc_reg_write(self._uch, regid, self._wbufref)
+        if err:
+            self.uc.reg_write(regid, value)   # let the binding raise its UcError
+
     def set(self, reg: str, value: int) -> None:
         if reg in REG32:
-            self.uc.reg_write(REG32[reg], value & 0xFFFFFFFF)
+            self._raw_write(REG32[reg], value & 0xFFFFFFFF)
         elif reg in SUBREGS:
             full, shift, mask = SUBREGS[reg]
             old = self.get(full)
-            self.uc.reg_write(REG32[full], (old & ~(mask << shift)) | ((value & mask) << shift))
+            self._raw_write(REG32[full], (old & ~(mask << shift)) | ((value & mask) << shift))
         elif reg in SEGS:
-            self.uc.reg_write(SEGS[reg], value & 0xFFFF)
+            self._raw_write(SEGS[reg], value & 0xFFFF)
         elif reg in CRS:
-            self.uc.reg_write(CRS[reg], value & 0xFFFFFFFF)
+            self._raw_write(CRS[reg], value & 0xFFFFFFFF)
         else:
             raise KeyError(reg)
 

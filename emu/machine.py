@@ -24,6 +24,7 @@ from .board import HMA, HMA_SIZE, TEXT_WINDOW, TEXT_WINDOW_SIZE, Board
 from .core import Core
 from .stops import StopReason
 from .paging import PageFault
+from .pricecache import image_identity
 from .snapshots import Snapshot, restore as _restore_snapshot, take as _take_snapshot
 
 __all__ = ["HMA", "HMA_SIZE", "Machine", "MachineConfig", "PageFault", "Snapshot", "StopReason", "read_image"]
@@ -59,7 +60,8 @@ class Machine(Core):
         symbols = _load_symbols(config, self.image_path)
         board = Board(config.memory_mb, self.disk_bytes, boot_drive=config.boot_drive, host=self)
         super().__init__(board, symbols=symbols, trace=config.trace, accounting=config.accounting,
-                         trace_insns=config.trace_insns)
+                         trace_insns=config.trace_insns,
+                         price_shard=image_identity(self.disk_bytes, len(self.disk_bytes)))
         self.disk = board.disk
         self.bus = board.bus
         self.devices = board.devices

@@ -15,6 +15,7 @@ import capstone
 from capstone import x86_const as CX
 from unicorn import UC_HOOK_CODE
 
+from .quirks import exception_error_code
 from .cpu import CR0_NAMES, CR4_NAMES, decode_bits, decode_descriptor
 
 
@@ -39,6 +40,9 @@ class SpecialInsns:
             md.detail = True
         self._hooked: set[int] = set()
         self._pending: list[int] = []
+        #: address -> (the 16 bytes there, their decode): an interrupt handler's segment loads
+        #: run on every tick, and capstone costs more than the rest of the hook together
+        self._decoded: dict[int, tuple[bytes, bool, Any]] = {}
         self._last_mode: str | None = None
         #: set when an instruction may have changed the mode; the run loop then calls check_mode()
         self.mode_check_due = False
@@ -107,7 +111,12 @@ class SpecialInsns:
     # ------------------------------------------------------------------ the hook
     def _decode_at(self, address: int) -> Any | None:
         code = self.m.read_mem(address, 16)
-        for insn in self._md(self.m.cpu.code32()).disasm(code, address):
+        code32 = self.m.cpu.code32()
+        hit = self._decoded.get(address)
+        if hit is not None and hit[0] == code and hit[1] == code32:
+            return hit[2]
+        for insn in self._md(code32).disasm(code, address):
+            self._decoded[address] = (code, code32, insn)
             return insn
         return None
 
@@ -170,7 +179,11 @@ class SpecialInsns:
             self._emit_ltr(insn)
         if mn in ("sysexit", "sysenter"):
             self._via = mn
-        # far jumps/calls and segment loads: the mode may change after this instruction
+        # far jumps/calls and segment loads: the mode may change after this instruction.  (A data
+        # segment load cannot change it, but skipping this stop made a run restored from a
+        # snapshot stamp the OUTs of one block with the block's start cycle, as if EIP were not
+        # synced inside it; test_restore_replays_exactly_even_after_power_off caught it.  Not
+        # understood yet: the stop stays.)
         self._request_mode_check()
 
     def _request_mode_check(self) -> None:
@@ -256,10 +269,12 @@ class SpecialInsns:
 
     def error_code(self, vector: int) -> int:
         """Error code for an exception Unicorn raised (it does not tell us): for a #PF, the one
-        the page walk gives for CR2 (emu/paging.py); otherwise 0 unless the faulting
-        instruction loads a selector that the GDT cannot satisfy, as the CPU reports it."""
+        QEMU itself computed (emu/quirks.py reads it from the CPU state; the page walk for CR2,
+        emu/paging.py, if that probe failed); otherwise 0 unless the faulting instruction loads
+        a selector that the GDT cannot satisfy, as the CPU reports it."""
         if vector == 14:
-            return self._page_fault_code()
+            code = exception_error_code(self.m.uc)
+            return code if code is not None else self._page_fault_code()
         if vector not in (10, 11, 12, 13):
             return 0
         m = self.m
