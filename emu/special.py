@@ -17,6 +17,7 @@ from unicorn import UC_HOOK_CODE
 
 from .quirks import exception_error_code
 from .cpu import CR0_NAMES, CR4_NAMES, decode_bits, decode_descriptor
+from .quirks import forget_last_exception
 
 
 SEG_NAMES = {"cs", "ds", "es", "ss", "fs", "gs"}
@@ -122,6 +123,12 @@ class SpecialInsns:
 
     def _on_special(self, uc, address: int, size: int, _ud) -> None:
         m = self.m
+        if m.cpu.paging():
+            # with a code hook on an instruction, Unicorn leaves QEMU remembering a page fault
+            # (seen on an IRET: the guest's next #PF arrived as #DF); no delivery is under way
+            # between two instructions, so forget it, as the core does after each delivery
+            # (emu/quirks.py)
+            forget_last_exception(uc)
         head = m.read_mem(address, 2)
         op = head[1] if head[0] == 0x66 else head[0]
         if op in (0xCF, 0xCA, 0xCB):         # IRET / far RET: decoded here, without capstone
