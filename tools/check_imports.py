@@ -4,7 +4,7 @@
 
 The import graph is read statically (ast) from every module of the bareflow packages,
 including imports inside functions (a lazy import is still a dependency, and a cycle through it
-is still a cycle).  It fails on
+is still a cycle), but not those under `if TYPE_CHECKING:` (type hints only: they never run).  It fails on
 
 * a cycle between modules (printed as `a -> b -> a`);
 * a cycle between layers.  The layers, bottom up: devices.base (clock, errors, CP437), devices,
@@ -66,6 +66,25 @@ def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
+        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node, except the bodies of `if TYPE_CHECKING:` (imports for type hints only, which
+    never run and so cannot make an import cycle)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child.test):
+                todo.extend(child.orelse)
+                continue
+            todo.append(child)
+
+
 def imports_of(module: str, path: Path, known: set[str]) -> set[str]:
     """The bareflow modules `module` imports (anywhere in the file)."""
     tree = ast.parse(path.read_text(), str(path))
@@ -79,7 +98,7 @@ def imports_of(module: str, path: Path, known: set[str]) -> set[str]:
         if name and name != module:
             found.add(name)
 
-    for node in ast.walk(tree):
+    for node in _runtime_nodes(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("bareflow."):

@@ -58,6 +58,8 @@ HELP_TEXT = """\
 [b]Shift+F6[/b]  step back one instruction (time travel)
 [b]Shift+F5[/b]  run back to the previous breakpoint hit
 [b]Shift+F8[/b]  run back to the last time a symbol or address ran
+[b]Shift+F3[/b]  save the VGA picture as PNG (native size, as [i]run --screen-png[/i])
+[b]Shift+F4[/b]  the descriptor tables: GDT, IDT, TSS decoded (as Bochs's info gdt/idt)
 Going back restores a checkpoint and re-runs to the moment wanted (the clock is exact), which
 can take a second or more.  A terminal sends Shift+F5..F8 as F17..F20, which the guest's
 keyboard has no key for, so these never take a key from the guest.  After a triple fault or a
@@ -146,6 +148,8 @@ class BareflowApp(App[int]):
         Binding("f17,shift+f5", "run_back", "Run back", key_display="⇧F5", priority=True),
         Binding("f18,shift+f6", "step_back", "Step back", key_display="⇧F6", priority=True),
         Binding("f20,shift+f8", "run_back_to", "Back to", key_display="⇧F8", priority=True),
+        Binding("f15,shift+f3", "screenshot", "PNG", key_display="⇧F3", priority=True),
+        Binding("f16,shift+f4", "tables", "Tables", key_display="⇧F4", priority=True),
     ]
 
     def __init__(self, session: SessionClient | None = None, *, image: str = "", blink: bool = True,
@@ -168,6 +172,7 @@ class BareflowApp(App[int]):
         self._cpu_seq = -1
         self._last_profile = 0.0
         self._last_status: StatusInfo | None = None
+        self._graphics_seq = 0
         #: the journey timeline opens by itself on each milestone the run pauses at (once each)
         self._journey_opened_at: tuple | None = None
         self._faults = FaultTracker()
@@ -249,13 +254,15 @@ class BareflowApp(App[int]):
         self._fit(self.size.width, self.size.height)
         with self.batch_update():
             self.vga.update_frame(v.screen, v.cursor)
+            self._poll_graphics(v)
             self._poll_serial()
             if v.cpu_seq != self._cpu_seq:
                 self._cpu_seq = v.cpu_seq
                 self.cpu.show(v.cpu, "live, 4 Hz" if v.state == "running" else "")
             if now - self._last_profile >= PROFILE_EVERY_S:
                 self._last_profile = now
-                self.profile.update_profile(v.profile)
+                if self.profile.children:        # not while the app tears its widgets down
+                    self.profile.update_profile(v.profile)
             self._polls += 1
             state = v.state
             if state == "running":
@@ -269,8 +276,9 @@ class BareflowApp(App[int]):
                 self._mips.reset()
                 self._fps.reset()
             self._poll_journey(v.journey, state, v.message)
+            ring = v.cpu.ring_short if v.cpu is not None and v.cpu.mode == "protected" else ""
             info = StatusInfo(state, v.cycles, v.instructions, self.measured_mips, self.measured_fps,
-                              self.image, len(v.breakpoints), v.message)
+                              self.image, len(v.breakpoints), v.message, ring)
             if info != self._last_status:
                 self._last_status = info
                 self.status.show(info)
@@ -293,6 +301,19 @@ class BareflowApp(App[int]):
             else:
                 self.notify(summary(text) + "  (Shift+F1: the journey explains it)", title="Exception",
                             severity="warning", timeout=8)
+
+    def _poll_graphics(self, v: SessionView) -> None:
+        """Graphics frames replace the text screen in the VGA pane (and back on a text mode)."""
+        if v.graphics_seq == self._graphics_seq:
+            return
+        self._graphics_seq = v.graphics_seq
+        box = self.main_screen.query_one("#screen-box")
+        if v.graphics is None:
+            self.vga.set_graphics(None)
+            box.border_title = "VGA 80x25"
+        else:
+            self.vga.set_graphics(v.graphics)
+            box.border_title = f"VGA {v.graphics.mode}"
 
     def _poll_serial(self) -> None:
         for restart, new in self.session.take_serial():
@@ -384,6 +405,19 @@ class BareflowApp(App[int]):
         bps = ", ".join(f"{a:#x}" for a in sorted(self.view.breakpoints)) if self.view else ""
         self._ask("Toggle breakpoint (symbol or address)" + (f" [now: {bps}]" if bps else "") + ":",
                   lambda v: self.session.toggle_breakpoint(v))
+
+    def action_screenshot(self) -> None:
+        if self.session is None or self.view is None:
+            return
+        from .screenshot import default_path
+        self.session.save_screen_png(default_path(self.image, self.view.cycles))
+
+    def action_tables(self) -> None:
+        from .tables import TablesScreen
+        if isinstance(self.screen, TablesScreen):
+            self.screen.dismiss()
+        elif self.screen is self.main_screen and self.session is not None:
+            self.push_screen(TablesScreen(self.session, lambda: self.view.cpu if self.view is not None else None))
 
     def action_memory(self) -> None:
         self._ask("Memory view at (symbol or address; empty = stack):",

@@ -58,6 +58,8 @@ def render_cpu(view: CpuView | None, previous: CpuView | None = None, note: str 
     if note:
         t.append(f"   ({note})", style="dim")
     t.append("\n")
+    if view.rings and view.mode == "protected":
+        t.append(view.rings + "\n", style="magenta")
     for name in GPRS[:4]:
         reg(name)
     t.append("\n")

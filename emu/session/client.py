@@ -86,6 +86,8 @@ class SessionClient(ABC):
     def step_back(self) -> None: self.command("step_back")
     def run_back(self) -> None: self.command("run_back")
     def run_back_to(self, target: str) -> None: self.command("run_back_to", target)
+    def save_screen_png(self, path: str) -> None: self.command("save_screen_png", path)
+    def set_tables(self, on: bool) -> None: self.command("set_tables", on)
 
     # --- host input to the guest (the machine's one input door) --------------------------
     def send_keys(self, codes: list[int]) -> None:

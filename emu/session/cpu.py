@@ -50,6 +50,9 @@ def capture_cpu(machine, mem_addr: int | None = None, count: int = 6) -> CpuView
         mem = bytes(machine.read_mem(mem_addr, MEM_ROWS * MEM_COLS))
     except Exception:
         mem = b""
+    tracker = getattr(machine, "privilege", None)   # the toy machine of the TUI tests has none
     return CpuView(mode=mode, cpl=machine.cpl, regs=regs, gdtr=tuple(machine.gdtr), idtr=tuple(machine.idtr),
                    pc=pc, insns=insns, mem_addr=mem_addr, mem_label=label, mem=mem,
+                   rings=tracker.summary() if tracker is not None else "",
+                   ring_short=tracker.short() if tracker is not None else "",
                    cycles=machine.cycles, instructions=machine.instructions)

@@ -23,7 +23,8 @@ SERIAL_PENDING_MAX = 1 << 20
 
 #: the commands a front end may send (each a method of emu/session/runner.py's `Runner`)
 COMMANDS = ("toggle", "pause", "resume", "step", "step_over", "run_to", "toggle_breakpoint", "reset",
-            "set_memory", "send_keys", "type_text", "send_serial", "step_back", "run_back", "run_back_to")
+            "set_memory", "send_keys", "type_text", "send_serial", "step_back", "run_back", "run_back_to",
+            "save_screen_png", "set_tables")
 
 
 # --------------------------------------------------------------------------- the CPU view
@@ -49,6 +50,11 @@ class CpuView:
     mem_addr: int = 0
     mem_label: str = ""
     mem: bytes = b""
+    #: privilege transitions so far (emu/privilege.py): panel line and status-bar form
+    rings: str = ""
+    ring_short: str = ""
+    #: the decoded descriptor tables (emu/tables.py), only while the tables view is open
+    tables: str = ""
     cycles: int = 0
     instructions: int = 0
 
@@ -122,12 +128,19 @@ class JourneyFrame:
 
 
 @dataclass(frozen=True)
+class GraphicsFrame:
+    """The VGA left or entered a graphics mode, or its picture changed: `frame` is the picture
+    (emu/session/framebuffer.py's FramebufferFrame) or None for "back to a text mode"."""
+    frame: Any
+
+
+@dataclass(frozen=True)
 class ByeFrame:
     """The emulator process has stopped the machine and is about to exit."""
 
 
 Frame = (ReadyFrame | ErrorFrame | StateFrame | ScreenFrame | CursorFrame | SerialFrame | CpuFrame
-         | ProfileFrame | JourneyFrame | ByeFrame)
+         | ProfileFrame | JourneyFrame | GraphicsFrame | ByeFrame)
 
 
 # --------------------------------------------------------------------------- the front end's mirror
@@ -153,6 +166,9 @@ class SessionView:
         self.cpu_seq = 0
         self.profile: list[dict[str, Any]] = []
         self.journey: dict[str, Any] | None = None
+        #: the graphics picture (None: text mode) and how many GraphicsFrames came so far
+        self.graphics: Any = None
+        self.graphics_seq = 0
         self.resets = 0
         self.ended = False
         self._serial: list[tuple[bool, bytearray]] = []
@@ -175,6 +191,8 @@ class SessionView:
             self.profile = frame.rows
         elif isinstance(frame, JourneyFrame):
             self.journey = frame.data
+        elif isinstance(frame, GraphicsFrame):
+            self.graphics, self.graphics_seq = frame.frame, self.graphics_seq + 1
         elif isinstance(frame, ByeFrame):
             self.ended = True
 

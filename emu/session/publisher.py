@@ -19,7 +19,8 @@ import threading
 import time
 from typing import Any, Callable
 
-from .frames import (COMMANDS, CpuFrame, CursorFrame, ErrorFrame, Frame, JourneyFrame, ProfileFrame,
+from .framebuffer import TEXT, FramebufferWatch
+from .frames import (COMMANDS, CpuFrame, CursorFrame, ErrorFrame, Frame, GraphicsFrame, JourneyFrame, ProfileFrame,
                      ReadyFrame, ScreenFrame, SerialFrame, StateFrame, ByeFrame)
 
 PUBLISH_HZ = 25
@@ -66,6 +67,7 @@ class Publisher:
         self._cpu_seq = -1
         self._last_profile = 0.0
         self._state: StateFrame | None = None
+        self._fb = FramebufferWatch()
 
     def tick(self) -> list[Frame]:
         m, r = self.machine, self.runner
@@ -89,6 +91,9 @@ class Publisher:
         if now - self._last_profile >= PROFILE_EVERY_S:
             self._last_profile = now
             frames.append(ProfileFrame(m.profile_table()))
+        graphics = self._graphics()
+        if graphics is not None:
+            frames.append(GraphicsFrame(None if graphics == TEXT else graphics))
         journey = self._journey()
         if journey is not None:
             frames.append(JourneyFrame(journey))
@@ -98,6 +103,13 @@ class Publisher:
             self._state = state
             frames.append(state)
         return frames
+
+    def _graphics(self) -> Any:
+        """A new graphics picture, TEXT, or None (nothing new); a render error costs a frame."""
+        try:
+            return self._fb.poll(self.machine)
+        except Exception:
+            return None
 
     def _journey(self) -> dict[str, Any] | None:
         """The journey's data when it changed; this thread reads lists the emulator thread

@@ -38,6 +38,14 @@ def test_a_cycle_through_a_lazy_import_is_found(tmp_path):
     assert "module cycle: bareflow.emu.a -> bareflow.emu.b -> bareflow.emu.a" in found, found
 
 
+def test_type_checking_imports_are_not_dependencies(tmp_path):
+    root = _tree(tmp_path, {
+        "emu/a.py": "from . import b\n",
+        "emu/b.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .a import A\n",
+    })
+    assert ci.problems(root) == []
+
+
 def test_layer_cycles_and_upward_imports_are_found(tmp_path):
     root = _tree(tmp_path, {
         "devices/uart.py": "from bareflow.emu.clock import Clock\n",
