@@ -22,7 +22,7 @@ struct llama_weights {           /* pointers into the blob: 4-byte aligned only 
 };
 
 struct llama_state {             /* heap: 16-byte aligned */
-    float *x, *xb, *xb2, *hb, *hb2, *q, *att, *logits;
+    float *x, *xb, *xb2, *hb, *hb2, *he, *q, *att, *logits;
     float *key_cache, *value_cache;   /* n_layers x seq_len x kv_dim */
     float *freq;                 /* dim/2 RoPE frequencies, as run.c computes them */
     float *rope_cos, *rope_sin;  /* dim/2, for the current position */
@@ -40,6 +40,7 @@ extern rmsnorm_fn llama_rmsnorm_slot;
 extern softmax_fn llama_softmax_slot;
 extern attention_fn llama_attention_slot;
 extern ffn_fn llama_ffn_slot;
+extern expf_array_fn llama_expf_slot;
 
 /* Check the header and that the blob holds exactly the tensors it announces.
  * 0 ok; -1 with a one-line reason in err. */
@@ -50,7 +51,12 @@ int llama_alloc_state(struct llama_model *m, char *err, size_t errlen);
 void llama_free_state(struct llama_model *m);
 /* Register every tier of every hot kernel with the JIT (force < 0), or pin tier `force`. */
 void llama_register_tiers(int force);
-/* The tier a kernel slot currently holds (0..2), or -1. */
+/* Run-time code generation (llama_jit.c): register generators for the model just loaded
+ * with the JIT runtime (adaptive mode only).  0 ok, -1 when the code heap cannot be had. */
+int llama_jit_setup(struct llama_model *m);
+/* Sizes of what the generator produced, for the report. */
+void llama_jit_report(void);
+/* The tier a kernel slot currently holds (0..2, 3 = generated), or -1. */
 int llama_slot_tier(const char *name);
 /* run.c's forward: logits for `token` at `pos` (KV cache filled up to pos). */
 float *llama_forward(struct llama_model *m, int token, int pos);

@@ -9,6 +9,8 @@
  * stays only if its sum is lower.  Otherwise the slot goes back and the tier is marked
  * blocked, so we do not oscillate.
  */
+#include <stdarg.h>
+
 #include "jit_internal.h"
 
 int jit_trial_calls = 8;
@@ -18,8 +20,26 @@ void jit_set_verbose(int on)
 {
     verbose = on;
 }
+
+void jit_say(const char *fmt, ...)
+{
+    char line[192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (verbose)
+        kprintf("[jit] %s\n", line);
+    else
+        jit_log("%s", line);              /* printed by the app at a quiet moment */
+}
 static uint64_t trial_calls_done, trial_cycles;   /* one trial at a time per function... */
 static struct jit_tiered *trial_owner;            /* ...and globally, to keep figures clean */
+
+int jit_trial_running(void)
+{
+    return trial_owner != NULL;
+}
 
 void jit_adaptive_reset(void)
 {
@@ -64,9 +84,9 @@ void jit_adaptive_start_trial(struct jit_tiered *t, int from, int to)
     t->promotions++;
     trial_owner = t;
     switch_to(t, to);
-    if (verbose)
-        kprintf("[jit] %s: tier %d -> %d (baseline %llu cycles/call), A/B over %d calls each\n",
-                t->name, from, to, t->baseline_cpc, jit_trial_calls);
+    jit_say("%s: tier %d -> %d%s (baseline %llu cycles/call), A/B over %d calls each", t->name,
+            from, to, t->gen_state == JIT_GEN_DONE && to == t->gen_tier ? " (generated)" : "",
+            t->baseline_cpc, jit_trial_calls);
 }
 
 void jit_adaptive_on_call(struct jit_tiered *t, uint64_t cycles)
@@ -100,15 +120,13 @@ void jit_adaptive_on_call(struct jit_tiered *t, uint64_t cycles)
     trial_owner = NULL;
     if (new_cpc < old_cpc) {
         switch_to(t, to);
-        if (verbose)
-            kprintf("[jit] %s: tier %d kept (%llu < %llu cycles/call, interleaved)\n", t->name, to,
-                    new_cpc, old_cpc);
+        jit_say("%s: tier %d kept (%llu < %llu cycles/call, interleaved)", t->name, to, new_cpc,
+                old_cpc);
     } else {
         t->reverts++;
         t->blocked_mask |= 1u << to;
         switch_to(t, t->trial_from);
-        if (verbose)
-            kprintf("[jit] %s: tier %d reverted to %d (%llu >= %llu cycles/call, interleaved), "
-                    "not retried\n", t->name, to, t->trial_from, new_cpc, old_cpc);
+        jit_say("%s: tier %d reverted to %d (%llu >= %llu cycles/call, interleaved), not retried",
+                t->name, to, t->trial_from, new_cpc, old_cpc);
     }
 }
