@@ -33,6 +33,7 @@ from .fastpath import STOP_DEADLINE, STOP_IRQ_WINDOW, STOP_MISS_ERROR, FastPath
 from .interrupts import (EXCEPTION_NAMES, Delivered, DeliveryFault, TripleFault,
                          deliver_with_escalation)
 from .machine_devices import build_devices
+from .jitdebug import JitDebug
 from .pricecache import PriceCache
 from .quirks import forget_last_exception
 from .special import SpecialInsns
@@ -185,6 +186,9 @@ class Machine:
                     self._on_unmapped)
         if self.config.trace_io and self.trace:
             self.bus.on_io = lambda d, port, size, value: self._emit("io", dir=d, port=port, size=size, value=value)
+        # code the guest generates, named through GDB's JIT interface (emu/jitdebug.py)
+        self._jit_ids: dict[str, int] = {}
+        self.jit_debug = JitDebug.attach(self)
         self._power_on()
 
     def _power_on(self) -> None:
@@ -294,6 +298,10 @@ class Machine:
         return True
 
     def _func_index(self, pc: int) -> int:
+        if self.jit_debug is not None and self.jit_debug.functions:
+            idx = self.jit_debug.index_of(pc, self._jit_ids)
+            if idx >= 0:
+                return idx
         if self.symbols is not None:
             idx = self.symbols.index_of(pc)
             if idx >= 0:
