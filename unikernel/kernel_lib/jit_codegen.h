@@ -96,8 +96,12 @@ void x87_fnstcw(struct jit_asm *a, struct x86_mem m);
 void x87_fldcw(struct jit_asm *a, struct x86_mem m);
 
 /* ---------------------------------------------------------------- code heap */
-/* Reserve the heap (bytes, rounded to pages) with malloc; 0 ok, -1 no memory. */
-int jit_code_init(size_t bytes);
+/* Hand the code heap its memory (the app reserves it, so that the heap figures the kernel
+ * prints do not depend on whether code was generated): code pages are taken from the bottom,
+ * jit_code_data() blocks (the symbol files) from the top.  0 ok, -1 too small. */
+int jit_code_init(void *mem, size_t bytes);
+/* A 16-byte-aligned block of the heap's data part (never executed), or NULL. */
+void *jit_code_data(size_t bytes);
 /* Write phase: a page-aligned chunk of `cap` bytes (NULL when the heap is full). */
 void *jit_code_begin(size_t cap);
 /* End of the write phase: keep `used` bytes of the chunk from jit_code_begin, name the

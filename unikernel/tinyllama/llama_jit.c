@@ -48,6 +48,39 @@ static struct {
 
 static struct llama_model *model;
 
+/* Everything the generator keeps lives in one arena llama_alloc_state reserves in every mode
+ * (so the heap figures the kernel prints are the same whatever the JIT decides): the code
+ * heap (code pages and symbol files), the first-call check buffer, the repacked weights. */
+#define CODE_HEAP_BYTES (256u * 1024 + 4096 + 32u * 1024)
+static uint8_t *arena_top, *arena_end;
+
+static size_t check_floats(const struct llama_config *c)
+{
+    size_t n = (size_t)c->vocab_size;
+    if ((size_t)2 * c->hidden_dim > n)
+        n = (size_t)2 * c->hidden_dim;
+    if ((size_t)c->dim > n)
+        n = (size_t)c->dim;
+    return n;
+}
+
+size_t llama_jit_arena_bytes(const struct llama_config *c)
+{
+    size_t d = (size_t)c->dim, h = (size_t)c->hidden_dim, kv = (size_t)c->kv_dim;
+    size_t l = (size_t)c->n_layers, v = (size_t)c->vocab_size;
+    size_t floats = l * (2 * d * d + 2 * d * kv + 3 * d * h) + d * v + check_floats(c);
+    return CODE_HEAP_BYTES + 4 * floats + 16 * (5 * l + 4);
+}
+
+static void *arena_alloc(size_t bytes)
+{
+    uint8_t *p = (uint8_t *)(((uintptr_t)arena_top + 15) & ~(uintptr_t)15);
+    if (!arena_top || p > arena_end || (size_t)(arena_end - p) < bytes)
+        return NULL;
+    arena_top = p + bytes;
+    return p;
+}
+
 /* ------------------------------------------------------------------ emitters */
 static struct x86_mem A(const void *p) { return x86_abs(p); }
 
@@ -286,7 +319,7 @@ static struct mat {
     int checked;                 /* first call compared with tier 0 */
 } mats[MAX_MATS];
 static float *check_buf;         /* tier 0's answer on a first call */
-static size_t check_len;
+static size_t check_len;         /* floats */
 static int nmats, rejects;
 
 static struct shape *shape_for(int n, int d)
@@ -325,7 +358,7 @@ static struct mat *mat_prepare(const float *w, int n, int d)
     struct shape *s = shape_for(n, d);
     if (!s || !s->fn)
         return NULL;
-    float *p = malloc((size_t)n * d * sizeof(float));
+    float *p = arena_alloc((size_t)n * d * sizeof(float));
     if (!p)
         return NULL;
     size_t words = (size_t)n * d;                                 /* rep movsd: 4 bytes a step */
@@ -341,12 +374,7 @@ static struct mat *mat_prepare(const float *w, int n, int d)
 
 static int need_check_buf(size_t n)
 {
-    if (check_len >= n)
-        return 0;
-    free(check_buf);
-    check_buf = malloc(n * sizeof(float));
-    check_len = check_buf ? n : 0;
-    return check_buf ? 0 : -1;
+    return check_buf && check_len >= n ? 0 : -1;
 }
 
 /* The first-call checks are one-time work: keep them out of the A/B trial of the slot that
@@ -509,7 +537,17 @@ int llama_jit_setup(struct llama_model *m)
     uint16_t cw;
     __asm__ volatile("fnstcw %0" : "=m"(cw));
     xd.cw_53 = (uint16_t)((cw & ~0x0F00u) | 0x0200u);              /* PC = double, RC = nearest */
-    if (jit_code_init(256 * 1024))
+    struct llama_state *st = &m->s;
+    if (!st->jit_arena) {
+        jit_log("code generation off: no memory for its arena");
+        return -1;
+    }
+    arena_top = st->jit_arena;
+    arena_end = arena_top + st->jit_arena_bytes;
+    void *code = arena_alloc(CODE_HEAP_BYTES);
+    check_len = check_floats(&m->c);
+    check_buf = arena_alloc(check_len * sizeof(float));
+    if (!code || !check_buf || jit_code_init(code, CODE_HEAP_BYTES))
         return -1;
     jit_register_generator("matmul", generate, NULL);
     jit_register_generator("ffn", generate, NULL);

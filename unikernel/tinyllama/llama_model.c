@@ -138,6 +138,13 @@ int llama_alloc_state(struct llama_model *m, char *err, size_t errlen)
     s->rope_sin = alloc_floats(c->dim / 2, &ok);
     s->key_cache = ok ? alloc_floats(cache, &ok) : NULL;
     s->value_cache = ok ? alloc_floats(cache, &ok) : NULL;
+    /* the code generator's arena; without it the JIT only chooses among compiled tiers */
+    if (ok) {
+        s->jit_arena_bytes = llama_jit_arena_bytes(c);
+        s->jit_arena = malloc(s->jit_arena_bytes);
+        if (!s->jit_arena)
+            s->jit_arena_bytes = 0;
+    }
     if (!ok) {
         snprintf(err, errlen, "not enough heap for the run state (KV cache %u bytes)",
                  (unsigned)(2 * cache * sizeof(float)));
@@ -157,6 +164,7 @@ void llama_free_state(struct llama_model *m)
                      s->rope_cos, s->rope_sin, s->key_cache, s->value_cache};
     for (unsigned i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
+    free(s->jit_arena);
     memset(s, 0, sizeof *s);
 }
 

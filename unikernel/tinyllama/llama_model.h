@@ -26,6 +26,8 @@ struct llama_state {             /* heap: 16-byte aligned */
     float *key_cache, *value_cache;   /* n_layers x seq_len x kv_dim */
     float *freq;                 /* dim/2 RoPE frequencies, as run.c computes them */
     float *rope_cos, *rope_sin;  /* dim/2, for the current position */
+    void *jit_arena;             /* the code generator's memory (llama_jit.c), NULL if none */
+    size_t jit_arena_bytes;
 };
 
 struct llama_model {
@@ -54,6 +56,9 @@ void llama_register_tiers(int force);
 /* Run-time code generation (llama_jit.c): register generators for the model just loaded
  * with the JIT runtime (adaptive mode only).  0 ok, -1 when the code heap cannot be had. */
 int llama_jit_setup(struct llama_model *m);
+/* Bytes of the generator's arena for this model (llama_alloc_state reserves it in every mode,
+ * so the kernel's heap figures do not depend on what the JIT decided). */
+size_t llama_jit_arena_bytes(const struct llama_config *c);
 /* Sizes of what the generator produced, for the report. */
 void llama_jit_report(void);
 /* The tier a kernel slot currently holds (0..2, 3 = generated), or -1. */

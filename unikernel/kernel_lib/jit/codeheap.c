@@ -1,6 +1,7 @@
 /* codeheap.c - the executable code heap and the "[jit]" decision log.
  *
- * One malloc'd region, page aligned, handed out in whole 4 KiB pages: every generated
+ * One region the app hands over (jit_code_init), page aligned, code handed out from its
+ * bottom in whole 4 KiB pages and data (symbol files) from its top: every generated
  * function starts on a page of its own, so writing the next function never touches a page
  * that holds code already executed (an emulator or a real CPU with a decoded-code cache
  * would otherwise have to throw translations away).  Write phase: jit_code_begin() ..
@@ -15,29 +16,41 @@
 
 #define PAGE 4096u
 
-static uint8_t *heap_lo, *heap_hi, *heap_top;
+static uint8_t *heap_lo, *heap_hi, *heap_top, *data_bottom;
 static uint8_t *open_chunk;
 static size_t nfuncs, code_bytes;
 
-int jit_code_init(size_t bytes)
+int jit_code_init(void *mem, size_t bytes)
 {
-    if (heap_lo)
-        return 0;
-    bytes = (bytes + PAGE - 1) & ~(size_t)(PAGE - 1);
-    uint8_t *raw = malloc(bytes + PAGE);
-    if (!raw)
+    uintptr_t lo = ((uintptr_t)mem + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
+    uintptr_t hi = ((uintptr_t)mem + bytes) & ~(uintptr_t)15;
+    if (!mem || hi < lo + 2 * PAGE)
         return -1;
-    heap_lo = heap_top = (uint8_t *)(((uintptr_t)raw + PAGE - 1) & ~(uintptr_t)(PAGE - 1));
-    heap_hi = heap_lo + bytes;
+    heap_lo = heap_top = (uint8_t *)lo;
+    heap_hi = data_bottom = (uint8_t *)hi;
+    open_chunk = NULL;
+    nfuncs = code_bytes = 0;
     return 0;
+}
+
+void *jit_code_data(size_t bytes)
+{
+    bytes = (bytes + 15) & ~(size_t)15;
+    if (!heap_lo || (size_t)(data_bottom - heap_top) < bytes + PAGE)
+        return NULL;
+    data_bottom -= bytes;
+    memset(data_bottom, 0, bytes);
+    return data_bottom;
 }
 
 void *jit_code_begin(size_t cap)
 {
-    if (!heap_lo && jit_code_init(256 * 1024))
+    if (!heap_lo)
         return NULL;
     cap = (cap + PAGE - 1) & ~(size_t)(PAGE - 1);
-    if ((size_t)(heap_hi - heap_top) < cap)
+    /* code never shares a page with data */
+    uint8_t *limit = (uint8_t *)((uintptr_t)data_bottom & ~(uintptr_t)(PAGE - 1));
+    if (limit < heap_top || (size_t)(limit - heap_top) < cap)
         return NULL;
     open_chunk = heap_top;
     return heap_top;
@@ -65,7 +78,7 @@ void jit_code_abandon(void *chunk)
 void jit_code_get_stats(struct jit_code_stats *st)
 {
     st->heap_bytes = (size_t)(heap_hi - heap_lo);
-    st->used_bytes = (size_t)(heap_top - heap_lo);
+    st->used_bytes = (size_t)(heap_top - heap_lo) + (size_t)(heap_hi - data_bottom);
     st->functions = nfuncs;
     st->code_bytes = code_bytes;
 }

@@ -49,7 +49,7 @@ int jit_gdb_publish(const char *name, const void *addr, uint32_t size)
     size_t off_shstr = off_str + strtab_size;
     size_t off_sh = (off_shstr + sizeof SHSTR + 3) & ~(size_t)3;
     size_t total = off_sh + 5 * sizeof(struct elf32_shdr);
-    struct jit_code_entry *e = calloc(1, sizeof *e + total);
+    struct jit_code_entry *e = jit_code_data(sizeof *e + total);
     if (!e)
         return -1;
     uint8_t *f = (uint8_t *)(e + 1);
