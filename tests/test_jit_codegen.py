@@ -24,7 +24,7 @@ IMAGE = ROOT / "images" / "fluid_llama.img"
 ELF = ROOT / "images" / "tinyllama_bare.elf"
 CMDLINE = 'prompt="Once upon a time" steps=8 exit=1'
 KERNELS = {"jit:matmul_64x64", "jit:matmul_64x32", "jit:matmul_64x512", "jit:matmul_64x172",
-           "jit:matmul_172x64", "jit:silu_172", "jit:expf_array"}
+           "jit:matmul_172x64", "jit:swiglu_172", "jit:expf_pd", "jit:expf_x87"}
 
 pytestmark = pytest.mark.skipif(not IMAGE.exists() or not ELF.exists(), reason="images/ not built")
 
@@ -54,7 +54,9 @@ def test_decisions_are_reported(run):
         assert any(re.match(rf"\[jit\] {name}: tier \d kept \(\d+ < \d+ cycles/call, interleaved\)$", l)
                    for l in jit), jit
     code = next(l for l in jit if l.startswith("[jit] codegen: "))
-    assert "7 functions" in code and "0 kernels rejected" in code
+    assert "8 functions" in code and "0 kernels rejected" in code
+    # two instruction selections of the exp, each A/B-tested against the tier in use
+    assert any(re.match(r"\[jit\] expf: tier 1 -> 2 \(generated\)", l) for l in jit), jit
 
 
 def test_generated_functions_are_named_in_the_profile(run):
@@ -65,10 +67,10 @@ def test_generated_functions_are_named_in_the_profile(run):
         assert rows[name]["calls"] > 0 and rows[name]["exclusive_cycles"] > 0, name
     # no anonymous code pages: every block of the code heap is attributed to its function
     assert not [n for n in rows if n.startswith("[code 0x002")], list(rows)
-    f = next(f for f in m.jit_debug.functions if f.name == "jit:expf_array")
-    assert m.symbols.format(f.start) == "jit:expf_array"
-    assert m.symbols.format(f.start + 3) == "jit:expf_array+0x3"
-    assert m.symbols.address_of("jit:expf_array") == f.start
+    f = next(f for f in m.jit_debug.functions if f.name == "jit:expf_x87")
+    assert m.symbols.format(f.start) == "jit:expf_x87"
+    assert m.symbols.format(f.start + 3) == "jit:expf_x87+0x3"
+    assert m.symbols.address_of("jit:expf_x87") == f.start
 
 
 def test_guest_symbol_files_are_minimal_elfs(run):
@@ -125,7 +127,7 @@ def test_gdb_reads_the_jit_interface(tmp_path):
         cmds = ["set pagination off", f"file {ELF}", f"target remote 127.0.0.1:{port}",
                 "break llama_jit_report", "continue",
                 "echo ==SYM\\n", "info symbol 'matmul_64x172'", "info functions ^matmul_[0-9]",
-                "echo ==DIS\\n", "x/2i 'expf_array'", "echo ==END\\n", "kill"]
+                "echo ==DIS\\n", "x/2i 'expf_x87'", "echo ==END\\n", "kill"]
         res = subprocess.run(["gdb", "-nx", "-batch"] + [a for c in cmds for a in ("-ex", c)],
                              capture_output=True, text=True, timeout=300, cwd=ROOT)
     finally:
@@ -139,4 +141,4 @@ def test_gdb_reads_the_jit_interface(tmp_path):
     assert re.search(r"matmul_64x172 in section \.text of <in-memory@0x[0-9a-f]+>", sections["SYM"]), out
     for name in ("matmul_64x64", "matmul_64x32", "matmul_64x512", "matmul_64x172", "matmul_172x64"):
         assert re.search(rf"0x[0-9a-f]+\s+{name}\n", sections["SYM"]), out
-    assert re.search(r"<expf_array>:\s+push\s+%ebp", sections["DIS"]), out
+    assert re.search(r"<expf_x87>:\s+push\s+%ebp", sections["DIS"]), out

@@ -75,11 +75,15 @@ enum {
     SSE_MOVU_LD = 0x10, SSE_MOVU_ST = 0x11, SSE_MOVHL = 0x12, SSE_UNPCKL = 0x14,
     SSE_UNPCKH = 0x15, SSE_MOVLH = 0x16, SSE_MOVA_LD = 0x28, SSE_MOVA_ST = 0x29,
     SSE_XOR = 0x57, SSE_ADD = 0x58, SSE_MUL = 0x59, SSE_SUB = 0x5C, SSE_MIN = 0x5D,
-    SSE_DIV = 0x5E, SSE_MAX = 0x5F,
+    SSE_DIV = 0x5E, SSE_MAX = 0x5F, SSE_MOVMSK = 0x50, SSE_AND = 0x54, SSE_CVT_F = 0x5A,
+    SSE_CMP = 0xC2, SSE_CVT_DQ = 0xE6, SSE_PADDD = 0xFE, SSE_PXOR = 0xEF, SSE_PUNPCKLDQ = 0x62,
+    SSE_PSHIFTQ = 0x73,
 };
 void x86_sse_rr(struct jit_asm *a, int prefix, int op, int xdst, int xsrc);
 void x86_sse_rm(struct jit_asm *a, int prefix, int op, int xreg, struct x86_mem m);
 void x86_shufps(struct jit_asm *a, int xdst, int xsrc, uint8_t imm);
+/* two-register form with an immediate (cmpps, pshufd; psllq with xdst = the /digit) */
+void x86_sse_rri(struct jit_asm *a, int prefix, int op, int xdst, int xsrc, uint8_t imm);
 /* x87 */
 void x87_fld_m32(struct jit_asm *a, struct x86_mem m);
 void x87_fld_m64(struct jit_asm *a, struct x86_mem m);

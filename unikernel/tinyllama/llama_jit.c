@@ -33,7 +33,7 @@
 #include "runtime.h"
 
 typedef void (*mm_kernel)(float *xout, const float *x, const float *w);
-typedef void (*silu_kernel)(float *hb, const float *hb2, float *he);
+typedef void (*silu_kernel)(float *hb, const float *hb2, const float *he);
 
 /* Data the generated code reads and writes by absolute address: never on a code page. */
 static struct {
@@ -44,6 +44,12 @@ static struct {
     int32_t tmpk;
     uint16_t cw_saved, cw_53;    /* the caller's x87 control word; PC = 53 bits, RC nearest */
     float ones[4] __attribute__((aligned(16)));
+    /* the packed-double variant: every constant twice, 16-byte aligned */
+    double reduce2[3][2] __attribute__((aligned(16)));
+    double poly2[14][2];
+    int32_t bias[4];             /* 1023 */
+    uint32_t abs_mask[4], sign[4];
+    float hundred[4];
 } xd __attribute__((aligned(16)));
 
 static struct llama_model *model;
@@ -148,6 +154,89 @@ static void emit_exp_loop(struct jit_asm *a, int neg)
     x86_bind(a, to_done, x86_size(a));
 }
 
+/* The same bf_expf with SSE2 packed doubles, two elements per step: ecx = n, esi = in,
+ * edi = out; xmm7 = sub in every lane (SUB mode), xmm6 = 100.0f in every lane.  cvtpd2dq
+ * rounds to nearest even like bf_exp's 1.5*2^52 trick, the Horner steps are the same IEEE
+ * double operations in the same order, 2^k is built in the exponent field.  A pair with an
+ * argument outside (-100, 100) (or NaN), and an odd last element, go one element at a time
+ * through bf_expf.  Clobbers eax, edx, xmm0-5. */
+static void emit_exp_loop_pd(struct jit_asm *a, int neg)
+{
+    size_t top = x86_size(a);
+    x86_alu_ri(a, ALU_CMP, ECX, 2);
+    size_t to_one = x86_jcc(a, CC_L);
+    x86_sse_rm(a, 0xF2, SSE_MOVU_LD, 0, x86_m(ESI, 0));            /* movsd: two floats */
+    if (neg)
+        x86_sse_rm(a, 0, SSE_XOR, 0, A(xd.sign));
+    else
+        x86_sse_rr(a, 0, SSE_SUB, 0, 7);                           /* subps: x - sub */
+    x86_sse_rr(a, 0, SSE_MOVA_LD, 1, 0);
+    x86_sse_rm(a, 0, SSE_AND, 1, A(xd.abs_mask));
+    x86_sse_rri(a, 0, SSE_CMP, 1, 6, 1);                           /* |x| < 100 (NaN: false) */
+    x86_sse_rr(a, 0, SSE_MOVMSK, EAX, 1);
+    x86_alu_ri(a, ALU_AND, EAX, 3);
+    x86_alu_ri(a, ALU_CMP, EAX, 3);
+    size_t to_one2 = x86_jcc(a, CC_NE);
+    x86_sse_rr(a, 0, SSE_CVT_F, 0, 0);                             /* cvtps2pd: x (exact) */
+    x86_sse_rr(a, 0x66, SSE_MOVA_LD, 1, 0);
+    x86_sse_rm(a, 0x66, SSE_MUL, 1, A(xd.reduce2[0]));             /* x / ln2 */
+    x86_sse_rr(a, 0xF2, SSE_CVT_DQ, 2, 1);                         /* k (nearest even) */
+    x86_sse_rr(a, 0xF3, SSE_CVT_DQ, 3, 2);                         /* kd */
+    x86_sse_rr(a, 0x66, SSE_MOVA_LD, 4, 3);
+    x86_sse_rm(a, 0x66, SSE_MUL, 4, A(xd.reduce2[1]));
+    x86_sse_rr(a, 0x66, SSE_SUB, 0, 4);                            /* x - kd*hi */
+    x86_sse_rm(a, 0x66, SSE_MUL, 3, A(xd.reduce2[2]));
+    x86_sse_rr(a, 0x66, SSE_SUB, 0, 3);                            /* r = (x - kd*hi) - kd*lo */
+    x86_sse_rm(a, 0x66, SSE_MOVA_LD, 1, A(xd.poly2[0]));
+    for (int j = 1; j < 14; j++) {
+        x86_sse_rr(a, 0x66, SSE_MUL, 1, 0);                        /* p*r */
+        x86_sse_rm(a, 0x66, SSE_ADD, 1, A(xd.poly2[j]));           /* c + r*p */
+    }
+    x86_sse_rm(a, 0x66, SSE_PADDD, 2, A(xd.bias));
+    x86_sse_rr(a, 0x66, SSE_PXOR, 5, 5);
+    x86_sse_rr(a, 0x66, SSE_PUNPCKLDQ, 2, 5);                      /* k+1023 as two qwords */
+    x86_sse_rri(a, 0x66, SSE_PSHIFTQ, 6 /* /6 = psllq */, 2, 52);  /* 2^k */
+    x86_sse_rr(a, 0x66, SSE_MUL, 1, 2);
+    x86_sse_rr(a, 0x66, SSE_CVT_F, 1, 1);                          /* cvtpd2ps: one rounding */
+    x86_sse_rm(a, 0xF2, SSE_MOVU_ST, 1, x86_m(EDI, 0));
+    x86_alu_ri(a, ALU_ADD, ESI, 8);
+    x86_alu_ri(a, ALU_ADD, EDI, 8);
+    x86_alu_ri(a, ALU_SUB, ECX, 2);
+    size_t back = x86_jmp(a);
+    x86_bind(a, back, top);
+    /* one element through bf_expf (an odd tail, or a pair with a rare argument) */
+    x86_bind(a, to_one, x86_size(a));
+    x86_alu_ri(a, ALU_CMP, ECX, 0);
+    size_t to_done = x86_jcc(a, CC_LE);
+    x86_bind(a, to_one2, x86_size(a));
+    if (neg) {
+        x86_mov_rm(a, EAX, x86_m(ESI, 0));
+        x86_alu_ri(a, ALU_XOR, EAX, (int32_t)0x80000000u);
+    } else {
+        x86_sse_rm(a, 0xF3, SSE_MOVU_LD, 0, x86_m(ESI, 0));
+        x86_sse_rr(a, 0xF3, SSE_SUB, 0, 7);
+        x86_sse_rm(a, 0xF3, SSE_MOVU_ST, 0, A(&xd.tmpf));
+        x86_mov_rm(a, EAX, A(&xd.tmpf));
+    }
+    x86_alu_ri(a, ALU_SUB, ESP, 12);
+    x86_mov_mr(a, x86_m(ESP, 0), EAX);
+    x86_mov_mr(a, x86_m(ESP, 4), ECX);
+    x86_mov_ri(a, EAX, (uint32_t)(uintptr_t)bf_expf);
+    x86_call_r(a, EAX);
+    x86_mov_rm(a, ECX, x86_m(ESP, 4));
+    x86_alu_ri(a, ALU_ADD, ESP, 12);
+    x87_fstp_m32(a, x86_m(EDI, 0));
+    x86_sse_rm(a, 0xF3, SSE_MOVU_LD, 7, A(&xd.sub));               /* the callee may clobber */
+    x86_shufps(a, 7, 7, 0);
+    x86_sse_rm(a, 0, SSE_MOVA_LD, 6, A(xd.hundred));
+    x86_alu_ri(a, ALU_ADD, ESI, 4);
+    x86_alu_ri(a, ALU_ADD, EDI, 4);
+    x86_alu_ri(a, ALU_SUB, ECX, 1);
+    size_t again = x86_jmp(a);
+    x86_bind(a, again, top);
+    x86_bind(a, to_done, x86_size(a));
+}
+
 static void emit_prologue(struct jit_asm *a)
 {
     x86_push(a, EBP);
@@ -167,8 +256,11 @@ static void emit_epilogue(struct jit_asm *a)
 
 #define ARG(i) x86_m(ESP, 20 + 4 * (i))                             /* after emit_prologue */
 
-/* void expf_array(float *out, const float *in, int n, float sub, int neg) */
-static void *gen_expf_array(void)
+/* void expf_array(float *out, const float *in, int n, float sub, int neg); two instruction
+ * selections of the same IEEE operations: SSE2 packed doubles (variant 0) and the x87 with
+ * 53-bit precision (variant 1).  Which is faster depends on the machine (an emulator may
+ * price the x87 low, QEMU's TCG runs it in software floatx80), so both are A/B-tested. */
+static void *gen_expf_array(int x87)
 {
     void *chunk = jit_code_begin(4096);
     if (!chunk)
@@ -184,41 +276,48 @@ static void *gen_expf_array(void)
     x86_mov_rm(&a, EBX, ARG(4));
     x86_alu_ri(&a, ALU_CMP, ECX, 0);
     size_t empty = x86_jcc(&a, CC_LE);
-    x87_fnstcw(&a, A(&xd.cw_saved));
-    x87_fldcw(&a, A(&xd.cw_53));
+    if (x87) {
+        x87_fnstcw(&a, A(&xd.cw_saved));
+        x87_fldcw(&a, A(&xd.cw_53));
+    } else {
+        x86_shufps(&a, 7, 7, 0);                                   /* sub in every lane */
+        x86_sse_rm(&a, 0, SSE_MOVA_LD, 6, A(xd.hundred));
+    }
     x86_alu_ri(&a, ALU_CMP, EBX, 0);
     size_t to_neg = x86_jcc(&a, CC_NE);
-    emit_exp_loop(&a, 0);
+    if (x87)
+        emit_exp_loop(&a, 0);
+    else
+        emit_exp_loop_pd(&a, 0);
     size_t to_end = x86_jmp(&a);
     x86_bind(&a, to_neg, x86_size(&a));
-    emit_exp_loop(&a, 1);
+    if (x87)
+        emit_exp_loop(&a, 1);
+    else
+        emit_exp_loop_pd(&a, 1);
     x86_bind(&a, to_end, x86_size(&a));
-    x87_fldcw(&a, A(&xd.cw_saved));
+    if (x87)
+        x87_fldcw(&a, A(&xd.cw_saved));
     x86_bind(&a, empty, x86_size(&a));
     emit_epilogue(&a);
     if (a.overflow) {
         jit_code_abandon(chunk);
         return NULL;
     }
-    return jit_code_commit(chunk, x86_size(&a), "expf_array");
+    return jit_code_commit(chunk, x86_size(&a), x87 ? "expf_x87" : "expf_pd");
 }
 
-/* void silu_H(float *hb, const float *hb2, float *he): he = exp(-hb); hb = hb*(1/(1+he))*hb2 */
+/* void swiglu_H(float *hb, const float *hb2, const float *he): hb = (hb * (1/(1+he))) * hb2,
+ * unrolled for the model's hidden size (he = exp(-hb) comes from the expf slot). */
 static void *gen_silu(int n)
 {
-    void *chunk = jit_code_begin(4096);
+    size_t cap = 256 + (size_t)n * 20;
+    void *chunk = jit_code_begin(cap);
     if (!chunk)
         return NULL;
     struct jit_asm a;
-    x86_init(&a, chunk, 4096);
+    x86_init(&a, chunk, cap);
     emit_prologue(&a);
-    x86_mov_rm(&a, ESI, ARG(0));
-    x86_mov_rm(&a, EDI, ARG(2));
-    x86_mov_ri(&a, ECX, (uint32_t)n);
-    x87_fnstcw(&a, A(&xd.cw_saved));
-    x87_fldcw(&a, A(&xd.cw_53));
-    emit_exp_loop(&a, 1);
-    x87_fldcw(&a, A(&xd.cw_saved));
     x86_mov_rm(&a, ESI, ARG(0));                                   /* hb */
     x86_mov_rm(&a, EBX, ARG(1));                                   /* hb2 */
     x86_mov_rm(&a, EDI, ARG(2));                                   /* he */
@@ -244,7 +343,7 @@ static void *gen_silu(int n)
         return NULL;
     }
     char name[32];
-    snprintf(name, sizeof name, "silu_%d", n);
+    snprintf(name, sizeof name, "swiglu_%d", n);
     return jit_code_commit(chunk, x86_size(&a), name);
 }
 
@@ -422,49 +521,67 @@ static void matmul_jit(float *xout, const float *x, const float *w, int n, int d
 }
 
 /* ------------------------------------------------------------------ expf and the FFN */
-static expf_array_fn expf_code;
-static int expf_checked;
+static expf_array_fn expf_variant[2];   /* the generated variants (pd, x87) */
+static int expf_checked[2], expf_made;
 static silu_kernel silu_code;
 static int silu_n, silu_checked, silu_rejected;
 
-static void expf_jit(float *out, const float *in, int n, float sub, int neg)
+/* The first call of each variant is compared with tier 0; a variant that differs is
+ * replaced by tier 0's loop for good (and says so). */
+static void expf_checked_call(int v, float *out, const float *in, int n, float sub, int neg)
 {
-    if (!expf_checked && n > 0) {
+    if (!expf_checked[v] && n > 0 && !need_check_buf((size_t)n)) {
         uint64_t t0 = cpu_rdtsc();
-        expf_checked = 1;
-        if (!need_check_buf((size_t)n)) {
-            expf_array_t0(check_buf, in, n, sub, neg);
-            expf_code(out, in, n, sub, neg);
-            if (memcmp(check_buf, out, (size_t)n * sizeof(float))) {
-                rejects++;
-                jit_log("expf_array: first call differs from tier 0 -> rejected");
-                memcpy(out, check_buf, (size_t)n * sizeof(float));
-                expf_code = expf_array_t0;
-            }
-            jit_profile_exclude("expf", cpu_rdtsc() - t0);
-            return;
+        expf_checked[v] = 1;
+        expf_array_t0(check_buf, in, n, sub, neg);
+        expf_variant[v](out, in, n, sub, neg);
+        if (memcmp(check_buf, out, (size_t)n * sizeof(float))) {
+            rejects++;
+            jit_log("expf_%s: first call differs from tier 0 -> rejected", v ? "x87" : "pd");
+            memcpy(out, check_buf, (size_t)n * sizeof(float));
+            expf_variant[v] = expf_array_t0;
         }
+        jit_profile_exclude("expf", cpu_rdtsc() - t0);
+        return;
     }
-    expf_code(out, in, n, sub, neg);
+    expf_variant[v](out, in, n, sub, neg);
+}
+
+static void expf_jit_pd(float *out, const float *in, int n, float sub, int neg)
+{
+    expf_checked_call(0, out, in, n, sub, neg);
+}
+
+static void expf_jit_x87(float *out, const float *in, int n, float sub, int neg)
+{
+    expf_checked_call(1, out, in, n, sub, neg);
 }
 
 static void swiglu_jit(const struct ffn_args *a)
 {
     int h = a->hidden_dim;
+    /* exp(-hb) through the expf slot: whichever exp the trials chose (not profiled here) */
+    llama_expf_slot(a->he, a->hb, h, 0.0f, 1);
     if (silu_code && !silu_rejected && h == silu_n) {
         if (!silu_checked) {
             uint64_t t0 = cpu_rdtsc();
             silu_checked = 1;
             if (!need_check_buf((size_t)2 * h)) {
-                float *hb = check_buf, *he = check_buf + h;
+                float *hb = check_buf;
                 memcpy(hb, a->hb, (size_t)h * sizeof(float));
-                expf_array_t0(he, hb, h, 0.0f, 1);
-                swiglu_combine(hb, a->hb2, he, h);
+                expf_array_t0(check_buf + h, hb, h, 0.0f, 1);
+                if (memcmp(check_buf + h, a->he, (size_t)h * sizeof(float))) {
+                    silu_rejected = 1;                 /* the exp in the slot disagrees */
+                    rejects++;
+                    jit_log("swiglu_%d: exp(-hb) differs from tier 0 -> rejected", h);
+                    memcpy(a->he, check_buf + h, (size_t)h * sizeof(float));
+                }
+                swiglu_combine(hb, a->hb2, a->he, h);
                 silu_code(a->hb, a->hb2, a->he);
                 if (memcmp(hb, a->hb, (size_t)h * sizeof(float))) {
                     silu_rejected = 1;
                     rejects++;
-                    jit_log("silu_%d: first call differs from tier 0 -> rejected", h);
+                    jit_log("swiglu_%d: first call differs from tier 0 -> rejected", h);
                     memcpy(a->hb, hb, (size_t)h * sizeof(float));
                 }
                 jit_profile_exclude("ffn", cpu_rdtsc() - t0);
@@ -474,7 +591,6 @@ static void swiglu_jit(const struct ffn_args *a)
         silu_code(a->hb, a->hb2, a->he);
         return;
     }
-    expf_array_t0(a->he, a->hb, h, 0.0f, 1);
     swiglu_combine(a->hb, a->hb2, a->he, h);
 }
 
@@ -489,16 +605,23 @@ static void ffn_jit(const struct ffn_args *a)
 }
 
 /* ------------------------------------------------------------------ generators */
+static int matmul_made, ffn_made;
 static void *generate(const char *name, void *ctx)
 {
     (void)ctx;
     const struct llama_config *c = &model->c;
     const struct llama_weights *w = &model->w;
     if (strcmp(name, "expf") == 0) {
-        expf_code = (expf_array_fn)gen_expf_array();
-        return expf_code ? (void *)expf_jit : NULL;
+        /* one variant per call: packed doubles first, then the x87 against the winner */
+        if (expf_made >= 2)
+            return NULL;
+        int v = expf_made++;
+        expf_variant[v] = (expf_array_fn)gen_expf_array(v);
+        return expf_variant[v] ? (v ? (void *)expf_jit_x87 : (void *)expf_jit_pd) : NULL;
     }
     if (strcmp(name, "matmul") == 0) {
+        if (matmul_made++)
+            return NULL;                  /* one variant */
         /* every projection of every layer and the classifier, specialised now */
         int ok = 0;
         for (int l = 0; l < c->n_layers; l++) {
@@ -511,6 +634,8 @@ static void *generate(const char *name, void *ctx)
         return ok ? (void *)matmul_jit : NULL;
     }
     if (strcmp(name, "ffn") == 0) {
+        if (ffn_made++)
+            return NULL;
         int ok = 0;
         size_t hd = (size_t)c->hidden_dim * c->dim;
         for (int l = 0; l < c->n_layers; l++) {
@@ -525,6 +650,17 @@ static void *generate(const char *name, void *ctx)
     return NULL;
 }
 
+void llama_jit_pin(void)
+{
+    void *f;
+    if ((f = generate("matmul", NULL)))
+        llama_matmul_slot = (matmul_fn)f;
+    if ((f = generate("ffn", NULL)))
+        llama_ffn_slot = (ffn_fn)f;
+    if ((f = generate("expf", NULL)))             /* the packed-double variant */
+        llama_expf_slot = (expf_array_fn)f;
+}
+
 int llama_jit_setup(struct llama_model *m)
 {
     model = m;
@@ -532,8 +668,19 @@ int llama_jit_setup(struct llama_model *m)
         xd.reduce[i] = bf_exp_reduce[i];
     for (int i = 0; i < 14; i++)
         xd.poly[i] = bf_exp_poly[i];
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 4; i++) {
         xd.ones[i] = 1.0f;
+        xd.bias[i] = 1023;
+        xd.abs_mask[i] = 0x7fffffffu;
+        xd.sign[i] = 0x80000000u;
+        xd.hundred[i] = 100.0f;
+    }
+    for (int j = 0; j < 2; j++) {
+        for (int i = 0; i < 3; i++)
+            xd.reduce2[i][j] = bf_exp_reduce[i];
+        for (int i = 0; i < 14; i++)
+            xd.poly2[i][j] = bf_exp_poly[i];
+    }
     uint16_t cw;
     __asm__ volatile("fnstcw %0" : "=m"(cw));
     xd.cw_53 = (uint16_t)((cw & ~0x0F00u) | 0x0200u);              /* PC = double, RC = nearest */

@@ -59,6 +59,8 @@ int llama_jit_setup(struct llama_model *m);
 /* Bytes of the generator's arena for this model (llama_alloc_state reserves it in every mode,
  * so the kernel's heap figures do not depend on what the JIT decided). */
 size_t llama_jit_arena_bytes(const struct llama_config *c);
+/* tier=3: generate every kernel now and put it in its slot (no trial, for measurements). */
+void llama_jit_pin(void);
 /* Sizes of what the generator produced, for the report. */
 void llama_jit_report(void);
 /* The tier a kernel slot currently holds (0..2, 3 = generated), or -1. */

@@ -11,7 +11,8 @@
  * reading lines (batch mode, for tests and benchmarks); steps=N tokens to generate (default
  * 128); temp=T (0 = greedy, the default) topp=P (0.9) seed=N (42) as llama2.c's sampler;
  * tier=0|1|2 pins every hot kernel to that tier; jit=off keeps tier 0 and never promotes;
- * jit=aot adapts among the compiled tiers only (no run-time code generation);
+ * jit=aot adapts among the compiled tiers only (no run-time code generation); tier=3 pins
+ * the generated code (generated before the first token, for measurements);
  * ids=1 adds a "[stats] token_ids=..." line (the generated ids, for the tests).
  *
  * Bad input never faults: a bad model or tokenizer blob is reported once at boot and then
@@ -138,8 +139,8 @@ static int parse_options(const struct cmdline *cl, struct options *o)
         o->seed = (uint32_t)n;
     }
     if ((v = cmdline_get(cl, "tier"))) {
-        if (parse_long(v, 0, LLAMA_TIERS - 1, &n)) {
-            kprintf("error: tier=%s is not one of 0, 1, 2\n", v);
+        if (parse_long(v, 0, LLAMA_TIERS, &n)) {
+            kprintf("error: tier=%s is not one of 0, 1, 2, 3\n", v);
             return -1;
         }
         o->tier = (int)n;
@@ -369,13 +370,15 @@ int app_main(const struct boot_info *bi, const struct cmdline *cl)
         return 2;
     describe_blob("model", bi->model_addr, bi->model_size);
     describe_blob("tokenizer", bi->tokenizer_addr, bi->tokenizer_size);
-    llama_register_tiers(opt.tier >= 0 ? opt.tier : (opt.jit_on ? -1 : 0));
+    llama_register_tiers(opt.tier == 3 ? 2 : opt.tier >= 0 ? opt.tier : (opt.jit_on ? -1 : 0));
     jit_set_verbose(0);                           /* promotions are reported with the figures */
     jit_set_threshold(20, 80, 400);
     jit_set_trial_calls(4);                       /* interleaved A/B: 4 calls of each side */
     ready = load(bi) == 0;
     if (ready && opt.tier < 0 && opt.jit_on && opt.codegen)
         llama_jit_setup(&model);
+    if (ready && opt.tier == 3 && llama_jit_setup(&model) == 0)
+        llama_jit_pin();                          /* generated code in every slot it covers */
     if (ready) {
         const struct llama_config *c = &model.c;
         kprintf("tinyllama: dim %d, hidden %d, %d layers, %d heads (%d kv), vocab %d%s, "
@@ -383,7 +386,8 @@ int app_main(const struct boot_info *bi, const struct cmdline *cl)
                 c->vocab_size, c->shared_classifier ? "" : " (separate classifier)", c->seq_len);
         kprintf("tinyllama: tiers %s\n", opt.tier >= 0 ? (opt.tier == 0 ? "pinned to 0"
                                                           : opt.tier == 1 ? "pinned to 1"
-                                                                          : "pinned to 2")
+                                                          : opt.tier == 2 ? "pinned to 2"
+                                                                          : "pinned to 3 (generated)")
                                          : !opt.jit_on ? "0 (JIT off)"
                                          : opt.codegen ? "adaptive (JIT on, code generation)"
                                                        : "adaptive (JIT on, compiled tiers only)");

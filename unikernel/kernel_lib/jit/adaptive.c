@@ -85,7 +85,7 @@ void jit_adaptive_start_trial(struct jit_tiered *t, int from, int to)
     trial_owner = t;
     switch_to(t, to);
     jit_say("%s: tier %d -> %d%s (baseline %llu cycles/call), A/B over %d calls each", t->name,
-            from, to, t->gen_state == JIT_GEN_DONE && to == t->gen_tier ? " (generated)" : "",
+            from, to, t->gen_first >= 0 && to >= t->gen_first ? " (generated)" : "",
             t->baseline_cpc, jit_trial_calls);
 }
 
@@ -118,6 +118,8 @@ void jit_adaptive_on_call(struct jit_tiered *t, uint64_t cycles)
     int to = t->trial_to;
     t->trial = 0;
     trial_owner = NULL;
+    if (t->gen_state == JIT_GEN_DONE && to == t->gen_tier && t->ntiers < JIT_MAX_TIERS)
+        t->gen_state = JIT_GEN_PENDING;     /* the generator may offer another variant */
     if (new_cpc < old_cpc) {
         switch_to(t, to);
         jit_say("%s: tier %d kept (%llu < %llu cycles/call, interleaved)", t->name, to, new_cpc,

@@ -41,7 +41,8 @@ struct jit_tiered {
     jit_generator_fn gen;
     void *gen_ctx;
     int gen_state;                  /* JIT_GEN_NONE / PENDING / DONE / DECLINED */
-    int gen_tier;                   /* the tier index the generated code got, or -1 */
+    int gen_tier;                   /* the tier index the latest generated code got, or -1 */
+    int gen_first;                  /* the first generated tier: compiled tiers are below it */
 };
 enum { JIT_GEN_NONE, JIT_GEN_PENDING, JIT_GEN_DONE, JIT_GEN_DECLINED };
 

@@ -56,6 +56,7 @@ int jit_register_tiers(const char *name, void **slot, void *const tiers[], int n
     t->name = name;
     t->slot = slot;
     t->ntiers = ntiers;
+    t->gen_tier = t->gen_first = -1;
     for (int i = 0; i < ntiers; i++)
         t->tiers[i] = tiers[i];
     *slot = tiers[0];
@@ -75,7 +76,7 @@ int jit_register_generator(const char *name, jit_generator_fn gen, void *ctx)
             t->gen = gen;
             t->gen_ctx = ctx;
             t->gen_state = JIT_GEN_PENDING;
-            t->gen_tier = -1;
+            t->gen_tier = t->gen_first = -1;
             return 0;
         }
     }
@@ -88,7 +89,9 @@ static uint64_t self_of(const struct jit_func *f)
 }
 
 /* Profile-driven code generation: the most expensive name (self cycles) with a generator
- * pending gets its code now.  Returns 1 if a trial was started (nothing else this round). */
+ * pending gets its code now.  After the trial of a generated tier the generator is asked
+ * again (adaptive.c re-arms it): it may offer another variant (another instruction
+ * selection), which is then A/B-tested against the winner; NULL ends the series.  Returns 1 if a trial was started (nothing else this round). */
 static int generate_hottest(void)
 {
     if (jit_trial_running())
@@ -121,16 +124,22 @@ static int generate_hottest(void)
                         (unsigned)(self_of(&jit_funcs[top]) * 100 / all));
     }
     struct jit_tiered *t = best->tiered;
-    jit_say("profile (self cycles): %s -> generate %s", rank, t->name);
     uint64_t c0 = cpu_rdtsc();
-    void *fn = t->gen(t->name, t->gen_ctx);
+    void *fn = t->ntiers < JIT_MAX_TIERS ? t->gen(t->name, t->gen_ctx) : NULL;
     uint64_t spent = cpu_rdtsc() - c0;
-    if (!fn || t->ntiers >= JIT_MAX_TIERS) {
+    if (!fn && t->gen_first >= 0) {
+        t->gen_state = JIT_GEN_DONE;          /* no further variant: the trials have decided */
+        return 0;
+    }
+    jit_say("profile (self cycles): %s -> generate %s", rank, t->name);
+    if (!fn) {
         t->gen_state = JIT_GEN_DECLINED;
         jit_say("%s: generator declined, stays on compiled tiers", t->name);
         return 0;
     }
     t->gen_tier = t->ntiers;
+    if (t->gen_first < 0)
+        t->gen_first = t->gen_tier;
     t->tiers[t->ntiers++] = fn;
     t->gen_state = JIT_GEN_DONE;
     jit_say("%s: generated tier %d at %p in %llu cycles", t->name, t->gen_tier, fn, spent);
@@ -152,8 +161,8 @@ void jit_optimize_hot_functions(void)
         int want = level_for_calls(f->calls);
         if (want > t->ntiers - 1)
             want = t->ntiers - 1;
-        if (t->gen_state == JIT_GEN_DONE && want >= t->gen_tier)
-            want = t->gen_tier - 1;         /* generated code is tried only by its generator */
+        if (t->gen_first >= 0 && want >= t->gen_first)
+            want = t->gen_first - 1;        /* generated code is tried only by its generator */
         /* the next tier above the current one that has not lost a trial yet */
         int next = t->level + 1;
         while (next <= want && (t->blocked_mask & (1u << next)))

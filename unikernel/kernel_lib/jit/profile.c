@@ -124,7 +124,7 @@ int jit_get_stats(int index, struct jit_func_stats *out)
         out->blocked_mask = f->tiered->blocked_mask;
         out->promotions = f->tiered->promotions;
         out->reverts = f->tiered->reverts;
-        out->generated_tier = f->tiered->gen_state == JIT_GEN_DONE ? f->tiered->gen_tier : -1;
+        out->generated_tier = f->tiered->gen_first;
     }
     return 0;
 }

@@ -205,6 +205,13 @@ void x86_shufps(struct jit_asm *a, int xdst, int xsrc, uint8_t imm)
     x86_u8(a, imm);
 }
 
+void x86_sse_rri(struct jit_asm *a, int prefix, int op, int xdst, int xsrc, uint8_t imm)
+{
+    sse_prefix(a, prefix, op);
+    modrm_reg(a, xdst, xsrc);
+    x86_u8(a, imm);
+}
+
 static void x87_mem(struct jit_asm *a, uint8_t op, int ext, struct x86_mem m)
 {
     x86_u8(a, op);
