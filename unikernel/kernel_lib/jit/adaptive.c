@@ -5,8 +5,9 @@
  * trial the slot alternates between the old and the new tier call by call, so both sides
  * see the same inputs (attention and softmax get dearer with every token: comparing the new
  * tier's next calls with the old tier's past average would be unfair).  After one uncounted
- * warm-up call of the new tier, `jit_trial_calls` calls of each side are summed; the new tier
- * stays only if its sum is lower.  Otherwise the slot goes back and the tier is marked
+ * warm-up call of the new tier, `jit_trial_calls` calls of each side are summed, the slowest
+ * call of each side left out (a host preemption under QEMU); the new tier stays only if its
+ * sum is lower.  Otherwise the slot goes back and the tier is marked
  * blocked, so we do not oscillate.
  */
 #include <stdarg.h>
@@ -81,6 +82,7 @@ void jit_adaptive_start_trial(struct jit_tiered *t, int from, int to)
     t->trial_from = from;
     t->trial_to = to;
     t->ab_calls[0] = t->ab_calls[1] = t->ab_cycles[0] = t->ab_cycles[1] = 0;
+    t->ab_max[0] = t->ab_max[1] = 0;
     t->promotions++;
     trial_owner = t;
     switch_to(t, to);
@@ -103,6 +105,8 @@ void jit_adaptive_on_call(struct jit_tiered *t, uint64_t cycles)
     } else {
         t->ab_calls[side]++;
         t->ab_cycles[side] += cycles;
+        if (cycles > t->ab_max[side])
+            t->ab_max[side] = cycles;
     }
     uint64_t want = (uint64_t)jit_trial_calls;
     if (t->ab_calls[0] < want || t->ab_calls[1] < want) {
@@ -113,8 +117,18 @@ void jit_adaptive_on_call(struct jit_tiered *t, uint64_t cycles)
         install(t, next ? t->trial_to : t->trial_from);
         return;
     }
-    uint64_t old_cpc = t->ab_cycles[0] / t->ab_calls[0];
-    uint64_t new_cpc = t->ab_cycles[1] / t->ab_calls[1];
+    /* The slowest call of each side is left out: on a machine whose clock is host time (QEMU
+     * on a shared host) one call now and then absorbs a preemption of the whole VM, which
+     * would decide the trial on its own.  In a deterministic emulator both sides lose their
+     * largest call, which is fair because the calls alternate. */
+    uint64_t old_cpc, new_cpc;
+    if (t->ab_calls[0] > 1 && t->ab_calls[1] > 1) {
+        old_cpc = (t->ab_cycles[0] - t->ab_max[0]) / (t->ab_calls[0] - 1);
+        new_cpc = (t->ab_cycles[1] - t->ab_max[1]) / (t->ab_calls[1] - 1);
+    } else {
+        old_cpc = t->ab_cycles[0] / t->ab_calls[0];
+        new_cpc = t->ab_cycles[1] / t->ab_calls[1];
+    }
     int to = t->trial_to;
     t->trial = 0;
     trial_owner = NULL;

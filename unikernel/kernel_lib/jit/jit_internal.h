@@ -36,6 +36,7 @@ struct jit_tiered {
     int trial_to;                   /* the tier on trial */
     uint64_t baseline_cpc;          /* cycles per call of trial_from before the trial */
     uint64_t ab_calls[2], ab_cycles[2];   /* interleaved trial calls: [0] old tier, [1] new */
+    uint64_t ab_max[2];                   /* the slowest call of each side (dropped) */
     uint32_t promotions, reverts;
     /* run-time code generation (optimize.c) */
     jit_generator_fn gen;
