@@ -86,9 +86,7 @@ void jit_adaptive_start_trial(struct jit_tiered *t, int from, int to)
     t->promotions++;
     trial_owner = t;
     switch_to(t, to);
-    jit_say("%s: tier %d -> %d%s (baseline %llu cycles/call), A/B over %d calls each", t->name,
-            from, to, t->gen_first >= 0 && to >= t->gen_first ? " (generated)" : "",
-            t->baseline_cpc, jit_trial_calls);
+    /* reported once, with its outcome, when the trial ends (one line per decision) */
 }
 
 void jit_adaptive_on_call(struct jit_tiered *t, uint64_t cycles)
@@ -136,13 +134,16 @@ void jit_adaptive_on_call(struct jit_tiered *t, uint64_t cycles)
         t->gen_state = JIT_GEN_PENDING;     /* the generator may offer another variant */
     if (new_cpc < old_cpc) {
         switch_to(t, to);
-        jit_say("%s: tier %d kept (%llu < %llu cycles/call, interleaved)", t->name, to, new_cpc,
-                old_cpc);
+        jit_say("%s: tier %d -> %d%s kept: %llu < %llu cycles/call (A/B, %d calls each)", t->name,
+                t->trial_from, to, t->gen_first >= 0 && to >= t->gen_first ? " (generated)" : "",
+                new_cpc, old_cpc, jit_trial_calls);
     } else {
         t->reverts++;
         t->blocked_mask |= 1u << to;
         switch_to(t, t->trial_from);
-        jit_say("%s: tier %d reverted to %d (%llu >= %llu cycles/call, interleaved), not retried",
-                t->name, to, t->trial_from, new_cpc, old_cpc);
+        jit_say("%s: tier %d -> %d%s reverted: %llu >= %llu cycles/call (A/B, %d calls each), "
+                "not retried", t->name, t->trial_from, to,
+                t->gen_first >= 0 && to >= t->gen_first ? " (generated)" : "", new_cpc, old_cpc,
+                jit_trial_calls);
     }
 }

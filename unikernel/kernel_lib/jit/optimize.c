@@ -131,10 +131,10 @@ static int generate_hottest(void)
         t->gen_state = JIT_GEN_DONE;          /* no further variant: the trials have decided */
         return 0;
     }
-    jit_say("profile (self cycles): %s -> generate %s", rank, t->name);
     if (!fn) {
         t->gen_state = JIT_GEN_DECLINED;
-        jit_say("%s: generator declined, stays on compiled tiers", t->name);
+        jit_say("profile (self cycles): %s -> generate %s: declined, compiled tiers only", rank,
+                t->name);
         return 0;
     }
     t->gen_tier = t->ntiers;
@@ -142,7 +142,8 @@ static int generate_hottest(void)
         t->gen_first = t->gen_tier;
     t->tiers[t->ntiers++] = fn;
     t->gen_state = JIT_GEN_DONE;
-    jit_say("%s: generated tier %d at %p in %llu cycles", t->name, t->gen_tier, fn, spent);
+    jit_say("profile (self cycles): %s -> generate %s: tier %d, %llu cycles", rank, t->name,
+            t->gen_tier, spent);
     jit_adaptive_start_trial(t, t->level, t->gen_tier);
     return 1;
 }
