@@ -1,7 +1,7 @@
 """The real command in a real terminal: `bareflow-emu` (no arguments: the bundled image) runs
 in a detached tmux session of 200x100 (tall enough for the reply and the JIT's figure lines);
-we read the pane as a user would see it, wait for the guest's `> ` prompt, type a prompt with tmux send-keys (it reaches the guest through the PS/2
-keyboard), and wait for the reply on the pane; F10 must then quit with status 0.
+we read the pane as a user would see it, wait for the guest's `> ` prompt, type a prompt with
+tmux send-keys (it reaches the guest through the PS/2 keyboard), and wait for the reply on the pane; F10 must then quit with status 0.
 
 Slow by nature (the guest boots and generates text under the emulator), so it waits with
 generous timeouts but finishes as soon as the pane shows what it waits for."""
