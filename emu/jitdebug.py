@@ -65,6 +65,8 @@ class JitDebug:
         self._read = read
         self._descriptor = descriptor
         self.functions: list[JitFunction] = []
+        #: "jit:NAME" -> the profiler's function id
+        self.ids: dict[str, int] = {}
         self.on_function: list[Callable[[JitFunction], None]] = []
 
     @classmethod
@@ -79,8 +81,9 @@ class JitDebug:
         except Exception:
             return None
         from unicorn import UC_HOOK_CODE
-        jd = cls(machine.read_mem, desc)
-        jd.on_function.append(lambda f: _name_in_machine(machine, f))
+        # the interface's pointers are the guest's (linear) addresses
+        jd = cls(getattr(machine, "read_linear", None) or machine.read_mem, desc)
+        jd.on_function.append(lambda f: _name_in_machine(machine, jd, f))
         machine.uc.hook_add(UC_HOOK_CODE, lambda uc, addr, size, ud: jd.on_register_call(), None, fn, fn)
         return jd
 
@@ -89,6 +92,12 @@ class JitDebug:
 
     def on_register_call(self) -> list[JitFunction]:
         """The guest is entering __jit_debug_register_code: read what it announces."""
+        try:
+            return self._read_announcement()
+        except Exception:       # unmapped or paged-out pointers: a broken entry names nothing
+            return []
+
+    def _read_announcement(self) -> list[JitFunction]:
         version, action, relevant, _first = struct.unpack("<IIII", self._read(self._descriptor, 16))
         if version != 1 or action != REGISTER_FN or relevant == 0:
             return []
@@ -104,22 +113,24 @@ class JitDebug:
                 cb(f)
         return added
 
-    def index_of(self, pc: int, ids: dict[str, int]) -> int:
+    def index_of(self, pc: int) -> int:
+        """The profiler id of the generated function holding pc, or -1."""
         for f in self.functions:
             if f.start <= pc < f.end:
-                return ids.get(f.name, -1)
+                return self.ids.get(f.name, -1)
         return -1
 
 
-def _name_in_machine(machine: "Machine", f: JitFunction) -> None:
+def _name_in_machine(machine: "Machine", jd: JitDebug, f: JitFunction) -> None:
     """Give `f` a profiler id and a symbol, and forget prices taken under an anonymous name."""
-    names = machine._func_names
-    idx = machine._pseudo.get(f.name)
+    pricer = machine.pricer
+    names = pricer.func_names
+    idx = pricer._pseudo.get(f.name)
     if idx is None:
         idx = len(names)
         names.append(f.name)
-        machine._pseudo[f.name] = idx
+        pricer._pseudo[f.name] = idx
         machine.fast.ensure_funcs(idx + 1)
-    machine._jit_ids[f.name] = idx
+    jd.ids[f.name] = idx
     machine.symbols.add_dynamic(f.start, f.end, f.name)
-    machine._host_wrote(f.start, f.end - f.start)
+    pricer.host_wrote(f.start, f.end - f.start)
