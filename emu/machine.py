@@ -68,6 +68,13 @@ class MachineConfig:
     #: False runs the guest with no block hook at all: no cycle clock, no profile, timers never
     #: fire.  Only the benchmark uses it, as the "unhooked Unicorn" reference on the same work.
     accounting: bool = True
+    # drives, boot and reset as QEMU's command line (emu/drives.py, emu/ide.py; docs/cli.md)
+    drives: list[Any] = field(default_factory=list)    # DriveSpec: --hdb, --fda, --drive ...
+    boot_order: str = ""                   # --boot: "" = QEMU's default (c, then a, then d)
+    snapshot: bool = True                  # False: guest writes reach the files (QEMU without -snapshot)
+    #: True: a reset request stops the run (QEMU -no-reboot).  The Python API and the TUI keep
+    #: that; `bareflow-emu run` resets like QEMU unless --no-reboot (docs/cli.md).
+    no_reboot: bool = True
 
 
 class Machine:
@@ -76,7 +83,8 @@ class Machine:
     def __init__(self, config: MachineConfig) -> None:
         self.config = config
         self.image_path = Path(config.image)
-        self.disk_bytes = _read_image(self.image_path)
+        from .drives import open_drives
+        self.drives = open_drives(config)   # lazy backing stores (emu/storage.py), checked
         if not 2 <= config.memory_mb <= 3072:
             raise BadArgument(f"--memory {config.memory_mb}: must be between 2 and 3072 MiB")
         self.memory_bytes = config.memory_mb * 1024 * 1024
@@ -168,11 +176,21 @@ class Machine:
         self.bus = Bus()
         self.devices = build_devices(self)
         from .bios import Bios
-        from .bios.disk import Disk
-        self.disk = Disk(self.disk_bytes)
-        self.bios = Bios(bus=self.bus, clock=self.clock, disk=self.disk, memory_bytes=self.memory_bytes,
+        from .drives import bios_disks
+        from .ide import build_ide, note_bios_transfer
+        hds, floppy = bios_disks(self.drives)
+        self.ide = build_ide(self.clock, self.devices["pic"], self.drives.ide,
+                             on_event=lambda kind, f: self._emit(kind, **f))
+        for ch in self.ide.values():
+            self.bus.register(ch)
+        self.devices.update(self.ide)
+        self.bios = Bios(bus=self.bus, clock=self.clock, disk=None, memory_bytes=self.memory_bytes,
                          boot_drive=self.config.boot_drive, a20_get=lambda: self._a20, a20_set=self.set_a20,
-                         trace=self._bios_trace)
+                         trace=self._bios_trace, hds=hds, floppy=floppy, boot_order=self.config.boot_order)
+        self.disk = self.bios.disk
+        self.bios.disks.on_transfer = lambda hd, lba, n: note_bios_transfer(
+            self.ide, [i for i, st in enumerate(self.drives.ide) if st is not None][hd], lba, n)
+        self.bios.on_reset = self.request_reset
         self.special = SpecialInsns(self)
         self._cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
         self._cs16 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_16)
@@ -206,6 +224,8 @@ class Machine:
         self.uc.reg_write(X.UC_X86_REG_GDTR, (0, 0, 0xFFFF, 0))
         self.bios.install(self.cpu)
         self.bios.post()
+        from .ide import after_post
+        after_post(self.ide)
         self.bios.boot(self.cpu)   # raises BadImage-like BootError for images it cannot boot
         self._halted = False
         self._stop = None
@@ -426,6 +446,9 @@ class Machine:
                                "cs": from_cs, "eip": return_eip, "mode": self.cpu.mode}
             name = EXCEPTION_NAMES.get(vector, f"vector {vector:#x}")
             self._emit("triple_fault", vector=vector, error_code=error_code, why=tf.why, cs=from_cs, eip=return_eip)
+            if not self.config.no_reboot:    # QEMU resets on a triple fault (shuts down with -no-reboot)
+                self.request_reset("triple fault")
+                return False
             self._finish(StopReason.TRIPLE_FAULT,
                          f"triple fault: {name} at {self.cpu.mode} mode {from_cs:#06x}:{return_eip:#010x} "
                          f"could not be delivered ({tf.why})")
@@ -473,6 +496,11 @@ class Machine:
 
     def request_reset(self, why: str) -> None:
         self._emit("reset_request", why=why)
+        if not self.config.no_reboot:
+            self._reboot_pending = why      # done between slices (emu/reboot.py)
+            self.fast.set_deadline(0)
+            self.uc.emu_stop()
+            return
         self._finish(StopReason.RESET, f"the guest asked for a reset ({why}); stopping as QEMU -no-reboot does")
 
     def request_pause(self) -> None:
@@ -558,6 +586,9 @@ class Machine:
             if self._input_pending():
                 self._drain_input()
             clock.run_due(fast.h.cycles)
+            if self._reboot_pending is not None:
+                from .reboot import reboot
+                reboot(self, self._reboot_pending)
             if self._mode_check:
                 self.special.check_mode()
             if self._stop is not None:
@@ -693,6 +724,7 @@ class Machine:
         return reason
 
     _bp_hit: int | None = None
+    _reboot_pending: str | None = None
 
     # ------------------------------------------------------------------ messages
     def where(self) -> str:
@@ -1126,28 +1158,10 @@ def _return_linear(cpu: Cpu, d: Delivered) -> int:
     return ((desc.base if desc else 0) + d.from_eip) & 0xFFFFFFFF
 
 
-def _read_image(path: Path) -> bytes:
-    """Check the disk image before anything else, with one-line reasons."""
-    if not str(path):
-        raise BadImage("no image given")
-    if not path.exists():
-        raise BadImage(f"{path}: no such file")
-    if path.is_dir():
-        raise BadImage(f"{path}: is a directory, not a disk image")
-    if not path.is_file():
-        raise BadImage(f"{path}: not a regular file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BadImage(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if len(data) == 0:
-        raise BadImage(f"{path}: the file is empty")
-    if len(data) < 512:
-        raise BadImage(f"{path}: {len(data)} bytes is shorter than one 512-byte sector")
-    if data[510:512] != b"\x55\xaa":
-        raise BadImage(f"{path}: the first sector does not end with the boot signature 0x55AA "
-                       f"(found {data[510]:02X}{data[511]:02X}), so a BIOS would not boot it")
-    return data
+def _read_image(path: Path) -> None:
+    """Check the disk image before anything else, with one-line reasons (emu/drives.py)."""
+    from .drives import open_image
+    open_image(path).close()
 
 
 # Code page 437 as Unicode, for screen dumps.

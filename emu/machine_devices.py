@@ -15,6 +15,7 @@ from ..devices.pic import Pic
 from ..devices.pit import Pit
 from ..devices.power import AcpiPower
 from ..devices.ps2 import I8042
+from ..devices.reset_control import ResetControl
 from ..devices.uart import Uart16550
 from ..devices.vga import VgaText
 
@@ -52,6 +53,7 @@ def build_devices(m: "Machine") -> dict[str, Any]:
         "debugcon": DebugCon(on_byte=on_debugcon),
         "cmos": Cmos(clock=m.clock, irq=pic, memory_mb=m.memory_bytes // (1024 * 1024)),
         "power": AcpiPower(on_power_off=lambda: m.power_off(0)),
+        "reset_control": ResetControl(on_reset=m.request_reset),
     }
     for dev in devices.values():
         m.bus.register(dev)

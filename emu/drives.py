@@ -1,0 +1,160 @@
+"""Drives as QEMU's command line gives them: the positional image, --hda..--hdd, --fda/--fdb,
+--drive file=...,if=ide|floppy[,index=N][,snapshot=on|off], and the boot order.
+
+Opening is lazy (emu/storage.py): nothing is read but the sectors the guest asks for.  Every
+problem is one line (BadArgument exit 2 for a malformed option, BadImage exit 64 for a file).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import BadArgument, BadImage
+from .storage import SECTOR, BackingStore
+
+
+@dataclass
+class DriveSpec:
+    """One drive: `interface` "ide" (index 0..3: primary master/slave, secondary master/slave)
+    or "floppy" (index 0..1); `snapshot` None follows the machine's default."""
+    file: str
+    interface: str = "ide"
+    index: int | None = None
+    snapshot: bool | None = None
+    option: str = "--drive"
+
+
+def parse_drive(text: str) -> DriveSpec:
+    """QEMU's -drive syntax (the keys BareFlow understands: file, if, index, snapshot, format=raw,
+    media=disk); anything else is an error naming the key."""
+    spec = DriveSpec(file="")
+    for part in text.split(","):
+        key, eq, value = part.partition("=")
+        if not eq:
+            if not spec.file and part:
+                spec.file = part
+                continue
+            raise BadArgument(f"--drive {text}: '{part}' is not KEY=VALUE")
+        if key == "file":
+            spec.file = value
+        elif key == "if":
+            if value not in ("ide", "floppy"):
+                raise BadArgument(f"--drive {text}: if={value}: only ide and floppy are modelled")
+            spec.interface = value
+        elif key == "index":
+            try:
+                spec.index = int(value)
+            except ValueError:
+                raise BadArgument(f"--drive {text}: index={value} is not a number") from None
+        elif key == "snapshot":
+            if value not in ("on", "off"):
+                raise BadArgument(f"--drive {text}: snapshot={value}: on or off")
+            spec.snapshot = value == "on"
+        elif key == "format":
+            if value != "raw":
+                raise BadArgument(f"--drive {text}: format={value}: only raw images are supported")
+        elif key == "media":
+            if value != "disk":
+                raise BadArgument(f"--drive {text}: media={value}: only disk is modelled")
+        else:
+            raise BadArgument(f"--drive {text}: unknown key '{key}'")
+    if not spec.file:
+        raise BadArgument(f"--drive {text}: no file=")
+    limit = 4 if spec.interface == "ide" else 2
+    if spec.index is not None and not 0 <= spec.index < limit:
+        raise BadArgument(f"--drive {text}: index={spec.index}: {spec.interface} has indexes 0..{limit - 1}")
+    return spec
+
+
+def parse_boot(text: str) -> str:
+    """--boot a|c|d or order=LETTERS (QEMU's -boot); returns the order letters."""
+    order = text[6:] if text.startswith("order=") else text
+    if not order or any(c not in "acd" for c in order):
+        raise BadArgument(f"--boot {text}: use letters a (floppy), c (hard disk), d (CD-ROM), e.g. --boot c "
+                          "or --boot order=ac")
+    return order
+
+
+class DriveSet:
+    """The opened drives: ide[0..3] and floppy[0..1], each a BackingStore or None."""
+
+    def __init__(self) -> None:
+        self.ide: list[BackingStore | None] = [None] * 4
+        self.floppy: list[BackingStore | None] = [None] * 2
+
+    def close(self) -> None:
+        for st in self.ide + self.floppy:
+            if st is not None:
+                st.close()
+
+
+def open_image(path: Path, *, snapshot: bool = True, check_boot: bool = True) -> BackingStore:
+    """The positional image: lazily opened, with today's one-line checks (empty, shorter than a
+    sector, no boot signature) when it is the disk that boots."""
+    store = BackingStore.open(path, snapshot=snapshot)
+    try:
+        if store.size_bytes == 0:
+            raise BadImage(f"{path}: the file is empty")
+        if check_boot:
+            if store.size_bytes < 512:
+                raise BadImage(f"{path}: {store.size_bytes} bytes is shorter than one 512-byte sector")
+            first = store.read(0, 1)
+            if first[510:512] != b"\x55\xaa":
+                raise BadImage(f"{path}: the first sector does not end with the boot signature 0x55AA "
+                               f"(found {first[510]:02X}{first[511]:02X}), so a BIOS would not boot it")
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def open_drives(config: Any) -> DriveSet:
+    """Open the image and every --drive of a MachineConfig (see its fields)."""
+    ds = DriveSet()
+    snapshot = getattr(config, "snapshot", True)
+    order = getattr(config, "boot_order", "") or ""
+    kernel = getattr(config, "kernel", None)
+    specs: list[DriveSpec] = list(getattr(config, "drives", []) or [])
+    image = config.image
+    try:
+        if image not in (None, ""):
+            as_floppy = config.boot_drive < 0x80          # the legacy "image is drive A:" form
+            boots = kernel is None and (not order or order[0] == ("a" if as_floppy else "c"))
+            store = open_image(Path(image), snapshot=snapshot, check_boot=boots)
+            if as_floppy:
+                ds.floppy[0] = store
+            else:
+                ds.ide[0] = store
+        elif not specs and kernel is None:
+            raise BadImage("no image given")
+        for spec in specs:
+            slots = ds.ide if spec.interface == "ide" else ds.floppy
+            idx = spec.index if spec.index is not None else next(
+                (i for i, s in enumerate(slots) if s is None), None)
+            if idx is None:
+                raise BadArgument(f"{spec.option} {spec.file}: no free {spec.interface} slot")
+            if slots[idx] is not None:
+                raise BadArgument(f"{spec.option} {spec.file}: {spec.interface} index {idx} is already used")
+            st = BackingStore.open(spec.file, snapshot=snapshot if spec.snapshot is None else spec.snapshot,
+                                   what=f"{spec.option} ")
+            if st.size_bytes == 0:
+                st.close()
+                raise BadImage(f"{spec.option} {spec.file}: the file is empty")
+            slots[idx] = st
+    except BaseException:
+        ds.close()
+        raise
+    return ds
+
+
+def bios_disks(ds: DriveSet) -> tuple[list[Any], Any]:
+    """The BIOS's view: hard disks 80h, 81h... in ATA order (SeaBIOS numbers them as it finds
+    them: primary master, primary slave, secondary master, secondary slave) and drive A:."""
+    from .bios.disk import Disk
+    hds = [Disk(st) for st in ds.ide if st is not None]
+    fd = Disk(ds.floppy[0]) if ds.floppy[0] is not None else None
+    return hds, fd
+
+
+__all__ = ["DriveSpec", "DriveSet", "parse_drive", "parse_boot", "open_drives", "bios_disks", "SECTOR"]
