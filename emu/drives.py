@@ -158,3 +158,52 @@ def bios_disks(ds: DriveSet) -> tuple[list[Any], Any]:
 
 
 __all__ = ["DriveSpec", "DriveSet", "parse_drive", "parse_boot", "open_drives", "bios_disks", "SECTOR"]
+
+
+# ---- command line (emu/cli.py calls these two) ----------------------------------------------
+
+def add_drive_arguments(p: Any) -> None:
+    """QEMU's drive, boot and reset options (docs/cli.md lists each with its QEMU twin)."""
+    g = p.add_argument_group("drives and boot (as QEMU's command line)")
+    for i, name in enumerate(("hda", "hdb", "hdc", "hdd")):
+        g.add_argument(f"--{name}", metavar="FILE",
+                       help=f"raw image as IDE drive {i} ({'primary' if i < 2 else 'secondary'} "
+                            f"{'master' if i % 2 == 0 else 'slave'}; QEMU -{name})")
+    g.add_argument("--fda", metavar="FILE", help="raw image in floppy drive A: (QEMU -fda; 1.44 MB etc. by size)")
+    g.add_argument("--drive", action="append", default=[], metavar="SPEC",
+                   help="file=FILE,if=ide|floppy[,index=N][,snapshot=on|off] (QEMU -drive, raw images only)")
+    g.add_argument("--boot", metavar="ORDER", help="boot order: a (floppy), c (hard disk), d (CD-ROM), "
+                   "or order=LETTERS (QEMU -boot; default c, then a, then d)")
+    g.add_argument("--no-snapshot", action="store_true",
+                   help="guest disk writes go to the image files (QEMU's default without -snapshot); "
+                        "by default they stay in memory and the files never change (QEMU -snapshot)")
+    g.add_argument("--kernel", metavar="FILE", help="boot a multiboot ELF kernel or a Linux bzImage "
+                   "directly (QEMU -kernel)")
+    g.add_argument("--append", metavar="CMDLINE", default="", help="kernel command line (QEMU -append)")
+    g.add_argument("--initrd", metavar="FILE", help="initial ramdisk / multiboot module (QEMU -initrd)")
+
+
+def machine_kwargs(ns: Any) -> dict[str, Any]:
+    """MachineConfig fields from the parsed options; one-line BadArgument on a bad combination."""
+    specs: list[DriveSpec] = []
+    image = getattr(ns, "image", None)
+    for i, name in enumerate(("hda", "hdb", "hdc", "hdd")):
+        f = getattr(ns, name, None)
+        if f is None:
+            continue
+        if i == 0 and image:
+            raise BadArgument("--hda and a positional IMAGE name the same drive: give one of them")
+        specs.append(DriveSpec(file=f, interface="ide", index=i, option=f"--{name}"))
+    if getattr(ns, "fda", None):
+        specs.append(DriveSpec(file=ns.fda, interface="floppy", index=0, option="--fda"))
+    for text in getattr(ns, "drive", []) or []:
+        specs.append(parse_drive(text))
+    kernel = getattr(ns, "kernel", None)
+    if not image and not specs and not kernel:
+        raise BadArgument("no disk image: give IMAGE, --hda, --fda, --drive or --kernel")
+    if (getattr(ns, "append", "") or getattr(ns, "initrd", None)) and not kernel:
+        raise BadArgument("--append and --initrd need --kernel (as QEMU's -append/-initrd)")
+    order = parse_boot(ns.boot) if getattr(ns, "boot", None) else ""
+    return {"image": image or "", "drives": specs, "boot_order": order,
+            "snapshot": not getattr(ns, "no_snapshot", False), "kernel": kernel,
+            "append": getattr(ns, "append", "") or "", "initrd": getattr(ns, "initrd", None)}

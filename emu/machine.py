@@ -75,6 +75,9 @@ class MachineConfig:
     #: True: a reset request stops the run (QEMU -no-reboot).  The Python API and the TUI keep
     #: that; `bareflow-emu run` resets like QEMU unless --no-reboot (docs/cli.md).
     no_reboot: bool = True
+    kernel: str | Path | None = None       # --kernel: multiboot ELF or bzImage (emu/kernel_boot.py)
+    append: str = ""                       # --append
+    initrd: str | Path | None = None       # --initrd
 
 
 class Machine:
@@ -235,6 +238,11 @@ class Machine:
         self.stop_message = ""
         self.serial_out.clear()
         self._emit("boot", cs=self.cpu.get("cs"), eip=self.cpu.get("eip"), dl=self.cpu.get("dl"))
+
+    @property
+    def disk_bytes(self):
+        """The first disk as a lazily read byte view (emu/storage.py), for tools and tests."""
+        return self.drives.ide[0] if self.drives.ide[0] is not None else self.drives.floppy[0]
 
     def reset(self) -> None:
         """Power-cycle the machine (same image, same breakpoints)."""

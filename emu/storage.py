@@ -138,6 +138,20 @@ class BackingStore:
     def __len__(self) -> int:
         return self.size_bytes
 
+    def __getitem__(self, key: slice | int) -> bytes | int:
+        """Byte view of the disk as the guest sees it (overlay included), for tools and tests;
+        only the sectors the slice covers are read."""
+        if isinstance(key, int):
+            if key < 0:
+                key += self.size_bytes
+            return self[key:key + 1][0]
+        start, stop, step = key.indices(self.size_bytes)
+        if stop <= start:
+            return b""
+        first, last = start // SECTOR, (stop - 1) // SECTOR
+        data = self.read(first, last - first + 1)
+        return data[start - first * SECTOR:stop - first * SECTOR:step]
+
 
 def check_capacity(size_bytes: int, name: str) -> None:
     """Refuse an image the drive's addressing cannot cover (one line, exit 64)."""
