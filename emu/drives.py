@@ -148,6 +148,17 @@ def open_drives(config: Any) -> DriveSet:
     return ds
 
 
+def primary_path(config: Any) -> Path:
+    """The file that names the run (symbols beside it, profile, TUI title): the positional image,
+    else the kernel, else the first drive."""
+    if config.image not in (None, ""):
+        return Path(config.image)
+    if getattr(config, "kernel", None):
+        return Path(config.kernel)
+    specs = getattr(config, "drives", None) or []
+    return Path(specs[0].file) if specs else Path("")
+
+
 def bios_disks(ds: DriveSet) -> tuple[list[Any], Any]:
     """The BIOS's view: hard disks 80h, 81h... in ATA order (SeaBIOS numbers them as it finds
     them: primary master, primary slave, secondary master, secondary slave) and drive A:."""

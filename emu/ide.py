@@ -32,10 +32,48 @@ def build_ide(clock, pic, stores: Sequence[Any | None],
     return {"ide0": primary, "ide1": secondary}
 
 
-def after_post(channels: dict[str, AtaChannel]) -> None:
-    """Leave the registers as SeaBIOS's probe does (called after POST, before the boot read)."""
-    for ch in channels.values():
+def after_post(m: Any) -> None:
+    """Called by the machine after POST, before the boot read: the ATA registers as SeaBIOS's
+    probe leaves them, and QEMU's drive bytes in the CMOS."""
+    for ch in m.ide.values():
         firmware_residue(ch)
+    cmos = m.devices.get("cmos")
+    if cmos is not None:
+        cmos_drive_info(cmos.ram, m.drives, m.bios.disks.floppy, m.config.boot_order)
+        # the IBM PS/2 century byte: QEMU's pc machine has the century (32h) there too
+        index = cmos.index
+        cmos.io_write(0x70, 1, 0x32)
+        cmos.ram[0x37] = cmos.io_read(0x71, 1)
+        cmos.index = index
+
+
+def cmos_drive_info(ram: bytearray, drives: Any, floppy_media: Any, boot_order: str) -> None:
+    """What QEMU's pc_cmos_init writes about drives (measured, tests/images/drives_probe.asm):
+    10h floppy types (drive A: always, 2.88 MB when empty), 14h bit 0 + bits 6-7 the floppy
+    count, 12h/19h/1Ah the hard disk types (47 = user defined), 1Bh-23h and 24h-2Ch the first
+    two disks' geometry, 39h the BIOS translation hints, 3Dh/38h the boot order."""
+    fd_type = floppy_media.drive_type if floppy_media is not None else 5
+    ram[0x10] = fd_type << 4
+    ram[0x14] = (ram[0x14] & 0x3E) | 0x01
+    ram[0x12] = 0
+    ram[0x39] = 0
+    for n, (types_bit, type_reg, base) in enumerate(((0xF0, 0x19, 0x1B), (0x0F, 0x1A, 0x24))):
+        st = drives.ide[n]
+        for i in range(9):
+            ram[base + i] = 0
+        ram[type_reg] = 0
+        if st is None:
+            continue
+        (cyls, heads, secs), trans = qemu_geometry(st.sectors, st.read(0, 1) if st.sectors else b"")
+        ram[0x12] |= types_bit
+        ram[type_reg] = 47
+        ram[base:base + 9] = bytes([cyls & 0xFF, cyls >> 8, heads, 0xFF, 0xFF,
+                                    0xC0 | (0x08 if heads > 8 else 0), cyls & 0xFF, cyls >> 8, secs])
+        ram[0x39] |= trans << (2 * n)
+    codes = {"a": 1, "c": 2, "d": 3}
+    bds = [codes[c] for c in (boot_order or "cad")[:3]] + [0, 0, 0]
+    ram[0x3D] = (bds[1] << 4) | bds[0]
+    ram[0x38] = (bds[2] << 4) | (ram[0x38] & 0x01)
 
 
 def note_bios_transfer(channels: dict[str, AtaChannel], ata_index: int, lba: int, count: int) -> None:

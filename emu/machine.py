@@ -85,7 +85,8 @@ class Machine:
 
     def __init__(self, config: MachineConfig) -> None:
         self.config = config
-        self.image_path = Path(config.image)
+        from .drives import primary_path
+        self.image_path = primary_path(config)   # the image, else the first drive or the kernel
         from .drives import open_drives
         self.drives = open_drives(config)   # lazy backing stores (emu/storage.py), checked
         if not 2 <= config.memory_mb <= 3072:
@@ -228,7 +229,7 @@ class Machine:
         self.bios.install(self.cpu)
         self.bios.post()
         from .ide import after_post
-        after_post(self.ide)
+        after_post(self)
         self.bios.boot(self.cpu)   # raises BadImage-like BootError for images it cannot boot
         self._halted = False
         self._stop = None

@@ -49,7 +49,7 @@ def reboot(m: "Machine", why: str) -> None:
     m.bios.install(cpu)
     m.bios.post()
     from .ide import after_post
-    after_post(m.ide)
+    after_post(m)
     m._halted = False
     try:
         m.bios.boot(cpu)

@@ -146,3 +146,53 @@ def test_missing_hdb_is_exit_64(tmp_path: Path) -> None:
     p = subprocess.run([*EMU, str(img), "--hdb", str(tmp_path / "nope.img"), "--no-stdin"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 64 and "--hdb" in p.stderr and "no such file" in p.stderr
+
+
+# ---- several drives, floppy boot, boot order: the guest's view against QEMU's ------------------
+QEMU_BASE = ["-m", "64", "-serial", "stdio", "-display", "none", "-no-reboot",
+             "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-monitor", "none", "-snapshot"]
+
+
+def _aux(tmp: Path) -> dict[str, Path]:
+    """A 1 MiB data disk (tagged LBA 0) and a blank 1.44 MB floppy, made the same way each run."""
+    hdb = tmp / "hdb.img"
+    hdb.write_bytes(bytes.fromhex("deadbeefcafef00d").ljust(1 << 20, b"\0"))
+    fd = tmp / "fd144.img"
+    fd.write_bytes(bytes(1474560))
+    fl = tmp / "fl.img"
+    fl.write_bytes(build("bios_floppy").read_bytes().ljust(1474560, b"\0"))
+    return {"hdb": hdb, "fd": fd, "fl": fl, "probe": build("drives_probe")}
+
+
+#: name -> (QEMU options, bareflow-emu options); {probe} etc. are filled from _aux
+CASES = {
+    "one_disk": (["-drive", "file={probe},format=raw"], ["{probe}"]),
+    "hdb": (["-drive", "file={probe},format=raw", "-hdb", "{hdb}"], ["{probe}", "--hdb", "{hdb}"]),
+    "fda": (["-drive", "file={probe},format=raw", "-fda", "{fd}"], ["{probe}", "--fda", "{fd}"]),
+    "secondary_master": (["-drive", "file={probe},format=raw", "-drive", "file={hdb},format=raw,if=ide,index=2"],
+                         ["{probe}", "--drive", "file={hdb},if=ide,index=2"]),
+    "floppy_boot": (["-fda", "{fl}", "-boot", "a", "-hda", "{hdb}"], ["--fda", "{fl}", "--boot", "a", "--hda", "{hdb}"]),
+}
+
+
+def _fill(args: list[str], paths: dict[str, Path]) -> list[str]:
+    return [a.format(**{k: str(v) for k, v in paths.items()}) for a in args]
+
+
+@needs_nasm
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_drives_as_the_guest_sees_them(case: str, tmp_path: Path) -> None:
+    paths = _aux(tmp_path)
+    p = subprocess.run([*EMU, "--no-stdin", *_fill(CASES[case][1], paths)], capture_output=True, timeout=60)
+    assert p.returncode == 1, p.stderr
+    assert p.stdout == (HERE / "images" / f"drives_{case}.expected").read_bytes()
+
+
+@needs_nasm
+@needs_qemu
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_drives_qemu(case: str, tmp_path: Path) -> None:
+    paths = _aux(tmp_path)
+    p = subprocess.run(["qemu-system-i386", *QEMU_BASE, *_fill(CASES[case][0], paths)], capture_output=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    assert p.stdout == (HERE / "images" / f"drives_{case}.expected").read_bytes()
