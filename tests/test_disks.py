@@ -196,3 +196,41 @@ def test_drives_qemu(case: str, tmp_path: Path) -> None:
     p = subprocess.run(["qemu-system-i386", *QEMU_BASE, *_fill(CASES[case][0], paths)], capture_output=True,
                        timeout=60, stdin=subprocess.DEVNULL)
     assert p.stdout == (HERE / "images" / f"drives_{case}.expected").read_bytes()
+
+
+# ---- INT 18h: the next boot device, then SeaBIOS's last words ----------------------------------
+
+def _int18_floppy(tmp: Path) -> Path:
+    fd = tmp / "int18_fd.img"
+    fd.write_bytes(build("int18_fd").read_bytes().ljust(1474560, b"\0"))
+    return fd
+
+
+@needs_nasm
+def test_int18_boots_the_next_device(tmp_path: Path) -> None:
+    p = subprocess.run([*EMU, "--no-stdin", str(build("int18_hd")), "--fda", str(_int18_floppy(tmp_path))],
+                       capture_output=True, timeout=60)
+    assert p.returncode == 1
+    assert p.stdout == (HERE / "images" / "int18.expected").read_bytes()
+
+
+@needs_nasm
+@needs_qemu
+def test_int18_qemu(tmp_path: Path) -> None:
+    p = subprocess.run(["qemu-system-i386", *QEMU_BASE, "-drive", f"file={build('int18_hd')},format=raw",
+                        "-fda", str(_int18_floppy(tmp_path))], capture_output=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    assert p.stdout == (HERE / "images" / "int18.expected").read_bytes()
+
+
+@needs_nasm
+def test_int18_with_nothing_left_says_so_as_seabios(tmp_path: Path) -> None:
+    screen = tmp_path / "screen.txt"
+    p = subprocess.run([*EMU, "--no-stdin", str(build("int18_hd")), "--screen", str(screen)],
+                       capture_output=True, timeout=60)
+    lines = [ln.rstrip() for ln in screen.read_text().splitlines() if ln.strip()]
+    # SeaBIOS boot.c: the empty drive A:, QEMU's empty default CD-ROM, then boot_fail()
+    assert lines[-6:] == ["Booting from Hard Disk...", "Booting from Floppy...",
+                          "Boot failed: could not read the boot disk", "Booting from DVD/CD...",
+                          "Boot failed: Could not read from CDROM (code 0003)", "No bootable device."]
+    assert p.returncode == 66
