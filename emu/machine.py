@@ -195,6 +195,10 @@ class Machine:
         self.bios.disks.on_transfer = lambda hd, lba, n: note_bios_transfer(
             self.ide, [i for i, st in enumerate(self.drives.ide) if st is not None][hd], lba, n)
         self.bios.on_reset = self.request_reset
+        if self.config.kernel:
+            from .kernel_boot import KernelBoot
+            self.bios.kernel_boot = KernelBoot(self.config.kernel, self.config.append, self.config.initrd,
+                                               self.memory_bytes, self.bios.system.e820)
         self.special = SpecialInsns(self)
         self._cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
         self._cs16 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_16)

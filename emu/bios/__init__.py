@@ -108,6 +108,8 @@ class Bios:
         self.boot_list = boot_sequence(boot_order or ("a" if self.disks.floppy and not self.disks.hds else "c"),
                                        has_hd=bool(self.disks.hds))
         self._boot_seq = 0
+        #: --kernel (emu/kernel_boot.py KernelBoot): started instead of the boot sector
+        self.kernel_boot = None
         #: called by the reset pseudo-vector (a jump to F000:FFF0); the machine resets
         self.on_reset: Callable[[str], None] | None = None
         self._boot_ticks = 0
@@ -161,6 +163,10 @@ class Bios:
 
         Raises BootError (one line) if the image is too short or lacks the 0x55AA signature.
         """
+        if self.kernel_boot is not None:      # --kernel: QEMU's option ROM is the first boot entry
+            cpu.write(linear(0, BDA_TICKS), self._boot_ticks.to_bytes(4, "little"))
+            self.kernel_boot.start(cpu, self.video)
+            return
         kind, disk, drive = self.boot_list[0]
         if disk is None:
             disk = self.disks.fdisk if kind == "floppy" else (self.disks.hds[0] if self.disks.hds else None)
