@@ -1,4 +1,6 @@
-"""--kernel: multiboot kernels started as `qemu-system-i386 -kernel` starts them.
+"""--kernel: multiboot kernels and Linux boot-protocol images started as `qemu-system-i386
+-kernel` starts them.  tests/kernels/bz_probe.asm is a minimal "HdrS" image whose real-mode
+setup prints the registers and the setup header fields the loader filled.
 
 tests/kernels/mb_info.asm prints what the loader handed over (registers, every multiboot info
 field, modules, the memory map).  It is built as an ELF kernel (nasm + ld.lld) and as an a.out
@@ -28,6 +30,9 @@ CASES = {
     "mb_elf": ("mb_info.elf", "hello world", "mod1.txt arg1,mod1.txt"),
     "mb_elf_plain": ("mb_info.elf", "", None),
     "mb_aout": ("mb_aout.bin", "console=ttyS0", None),
+    "bz_probe": ("bz_probe.bin", "console=ttyS0 vga=ext", "rd.bin"),
+    "bz_probe_plain": ("bz_probe.bin", "", None),
+    "bz_probe_vga": ("bz_probe.bin", "vga=0x317 quiet", None),
 }
 
 
@@ -40,6 +45,8 @@ def kdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     "-o", str(d / "mb_info.elf")], check=True)
     subprocess.run(["nasm", "-f", "bin", "-DAOUT", str(src), "-o", str(d / "mb_aout.bin")], check=True)
     (d / "mod1.txt").write_bytes(b"module one\n")
+    subprocess.run(["nasm", "-f", "bin", str(KDIR / "bz_probe.asm"), "-o", str(d / "bz_probe.bin")], check=True)
+    (d / "rd.bin").write_bytes(b"INITRD-CONTENTS!")
     return d
 
 
