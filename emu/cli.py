@@ -317,6 +317,9 @@ def _main_run(args: list[str]) -> int:
     out = sys.stdout.buffer
     try:
         from .drives import machine_kwargs
+        if ns.record and not ns.image:
+            raise BadArgument("--record needs a disk IMAGE (runs from --hda/--fda/--drive/--kernel alone "
+                              "cannot be recorded yet)")
         machine = Machine(MachineConfig(memory_mb=ns.memory, symbols=ns.symbols, trace=trace,
                                         trace_io=ns.trace_io, trace_insns=ns.trace_insns,
                                         no_reboot=ns.no_reboot, **machine_kwargs(ns)))

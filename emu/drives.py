@@ -134,6 +134,8 @@ def open_drives(config: Any) -> DriveSet:
                 (i for i, s in enumerate(slots) if s is None), None)
             if idx is None:
                 raise BadArgument(f"{spec.option} {spec.file}: no free {spec.interface} slot")
+            if spec.interface == "floppy" and idx == 1:
+                raise BadArgument(f"{spec.option} {spec.file}: floppy drive B: (index 1) is not modelled")
             if slots[idx] is not None:
                 raise BadArgument(f"{spec.option} {spec.file}: {spec.interface} index {idx} is already used")
             st = BackingStore.open(spec.file, snapshot=snapshot if spec.snapshot is None else spec.snapshot,

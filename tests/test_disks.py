@@ -33,12 +33,15 @@ def _sparse(path: Path, size: int) -> Path:
     return path
 
 
+#: VmHWM (the peak RSS of this process image) rather than getrusage's ru_maxrss, which Linux
+#: carries across exec from the forking parent (a long pytest run is itself hundreds of MB)
 _PROBE = """
-import resource, sys
+import sys
 from bareflow.emu.machine import Machine, MachineConfig
 m = Machine(MachineConfig(image=sys.argv[1]))
 r = m.run(10_000_000)
-print(r.name, m.exit_status, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1]
+print(r.name, m.exit_status, hwm)
 """
 
 
