@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import BadArgument, BadImage
+from ..devices.base.errors import BadArgument, BadImage
 from .storage import SECTOR, BackingStore
 
 
@@ -148,6 +148,36 @@ def open_drives(config: Any) -> DriveSet:
         ds.close()
         raise
     return ds
+
+
+def drive_set_for(disk: Any, boot_drive: int) -> DriveSet | None:
+    """The legacy one-disk form (bytes, a Disk or a BackingStore; None: no drives, no BIOS) as a
+    DriveSet: the disk is IDE 0, or floppy A: when the boot drive is < 80h."""
+    if disk is None:
+        return None
+    from .bios.disk import Disk
+    store = disk.store if isinstance(disk, Disk) else disk if isinstance(disk, BackingStore) \
+        else BackingStore.from_bytes(disk)
+    ds = DriveSet()
+    if boot_drive < 0x80:
+        ds.floppy[0] = store
+    else:
+        ds.ide[0] = store
+    return ds
+
+
+def identity_source(config: Any, ds: DriveSet) -> tuple[bytes, int]:
+    """(first bytes, size) naming the run's price-cache shard: the boot disk, else the kernel."""
+    st = ds.ide[0] or ds.floppy[0] or next((s for s in ds.ide + ds.floppy if s is not None), None)
+    if getattr(config, "kernel", None):
+        try:
+            data = Path(config.kernel).read_bytes()
+        except OSError:
+            data = b""
+        return data[:65536], len(data)
+    if st is None:
+        return b"", 0
+    return st[:65536], st.size_bytes
 
 
 def primary_path(config: Any) -> Path:

@@ -32,14 +32,14 @@ def build_ide(clock, pic, stores: Sequence[Any | None],
     return {"ide0": primary, "ide1": secondary}
 
 
-def after_post(m: Any) -> None:
-    """Called by the machine after POST, before the boot read: the ATA registers as SeaBIOS's
+def after_post(board: Any) -> None:
+    """Called by the core after POST, before the boot read: the ATA registers as SeaBIOS's
     probe leaves them, and QEMU's drive bytes in the CMOS."""
-    for ch in m.ide.values():
+    for ch in board.ide.values():
         firmware_residue(ch)
-    cmos = m.devices.get("cmos")
-    if cmos is not None:
-        cmos_drive_info(cmos.ram, m.drives, m.bios.disks.floppy, m.config.boot_order)
+    cmos = board.devices.get("cmos")
+    if cmos is not None and board.drives is not None:
+        cmos_drive_info(cmos.ram, board.drives, board.bios.disks.floppy, board.boot_order)
         # the IBM PS/2 century byte: QEMU's pc machine has the century (32h) there too
         index = cmos.index
         cmos.io_write(0x70, 1, 0x32)

@@ -24,7 +24,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from .errors import BadImage
+from ..devices.base.errors import BadImage
 
 MB_MAGIC = 0x1BADB002
 MB_BOOT_MAGIC = 0x2BADB002

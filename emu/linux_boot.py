@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from .errors import BadImage
+from ..devices.base.errors import BadImage
 
 ACPI_DATA_SIZE = 0x20000      # QEMU 7.2 pc machine: initrd_max stays below RAM - this
 

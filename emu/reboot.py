@@ -14,22 +14,20 @@ from typing import TYPE_CHECKING
 from unicorn import x86_const as X
 
 if TYPE_CHECKING:
-    from .machine import Machine
+    from .core import Core
 
 
-def reboot(m: "Machine", why: str) -> None:
+def reboot(m: "Core", why: str) -> None:
     m._reboot_pending = None
-    m._emit("reset", why=why)
-    cmos = m.devices.get("cmos")
+    m.emit("reset", why=why)
+    board = m.board
+    cmos = board.devices.get("cmos")
     saved = bytes(cmos.ram) if cmos is not None else None
     m.uc.ctl_flush_tb()
     m.fast.clear()
-    m._blocks.clear()
-    m._io_prefix.clear()
-    m._code_pages.clear()
-    m._pending_retranslate.clear()
-    m.set_a20(True)
-    m.bus.reset()
+    m.pricer.forget()
+    board.set_a20(True)
+    board.bus.reset()              # not board.reset(): the COM1 transcript goes on
     if saved is not None:
         # battery-backed bytes survive; the RTC status registers A-D are the device's own reset
         cmos.ram[0x0E:] = saved[0x0E:]
@@ -37,10 +35,7 @@ def reboot(m: "Machine", why: str) -> None:
     cpu.forget_cs()
     cpu.set("cr0", 0x10)
     for reg in ("cr3", "cr4"):
-        try:
-            cpu.set(reg, 0)
-        except Exception:  # a register the Cpu wrapper does not expose
-            pass
+        cpu.set(reg, 0)
     for seg in ("ds", "es", "ss", "fs", "gs", "cs"):
         cpu.set(seg, 0)
     m.uc.reg_write(X.UC_X86_REG_IDTR, (0, 0, 0x3FF, 0))
@@ -49,10 +44,10 @@ def reboot(m: "Machine", why: str) -> None:
     m.bios.install(cpu)
     m.bios.post()
     from .ide import after_post
-    after_post(m)
-    m._halted = False
+    after_post(board)
+    m.halted = False
     try:
         m.bios.boot(cpu)
     except Exception as exc:  # the disk was fine at power-on; say why it is not now
-        m._guest_error(f"reboot ({why}) failed: {exc}")
-    m._emit("boot", cs=cpu.get("cs"), eip=cpu.get("eip"), dl=cpu.get("dl"))
+        m.guest_error(f"reboot ({why}) failed: {exc}")
+    m.emit("boot", cs=cpu.get("cs"), eip=cpu.get("eip"), dl=cpu.get("dl"))

@@ -19,7 +19,7 @@ import os
 import stat
 from pathlib import Path
 
-from .errors import BadImage
+from ..devices.base.errors import BadImage
 
 SECTOR = 512
 #: The largest disk the ATA LBA48 command set (and an ide-hd) can address, in sectors.
