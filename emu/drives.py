@@ -76,6 +76,30 @@ def parse_boot(text: str) -> str:
     return order
 
 
+def config_specs(config: Any) -> list[DriveSpec]:
+    """MachineConfig's QEMU-style conveniences (hda, hdb, fda, drive: what a grading spec's
+    [options] names) as DriveSpecs."""
+    specs: list[DriveSpec] = []
+    for i, name in enumerate(("hda", "hdb")):
+        f = getattr(config, name, None)
+        if f:
+            if i == 0 and config.image not in (None, ""):
+                raise BadArgument("hda and a disk IMAGE name the same drive: give one of them")
+            specs.append(DriveSpec(file=str(f), interface="ide", index=i, option=f"--{name}"))
+    if getattr(config, "fda", None):
+        specs.append(DriveSpec(file=str(config.fda), interface="floppy", index=0, option="--fda"))
+    for text in getattr(config, "drive", None) or []:
+        specs.append(parse_drive(text))
+    return specs
+
+
+def effective_boot_order(config: Any) -> str:
+    """`boot_order` letters, else `boot` (QEMU -boot syntax), else "" (QEMU's default)."""
+    order = getattr(config, "boot_order", "") or ""
+    boot = getattr(config, "boot", None)
+    return order or (parse_boot(boot) if boot else "")
+
+
 class DriveSet:
     """The opened drives: ide[0..3] and floppy[0..1], each a BackingStore or None."""
 
@@ -113,9 +137,9 @@ def open_drives(config: Any) -> DriveSet:
     """Open the image and every --drive of a MachineConfig (see its fields)."""
     ds = DriveSet()
     snapshot = getattr(config, "snapshot", True)
-    order = getattr(config, "boot_order", "") or ""
+    order = effective_boot_order(config)
     kernel = getattr(config, "kernel", None)
-    specs: list[DriveSpec] = list(getattr(config, "drives", []) or [])
+    specs: list[DriveSpec] = list(getattr(config, "drives", []) or []) + config_specs(config)
     image = config.image
     try:
         if image not in (None, ""):
@@ -187,8 +211,8 @@ def primary_path(config: Any) -> Path:
         return Path(config.image)
     if getattr(config, "kernel", None):
         return Path(config.kernel)
-    specs = getattr(config, "drives", None) or []
-    return Path(specs[0].file) if specs else Path("")
+    specs = list(getattr(config, "drives", None) or []) + config_specs(config)
+    return Path(specs[0].file) if specs else Path("no-disk")
 
 
 def bios_disks(ds: DriveSet) -> tuple[list[Any], Any]:

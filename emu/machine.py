@@ -54,6 +54,12 @@ class MachineConfig:
     kernel: str | Path | None = None       # --kernel: multiboot ELF or bzImage (emu/kernel_boot.py)
     append: str = ""                       # --append
     initrd: str | Path | None = None       # --initrd
+    # QEMU-style conveniences (a grading spec's [options]): same meaning as the run flags
+    hda: str | Path | None = None
+    hdb: str | Path | None = None
+    fda: str | Path | None = None
+    boot: str | None = None                # QEMU -boot syntax ("a", "order=ca")
+    drive: list[str] = field(default_factory=list)   # QEMU -drive strings
 
 
 class Machine(Core):
@@ -69,8 +75,9 @@ class Machine(Core):
         self.memory_bytes = config.memory_mb * 1024 * 1024
         self.recent: list[tuple[int, str]] = []   # ring of recent (pc, text) for fault reports
         symbols = _load_symbols(config, self.image_path)
+        from .drives import effective_boot_order
         board = Board(config.memory_mb, boot_drive=config.boot_drive, host=self, drives=self.drives,
-                      boot_order=config.boot_order)
+                      boot_order=effective_boot_order(config))
         self.no_reboot = config.no_reboot
         super().__init__(board, symbols=symbols, trace=config.trace, accounting=config.accounting,
                          trace_insns=config.trace_insns, price_shard=image_identity(*identity_source(config, self.drives)))
