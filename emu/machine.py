@@ -32,7 +32,7 @@ from .errors import BadArgument, BadImage
 from .fastpath import STOP_DEADLINE, STOP_IRQ_WINDOW, STOP_MISS_ERROR, FastPath
 from .interrupts import (EXCEPTION_NAMES, Delivered, DeliveryFault, TripleFault,
                          deliver_with_escalation)
-from .machine_devices import build_devices
+from .machine_devices import build_devices, map_board_mmio, post_board
 from .pricecache import PriceCache
 from .quirks import forget_last_exception
 from .special import SpecialInsns
@@ -167,6 +167,8 @@ class Machine:
                              block_hook=self.config.accounting)
         self.bus = Bus()
         self.devices = build_devices(self)
+        map_board_mmio(self)                  # issue 10: LAPIC, I/O APIC (until the board lands)
+        self.intc = self.devices["lapic"]     # the CPU's interrupt input: LAPIC (+8259 via LINT0)
         from .bios import Bios
         from .bios.disk import Disk
         self.disk = Disk(self.disk_bytes)
@@ -208,6 +210,7 @@ class Machine:
         self.uc.reg_write(X.UC_X86_REG_GDTR, (0, 0, 0xFFFF, 0))
         self.bios.install(self.cpu)
         self.bios.post()
+        post_board(self)                      # issue 10: LAPIC set-up, firmware tables
         self.bios.boot(self.cpu)   # raises BadImage-like BootError for images it cannot boot
         self._halted = False
         self._stop = None
@@ -663,8 +666,8 @@ class Machine:
 
     def _irq_check(self) -> None:
         """Deliver a pending hardware interrupt if IF allows it (between instructions)."""
-        pic = self.pic
-        pending = pic.intr_pending()
+        intc = self.intc
+        pending = intc.intr_pending()
         if not pending:
             self.fast.h.irq_pending = 0
             return
@@ -672,7 +675,9 @@ class Machine:
             self.fast.h.irq_pending = 1
             return
         self.fast.h.irq_pending = 0
-        vector = pic.acknowledge()
+        vector = intc.acknowledge()
+        if vector is None:                    # the request went away before INTA
+            return
         self._halted = False
         self._deliver(vector, self.cpu.get("eip"), "hardware", None)
 

@@ -28,7 +28,8 @@ _instances: list["PriceCache"] = []
 
 def _model_id() -> str:
     """Hash of the cost model's source: a new model never reads an old model's prices."""
-    src = Path(costs.__file__).read_bytes()
+    from . import special   # its classify() results are cached too
+    src = Path(costs.__file__).read_bytes() + Path(special.__file__).read_bytes()
     return hashlib.sha256(src).hexdigest()[:16]
 
 
