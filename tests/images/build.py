@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 BUILD_DIR = HERE / "build"
 
 #: QEMU's command line for the differential tests (the issue's reference machine).
-QEMU_ARGS = ["-m", "64", "-net", "none", "-serial", "stdio", "-display", "none", "-no-reboot",
+QEMU_ARGS = ["-m", "64", "-serial", "stdio", "-display", "none", "-no-reboot",
              "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-monitor", "none"]
 
 
