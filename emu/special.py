@@ -40,11 +40,7 @@ class SpecialInsns:
             md.detail = True
         self._hooked: set[int] = set()
         self._pending: list[int] = []
-        #: address -> (the 16 bytes there, their decode): an interrupt handler's segment loads
-        #: run on every tick, and capstone costs more than the rest of the hook together
-        self._decoded: dict[int, tuple[bytes, bool, Any]] = {}
         self._last_mode: str | None = None
-        self._last_key: tuple[int, int, int] | None = None
 
     def _md(self, mode32: bool) -> capstone.Cs:
         return self._md32 if mode32 else self._md16
@@ -99,12 +95,7 @@ class SpecialInsns:
     # ------------------------------------------------------------------ the hook
     def _decode_at(self, address: int) -> Any | None:
         code = self.m.read_mem(address, 16)
-        code32 = self.m.cpu.code32()
-        hit = self._decoded.get(address)
-        if hit is not None and hit[0] == code and hit[1] == code32:
-            return hit[2]
-        for insn in self._md(code32).disasm(code, address):
-            self._decoded[address] = (code, code32, insn)
+        for insn in self._md(self.m.cpu.code32()).disasm(code, address):
             return insn
         return None
 
@@ -139,7 +130,7 @@ class SpecialInsns:
                     self._request_mode_check()
                 return
             if dst in SEG_NAMES:
-                self._data_segment_load()
+                self._request_mode_check()
                 return
         if mn in ("lgdt", "lidt"):
             m.cpu.forget_cs()
@@ -165,31 +156,8 @@ class SpecialInsns:
         if mn == "lmsw":
             self._request_mode_check()
             return
-        if mn in ("pop", "lds", "les", "lfs", "lgs", "lss"):
-            self._data_segment_load()
-            return
-        # far jumps/calls: the mode may change after this instruction
+        # far jumps/calls and segment loads: the mode may change after this instruction
         self._request_mode_check()
-
-    def _data_segment_load(self) -> None:
-        """A data segment load cannot change the mode (only CS, CR0 and EFLAGS.VM do), so the run
-        need not stop after it: report now a change that an unwatched CS load (IRET, RETF) made
-        earlier, as the block-boundary check would have, and otherwise carry on."""
-        cpu = self.m.cpu
-        key = self._mode_key()
-        if key == self._last_key:
-            return                  # same CS, CR0.PE and EFLAGS.VM as at the last check
-        mode = cpu.mode
-        if cpu.protected:
-            mode += "32" if cpu.code32() else "16"
-        if mode != self._last_mode:
-            self._request_mode_check()
-        else:
-            self._last_key = key
-
-    def _mode_key(self) -> tuple[int, int, int]:
-        cpu = self.m.cpu
-        return cpu.get("cs"), cpu.get("cr0") & 1, cpu.get("eflags") & 0x20000
 
     def _request_mode_check(self) -> None:
         self.m.cpu.forget_cs()
@@ -204,7 +172,6 @@ class SpecialInsns:
         mode = cpu.mode
         if cpu.protected:
             mode += "32" if cpu.code32() else "16"
-        self._last_key = self._mode_key()
         if mode != self._last_mode:
             if self._last_mode is not None:
                 m._emit("mode", mode=cpu.mode, code32=cpu.code32(), cs=cpu.get("cs"), eip=cpu.get("eip"),
