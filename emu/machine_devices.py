@@ -12,11 +12,13 @@ from ..devices.cmos import Cmos
 from ..devices.debug_exit import DebugExit
 from ..devices.debugcon import DebugCon
 from ..devices.i440fx import i440fx_functions
+from ..devices.imcr import Imcr
 from ..devices.ioapic import GsiRouter, IoApic
 from ..devices.lapic import LocalApic
 from ..devices.pci import PciHost
 from ..devices.pic import Pic
 from ..devices.pit import Pit
+from ..devices.pmtimer import PmTimer
 from ..devices.power import AcpiPower
 from ..devices.ps2 import I8042
 from ..devices.uart import Uart16550
@@ -68,6 +70,8 @@ def build_devices(m: "Machine") -> dict[str, Any]:
         "power": AcpiPower(on_power_off=lambda: m.power_off(0)),
         # issue 10: PCI configuration space of QEMU's i440FX (devices/pci.py, devices/i440fx.py)
         "pci": PciHost(i440fx_functions()),
+        "imcr": Imcr(lapic=lapic),
+        "pm_timer": PmTimer(clock=m.clock),
     }
     for dev in devices.values():
         m.bus.register(dev)
