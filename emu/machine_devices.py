@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..devices.a20 import FastA20
+from ..devices.acpi_pm import AcpiPm
 from ..devices.cmos import Cmos
 from ..devices.debug_exit import DebugExit
 from ..devices.debugcon import DebugCon
@@ -73,6 +74,7 @@ def build_devices(m: "Machine") -> dict[str, Any]:
         "imcr": Imcr(lapic=lapic),
         "pm_timer": PmTimer(clock=m.clock),
     }
+    devices["acpi_pm1"] = AcpiPm(clock=m.clock, power=devices["power"])
     for dev in devices.values():
         m.bus.register(dev)
     return devices

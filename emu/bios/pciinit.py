@@ -70,6 +70,10 @@ def seabios_pci_init(bus) -> None:
     cfg_write(bus, 1, 3, 0x80, 1, 0x01)
     cfg_write(bus, 1, 3, 0x90, 4, SMB_BASE | 1)
     cfg_write(bus, 1, 3, 0xD2, 1, 0x09)
+    # SeaBIOS's runtime calls into 32-bit code through SMM (CALL32_SMM = 0xB5 on SMI_CMD): the
+    # last value a guest reads back from port 0xB2 under QEMU (there is no SMM handler here)
+    if bus.device_at(0xB2) is not None:
+        bus.io_write(0xB2, 1, 0xB5)
     for reg, v in ((0x59, 0x10), (0x5A, 0x11), (0x5B, 0x11), (0x5C, 0x11), (0x5D, 0x11),
                    (0x5E, 0x11), (0x5F, 0x33), (0x72, 0x0A)):
         cfg_write(bus, 0, 0, reg, 1, v)
