@@ -118,6 +118,16 @@ kmain:
         cmp dword [pit], 3
         jb .w1
         cli
+        mov eax, 0x14                   ; mask pin 2 and quiet the PIT before anything slow
+        mov ecx, 0x10050
+        call iowrite
+        mov al, 0x30
+        out 0x43, al
+        sti                             ; take a request already in the LAPIC (not counted)
+        nop
+        nop
+        cli
+        mov dword [pit_limit], 1000     ; from now on any delivery would show
         KPUTS m_pit
         mov eax, [pit]
         call khex8
@@ -127,9 +137,12 @@ kmain:
         call khex8
         call knl
         ; ---- masked pin 2 and unmasked pin 0: neither delivers; the LAPIC timer paces the wait
-        mov eax, 0x14
-        mov ecx, 0x10050
-        call iowrite
+        mov al, 0x34                    ; PIT running again (pin 2 stays masked)
+        out 0x43, al
+        mov ax, 1193
+        out 0x40, al
+        mov al, ah
+        out 0x40, al
         mov eax, 0x10
         mov ecx, 0x51
         call iowrite
@@ -152,8 +165,6 @@ kmain:
         mov eax, 0x10
         mov ecx, 0x10000
         call iowrite
-        mov al, 0x30                    ; PIT channel 0 one-shot, never loaded: quiet
-        out 0x43, al
         ; ---- RTC IRQ8 through pin 8, level triggered, vector 0x52
         mov eax, 0x20
         mov ecx, 0x8052
@@ -212,8 +223,13 @@ lapic_isr:
         inc dword [lapic]
         mov dword [APIC + 0xB0], 0
         iret
-pit_isr:
+pit_isr:                                ; counts up to [pit_limit]
+        push eax
+        mov eax, [pit]
+        cmp eax, [pit_limit]
+        jae .sat
         inc dword [pit]
+.sat:   pop eax
         mov dword [APIC + 0xB0], 0
         iret
 pin0_isr:
@@ -242,7 +258,8 @@ rtc_isr:                                ; odd entries: EOI before clearing the R
         call knl
         popad
         iret
-.even:  mov al, 0x0C
+.even:  call rtc_pie_off                  ; no new period while we print
+        mov al, 0x0C
         out 0x70, al
         in al, 0x71                     ; lowers IRQ8
         mov dword [APIC + 0xB0], 0
@@ -253,9 +270,30 @@ rtc_isr:                                ; odd entries: EOI before clearing the R
         mov eax, [APIC + 0x220]
         call khex8
         call knl
-        popad
+        cmp dword [rtc], 4
+        jae .last
+        call rtc_pie_on
+.last:  popad
         iret
+rtc_pie_off:
+        mov al, 0x0B
+        out 0x70, al
+        in al, 0x71
+        and al, 0xBF
+        jmp rtc_b
+rtc_pie_on:
+        mov al, 0x0B
+        out 0x70, al
+        in al, 0x71
+        or al, 0x40
+rtc_b:  mov ah, al
+        mov al, 0x0B
+        out 0x70, al
+        mov al, ah
+        out 0x71, al
+        ret
 lapic:  dd 0
+pit_limit: dd 3
 pit:    dd 0
 pin0:   dd 0
 rtc:    dd 0

@@ -87,7 +87,11 @@ kmain:
         cmp dword [ticks], 5
         jb .w1
         cli
-        mov dword [APIC + 0x320], 0x30040   ; mask it
+        mov dword [APIC + 0x320], 0x30040   ; mask it, then take any tick already pending
+        sti
+        nop
+        nop
+        cli
         KPUTS m_periodic
         REG 0x320
         mov eax, [APIC + 0x390]
@@ -109,6 +113,7 @@ kmain:
         call knl
         ; ---- timer, one-shot: divide by 1 (0xB), 20000 ticks
         mov dword [ticks], 0
+        mov dword [tick_limit], 100
         mov dword [APIC + 0x3E0], 0xB
         mov dword [APIC + 0x320], 0x00040
         mov dword [APIC + 0x380], 20000
@@ -225,13 +230,14 @@ kmain:
         cmp dword [pics], 3
         jb .w3
         cli
+        mov dword [APIC + 0x350], 0x10700   ; LINT0 masked: the 8259 no longer reaches the CPU
+        mov dword [pic_limit], 1000
         KPUTS m_extint
         mov eax, [pics]
         call khex8
         call knl
-        ; LINT0 masked: the PIC's requests no longer reach the CPU
-        mov dword [APIC + 0x350], 0x10700
         mov dword [ticks], 0
+        mov dword [tick_limit], 3
         mov dword [APIC + 0x3E0], 0xB
         mov dword [APIC + 0x320], 0x20040
         mov dword [APIC + 0x380], 3000000   ; 3 ms at QEMU's 1 GHz APIC clock
@@ -252,6 +258,8 @@ kmain:
         REG 0x320
         mov eax, [pics]
         mov [pics0], eax
+        add eax, 2
+        mov [pic_limit], eax
         sti
 .w5:    hlt
         mov eax, [pics]
@@ -283,8 +291,13 @@ dump_vec:                               ; ISR, TMR, IRR words 0-7
         pop ebx
         ret
 
-timer_isr:
+timer_isr:                              ; counts up to [tick_limit] (host timing cannot add one)
+        push eax
+        mov eax, [ticks]
+        cmp eax, [tick_limit]
+        jae .sat
         inc dword [ticks]
+.sat:   pop eax
         mov dword [APIC + 0xB0], 0
         iret
 ipi_isr:
@@ -305,7 +318,11 @@ ipi_isr:
         iret
 pic_isr:
         push eax
+        mov eax, [pics]
+        cmp eax, [pic_limit]
+        jae .sat
         inc dword [pics]
+.sat:
         mov al, 0x20
         out 0x20, al
         pop eax
@@ -315,6 +332,8 @@ spurious_isr:
         iret
 
 ticks:  dd 0
+tick_limit: dd 5
+pic_limit:  dd 3
 ipis:   dd 0
 pics:   dd 0
 pics0:  dd 0
