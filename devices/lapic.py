@@ -159,10 +159,10 @@ class LocalApic:
         """apic_deliver_irq from the I/O APIC: to this CPU if the destination matches."""
         if not self._match(dest, dest_mode):
             return
-        if delivery_mode in (DM_FIXED, DM_LOWEST):
+        if delivery_mode in (DM_FIXED, DM_LOWEST, DM_EXTINT):
+            # ExtINT: the I/O APIC read the vector from the 8259 already; QEMU's
+            # apic_bus_deliver then sets it like a fixed interrupt
             self.set_irq(vector, level)
-        elif delivery_mode == DM_EXTINT:
-            self._update()
 
     def _match(self, dest: int, dest_mode: int) -> bool:
         if dest_mode == 0:      # physical
