@@ -161,21 +161,47 @@ class IoApic:
 
 
 class GsiRouter:
-    """The IrqSink of ISA devices on QEMU's i440FX: each line to the 8259s and the I/O APIC."""
+    """The IrqSink of ISA devices on QEMU's i440FX: each line to the 8259s and the I/O APIC.
+
+    With the HPET in legacy replacement mode (`hpet_legacy`), the PIT's IRQ0 and the RTC's IRQ8
+    no longer get through (QEMU: pit_enabled low, the RTC line held by the HPET); the HPET drives
+    its own outputs with `hpet_set`.
+    """
 
     name = "gsi"
 
     def __init__(self, pic: Any, ioapic: IoApic) -> None:
         self.pic = pic
         self.ioapic = ioapic
+        self.hpet_legacy = False
+        self._levels = [0] * 16          # what the ISA devices drive (the RTC's line is re-driven)
+
+    def _drive(self, gsi: int, level: int) -> None:
+        if gsi < 16:
+            self.pic.set_irq(gsi, level)
+        self.ioapic.set_irq(2 if gsi == 0 else gsi, level)
 
     def raise_irq(self, line: int) -> None:
-        self.pic.set_irq(line, 1)
-        self.ioapic.set_irq(2 if line == 0 else line, 1)
+        self._levels[line] = 1
+        if not (self.hpet_legacy and line in (0, 8)):
+            self._drive(line, 1)
 
     def lower_irq(self, line: int) -> None:
-        self.pic.set_irq(line, 0)
-        self.ioapic.set_irq(2 if line == 0 else line, 0)
+        self._levels[line] = 0
+        if not (self.hpet_legacy and line in (0, 8)):
+            self._drive(line, 0)
 
     def set_irq(self, line: int, level: int) -> None:
         (self.raise_irq if level else self.lower_irq)(line)
+
+    def hpet_set(self, gsi: int, level: int) -> None:
+        """An HPET timer output (GSI `gsi`)."""
+        self._drive(gsi, level)
+
+    def set_hpet_legacy(self, on: bool) -> None:
+        self.hpet_legacy = on
+        self._drive(0, 0)
+        if on:
+            self._drive(8, 0)
+        else:
+            self._drive(8, self._levels[8])

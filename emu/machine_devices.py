@@ -12,6 +12,7 @@ from ..devices.acpi_pm import AcpiPm
 from ..devices.cmos import Cmos
 from ..devices.debug_exit import DebugExit
 from ..devices.debugcon import DebugCon
+from ..devices.hpet import Hpet
 from ..devices.i440fx import i440fx_functions
 from ..devices.imcr import Imcr
 from ..devices.ioapic import GsiRouter, IoApic
@@ -73,6 +74,7 @@ def build_devices(m: "Machine") -> dict[str, Any]:
         "pci": PciHost(i440fx_functions()),
         "imcr": Imcr(lapic=lapic),
         "pm_timer": PmTimer(clock=m.clock),
+        "hpet": Hpet(clock=m.clock, irq=irq),
     }
     devices["acpi_pm1"] = AcpiPm(clock=m.clock, power=devices["power"])
     for dev in devices.values():
@@ -85,6 +87,7 @@ def build_devices(m: "Machine") -> dict[str, Any]:
 MMIO_DEVICES = (
     (0xFEE00000, 0x1000, "lapic"),
     (0xFEC00000, 0x1000, "ioapic"),
+    (0xFED00000, 0x1000, "hpet"),      # 0x400 used; Unicorn maps whole pages
 )
 
 

@@ -3,9 +3,8 @@ CPUID print the same COM1 transcript under qemu-system-i386 and under BareFlow.
 
 Each tests/images/kern_*.asm is a protected-mode guest; its expected transcript
 (tests/images/kern_*.expected) was recorded under
-`qemu-system-i386 -m 64 -net none [-machine hpet=off]` (SeaBIOS 1.16.2, QEMU 7.2).  The QEMU
-test keeps that file honest; the BareFlow test runs the full Machine.  `-machine hpet=off` for
-the table scan only: BareFlow has no HPET, so it lists no HPET table (docs/devices.md).
+`qemu-system-i386 -m 64 -net none` (SeaBIOS 1.16.2, QEMU 7.2).  The QEMU test keeps that file
+honest; the BareFlow test runs the full Machine.
 Nothing printed depends on host timing (timers count ticks, then print), so the transcripts
 are byte-identical run after run under QEMU as well.
 """
@@ -25,8 +24,8 @@ import build as images  # noqa: E402
 
 from bareflow.emu.machine import Machine, MachineConfig, StopReason  # noqa: E402
 
-KERNELS = {"kern_cpuid": [], "kern_pci": [], "kern_lapic": [], "kern_ioapic": [], "kern_acpi": [],
-           "kern_tables": ["-machine", "hpet=off"]}
+KERNELS = {"kern_cpuid": [], "kern_pci": [], "kern_lapic": [], "kern_ioapic": [], "kern_acpi": [], "kern_hpet": [],
+           "kern_tables": []}
 needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-i386") is None, reason="no qemu-system-i386")
 needs_nasm = pytest.mark.skipif(shutil.which("nasm") is None, reason="no nasm")
 
@@ -203,8 +202,9 @@ def test_tables_checksums_and_layout() -> None:
     rsdt = blob[rsdt_at - 0x3FE0000:]
     assert rsdt[:4] == b"RSDT" and sum(rsdt) & 0xFF == 0
     ptrs = struct.unpack_from("<3I", rsdt, 36)
+    assert len(rsdt) == 36 + 16                                  # FACP, APIC, HPET, WAET
     sigs = [blob[p - 0x3FE0000:p - 0x3FE0000 + 4] for p in ptrs]
-    assert sigs == [b"FACP", b"APIC", b"WAET"]
+    assert sigs == [b"FACP", b"APIC", b"HPET"]
     assert sum(T.rsdp(rsdt_at)) & 0xFF == 0
     s = T.smbios_structures(64 << 20)
     ep = T.smbios_entry(0xF5A10, s)

@@ -4,20 +4,19 @@ pointer and configuration table, ACPI (RSDP, RSDT, FADT, FACS, DSDT, MADT, WAET)
 
 Everything is *built* from the machine it describes (RAM size, the LAPIC/I/O APIC addresses,
 the PM I/O base SeaBIOS programmed into the PIIX4, qemu32's CPUID signature), in the layout
-read under qemu-system-i386 -m 64 -net none -machine hpet=off with tests/images/kern_tables.asm:
+read under qemu-system-i386 -m 64 -net none with tests/images/kern_tables.asm:
 
 - F segment: RSDP at F59D0h, SMBIOS entry point at F59F0h with its structure table right after
   (F5A10h), the MP floating pointer at F5BA0h and the MP configuration table at F5BB0h -- the
   addresses SeaBIOS's F-segment allocator gives them; a guest scanning 16-byte boundaries finds
   the same signatures at the same places.
 - ACPI tables in the reserved 128 KiB at the top of RAM (the E820 map already reserves it, as
-  under QEMU): FACS (64-byte aligned), DSDT, FADT, MADT, WAET, RSDT, in QEMU's build order.
+  under QEMU): FACS (64-byte aligned), DSDT, FADT, MADT, HPET, WAET, RSDT, in QEMU's build order.
   OEM ID "BOCHS ", table ID "BXPC    ", creator "BXPC" revision 1, as QEMU 7.2 writes them.
 - The DSDT is a minimal one (only \\_S5, the soft-off sleep type 0 the PIIX4 uses): QEMU's AML
   (PCI root, links, ISA devices, hotplug methods) is not reproduced; its signature, revision,
   checksum and OEM IDs match, its length and body do not (docs/devices.md).
-- No HPET table: BareFlow has no HPET (QEMU's default machine has one; `-machine hpet=off` is
-  the matching reference).
+- The HPET table when the board has an HPET (devices/hpet.py), as on QEMU's default machine.
 """
 from __future__ import annotations
 
@@ -123,6 +122,13 @@ def madt() -> bytes:
     return _acpi(b"APIC", body)
 
 
+def hpet_table() -> bytes:
+    """The HPET description table: event timer block ID (the capabilities' low half), the
+    block's address as a memory-space GAS, HPET number 0, minimum tick 0, no page protection."""
+    from ...devices.hpet import BASE, CAPABILITY
+    return _acpi(b"HPET", struct.pack("<IBBBBQBHB", CAPABILITY & 0xFFFFFFFF, 0, 0, 0, 0, BASE, 0, 0, 0))
+
+
 def waet() -> bytes:
     return _acpi(b"WAET", struct.pack("<I", 2))    # the ACPI PM timer is reliable to read once
 
@@ -137,7 +143,7 @@ def rsdp(rsdt_at: int) -> bytes:
     return bytes(r)
 
 
-def acpi_blob(base: int, pm_base: int = PM_BASE) -> tuple[bytes, int]:
+def acpi_blob(base: int, pm_base: int = PM_BASE, hpet: bool = True) -> tuple[bytes, int]:
     """The tables laid out from `base` in QEMU's order; returns (bytes, RSDT address)."""
     out = bytearray()
 
@@ -149,7 +155,10 @@ def acpi_blob(base: int, pm_base: int = PM_BASE) -> tuple[bytes, int]:
 
     facs_at = place(facs(), 64)
     dsdt_at = place(dsdt())
-    tables = [place(fadt(facs_at, dsdt_at, pm_base)), place(madt()), place(waet())]
+    tables = [place(fadt(facs_at, dsdt_at, pm_base)), place(madt())]
+    if hpet:
+        tables.append(place(hpet_table()))
+    tables.append(place(waet()))
     rsdt_at = place(rsdt(tables))
     return bytes(out), rsdt_at
 
@@ -207,7 +216,7 @@ def install_tables(m: "Machine") -> None:
         pm_base = pci.config_read(1, 3, 0x40, 4) & 0xFFC0 or PM_BASE
     ram = m._ram
     top = m.memory_bytes
-    blob, rsdt_at = acpi_blob(top - HIGH_TABLES, pm_base)
+    blob, rsdt_at = acpi_blob(top - HIGH_TABLES, pm_base, hpet="hpet" in m.devices)
     ram[top - HIGH_TABLES: top - HIGH_TABLES + len(blob)] = blob
     ram[RSDP_AT:RSDP_AT + 20] = rsdp(rsdt_at)
     structures = smbios_structures(m.memory_bytes)
