@@ -242,3 +242,34 @@ def test_pm_timer_counts_from_the_cycle_clock() -> None:
     clock.t = 100_000_000                   # one emulated second
     assert t.io_read(0x608, 4) == 3_579_545 & 0xFFFFFF
     assert t.io_read(0x609, 1) == (3_579_545 >> 8) & 0xFF
+
+
+def test_hpet_periodic_timer_and_legacy_cut_off() -> None:
+    from bareflow.devices.hpet import Hpet
+    from bareflow.devices.ioapic import GsiRouter
+
+    class Sink:
+        def __init__(self) -> None:
+            self.log: list[tuple[int, int]] = []
+
+        def set_irq(self, pin: int, level: int) -> None:
+            self.log.append((pin, level))
+
+    pic, io = Sink(), Sink()
+    router = GsiRouter(pic, io)
+    clock = _Clock()
+    hpet = Hpet(clock=clock, irq=router)
+    hpet.mmio_write(0x10, 4, 3)                 # enable, legacy replacement
+    hpet.mmio_write(0x100, 4, 0x4C)             # timer 0: set-value, periodic, enable
+    hpet.mmio_write(0x108, 4, 1000)             # first expiry at tick 1000 (= cycle 1000)
+    hpet.mmio_write(0x108, 4, 1000)             # period
+    pic.log.clear()
+    io.log.clear()
+    clock.fire_until(1000)
+    assert pic.log == [(0, 1), (0, 0)] and io.log == [(2, 1), (2, 0)]   # an edge on IRQ0 / pin 2
+    router.raise_irq(0)                         # the PIT's own IRQ0: cut off in legacy mode
+    assert pic.log[-1] == (0, 0)
+    hpet.mmio_write(0x10, 4, 1)                 # legacy off
+    router.raise_irq(0)
+    assert pic.log[-1] == (0, 1)
+    assert hpet.mmio_read(0x0, 4) == 0x8086A201 and hpet.mmio_read(0x4, 4) == 10_000_000
