@@ -21,9 +21,10 @@ from .pci import PciFunction
 SLOTS = ((0, 0), (1, 0), (1, 1), (1, 3), (2, 0))
 
 
-def host_bridge() -> PciFunction:
+def host_bridge(memory_bytes: int = 64 << 20) -> PciFunction:
     f = PciFunction(0x8086, 0x1237, 0x02, 0x060000)
-    f.set8(0x57, 0x08)          # DRAMC as QEMU leaves it
+    # QEMU's I440FX_COREBOOT_RAM_SIZE: RAM in 8 MiB units (at most 255), for coreboot
+    f.set8(0x57, min(255, memory_bytes >> 23))
     f.set8(0x72, 0x02)          # SMRAM: C_BASE_SEG = 010b (A0000h); SeaBIOS sets G_SMRAME
     f.freeze()
     return f
@@ -70,7 +71,7 @@ def std_vga() -> PciFunction:
     return f
 
 
-def i440fx_functions() -> dict[tuple[int, int], PciFunction]:
+def i440fx_functions(memory_bytes: int = 64 << 20) -> dict[tuple[int, int], PciFunction]:
     """Fresh power-on functions keyed by (device, function)."""
-    return {(0, 0): host_bridge(), (1, 0): piix3_isa(), (1, 1): piix3_ide(), (1, 3): piix4_pm(),
+    return {(0, 0): host_bridge(memory_bytes), (1, 0): piix3_isa(), (1, 1): piix3_ide(), (1, 3): piix4_pm(),
             (2, 0): std_vga()}

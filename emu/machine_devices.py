@@ -71,7 +71,7 @@ def build_devices(m: "Machine") -> dict[str, Any]:
         "cmos": Cmos(clock=m.clock, irq=irq, memory_mb=m.memory_bytes // (1024 * 1024)),
         "power": AcpiPower(on_power_off=lambda: m.power_off(0)),
         # issue 10: PCI configuration space of QEMU's i440FX (devices/pci.py, devices/i440fx.py)
-        "pci": PciHost(i440fx_functions()),
+        "pci": PciHost(i440fx_functions(m.memory_bytes)),
         "imcr": Imcr(lapic=lapic),
         "pm_timer": PmTimer(clock=m.clock),
         "hpet": Hpet(clock=m.clock, irq=irq),

@@ -273,3 +273,19 @@ def test_hpet_periodic_timer_and_legacy_cut_off() -> None:
     router.raise_irq(0)
     assert pic.log[-1] == (0, 1)
     assert hpet.mmio_read(0x0, 4) == 0x8086A201 and hpet.mmio_read(0x4, 4) == 10_000_000
+
+
+@needs_nasm
+@needs_qemu
+@pytest.mark.parametrize("name,mb", [("kern_pci", 16), ("kern_pci", 512), ("kern_tables", 16),
+                                     ("kern_tables", 512)])
+def test_other_memory_sizes_match_qemu(name: str, mb: int) -> None:
+    """RAM size shows in the i440FX (0x57: RAM / 8 MiB) and SMBIOS types 16/17/19."""
+    args = [a if a != "64" else str(mb) for a in images.QEMU_ARGS]
+    img = images.build(name)
+    import subprocess
+    q = subprocess.run(["qemu-system-i386", *args, "-net", "none", "-drive", f"file={img},format=raw,snapshot=on"],
+                       capture_output=True, timeout=60, stdin=subprocess.DEVNULL).stdout
+    m = Machine(MachineConfig(image=img, memory_mb=mb))
+    assert m.run(max_cycles=20_000_000_000) == StopReason.POWER_OFF
+    assert bytes(m.serial_out) == q
