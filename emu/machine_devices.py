@@ -94,20 +94,26 @@ MMIO_DEVICES = (
 def map_board_mmio(m: "Machine") -> None:
     """Map each MMIO device with Unicorn's mmio_map; the callbacks run at the exact cycle of
     the access (like port I/O) and let the machine re-arm its deadline afterwards."""
+    trace = bool(m.config.trace_io and m.trace)     # --trace-io records MMIO as "mmio" events
     for base, size, name in MMIO_DEVICES:
         dev = m.devices[name]
 
-        def read(uc, offset: int, size: int, _ud, dev=dev) -> int:
+        def read(uc, offset: int, size: int, _ud, dev=dev, base=base) -> int:
             m._io_now = m._exact_now()
             try:
-                return dev.mmio_read(offset, size)
+                value = dev.mmio_read(offset, size)
+                if trace:
+                    m._emit("mmio", dir="read", addr=base + offset, size=size, value=value)
+                return value
             finally:
                 m._io_now = None
                 m._after_io()
 
-        def write(uc, offset: int, size: int, value: int, _ud, dev=dev) -> None:
+        def write(uc, offset: int, size: int, value: int, _ud, dev=dev, base=base) -> None:
             m._io_now = m._exact_now()
             try:
+                if trace:
+                    m._emit("mmio", dir="write", addr=base + offset, size=size, value=value)
                 dev.mmio_write(offset, size, value)
             finally:
                 m._io_now = None

@@ -289,3 +289,17 @@ def test_other_memory_sizes_match_qemu(name: str, mb: int) -> None:
     m = Machine(MachineConfig(image=img, memory_mb=mb))
     assert m.run(max_cycles=20_000_000_000) == StopReason.POWER_OFF
     assert bytes(m.serial_out) == q
+
+
+@needs_nasm
+def test_trace_io_records_mmio(tmp_path) -> None:
+    from bareflow.emu.trace import TraceSink
+    path = tmp_path / "t.jsonl"
+    m = Machine(MachineConfig(image=images.build("kern_ioapic"), trace=TraceSink(path), trace_io=True))
+    assert m.run(max_cycles=20_000_000_000) == StopReason.POWER_OFF
+    m.close()
+    import json
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    mmio = [e for e in events if e.get("event") == "mmio"]
+    assert any(e["dir"] == "write" and e["addr"] == 0xFEC00000 for e in mmio)
+    assert any(e["dir"] == "read" and e["addr"] == 0xFEC00010 and e["value"] == 0x00170020 for e in mmio)
