@@ -6,7 +6,8 @@ with (tests/images/kern_lapic.asm).  Modelled as there:
 - ID (0x20), version 0x00050014 (6 LVTs), TPR (0x80), APR (0x90, reads 0), PPR (0xA0,
   computed from TPR and the highest in-service vector), EOI (0xB0), LDR (0xD0), DFR (0xE0),
   SVR (0xF0; bit 8 software enable), ISR/TMR/IRR (0x100-0x270),
-  ESR (0x280; a write clears it -- QEMU records no errors), ICR (0x300/0x310), the six LVTs
+  ESR (0x280; bit 7 "illegal register address" set by an access to an undefined register and,
+  as in QEMU, never cleared -- a write to the ESR changes nothing), ICR (0x300/0x310), the six LVTs
   (timer, thermal, performance, LINT0, LINT1, error: 0x320-0x370), the timer's initial count
   (0x380), current count (0x390) and divide configuration (0x3E0).  Undefined registers read 0.
 - The timer counts at QEMU's APIC bus clock (1 GHz, one tick per nanosecond) divided by
@@ -43,6 +44,10 @@ MASKED = 1 << 16
 TIMER_PERIODIC = 1 << 17
 LVT_LEVEL = 1 << 15
 SV_ENABLE = 1 << 8
+ESR_ILLEGAL_ADDRESS = 1 << 7
+#: registers whose writes are silently ignored (read-only ones, and the ESR: QEMU records the
+#: illegal-register-address error and never clears it); other undefined registers set ESR bit 7
+_WRITE_IGNORED = frozenset({0x03, 0x09, 0x0A, 0x28, 0x39, *range(0x10, 0x28)})
 DM_FIXED, DM_LOWEST, DM_SMI, DM_NMI, DM_INIT, DM_SIPI, DM_EXTINT = 0, 1, 2, 4, 5, 6, 7
 
 
@@ -294,6 +299,8 @@ class LocalApic:
             return self._current_count()
         if index == 0x3E:
             return self.divide_conf
+        if index != 0x0B:
+            self.esr |= ESR_ILLEGAL_ADDRESS
         return 0
 
     def mmio_write(self, offset: int, size: int, value: int) -> None:
@@ -315,13 +322,11 @@ class LocalApic:
         elif index == 0x0F:
             self.spurious = value & 0x1FF
             self._update()
-        elif index == 0x28:
-            self.esr = 0
         elif index == 0x30:
-            self.icr[0] = value & ~(1 << 12)
+            self.icr[0] = value
             self._send_ipi()
         elif index == 0x31:
-            self.icr[1] = value & 0xFF000000
+            self.icr[1] = value
         elif 0x32 <= index <= 0x37:
             n = index - 0x32
             self.lvt[n] = value
@@ -337,7 +342,8 @@ class LocalApic:
             self.divide_conf = value & 0xB
             v = (self.divide_conf & 3) | ((self.divide_conf >> 1) & 4)
             self.count_shift = (v + 1) & 7
-        # other registers are read-only or reserved
+        elif index not in _WRITE_IGNORED:
+            self.esr |= ESR_ILLEGAL_ADDRESS
 
     def msr_write(self, value: int) -> None:
         """WRMSR IA32_APIC_BASE: the BSP flag is read-only, the enable bit (11) sticks; the base
