@@ -57,7 +57,6 @@ def piix4_pm() -> PciFunction:
     f.set8(0x40, 0x01)          # PMBA: I/O space indicator, base not yet set
     for off, v in ((0x5B, 0x02), (0x5F, 0x90), (0x63, 0x60), (0x67, 0x08)):
         f.set8(off, v)          # DEVACTB / DEVRESx power-on values
-    f.wmask[0x40] = 0xC0        # PMBA: bits 15:6 of the base are writable, bit 0 reads 1
     f.freeze()
     return f
 

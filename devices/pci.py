@@ -11,7 +11,7 @@ hw/pci/pci_host.c (the address/data ports).  Semantics, as there:
   config bytes register+n..  With the enable bit clear, or no function at that address, reads
   are all ones and writes vanish.
 - A write changes only the bits set in the function's write mask (QEMU pci_init_wmask: the
-  command register's IO/MEM/MASTER/PARITY/SERR/INTX_DISABLE bits, cache line size, interrupt
+  command register's IO/MEM/MASTER/SERR/INTX_DISABLE bits (0x507), cache line size, interrupt
   line, every byte from 0x40 up, and each BAR's address bits; the BAR size is what a write of
   all ones reads back).  Status bits are write-one-to-clear where QEMU says so.
 
@@ -59,8 +59,7 @@ class PciFunction:
         self.set8(HEADER_TYPE, header_type)
         self.set16(SUBSYS_VENDOR, subsystem[0])
         self.set16(SUBSYS_ID, subsystem[1])
-        struct.pack_into("<H", self.wmask, COMMAND,
-                         CMD_IO | CMD_MEM | CMD_MASTER | CMD_PARITY | CMD_SERR | CMD_INTX_DISABLE)
+        struct.pack_into("<H", self.wmask, COMMAND, CMD_IO | CMD_MEM | CMD_MASTER | CMD_SERR | CMD_INTX_DISABLE)
         self.wmask[CACHE_LINE] = 0xFF
         self.wmask[INT_LINE] = 0xFF
         for i in range(0x40, 0x100):
