@@ -18,9 +18,11 @@ with (tests/images/kern_lapic.asm).  Modelled as there:
   physical ID match or broadcast, logical LDR/DFR match) set IRR (and TMR when level);
   INIT, SIPI, SMI and NMI IPIs, and IPIs to an absent CPU, go nowhere (delivery status stays 0).
 - The interrupt input of the CPU (`intr_pending` / `acknowledge`): the highest IRR vector above
-  the processor priority (apic_irq_pending); the 8259 reaches the CPU through LINT0 in ExtINT
-  mode -- or whenever IA32_APIC_BASE has the APIC globally disabled -- as QEMU's
-  apic_accept_pic_intr, and ExtINT goes first (apic_check_pic).  LINT0/LINT1 in fixed mode
+  the processor priority (apic_irq_pending); the 8259 reaches the CPU through LINT0 when it is
+  unmasked in ExtINT mode (QEMU applies LINT0's LVT even with the APIC globally disabled), and
+  ExtINT goes first (apic_check_pic).
+- IA32_APIC_BASE (emu/special.py hooks RDMSR/WRMSR 0x1B): clearing the enable bit disables the
+  APIC until reset and clears CPUID.1:EDX.APIC (emu/cpuid.py asks `cpuid_apic`), as QEMU.  LINT0/LINT1 in fixed mode
   latch their vector on a rising edge (level flag from the LVT).
 - Level-triggered vectors broadcast an EOI to the I/O APIC (remote IRR).
 
@@ -44,6 +46,7 @@ MASKED = 1 << 16
 TIMER_PERIODIC = 1 << 17
 LVT_LEVEL = 1 << 15
 SV_ENABLE = 1 << 8
+APICBASE_ENABLE = 1 << 11
 ESR_ILLEGAL_ADDRESS = 1 << 7
 #: registers whose writes are silently ignored (read-only ones, and the ESR: QEMU records the
 #: illegal-register-address error and never clears it); other undefined registers set ESR bit 7
@@ -67,7 +70,6 @@ class LocalApic:
         self.on_intr = on_intr
         self.ioapic_eoi: Callable[[int], None] | None = None
         self.apic_id_reset = apic_id
-        self.apicbase = BASE | (1 << 8) | (1 << 11)   # BSP, globally enabled
         #: IMCR (devices/imcr.py): False routes the 8259 straight to the CPU (PIC mode)
         self.imcr_apic_mode = True
         self._timer_event = None
@@ -90,6 +92,8 @@ class LocalApic:
         self.esr = 0
         self.icr = [0, 0]
         self.lvt = [MASKED] * N_LVT
+        self.lvt[LVT_LINT0] = 0x700     # QEMU apic_reset_common: the BSP's LINT0 in ExtINT mode
+        self.apicbase = BASE | (1 << 8) | APICBASE_ENABLE    # BSP, globally enabled
         self.divide_conf = 0
         self.count_shift = 1
         self.initial_count = 0
@@ -207,7 +211,10 @@ class LocalApic:
         return irrv
 
     def accept_pic_intr(self) -> bool:
-        if not self.imcr_apic_mode or not self.apicbase & (1 << 11):
+        """Does the 8259's INTR reach the CPU?  Through LINT0 when it is unmasked in ExtINT mode
+        -- also with the APIC globally disabled: QEMU still applies LINT0's LVT then
+        (apic_accept_pic_intr + apic_local_deliver) --, or always in IMCR PIC mode."""
+        if not self.imcr_apic_mode:
             return True
         lvt0 = self.lvt[LVT_LINT0]
         return not lvt0 & MASKED and (lvt0 >> 8) & 7 == DM_EXTINT
@@ -346,11 +353,20 @@ class LocalApic:
             self.esr |= ESR_ILLEGAL_ADDRESS
 
     def msr_write(self, value: int) -> None:
-        """WRMSR IA32_APIC_BASE: the BSP flag is read-only, the enable bit (11) sticks; the base
-        stays at 0xFEE00000 (relocation is not modelled).  Clearing the enable bit hands the
-        8259 straight to the CPU, as QEMU's apic_accept_pic_intr."""
-        self.apicbase = BASE | (1 << 8) | (value & (1 << 11))
+        """WRMSR IA32_APIC_BASE as QEMU's apic_set_base: the base bits are stored (the MMIO
+        window stays at 0xFEE00000: relocation is not modelled), the BSP flag is read-only, and
+        clearing the enable bit disables the APIC until the next reset -- it cannot be set
+        again --, clears CPUID.1:EDX.APIC and the SVR's software enable."""
+        self.apicbase = (value & 0xFFFFF000) | (self.apicbase & ((1 << 8) | APICBASE_ENABLE))
+        if not value & APICBASE_ENABLE:
+            self.apicbase &= ~APICBASE_ENABLE
+            self.spurious &= ~SV_ENABLE
         self._update()
+
+    @property
+    def cpuid_apic(self) -> bool:
+        """CPUID.1:EDX bit 9 as QEMU reports it: cleared once the APIC is globally disabled."""
+        return bool(self.apicbase & APICBASE_ENABLE)
 
     def seabios_setup(self) -> None:
         """What SeaBIOS's smp_setup leaves (read under QEMU at boot): APIC software-enabled,

@@ -17,6 +17,8 @@ calls the hook: it costs nothing on any other instruction.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from unicorn import UC_HOOK_INSN
 from unicorn import x86_const as X
 
@@ -36,7 +38,7 @@ TCG_SIGNATURE = tuple(int.from_bytes(s, "little") for s in (b"TCGT", b"CGTC", b"
 
 
 #: Leaf 1 of qemu32 with one CPU (APIC ID 0, CLFLUSH line 8 qwords); only used when the board
-#: has no local APIC, to clear EDX bit 9 as QEMU does for a CPU without one.
+#: has no (enabled) local APIC, to clear EDX bit 9 as QEMU does.
 LEAF1 = (0x663, 0x800, 0x80000001, 0x0781ABFD)
 EDX_APIC = 1 << 9
 #: Leaf 2 of qemu32 under QEMU 7.2: Unicorn gives the same EAX/EBX/EDX and ECX = 0.
@@ -65,18 +67,19 @@ def qemu72_override(leaf: int, subleaf: int) -> tuple[int, int, int, int] | None
 
 
 class CpuidHook:
-    """Installs the hook; `apic_present` keeps leaf 1 EDX bit 9 in step with the board."""
+    """Installs the hook.  `apic` (the board's local APIC, or None for a board without one)
+    keeps leaf 1 EDX bit 9 in step: clear without an APIC or once it is globally disabled."""
 
-    def __init__(self, uc, apic_present: bool = True) -> None:
+    def __init__(self, uc, apic: Any = None) -> None:
         self.uc = uc
-        self.apic_present = apic_present
+        self.apic = apic
         self.handle = uc.hook_add(UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
 
     def _on_cpuid(self, uc, _ud) -> int:
         leaf = uc.reg_read(X.UC_X86_REG_EAX)
         subleaf = uc.reg_read(X.UC_X86_REG_ECX)
         fixed = qemu72_override(leaf, subleaf)
-        if fixed is None and effective_leaf(leaf) == 1 and not self.apic_present:
+        if fixed is None and effective_leaf(leaf) == 1 and not (self.apic is not None and self.apic.cpuid_apic):
             fixed = (LEAF1[0], LEAF1[1], LEAF1[2], LEAF1[3] & ~EDX_APIC)
         if fixed is None:
             return 0            # the engine's own answer is qemu32's

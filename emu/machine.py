@@ -177,7 +177,7 @@ class Machine:
                          trace=self._bios_trace)
         self.special = SpecialInsns(self)
         from .cpuid import CpuidHook          # qemu32 as QEMU 7.2 answers CPUID (issue 10)
-        self.cpuid_hook = CpuidHook(uc)
+        self.cpuid_hook = CpuidHook(uc, apic=self.devices["lapic"])
         self._cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
         self._cs16 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_16)
         uc.hook_add(UC_HOOK_INTR, self._on_intr)

@@ -24,7 +24,7 @@ import build as images  # noqa: E402
 
 from bareflow.emu.machine import Machine, MachineConfig, StopReason  # noqa: E402
 
-KERNELS = {"kern_cpuid": [], "kern_pci": [], "kern_lapic": [], "kern_ioapic": [], "kern_acpi": [], "kern_hpet": [], "kern_apicregs": [], "kern_pcimask": [],
+KERNELS = {"kern_cpuid": [], "kern_pci": [], "kern_lapic": [], "kern_ioapic": [], "kern_acpi": [], "kern_hpet": [], "kern_apicregs": [], "kern_pcimask": [], "kern_apicoff": [],
            "kern_tables": []}
 needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-i386") is None, reason="no qemu-system-i386")
 needs_nasm = pytest.mark.skipif(shutil.which("nasm") is None, reason="no nasm")
@@ -155,8 +155,12 @@ def test_lapic_extint_and_masked_lint0() -> None:
     assert apic.intr_pending() and apic.acknowledge() == 0x20
     apic.mmio_write(0x350, 4, 0x10700)
     assert not apic.intr_pending()
-    apic.msr_write(0xFEE00000)              # globally disabled: the 8259 goes straight through
+    apic.msr_write(0xFEE00000)              # globally disabled: LINT0's LVT still applies (QEMU)
+    assert not apic.intr_pending() and not apic.cpuid_apic
+    apic.mmio_write(0x350, 4, 0x700)
     assert apic.intr_pending()
+    apic.msr_write(0xFEE00800)              # cannot be enabled again before a reset
+    assert not apic.cpuid_apic
 
 
 def test_ioapic_level_remote_irr_and_eoi() -> None:
