@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ..emu.clock import CPU_HZ, Clock
+from .base.clock import CPU_HZ, Clock
 from .pmtimer import PM_TIMER_HZ
 
 PM1_STS, PM1_EN = 0x600, 0x602

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..emu.clock import CPU_HZ, Clock
+from .base.clock import CPU_HZ, Clock
 
 BASE = 0xFED00000
 SIZE = 0x400

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..emu.clock import CPU_HZ, Clock
+from .base.clock import CPU_HZ, Clock
 
 BASE = 0xFEE00000
 SIZE = 0x1000

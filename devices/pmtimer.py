@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ..emu.clock import CPU_HZ, Clock
+from .base.clock import CPU_HZ, Clock
 
 PM_TIMER_HZ = 3_579_545
 PM_TMR = 0x608

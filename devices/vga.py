@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ..emu.clock import CPU_HZ, Clock
+from .base.clock import CPU_HZ, Clock
+from .base.cp437 import CP437 as _CP437
 
 # BIOS mode 3 register values as SeaVGABIOS leaves them under QEMU (checked by
 # tests/test_dev_qemu_diff.py; GR07 colour don't-care is 0x0F there).
@@ -37,10 +38,6 @@ VISIBLE_LINES = 400
 VRETRACE_FIRST, VRETRACE_LAST = 412, 413
 ST01_DISP_DISABLED, ST01_V_RETRACE = 0x01, 0x08
 
-# CP437 glyphs for the control range, so screen text reads like the VGA font draws it.
-_CP437_LOW = (" ☺☻♥♦♣♠•◘○◙♂♀♪♫☼►◄↕‼¶§▬↨↑↓→←∟↔▲▼")
-_CP437 = _CP437_LOW + bytes(range(0x20, 0x7F)).decode("ascii") + "⌂" + \
-    bytes(range(0x80, 0x100)).decode("cp437")
 
 
 class VgaText:
@@ -233,6 +230,13 @@ class VgaText:
         end = self.cr[0x0B] & 0x1F
         visible = not (self.cr[0x0A] & 0x20) and start <= end
         return row, col, visible, start, end
+
+    def page_bytes(self, window: bytes, rows: int = 25) -> bytes:
+        """The visible text page as (char, attribute) pairs, `rows` rows of `columns()` cells.
+        `window` is the 32 KiB text window from 0xB8000; the CRTC start address (in cells)
+        selects where the page begins, as the CRT controller scans it."""
+        start = self.start_address() * 2
+        return bytes(window[start:start + self.columns() * rows * 2])
 
     def screen_text(self, mem: bytes, rows: int = 25) -> str:
         """The text screen as lines (CP437 decoded, trailing spaces kept off).  `mem` is the

@@ -17,18 +17,11 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import BadArgument, BadImage, BareflowError
+from ..devices.base.errors import BadArgument, BadImage, BareflowError
 
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_BAD_IMAGE = 64
-EXIT_TRIPLE_FAULT = 65
-EXIT_HALTED = 66
-EXIT_CYCLE_LIMIT = 67
-EXIT_GUEST_ERROR = 68
-EXIT_IDLE = 69
-EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130
+from .exitcodes import (EXIT_BAD_IMAGE, EXIT_CYCLE_LIMIT, EXIT_GUEST_ERROR, EXIT_HALTED,  # noqa: F401
+                        EXIT_IDLE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRIPLE_FAULT, EXIT_USAGE,
+                        exit_code)
 
 PROG = "bareflow-emu"
 
@@ -225,8 +218,8 @@ def _main_tui(args: list[str]) -> int:
     ns = tui_parser().parse_args(args)
     steps = key_steps(getattr(ns, "key_script", None))
     image = Path(ns.image) if ns.image else bundled_image()
-    from .machine import _read_image
-    _read_image(image)  # one-line error before the UI starts
+    from .machine import read_image
+    read_image(image)  # one-line error before the UI starts
     try:
         from ..tui.app import run_tui
     except ImportError as exc:
@@ -252,7 +245,7 @@ class KeyScript:
             if pattern is not None:
                 if pattern.encode("latin-1") not in bytes(self.m.serial_out[self.mark:]):
                     return
-            self.m.kbd.type_text(text)
+            self.m.input("keys", text)
             self.mark = len(self.m.serial_out)
             self.i += 1
 
@@ -277,7 +270,7 @@ def _stdin_feeder(machine: Any) -> None:
     if stat.S_ISREG(mode) or stat.S_ISCHR(mode) and not os.isatty(fd):
         data = sys.stdin.buffer.read()
         if data:
-            machine.uart.feed(data)
+            machine.input("serial", data)
         return
 
     def pump() -> None:
@@ -481,19 +474,6 @@ def _print_fault_explanation(watcher: Any, reason: Any) -> None:
         sys.stderr.write(last.text())
     elif reason in (StopReason.HALTED, StopReason.IDLE, StopReason.GUEST_ERROR):
         sys.stderr.write(f"The last exception before the stop (cycle {last.cycle:,}):\n" + last.text())
-
-
-def exit_code(machine: Any, reason: Any) -> int:
-    from .machine import StopReason
-    return {
-        StopReason.POWER_OFF: machine.exit_status if machine.exit_status is not None else EXIT_OK,
-        StopReason.RESET: EXIT_OK,
-        StopReason.TRIPLE_FAULT: EXIT_TRIPLE_FAULT,
-        StopReason.HALTED: EXIT_HALTED,
-        StopReason.IDLE: EXIT_IDLE,
-        StopReason.CYCLE_LIMIT: EXIT_CYCLE_LIMIT,
-        StopReason.GUEST_ERROR: EXIT_GUEST_ERROR,
-    }.get(reason, EXIT_INTERNAL)
 
 
 def _last_instructions(machine: Any, n: int = 4) -> str:

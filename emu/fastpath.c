@@ -18,6 +18,7 @@
  * end only makes it a valid extension module so that setuptools builds and installs it.
  */
 #include <Python.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -487,6 +488,24 @@ int fp_rdtsc_hook(uc_engine *uc, void *user) {
 void *fp_block_hook_ptr(void) { return (void *)&fp_block_hook; }
 void *fp_rdtsc_hook_ptr(void) { return (void *)&fp_rdtsc_hook; }
 size_t fp_state_size(void) { return sizeof(fp_state); }
+
+/* Offsets of the public head's fields, in declaration order, then the head's end (the first
+ * private field): emu/fastpath.py compares them with its ctypes mirror at start-up. */
+static const size_t fp_head_layout[] = {
+    offsetof(fp_state, cycles), offsetof(fp_state, instructions), offsetof(fp_state, deadline),
+    offsetof(fp_state, block_base), offsetof(fp_state, blocks), offsetof(fp_state, misses),
+    offsetof(fp_state, stop_reason), offsetof(fp_state, step_mode), offsetof(fp_state, profiling),
+    offsetof(fp_state, nfuncs), offsetof(fp_state, func_excl), offsetof(fp_state, func_incl),
+    offsetof(fp_state, func_calls), offsetof(fp_state, func_active), offsetof(fp_state, sp),
+    offsetof(fp_state, irq_pending), offsetof(fp_state, skip_window), offsetof(fp_state, ring_pos),
+    offsetof(fp_state, ring), offsetof(fp_state, prev),
+};
+size_t fp_layout(size_t *out, size_t n) {
+    size_t count = sizeof(fp_head_layout) / sizeof(fp_head_layout[0]);
+    for (size_t i = 0; i < n && i < count; i++)
+        out[i] = fp_head_layout[i];
+    return count;
+}
 size_t fp_entry_size(void) { return sizeof(entry_t); }
 
 /* Only so that the shared object is a valid extension module for setuptools. */

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from unicorn.x86_const import UC_X86_REG_TR
 
 from .cpu import AC, IF, NT, RF, TF, VM, Cpu, decode_descriptor
+from .paging import PageFault
 
 EXCEPTION_NAMES = {
     0: "#DE divide error", 1: "#DB debug", 2: "NMI", 3: "#BP breakpoint", 4: "#OF overflow",
@@ -184,14 +185,20 @@ def deliver_protected(cpu: Cpu, vector: int, return_eip: int, kind: str,
 
 
 def deliver(cpu: Cpu, vector: int, return_eip: int, kind: str, error_code: int | None = None) -> Delivered:
-    """Deliver once (no escalation): real-mode IVT or protected-mode IDT."""
+    """Deliver once (no escalation): real-mode IVT or protected-mode IDT.  With paging on, the
+    IDT, GDT, TSS and stack are read through the page tables; a missing page there is a #PF
+    during delivery (CR2 set), escalated like any other delivery fault."""
     if not cpu.protected:
         return deliver_real(cpu, vector, return_eip & 0xFFFF, kind)
     if kind != "exception" or vector not in HAS_ERROR_CODE:
         error_code = None
     elif error_code is None:
         error_code = 0
-    return deliver_protected(cpu, vector, return_eip, kind, error_code)
+    try:
+        return deliver_protected(cpu, vector, return_eip, kind, error_code)
+    except PageFault as pf:
+        cpu.set("cr2", pf.address)
+        raise DeliveryFault(14, pf.error_code, f"while delivering vector {vector:#x}: {pf.why}") from None
 
 
 def deliver_with_escalation(cpu: Cpu, vector: int, return_eip: int, kind: str,

@@ -7,7 +7,7 @@ protected mode really begins), reloads the data segments, loads an IDT, remaps t
 takes its first timer and keyboard interrupts, enables SSE, and reaches the kernel's entry and
 its `main`.  `Journey` recognises each from the architectural events the machine emits
 (`Machine.observers`, the same events as `--trace`; see docs/cli.md) plus a few things it
-watches itself: port writes to the PIC and the A20 gates (the bus's `on_io`), and code hooks
+watches itself: port writes to the PIC and the A20 gates (`Bus.observe_io`), and code hooks
 on the kernel's entry symbols and on the segment loads right after the far jump.
 
 Every milestone has its exact cycle stamp, a title, two or three sentences for a learner
@@ -185,6 +185,12 @@ class Journey:
         if self._state_key() != before:         # only what changed the journey is kept
             self._log.append((kind, cycle, icount, fields))
 
+    @property
+    def revision(self) -> tuple[int, int]:
+        """Changes whenever the story may have: (milestone edits, events kept).  A front end
+        compares it to decide whether to redraw."""
+        return self._mutations, len(self._log)
+
     def _state_key(self) -> tuple:
         """Everything an event can change; `feed` keeps an event for `rewind` only if this moved
         (so the log grows with the journey, not with every EOI or BIOS keyboard poll)."""
@@ -250,30 +256,21 @@ class Journey:
             # the machine can tell the exact cycle of the instruction being executed
             if kind in _IN_HOOK:
                 try:
-                    cycle = min(cycle, machine._exact_now())
+                    cycle = min(cycle, machine.exact_now())
                 except Exception:
                     pass
             self.feed(kind, cycle, icount, fields)
 
-        machine.observers.append(observe)
-        prev = machine.bus.on_io
+        machine.hooks.events.append(observe)
 
         def on_io(d: str, port: int, size: int, value: int) -> None:
-            if prev is not None:
-                prev(d, port, size, value)
             if port in WATCH_PORTS and d == "out":
-                self.feed("io", machine._now(), machine.instructions,
+                self.feed("io", machine.clock.now(), machine.instructions,
                           {"dir": d, "port": port, "size": size, "value": value})
 
-        machine.bus.on_io = on_io
+        machine.bus.observe_io(on_io)
         # time travel (emu/timetravel.py) goes back with Machine.restore: rewind with it
-        orig_restore = machine.restore
-
-        def restore(snapshot: Any) -> None:
-            orig_restore(snapshot)
-            self.rewind(machine.cycles)
-
-        machine.restore = restore
+        machine.hooks.restores.append(lambda _snapshot: self.rewind(machine.cycles))
         self._a20 = machine.a20
         # the hand-over happened inside Machine() (before anyone could listen): take it from the state
         if machine.instructions == 0:
@@ -306,7 +303,7 @@ class Journey:
                 if name in self._symbols_seen:
                     return
                 self._symbols_seen.add(name)
-                self.feed("symbol", m._exact_now(), m.instructions, {"name": name, "address": address, "role": role})
+                self.feed("symbol", m.exact_now(), m.instructions, {"name": name, "address": address, "role": role})
 
             m.uc.hook_add(UC_HOOK_CODE, hit, None, addr, addr)
             m.uc.ctl_remove_cache(addr & ~0xFFF, (addr & ~0xFFF) + 0x1000)
@@ -342,7 +339,7 @@ class Journey:
                         value = m.cpu.get(src) & 0xFFFF
                     except KeyError:
                         value = None
-                self.feed("seg_load", m._exact_now(), m.instructions, {"reg": reg, "selector": value})
+                self.feed("seg_load", m.exact_now(), m.instructions, {"reg": reg, "selector": value})
 
             m.uc.hook_add(UC_HOOK_CODE, hit, None, addr, addr)
             m.uc.ctl_remove_cache(addr & ~0xFFF, (addr & ~0xFFF) + 0x1000)
@@ -901,7 +898,7 @@ class Journey:
 #: Events raised inside an instruction (which runs again after going back to its cycle).
 _IN_INSN = frozenset({"lgdt", "lidt", "cr_write", "cr0_pe", "a20", "bios", "io", "symbol", "seg_load"})
 
-#: Events the machine emits from an instruction hook (where Machine._exact_now() is exact).
+#: Events the machine emits from an instruction hook (where Machine.exact_now() is exact).
 _IN_HOOK = frozenset({"lgdt", "lidt", "cr_write", "cr0_pe", "a20", "bios"})
 
 _PE_TEXT = ("Setting bit 0 (PE) of CR0 switched the CPU to protected mode. CS still holds the segment cached in "

@@ -9,16 +9,15 @@ error code of a #GP/#NP/#SS raised by a segment load, which Unicorn does not rep
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import capstone
 from capstone import x86_const as CX
 from unicorn import UC_HOOK_CODE
 
+from .quirks import exception_error_code
 from .cpu import CR0_NAMES, CR4_NAMES, decode_bits, decode_descriptor
 
-if TYPE_CHECKING:
-    from .machine import Machine
 
 SEG_NAMES = {"cs", "ds", "es", "ss", "fs", "gs"}
 #: Bytes that can start (or, after 0x0F/0xFF, continue) a watched or IF-setting instruction:
@@ -32,7 +31,7 @@ IF_SETTERS = {"sti", "popf", "popfd", "popfw", "iret", "iretd", "iretw"}
 
 
 class SpecialInsns:
-    def __init__(self, machine: "Machine") -> None:
+    def __init__(self, machine: Any) -> None:
         self.m = machine
         self._md32 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
         self._md16 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_16)
@@ -40,7 +39,12 @@ class SpecialInsns:
             md.detail = True
         self._hooked: set[int] = set()
         self._pending: list[int] = []
+        #: address -> (the 16 bytes there, their decode): an interrupt handler's segment loads
+        #: run on every tick, and capstone costs more than the rest of the hook together
+        self._decoded: dict[int, tuple[bytes, bool, Any]] = {}
         self._last_mode: str | None = None
+        #: set when an instruction may have changed the mode; the run loop then calls check_mode()
+        self.mode_check_due = False
 
     def _md(self, mode32: bool) -> capstone.Cs:
         return self._md32 if mode32 else self._md16
@@ -95,7 +99,12 @@ class SpecialInsns:
     # ------------------------------------------------------------------ the hook
     def _decode_at(self, address: int) -> Any | None:
         code = self.m.read_mem(address, 16)
-        for insn in self._md(self.m.cpu.code32()).disasm(code, address):
+        code32 = self.m.cpu.code32()
+        hit = self._decoded.get(address)
+        if hit is not None and hit[0] == code and hit[1] == code32:
+            return hit[2]
+        for insn in self._md(code32).disasm(code, address):
+            self._decoded[address] = (code, code32, insn)
             return insn
         return None
 
@@ -107,7 +116,7 @@ class SpecialInsns:
         mn = insn.mnemonic
         cpu = m.cpu
         if mn in ("rdmsr", "wrmsr"):
-            lapic = m.devices.get("lapic")
+            lapic = m.board.devices.get("lapic")
             if lapic is not None and cpu.get("ecx") == 0x1B:   # IA32_APIC_BASE
                 if mn == "rdmsr":
                     cpu.set("eax", lapic.apicbase & 0xFFFFFFFF)
@@ -125,10 +134,10 @@ class SpecialInsns:
                 new = cpu.get(src) if src in ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp") else 0
                 old = cpu.get(dst) if dst in ("cr0", "cr2", "cr3", "cr4") else 0
                 names = CR0_NAMES if dst == "cr0" else CR4_NAMES if dst == "cr4" else []
-                m._emit("cr_write", cr=dst, old=old, new=new, eip=cpu.get("eip"),
+                m.emit("cr_write", cr=dst, old=old, new=new, eip=cpu.get("eip"),
                         set=decode_bits(new & ~old, names), cleared=decode_bits(old & ~new, names))
                 if dst == "cr0" and (old ^ new) & 1:
-                    m._emit("cr0_pe", enabled=bool(new & 1), eip=cpu.get("eip"))
+                    m.emit("cr0_pe", enabled=bool(new & 1), eip=cpu.get("eip"))
                     self._request_mode_check()
                 return
             if dst in SEG_NAMES:
@@ -153,30 +162,34 @@ class SpecialInsns:
                         entries.append({"index": i, "selector": i * 8, "raw": d.raw.hex(), "text": "null"})
                     else:
                         entries.append({"index": i, "selector": i * 8, "raw": d.raw.hex(), "text": d.describe()})
-                m._emit(mn, base=base, limit=limit, eip=cpu.get("eip"), entries=entries)
+                m.emit(mn, base=base, limit=limit, eip=cpu.get("eip"), entries=entries)
             return
         if mn == "lmsw":
             self._request_mode_check()
             return
-        # far jumps/calls and segment loads: the mode may change after this instruction
+        # far jumps/calls and segment loads: the mode may change after this instruction.  (A data
+        # segment load cannot change it, but skipping this stop made a run restored from a
+        # snapshot stamp the OUTs of one block with the block's start cycle, as if EIP were not
+        # synced inside it; test_restore_replays_exactly_even_after_power_off caught it.  Not
+        # understood yet: the stop stays.)
         self._request_mode_check()
 
     def _request_mode_check(self) -> None:
         self.m.cpu.forget_cs()
-        self.m._mode_check = True
+        self.mode_check_due = True
         self.m.fast.set_deadline(0)
 
     def check_mode(self) -> None:
         """Called by the run loop at a block boundary after a watched instruction."""
         m = self.m
-        m._mode_check = False
+        self.mode_check_due = False
         cpu = m.cpu
         mode = cpu.mode
         if cpu.protected:
             mode += "32" if cpu.code32() else "16"
         if mode != self._last_mode:
             if self._last_mode is not None:
-                m._emit("mode", mode=cpu.mode, code32=cpu.code32(), cs=cpu.get("cs"), eip=cpu.get("eip"),
+                m.emit("mode", mode=cpu.mode, code32=cpu.code32(), cs=cpu.get("cs"), eip=cpu.get("eip"),
                         previous=self._last_mode)
             self._last_mode = mode
 
@@ -201,8 +214,13 @@ class SpecialInsns:
         return None
 
     def error_code(self, vector: int) -> int:
-        """Error code for an exception Unicorn raised (it does not tell us): 0 unless the faulting
-        instruction loads a selector that the GDT cannot satisfy, as the CPU reports it."""
+        """Error code for an exception Unicorn raised (it does not tell us): for a #PF, the one
+        QEMU itself computed (emu/quirks.py reads it from the CPU state; the page walk for CR2,
+        emu/paging.py, if that probe failed); otherwise 0 unless the faulting instruction loads
+        a selector that the GDT cannot satisfy, as the CPU reports it."""
+        if vector == 14:
+            code = exception_error_code(self.m.uc)
+            return code if code is not None else self._page_fault_code()
         if vector not in (10, 11, 12, 13):
             return 0
         m = self.m
@@ -222,6 +240,29 @@ class SpecialInsns:
         if d is None or not d.present or not d.s:
             return sel & 0xFFFC
         return sel & 0xFFFC if vector in (11, 12) else 0 if _fits(insn, d) else sel & 0xFFFC
+
+    def _page_fault_code(self) -> int:
+        """Walk the tables again for CR2, as the access that faulted: a write if the faulting
+        instruction writes a memory operand, a user access at CPL 3."""
+        from .paging import PF_P, PF_U, PF_W, PageFault
+        cpu = self.m.cpu
+        cr2 = cpu.get("cr2")
+        user = cpu.cpl == 3
+        write = False
+        pc = cpu.linear_pc()
+        if not pc <= cr2 < pc + 16:          # not the instruction fetch itself
+            try:
+                insn = self._decode_at(pc)
+            except Exception:
+                insn = None
+            if insn is not None:
+                write = any(op.type == CX.X86_OP_MEM and op.access & capstone.CS_AC_WRITE
+                            for op in insn.operands) or insn.mnemonic.startswith(("push", "call", "stos", "movs"))
+        try:
+            cpu.walker.translate(cr2, write=write, user=user)
+        except PageFault as pf:
+            return pf.error_code
+        return PF_P | (PF_W if write else 0) | (PF_U if user else 0)
 
     def _loaded_selector(self, insn: Any) -> int | None:
         cpu = self.m.cpu

@@ -21,7 +21,7 @@ from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from .errors import BadArgument
+from ..devices.base.errors import BadArgument
 
 
 class SymbolError(BadArgument):

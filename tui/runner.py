@@ -322,12 +322,16 @@ class Runner:
     def _type_due(self) -> None:
         """Emulator thread only: type straight into the 8042 like `bareflow-emu run` does, so
         a scripted session takes the same cycles in the TUI as headless."""
-        kbd = getattr(self.machine, "kbd", None) or self.machine.keyboard
+        door = getattr(self.machine, "input", None)   # the machine's input door (journaled once)
+        kbd = self.machine.keyboard
         for text in self.keys.due(bytes(self.machine.serial_out)):
             typeable, skipped = typeable_text(text)
             if skipped:
                 self.message = f"--keys: skipped {skipped} character(s) no US key types"
-            kbd.type_text(typeable)
+            if door is not None:
+                door("keys", typeable)
+            else:
+                kbd.type_text(typeable)
 
     def _unstale(self, run: Callable[[], object]):
         """Call a running command, again if it returned PAUSED for a pause requested before

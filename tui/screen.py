@@ -32,14 +32,8 @@ CGA_PALETTE = (
     "#555555", "#5555FF", "#55FF55", "#55FFFF", "#FF5555", "#FF55FF", "#FFFF55", "#FFFFFF",
 )
 
-# Code page 437: the control range shows the IBM PC glyphs, 0x7F is the house.
-_CP437_LOW = (
-    " ☺☻♥♦♣♠•◘○◙♂♀♪♫☼►◄↕‼¶§▬↨↑↓→←∟↔▲▼"
-)
-CP437 = tuple(_CP437_LOW) + tuple(bytes(range(0x20, 0x7F)).decode("ascii")) + ("⌂",) + tuple(
-    bytes(range(0x80, 0x100)).decode("cp437")
-)
-assert len(CP437) == 256
+# Code page 437: the control range shows the IBM PC glyphs, 0x7F is the house (one table, shared).
+from bareflow.devices.base.cp437 import CP437  # noqa: E402
 
 
 def _build_styles(blink_phase_on: bool) -> list[Style]:

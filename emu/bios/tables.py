@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from .pciinit import PM_BASE
 
 if TYPE_CHECKING:
-    from ..machine import Machine
+    from ..board import Board
 
 LAPIC_BASE = 0xFEE00000
 IOAPIC_BASE = 0xFEC00000
@@ -208,13 +208,13 @@ def smbios_entry(table_at: int, structures: list[bytes]) -> bytes:
 
 
 # ------------------------------------------------------------------------------ install
-def install_tables(m: "Machine") -> None:
+def install_tables(m: "Board") -> None:
     """Write every table into guest RAM (called at POST, after the PCI set-up)."""
     pci = m.devices.get("pci")
     pm_base = PM_BASE
     if pci is not None:
         pm_base = pci.config_read(1, 3, 0x40, 4) & 0xFFC0 or PM_BASE
-    ram = m._ram
+    ram = m.ram
     top = m.memory_bytes
     blob, rsdt_at = acpi_blob(top - HIGH_TABLES, pm_base, hpet="hpet" in m.devices)
     ram[top - HIGH_TABLES: top - HIGH_TABLES + len(blob)] = blob
