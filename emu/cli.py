@@ -3,6 +3,7 @@
     bareflow-emu [IMAGE]              the TUI (IMAGE defaults to the bundled fluid_llama.img)
     bareflow-emu run IMAGE [options]  headless: COM1 on stdin/stdout, like QEMU -serial stdio
     bareflow-emu explain IMAGE        the boot journey as text (docs/journey.md)
+    bareflow-emu test SPEC IMAGE...   grade images against a boot-test spec (docs/grading.md)
 
 Every failure the user can cause ends with one line on stderr and a documented exit status
 (docs/cli.md), never a Python traceback.
@@ -197,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args and args[0] == "replay":
             from .replay import main_replay
             return main_replay(args[1:])
+        if args and args[0] == "test":   # the grader (emu/grade/, docs/grading.md)
+            from .grade.cli import main_test
+            return main_test(args[1:])
         return _main_tui(args)
     except BareflowError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)

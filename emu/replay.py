@@ -163,6 +163,21 @@ def compare(recorded: dict[str, Any], got: dict[str, Any]) -> list[str]:
     return diffs
 
 
+def run_recording(machine: Any, doc: dict[str, Any]) -> tuple[Player, Any]:
+    """Feed a recording into a fresh machine and run it to where the recorded run ended;
+    (the player, the stop reason or None for a run that was stopped by hand)."""
+    from .machine import StopReason
+    player = Player(machine, doc["inputs"])
+    end = doc["end"]
+    limit = doc["config"].get("max_cycles")
+    if end.get("reason") in ("interrupted", "paused"):
+        limit = end["cycles"]        # the recorded run was stopped by hand: stop at the same cycle
+    reason = machine.run(limit)
+    if end.get("reason") in ("interrupted", "paused") and reason == StopReason.CYCLE_LIMIT:
+        reason = None
+    return player, reason
+
+
 def main_replay(args: Sequence[str]) -> int:
     """`bareflow-emu replay FILE`: the exit status is the recorded run's, or 71 on divergence."""
     import argparse
@@ -173,6 +188,8 @@ def main_replay(args: Sequence[str]) -> int:
     p.add_argument("--image", help="the image to use instead of the recorded path (must have the same SHA-256)")
     p.add_argument("--trace", metavar="FILE", help="write architectural events as JSON Lines")
     p.add_argument("--quiet", action="store_true", help="do not copy COM1 output to stdout")
+    p.add_argument("--tui", action="store_true",
+                   help="open the TUI, paused where the recorded run ended (a grader's failure: its cycle)")
     ns = p.parse_args(list(args))
     doc = load(ns.recording)
     image = ns.image or doc["image"]
@@ -182,29 +199,26 @@ def main_replay(args: Sequence[str]) -> int:
     if digest != doc["image_sha256"]:
         raise BadArgument(f"{image}: SHA-256 {digest[:12]}... differs from the recorded "
                           f"{doc['image_sha256'][:12]}...; the replay would not be the same run")
-    from .exitcodes import exit_code
-    from .machine import Machine, MachineConfig, StopReason
-    from .trace import TraceSink
     cfg = doc["config"]
+    if ns.tui:
+        from ..tui.app import run_tui
+        return run_tui(image, memory_mb=cfg.get("memory_mb", 64), symbols=cfg.get("symbols"), replay=doc)
+    from .exitcodes import exit_code
+    from .machine import Machine, MachineConfig
+    from .trace import TraceSink
     trace = TraceSink(ns.trace) if ns.trace else None
     machine = Machine(MachineConfig(image=image, memory_mb=cfg.get("memory_mb", 64), symbols=cfg.get("symbols"),
                                     boot_drive=cfg.get("boot_drive", 0x80), trace=trace))
     out = sys.stdout.buffer
     if not ns.quiet:
         machine.on_serial.append(lambda b: out.write(bytes((b,))))
-    player = Player(machine, doc["inputs"])
-    end = doc["end"]
-    limit = cfg.get("max_cycles")
-    if end.get("reason") in ("interrupted", "paused"):
-        limit = end["cycles"]        # the recorded run was stopped by hand: stop at the same cycle
     try:
-        reason = machine.run(limit)
-        if end.get("reason") in ("interrupted", "paused") and reason == StopReason.CYCLE_LIMIT:
-            reason = None
+        player, reason = run_recording(machine, doc)
     finally:
         out.flush()
         if trace is not None:
             trace.close()
+    end = doc["end"]
     got = end_state(machine, reason, interrupted=reason is None)
     diffs = compare(end, got) + player.mismatches
     if diffs:

@@ -443,14 +443,16 @@ class BareflowApp(App[int]):
 
 def run_tui(image: str, *, memory_mb: int = 64, symbols: str | None = None,
             initial_keys: list[tuple[str | None, str]] = [],  # noqa: B006 (read-only)
-            pause_at_milestones: bool = False, time_travel: bool = True) -> int:
+            pause_at_milestones: bool = False, time_travel: bool = True,
+            replay: dict | None = None) -> int:
     """Entry point for `bareflow-emu [IMAGE]` (called by emu/cli.py); returns the exit code.
 
     The machine runs in its own process (tui/remote.py), started before Textual takes the
     terminal over (multiprocessing needs the real stderr); a start-up error is then shown in
     the app like any other."""
     cfg = SessionConfig(image=str(image), memory_mb=memory_mb, symbols=symbols, initial_keys=list(initial_keys),
-                        pause_at_milestones=pause_at_milestones, time_travel=time_travel)
+                        pause_at_milestones=pause_at_milestones, time_travel=time_travel,
+                        replay=replay, autostart=replay is None)
     session: RemoteSession | None = None
     error: SessionError | None = None
     try:

@@ -35,6 +35,8 @@ class SessionConfig:
     pause_at_milestones: bool = False
     #: forward execution through time travel (tui/history.py), so the UI can step back
     time_travel: bool = True
+    #: a recording (emu/replay.py): replay it, then open paused where it ended (`replay --tui`)
+    replay: dict[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------- child process
@@ -56,6 +58,9 @@ def _child_main(conn, cfg: SessionConfig) -> None:
     except Exception as err:  # a bug of ours: one line, the CLI's internal-error status
         conn.send(("error", f"internal error: {type(err).__name__}: {err}", 70))
         return
+    if cfg.replay is not None:   # `bareflow-emu replay FILE --tui`: start where the recorded run ended
+        from bareflow.emu.replay import run_recording
+        run_recording(machine, cfg.replay)
     from .history import MAX_MEMORY_MB, History
     from .journey import JourneyFeed
     history = History(machine) if cfg.time_travel and cfg.memory_mb <= MAX_MEMORY_MB else None
