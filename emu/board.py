@@ -144,7 +144,9 @@ class Board:
         self.add_device(Uart16550(clock=clock, irq=irq, on_tx=self._on_tx))
         self.add_device(I8042(clock=clock, irq=irq, on_reset_cpu=lambda: host.request_reset("8042 command 0xFE"),
                               on_a20=self.set_a20), "ps2")
-        self.add_device(VgaText(clock=clock))
+        from .vga_window import VgaWindow
+        self.vga_window = VgaWindow(self)      # backs A0000-AFFFF as the VGA's state needs
+        self.add_device(VgaText(clock=clock, on_window=self.vga_window.remap))
         self.add_device(FastA20(on_a20=self.set_a20, on_reset=lambda: host.request_reset("port 0x92 bit 0")))
         self.add_device(DebugExit(on_exit=host.power_off))
         self.add_device(DebugCon(on_byte=self._on_debugcon))
@@ -279,6 +281,7 @@ class Board:
         uc.mem_map_ptr(HMA, HMA_SIZE, 7, addr + (HMA if self._a20 else 0))
         for base, sz, dev in self.mmio:
             self._map_mmio_region(base, sz, dev)
+        self.vga_window.remap()                # a graphics mode set before attach
 
     def set_a20(self, enabled: bool) -> None:
         """Gate address line 20: when off, 0x100000-0x10FFFF aliases 0x0-0xFFFF (the 8086 wrap)."""

@@ -150,6 +150,8 @@ def run_parser() -> argparse.ArgumentParser:
                    help="add every executed instruction in that cycle window to the trace")
     p.add_argument("--profile", metavar="FILE", help="write the per-function cycle profile as JSON")
     p.add_argument("--screen", metavar="FILE", help="write the VGA text screen at exit as text")
+    p.add_argument("--screen-png", metavar="FILE",
+                   help="write the VGA picture at exit as PNG at its native size (like QEMU's screendump)")
     p.add_argument("--no-stdin", action="store_true", help="do not connect stdin to COM1")
     p.add_argument("--export-speedscope", metavar="FILE",
                    help="write the profile as a speedscope JSON file (docs/journey.md)")
@@ -383,6 +385,9 @@ def _write_exports(ns: Any, machine: Any, journey: Any) -> None:
                 name=Path(ns.image).name))
         if ns.export_screen_svg:
             export.write_text(ns.export_screen_svg, export.machine_screen_svg(machine))
+        if getattr(ns, "screen_png", None):
+            from ..devices.vga_render import png_bytes
+            Path(ns.screen_png).write_bytes(png_bytes(machine.screen_frame()))
     except OSError as exc:
         print(f"{PROG}: cannot write {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
 
@@ -401,6 +406,9 @@ def explain_parser() -> argparse.ArgumentParser:
                         "emulated; exit 67 as for --max-cycles); 0 runs on until the guest stops")
     p.add_argument("--brief", action="store_true", help="titles and texts only, without the decoded details")
     p.add_argument("--json", metavar="FILE", help="also write the milestones as JSON")
+    p.add_argument("--tables", action="store_true",
+                   help="after the journey, decode the GDT/LDT, IDT and TSS as the run left them "
+                        "(as Bochs's info gdt / info idt / info tss)")
     return p
 
 
@@ -456,6 +464,9 @@ def _main_explain(args: list[str]) -> int:
             print(m.format(journey.cpu_hz, details=details))
     else:
         sys.stdout.write(journey.text(details=details))
+    if ns.tables:
+        from .tables import machine_tables
+        sys.stdout.write("\nDescriptor tables at the end of the run:\n" + machine_tables(machine).text())
     sys.stdout.flush()
     if ns.json:
         _write_json(ns.json, {"image": str(ns.image), "cycles": machine.cycles, "stop": reason.value,

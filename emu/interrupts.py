@@ -173,6 +173,7 @@ def deliver_protected(cpu: Cpu, vector: int, return_eip: int, kind: str,
         esp -= width
         cpu.write(ss_desc.base + esp, (value & ((1 << (8 * width)) - 1)).to_bytes(width, "little"))
     if new_cpl < cpl:
+        _lower_cpl(cpu)
         cpu.set("ss", ss_sel)
     cpu.set("esp", esp if ss_desc.db else (old_esp & 0xFFFF0000) | esp)
     new_flags = flags & ~(TF | NT | RF | VM)
@@ -182,6 +183,19 @@ def deliver_protected(cpu: Cpu, vector: int, return_eip: int, kind: str,
     cpu.set("cs", (gate.selector & ~3) | new_cpl)
     cpu.set("eip", gate.offset if big else gate.offset & 0xFFFF)
     return Delivered(vector, kind, error_code, old_cs, return_eip, gate.selector, gate.offset, gate.gate_kind)
+
+
+def _lower_cpl(cpu: Cpu) -> None:
+    """Let the host load ring-0 selectors while the CPU is at CPL 3.
+
+    Unicorn checks a host write of SS/CS against the current CPL like a MOV would (SS DPL must
+    equal CPL, CS DPL >= CPL), and its CPL follows SS's cached DPL.  A real-mode segment load
+    has no checks and gives DPL 0, so: PE off, load SS (CPL becomes 0), PE back on; the caller
+    then loads the ring-0 SS and CS from the GDT with the normal checks."""
+    cr0 = cpu.get("cr0")
+    cpu.set("cr0", cr0 & ~0x80000001)
+    cpu.set("ss", 0)
+    cpu.set("cr0", cr0)
 
 
 def deliver(cpu: Cpu, vector: int, return_eip: int, kind: str, error_code: int | None = None) -> Delivered:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .cpu import decode_descriptor
 from .interrupts import EXCEPTION_NAMES
+from .privilege import RingMilestones
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -90,7 +91,7 @@ def _first(fields: dict[str, Any], *names: str) -> Any:
     return None
 
 
-class Journey:
+class Journey(RingMilestones):
     """Recognises boot milestones in a stream of machine events (see the module docstring)."""
 
     def __init__(self, *, symbols: Any = None, cpu_hz: int = CPU_HZ_DEFAULT) -> None:
@@ -131,6 +132,7 @@ class Journey:
         self._seg_last = (0, 0)
         self._mutations = 0
         self._ended = False
+        self._reset_rings()
 
     # ------------------------------------------------------------------ output
     def add(self, m: Milestone) -> Milestone:
@@ -197,7 +199,7 @@ class Journey:
         return (len(self.milestones), self._mutations, self._pe_pending, self._protected32,
                 tuple(self._icw_expect), self._kbc_cmd, self._a20_pending, tuple(self._pic_base), self._a20,
                 len(self._seg_loads), self._seg_expected, len(self._irq_seen), self._exceptions,
-                len(self._symbols_seen), self._last_gdt, self._disk_reads)
+                len(self._symbols_seen), self._last_gdt, self._disk_reads, self._rings_state())
 
     def _live_fields(self, kind: str, f: dict[str, Any]) -> dict[str, Any]:
         """What the recogniser reads from the live machine, read now and kept with the event,
@@ -772,6 +774,7 @@ class Journey:
                                [f"CR0: {_hex(f.get('old'))} -> {_hex(f.get('new'))}"]))
 
     def _on_interrupt(self, cycle: int, icount: int, f: dict[str, Any]) -> None:
+        self._rings_interrupt(cycle, icount, f)
         kind = f.get("kind")
         vector = f.get("vector", 0)
         if kind == "hardware":
@@ -896,10 +899,10 @@ class Journey:
 
 
 #: Events raised inside an instruction (which runs again after going back to its cycle).
-_IN_INSN = frozenset({"lgdt", "lidt", "cr_write", "cr0_pe", "a20", "bios", "io", "symbol", "seg_load"})
+_IN_INSN = frozenset({"lgdt", "lidt", "cr_write", "cr0_pe", "a20", "bios", "io", "symbol", "seg_load", "ltr"})
 
 #: Events the machine emits from an instruction hook (where Machine.exact_now() is exact).
-_IN_HOOK = frozenset({"lgdt", "lidt", "cr_write", "cr0_pe", "a20", "bios"})
+_IN_HOOK = frozenset({"lgdt", "lidt", "cr_write", "cr0_pe", "a20", "bios", "ltr"})
 
 _PE_TEXT = ("Setting bit 0 (PE) of CR0 switched the CPU to protected mode. CS still holds the segment cached in "
             "real mode, so the next instructions still run as 16-bit code at the same addresses; the switch is "

@@ -68,6 +68,8 @@ class Machine(Core):
         #: callables fed every architectural event as (kind, cycle, icount, fields), like the
         #: trace file but in memory (the boot journey listens here; see docs/journey.md)
         self.observers = self.hooks.events
+        from .privilege import PrivilegeTracker
+        self.privilege = PrivilegeTracker().attach(self)   # CPL transitions for the UI
         if config.trace_io and config.trace:
             board.bus.observe_io(lambda d, port, size, value: self.emit("io", dir=d, port=port, size=size,
                                                                          value=value))
@@ -263,6 +265,11 @@ class Machine(Core):
 
     def cursor(self) -> tuple[int, int, bool]:
         return self.board.vga.cursor()[:3]
+
+    def screen_frame(self):
+        """The VGA picture now (a devices/vga_render.Frame at the mode's native size)."""
+        from ..devices.vga_render import render
+        return render(self.board.vga, self.board.text_window())
 
     def screen_text(self) -> str:
         data = self.screen_bytes()

@@ -38,9 +38,9 @@ _IDENTITY_BYTES = 64 * 1024
 
 
 def _model_id() -> str:
-    """Hash of the cost model's source: a new model never reads an old model's prices."""
-    # not imported: capstone is slow to load; special.py's classify() results are cached too
-    here = Path(__file__)
+    """Hash of the cost model's source and of the watched-instruction rules (the cache keeps
+    which instructions of a block are watched): a new model never reads an old model's prices."""
+    here = Path(__file__)   # not imported: capstone is slow to load
     src = here.with_name("costs.py").read_bytes() + here.with_name("special.py").read_bytes()
     return hashlib.sha256(src).hexdigest()[:16]
 

@@ -298,6 +298,12 @@ class Runner:
     def send_serial(self, data: bytes) -> None:
         self.machine.send_serial(data)
 
+    def save_screen_png(self, path: str) -> None:
+        """The VGA picture as PNG at its native size (as `run --screen-png`); the result is
+        told in `message`.  Reads device state only, so it is safe while the guest runs."""
+        from .screenshot import save_png
+        self.message = save_png(self.machine, path)
+
     def stop(self, timeout: float = 5.0) -> bool:
         """Stop the guest and the thread; True when the thread has ended."""
         self._quit = True
@@ -342,9 +348,18 @@ class Runner:
             if getattr(reason, "name", "") != "PAUSED" or gen != self._pause_gen or self._quit:
                 return reason
 
+    def set_tables(self, on: bool) -> None:
+        """The tables view is open: decode GDT/IDT/TSS into each CpuView (tui/tables.py)."""
+        self.want_tables = bool(on)
+        if on:
+            self.submit(self._capture)       # a capture now, also while paused
+
     def _capture(self) -> None:
         try:
             self.cpu_view = capture_cpu(self.machine, self.mem_addr)
+            if getattr(self, "want_tables", False):
+                from bareflow.emu.tables import machine_tables
+                self.cpu_view.tables = machine_tables(self.machine).text()
         except Exception as err:  # shown in the status bar; the guest is not affected
             self.message = f"cannot read CPU state: {type(err).__name__}: {err}"
         self.cpu_seq += 1

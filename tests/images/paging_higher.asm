@@ -1,7 +1,7 @@
 ; Paging test kernel: identity map + higher half (0xC0000000) with 4 KiB pages, a 4 MiB PSE
 ; page, and a #PF handler that prints the error code and CR2, then repairs the mapping and
 ; returns so the access is retried; the kernel runs on from 0xC0000000 as higher-half kernels
-do.  Compared byte for byte with QEMU (tests/test_paging.py).
+; do.  Compared byte for byte with QEMU (tests/test_paging_faults.py).
 %define IMG_SECTORS 12
 %define BODY_SECTORS 8
 %include "bios_lib.inc"

@@ -1,7 +1,7 @@
 ; Paging test kernel: an identity map with 4 KiB pages, a 4 MiB PSE page, and a #PF handler that
 ; prints the error code and CR2, then repairs the mapping and returns so the access is retried
 ; (a read of a not-present page, a write to a read-only page under CR0.WP).  Compared byte for
-; byte with QEMU (tests/test_paging.py).  paging_higher.asm runs the same from 0xC0000000.
+; byte with QEMU (tests/test_paging_faults.py).  paging_higher.asm runs the same from 0xC0000000.
 %define IMG_SECTORS 12
 %define BODY_SECTORS 8
 %include "bios_lib.inc"
