@@ -30,8 +30,8 @@ from .hooks import Hooks
 from .inputdoor import InputDoor
 from .interrupts import EXCEPTION_NAMES, Delivered, DeliveryFault, TripleFault, deliver_with_escalation
 from .pricing import Pricer
-from .quirks import forget_last_exception
 from .cpuid import CpuidHook
+from .quirks import forget_last_exception, probe_old_exception_offset
 from .special import SpecialInsns
 from .stops import StopReason
 from .trace import InsnWindow
@@ -65,6 +65,7 @@ class Core:
         self._halted = False
         self._io_now: int | None = None
         self._bios_wait = False
+        self._df_retry: int | None = None   # see _stale_double_fault
         uc = Uc(UC_ARCH_X86, UC_MODE_32)
         uc.ctl_set_cpu_model(X.UC_CPU_X86_QEMU32)
         self.uc = uc
@@ -228,6 +229,8 @@ class Core:
         software = bool(bc and bc.ends_with == "int" and lin == bc.fallthrough)
         if not software:
             self.pricer.uncharge_to(lin)
+            if intno == 8 and self._stale_double_fault(uc, lin):
+                return      # the instruction runs again and raises its own fault
         kind = "software" if software else "exception"
         error_code = None if software else self.special.error_code(intno)
         if not software or cpu.paging():
@@ -235,6 +238,19 @@ class Core:
             # set CR2 and never reach us), which would turn the guest's next #PF into a #DF
             forget_last_exception(uc)
         self.deliver(intno, eip, kind, error_code)
+
+    def _stale_double_fault(self, uc, lin: int) -> bool:
+        """A #DF from Unicorn is never a real one: QEMU delivers nothing itself (emu/interrupts.py
+        decides double faults), so it only turns a fault into #DF because it still remembers an
+        earlier one, such as the page fault at 0xFFFFFFFF it records for its own probes once
+        paging is on.  Forget that memory and let the faulting instruction run again, once, so
+        that it raises its own exception with its own error code."""
+        if probe_old_exception_offset() is None or self._df_retry == lin:
+            self._df_retry = None
+            return False
+        self._df_retry = lin
+        forget_last_exception(uc)
+        return True
 
     def _raise_exception(self, vector: int) -> None:
         """A fault Unicorn reported as an error: charge what retired, deliver it through the IDT."""
@@ -246,6 +262,7 @@ class Core:
         """Deliver with escalation; on a triple fault stop the machine.  True if delivered.
         `hooks.deliveries` subscribers see the request first, with the CPU as it was; one may
         return a callable, called with the result once the delivery is done."""
+        self._df_retry = None
         if not self.hooks.deliveries:
             return self._deliver_now(vector, return_eip, kind, error_code)
         after = [a for cb in list(self.hooks.deliveries)

@@ -13,7 +13,7 @@ import importlib.util
 from typing import Callable
 
 from unicorn.unicorn_py3 import unicorn as _ucpy
-from unicorn.unicorn_const import UC_HOOK_BLOCK, UC_HOOK_INSN
+from unicorn.unicorn_const import UC_HOOK_BLOCK, UC_HOOK_EDGE_GENERATED, UC_HOOK_INSN
 from unicorn.x86_const import UC_X86_INS_RDTSC
 
 from ..devices.base.errors import BareflowError
@@ -84,6 +84,8 @@ def _load() -> ctypes.CDLL:
         "fp_rdtsc_hook_ptr": (vp, []),
         "fp_state_size": (ctypes.c_size_t, []),
         "fp_layout": (ctypes.c_size_t, [ctypes.POINTER(ctypes.c_size_t), ctypes.c_size_t]),
+        "fp_edge_hook_ptr": (vp, []),
+        "fp_retranslated": (u64, [vp]),
     }
     for name, (res, args) in sig.items():
         fn = getattr(lib, name)
@@ -152,6 +154,8 @@ class FastPath:
         self._hooks: list[ctypes.c_size_t] = []
         if block_hook:  # False only for the benchmark's "Unicorn without hooks" reference
             self._add_raw_hook(UC_HOOK_BLOCK, lib.fp_block_hook_ptr(), 1, 0)
+            # self-modifying code: a block translated again is priced again (fastpath.c)
+            self._add_raw_hook(UC_HOOK_EDGE_GENERATED, lib.fp_edge_hook_ptr(), 1, 0)
         self._add_raw_hook(UC_HOOK_INSN, lib.fp_rdtsc_hook_ptr(), 1, 0, UC_X86_INS_RDTSC)
 
     def _add_raw_hook(self, htype: int, fnptr: int, begin: int, end: int, *extra: int) -> None:
@@ -195,6 +199,11 @@ class FastPath:
 
     def invalidate(self, lo: int, hi: int) -> int:
         return self._lib.fp_invalidate(self._state, lo, hi)
+
+    @property
+    def retranslated(self) -> int:
+        """Priced blocks dropped because Unicorn translated them again (new bytes, flushes)."""
+        return self._lib.fp_retranslated(self._state)
 
     def clear(self) -> None:
         self._lib.fp_clear(self._state)

@@ -22,6 +22,7 @@ from ..devices.base.cp437 import CP437
 from ..devices.base.errors import BadArgument, BadImage
 from .board import HMA, HMA_SIZE, TEXT_WINDOW, TEXT_WINDOW_SIZE, Board
 from .core import Core
+from .jitdebug import JitDebug
 from .stops import StopReason
 from .paging import PageFault
 from .pricecache import image_identity
@@ -75,6 +76,8 @@ class Machine(Core):
                                                                          value=value))
             board.mmio_observers.append(lambda d, addr, size, value: self.emit("mmio", dir=d, addr=addr,
                                                                                 size=size, value=value))
+        # code the guest generates, named through GDB's JIT interface (emu/jitdebug.py)
+        self.jit_debug = JitDebug.attach(self)
         self.power_on()
 
     def reset(self) -> None:

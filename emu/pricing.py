@@ -116,6 +116,11 @@ class Pricer:
 
     def func_index(self, pc: int) -> int:
         core = self._core
+        jit = getattr(core, "jit_debug", None)      # code the guest generated (emu/jitdebug.py)
+        if jit is not None and jit.functions:
+            idx = jit.index_of(pc)
+            if idx >= 0:
+                return idx
         if core.symbols is not None:
             idx = core.symbols.index_of(pc)
             if idx >= 0:

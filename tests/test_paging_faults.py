@@ -19,7 +19,7 @@ def test_qemu_error_code_is_found_in_the_cpu_state():
     assert quirks.probe_error_code_offset() is not None
 
 
-@pytest.mark.parametrize("name", ["paging_pf.asm"])
+@pytest.mark.parametrize("name", ["paging_pf.asm", "paging_higher.asm"])
 def test_page_faults_match_qemu(name):
     img = images.build(name)
     q_out, q_status = images.run_qemu(img)
@@ -27,5 +27,5 @@ def test_page_faults_match_qemu(name):
     assert m.run(max_cycles=500_000_000) == StopReason.POWER_OFF, m.stop_message
     assert bytes(m.serial_out) == q_out
     assert m.exit_status == q_status
-    # the handler saw a write to a read-only page: P|W
+    # the handler saw a write to a read-only page: P|W (QEMU's error code, not a guess)
     assert b"#PF err=00000003 cr2=00301004" in q_out
