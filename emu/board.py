@@ -32,6 +32,7 @@ from ..devices.pit import Pit
 from ..devices.pmtimer import PmTimer
 from ..devices.power import AcpiPower
 from ..devices.ps2 import I8042
+from ..devices.reset_control import ResetControl
 from ..devices.uart import Uart16550
 from ..devices.vga import VgaText
 
@@ -99,7 +100,8 @@ class Board:
 
     def __init__(self, memory_mb: int = 64, disk: Any = None, *, boot_drive: int = 0x80,
                  host: BoardHost | None = None, now: Callable[[], int] | None = None,
-                 clock: Clock | None = None, bios_trace: Callable[..., None] | None = None) -> None:
+                 clock: Clock | None = None, bios_trace: Callable[..., None] | None = None,
+                 drives: Any = None, boot_order: str = "") -> None:
         self.memory_bytes = memory_mb * 1024 * 1024
         self.host: BoardHost = host if host is not None else NullHost()
         self.ram = bytearray(self.memory_bytes)
@@ -119,12 +121,15 @@ class Board:
         self.powered_off = False
         self.devices: dict[str, Any] = {}
         self._wire_devices()
-        from .bios import Bios
-        from .bios.disk import Disk
-        self.disk = disk if isinstance(disk, Disk) or disk is None else Disk(disk)
-        self.bios = Bios(bus=self.bus, clock=self.clock, disk=self.disk, memory_bytes=self.memory_bytes,
-                         boot_drive=boot_drive, a20_get=lambda: self._a20, a20_set=self.set_a20,
-                         trace=bios_trace or self._bios_trace) if self.disk is not None else None
+        # drives (emu/drives.py: lazy backing stores), the IDE channels, the BIOS over them
+        from .drives import drive_set_for
+        self.boot_order = boot_order
+        self.drives = drives if drives is not None else drive_set_for(disk, boot_drive)
+        self.ide: dict[str, Any] = {}
+        self.bios = None
+        self.disk = None
+        if self.drives is not None:
+            self._wire_drives(boot_drive, bios_trace)
 
     # ------------------------------------------------------------------ devices
     def _wire_devices(self) -> None:
@@ -136,7 +141,7 @@ class Board:
         # LINT0 in ExtINT mode); ISA IRQs go to both the 8259 and the I/O APIC (GsiRouter)
         self.lapic = lapic = LocalApic(clock=clock, pic=pic, on_intr=self._on_intr)
         ioapic = IoApic(lapic=lapic, pic=pic)
-        irq = GsiRouter(pic, ioapic)
+        self.gsi = irq = GsiRouter(pic, ioapic)   # IDE (IRQ14/15) is wired to it too
         #: what the core asks for interrupts: intr_pending() / acknowledge() -> vector | None
         self.intc = lapic
         self.add_device(pic)
@@ -152,6 +157,7 @@ class Board:
         self.add_device(DebugCon(on_byte=self._on_debugcon))
         self.add_device(Cmos(clock=clock, irq=irq, memory_mb=self.memory_bytes >> 20))
         power = self.add_device(AcpiPower(on_power_off=lambda: host.power_off(0)), "power")
+        self.add_device(ResetControl(on_reset=host.request_reset))
         # issue 10: APICs, HPET, PCI configuration space, PIIX4 ACPI registers, IMCR
         self.add_device(lapic)
         self.add_device(ioapic)
@@ -170,6 +176,24 @@ class Board:
         from .bios.tables import install_tables
         self.lapic.seabios_setup()
         install_tables(self)
+
+    def _wire_drives(self, boot_drive: int, bios_trace: Callable[..., None] | None) -> None:
+        """PIIX3 IDE channels (emu/ide.py) and the BIOS's disks over the same stores."""
+        from .bios import Bios
+        from .drives import bios_disks
+        from .ide import build_ide, note_bios_transfer
+        drives = self.drives
+        self.ide = build_ide(self.clock, self.gsi, drives.ide, on_event=lambda kind, f: self.host.emit(kind, **f))
+        for name, ch in self.ide.items():
+            self.add_device(ch, name)
+        hds, floppy = bios_disks(drives)
+        self.bios = Bios(bus=self.bus, clock=self.clock, disk=None, memory_bytes=self.memory_bytes,
+                         boot_drive=boot_drive, a20_get=lambda: self._a20, a20_set=self.set_a20,
+                         trace=bios_trace or self._bios_trace, hds=hds, floppy=floppy, boot_order=self.boot_order)
+        self.disk = self.bios.disk
+        ata = [i for i, st in enumerate(drives.ide) if st is not None]
+        self.bios.disks.on_transfer = lambda hd, lba, n: note_bios_transfer(self.ide, ata[hd], lba, n)
+        self.bios.on_reset = self.host.request_reset
 
     def add_device(self, dev: Any, name: str | None = None) -> Any:
         """Plug a port device in: it joins `devices` (snapshots, reset) and the bus (its ports)."""

@@ -112,6 +112,8 @@ class Core:
         self.bios.install(self.cpu)
         self.bios.post()
         self.board.post_firmware()  # LAPIC set-up and firmware tables (issue 10)
+        from .ide import after_post
+        after_post(self.board)     # the ATA registers and CMOS drive bytes SeaBIOS/QEMU leave
         self.bios.boot(self.cpu)   # raises BadImage-like BootError for images it cannot boot
         self._halted = False
         self._stop = None
@@ -283,6 +285,9 @@ class Core:
                                "cs": from_cs, "eip": return_eip, "mode": self.cpu.mode}
             name = EXCEPTION_NAMES.get(vector, f"vector {vector:#x}")
             self.emit("triple_fault", vector=vector, error_code=error_code, why=tf.why, cs=from_cs, eip=return_eip)
+            if not self.no_reboot:   # QEMU resets on a triple fault (shuts down with -no-reboot)
+                self.request_reset("triple fault")
+                return False
             self.finish(StopReason.TRIPLE_FAULT,
                          f"triple fault: {name} at {self.cpu.mode} mode {from_cs:#06x}:{return_eip:#010x} "
                          f"could not be delivered ({tf.why})")
@@ -328,8 +333,17 @@ class Core:
         self.emit("power_off", status=status)
         self.finish(StopReason.POWER_OFF, f"powered off (status {status})")
 
+    #: True: a reset request stops the run (QEMU -no-reboot); False: a real reset (emu/reboot.py)
+    no_reboot = True
+    _reboot_pending: str | None = None
+
     def request_reset(self, why: str) -> None:
         self.emit("reset_request", why=why)
+        if not self.no_reboot:
+            self._reboot_pending = why      # done between slices (emu/reboot.py)
+            self.fast.set_deadline(0)
+            self.uc.emu_stop()
+            return
         self.finish(StopReason.RESET, f"the guest asked for a reset ({why}); stopping as QEMU -no-reboot does")
 
     def request_pause(self) -> None:
@@ -395,6 +409,9 @@ class Core:
             if door.pending():
                 door.drain()
             clock.run_due(fast.h.cycles)
+            if self._reboot_pending is not None:
+                from .reboot import reboot
+                reboot(self, self._reboot_pending)
             if special.mode_check_due:
                 special.check_mode()
             if self._stop is not None:
