@@ -30,6 +30,7 @@ from .hooks import Hooks
 from .inputdoor import InputDoor
 from .interrupts import EXCEPTION_NAMES, Delivered, DeliveryFault, TripleFault, deliver_with_escalation
 from .pricing import Pricer
+from .cpuid import CpuidHook
 from .quirks import forget_last_exception, probe_old_exception_offset
 from .special import SpecialInsns
 from .stops import StopReason
@@ -81,6 +82,7 @@ class Core:
         self.fast = FastPath(uc, self.pricer.on_miss, nfuncs=len(func_names) + 64, block_hook=accounting)
         self.door = InputDoor(self)
         self.special = SpecialInsns(self)
+        self.cpuid_hook = CpuidHook(uc, apic=board.devices.get("lapic"))   # qemu32 as QEMU 7.2 answers
         self.debug = Debugger(self)
         #: the --trace-insns window (emu/trace.py), only with a trace file
         self.insn_window = InsnWindow(self, trace_insns) if trace_insns is not None and trace else None
@@ -109,6 +111,7 @@ class Core:
         self.uc.reg_write(X.UC_X86_REG_GDTR, (0, 0, 0xFFFF, 0))
         self.bios.install(self.cpu)
         self.bios.post()
+        self.board.post_firmware()  # LAPIC set-up and firmware tables (issue 10)
         from .ide import after_post
         after_post(self.board)     # the ATA registers and CMOS drive bytes SeaBIOS/QEMU leave
         self.bios.boot(self.cpu)   # raises BadImage-like BootError for images it cannot boot
@@ -521,8 +524,8 @@ class Core:
 
     def _irq_check(self) -> None:
         """Deliver a pending hardware interrupt if IF allows it (between instructions)."""
-        pic = self.board.pic
-        pending = pic.intr_pending()
+        intc = self.board.intc      # the local APIC (the 8259 behind its LINT0)
+        pending = intc.intr_pending()
         if not pending:
             self.fast.write(irq_pending=0)
             return
@@ -530,7 +533,9 @@ class Core:
             self.fast.write(irq_pending=1)
             return
         self.fast.write(irq_pending=0)
-        vector = pic.acknowledge()
+        vector = intc.acknowledge()
+        if vector is None:          # the request went away before INTA
+            return
         self._halted = False
         self.deliver(vector, self.cpu.get("eip"), "hardware", None)
 

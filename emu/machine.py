@@ -97,6 +97,8 @@ class Machine(Core):
         if config.trace_io and config.trace:
             board.bus.observe_io(lambda d, port, size, value: self.emit("io", dir=d, port=port, size=size,
                                                                          value=value))
+            board.mmio_observers.append(lambda d, addr, size, value: self.emit("mmio", dir=d, addr=addr,
+                                                                                size=size, value=value))
         # code the guest generates, named through GDB's JIT interface (emu/jitdebug.py)
         self.jit_debug = JitDebug.attach(self)
         self.power_on()
