@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE / "images"))
+sys.path.insert(0, str(HERE.parent / "images"))
 
 import build as images  # noqa: E402
 
@@ -31,7 +31,7 @@ needs_nasm = pytest.mark.skipif(shutil.which("nasm") is None, reason="no nasm")
 
 
 def expected(name: str) -> bytes:
-    return (HERE / "images" / f"{name}.expected").read_bytes()
+    return (HERE.parent / "images" / f"{name}.expected").read_bytes()
 
 
 def ours(name: str) -> Machine:
