@@ -310,6 +310,10 @@ def _main_run(args: list[str]) -> int:
     killed = False
     reason = None
     out = sys.stdout.buffer
+    from .signals import StopOnSignal
+    stopper = StopOnSignal() if ns.gdb is None else None   # under gdb, Ctrl-C belongs to gdb
+    if stopper is not None:
+        stopper.__enter__()
     try:
         machine = Machine(MachineConfig(image=ns.image, memory_mb=ns.memory, symbols=ns.symbols, trace=trace,
                                         trace_io=ns.trace_io, trace_insns=ns.trace_insns))
@@ -340,13 +344,20 @@ def _main_run(args: list[str]) -> int:
             reason = session.reason
             killed = session.how == "kill"
         else:
+            if stopper is not None:
+                stopper.attach(machine)
             reason = machine.run(ns.max_cycles)
+            if stopper is not None and stopper.signum is not None and reason == StopReason.PAUSED:
+                reason = None
+                machine._emit("stop", reason="interrupted", signal=stopper.name)
         machine.fast.flush_frames()
     except KeyboardInterrupt:
         reason = None
         code = EXIT_INTERRUPTED
         print(f"\n{PROG}: interrupted", file=sys.stderr)
     finally:
+        if stopper is not None:
+            stopper.restore()
         if recorder is not None and machine is not None:
             recorder.finish(reason, interrupted=reason is None)
         try:
@@ -365,6 +376,11 @@ def _main_run(args: list[str]) -> int:
         print(f"{PROG}: killed by the debugger at cycle {machine.cycles}", file=sys.stderr)
         return EXIT_OK
     if reason is None:
+        if stopper is not None and stopper.signum is not None:
+            from .signals import exit_status
+            print(f"{PROG}: interrupted by {stopper.name} at cycle {machine.cycles} ({machine.where()})",
+                  file=sys.stderr)
+            return exit_status(stopper.signum)
         return EXIT_INTERRUPTED
     code = exit_code(machine, reason)
     if reason not in (StopReason.POWER_OFF, StopReason.RESET):
