@@ -417,7 +417,7 @@ def explain_parser() -> argparse.ArgumentParser:
                    help="print each milestone as it happens and, on a terminal, wait for Enter")
     p.add_argument("--after-main", type=int, default=20_000_000, metavar="CYCLES",
                    help="stop this many cycles after the program's main is reached (default 20000000, 0.2 s "
-                        "emulated; exit 67 as for --max-cycles); 0 runs on until the guest stops")
+                        "emulated; exit 0); 0 runs on until the guest stops")
     p.add_argument("--brief", action="store_true", help="titles and texts only, without the decoded details")
     p.add_argument("--json", metavar="FILE", help="also write the milestones as JSON")
     return p
@@ -483,6 +483,8 @@ def _main_explain(args: list[str]) -> int:
     if reason not in (StopReason.POWER_OFF, StopReason.RESET):
         print(f"{PROG}: {machine.stop_message or reason.value}{_last_instructions(machine)}", file=sys.stderr)
         _print_fault_explanation(watcher, reason)
+    if reason == StopReason.CYCLE_LIMIT:
+        return EXIT_OK       # explain stopped where it was told to (--after-main, --max-cycles): done
     return exit_code(machine, reason)
 
 
