@@ -126,17 +126,10 @@ def load(path: str | Path) -> dict[str, Any]:
         raise BadArgument(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadArgument(f"{path}: not a BareFlow recording (not JSON: {exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise BadArgument(f"{path}: not a BareFlow recording (no \"format\": \"{FORMAT}\")")
-    if doc.get("version") != VERSION:
-        raise BadArgument(f"{path}: recording version {doc.get('version')!r}, this BareFlow reads {VERSION}")
-    for key in ("image", "image_sha256", "config", "inputs", "end"):
-        if key not in doc:
-            raise BadArgument(f"{path}: recording has no \"{key}\"")
-    for i, e in enumerate(doc["inputs"]):
-        if not isinstance(e, dict) or e.get("kind") not in ("serial", "keys", "scancodes") \
-                or not isinstance(e.get("cycle"), int) or e.get("where") not in ("io", "boundary"):
-            raise BadArgument(f"{path}: input #{i} is malformed")
+    except RecursionError:
+        raise BadArgument(f"{path}: not a BareFlow recording (nested too deeply)") from None
+    from .recording_schema import validate
+    validate(doc, str(path), fmt=FORMAT, version=VERSION)
     return doc
 
 
