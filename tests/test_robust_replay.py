@@ -101,7 +101,7 @@ def test_crafted_recording_is_one_line_exit_2(tmp_path, recording, field, value,
     assert err.count("\n") == 1 and words in err and "Traceback" not in err, err
 
 
-@pytest.mark.parametrize("content", ["[1, 2]", "5", '"x"', "null", "[" * 100000, "{}"])
+@pytest.mark.parametrize("content", ["[1, 2]", "5", "\"x\"", "null", "[" * 100000, "{}"], ids=["list", "number", "string", "null", "deep", "empty"])
 def test_not_an_object(tmp_path, content):
     f = tmp_path / "bad.json"
     f.write_text(content)
