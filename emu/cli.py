@@ -299,7 +299,11 @@ def _main_run(args: list[str]) -> int:
     from .machine import Machine, MachineConfig, StopReason
     from .profile import profile_document
     from .trace import TraceSink
+    from .outputs import EXIT_WRITE_ERROR, check_outputs
 
+    check_outputs([("--trace", ns.trace), ("--profile", ns.profile), ("--screen", ns.screen),
+                   ("--export-speedscope", ns.export_speedscope), ("--export-chrome-trace", ns.export_chrome_trace),
+                   ("--export-screen-svg", ns.export_screen_svg), ("--record", ns.record)])
     trace = TraceSink(ns.trace) if ns.trace else None
     if ns.trace_io and not trace:
         raise BadArgument("--trace-io needs --trace FILE")
@@ -307,6 +311,7 @@ def _main_run(args: list[str]) -> int:
         raise BadArgument("--trace-insns needs --trace FILE")
     machine = None
     recorder = None
+    watcher = journey = None
     killed = False
     reason = None
     out = sys.stdout.buffer
@@ -367,11 +372,25 @@ def _main_run(args: list[str]) -> int:
         if trace is not None:
             trace.close()
     assert machine is not None
+    written = True
     if ns.profile:
-        _write_json(ns.profile, profile_document(machine))
+        written &= _write_json(ns.profile, profile_document(machine))
     if ns.screen:
-        _write_text(ns.screen, machine.screen_text())
-    _write_exports(ns, machine, journey if reason is not None else None)
+        written &= _write_text(ns.screen, machine.screen_text())
+    written &= _write_exports(ns, machine, journey if reason is not None else None)
+    if recorder is not None and getattr(recorder, "error", None):
+        written = False
+    if trace is not None and trace.error:
+        print(f"{PROG}: --trace {ns.trace}: write failed ({trace.error}); the file holds the "
+              f"events up to the failure, whole lines only", file=sys.stderr)
+        written = False
+    code = _main_run_status(machine, reason, killed, stopper, watcher)
+    return code if written else EXIT_WRITE_ERROR
+
+
+def _main_run_status(machine: Any, reason: Any, killed: bool, stopper: Any, watcher: Any) -> int:
+    """The stop line(s) on stderr and the exit status of a run whose outputs are written."""
+    from .machine import StopReason
     if killed:
         print(f"{PROG}: killed by the debugger at cycle {machine.cycles}", file=sys.stderr)
         return EXIT_OK
@@ -389,7 +408,7 @@ def _main_run(args: list[str]) -> int:
     return code
 
 
-def _write_exports(ns: Any, machine: Any, journey: Any) -> None:
+def _write_exports(ns: Any, machine: Any, journey: Any) -> bool:
     """--export-speedscope / --export-chrome-trace / --export-screen-svg (emu/export.py)."""
     from . import export
     try:
@@ -404,6 +423,8 @@ def _write_exports(ns: Any, machine: Any, journey: Any) -> None:
             export.write_text(ns.export_screen_svg, export.machine_screen_svg(machine))
     except OSError as exc:
         print(f"{PROG}: cannot write {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def explain_parser() -> argparse.ArgumentParser:
@@ -426,6 +447,8 @@ def explain_parser() -> argparse.ArgumentParser:
 def _main_explain(args: list[str]) -> int:
     """`explain IMAGE`: the journey on stdout; the stop line (and a fault's explanation) on stderr."""
     ns = explain_parser().parse_args(args)
+    from .outputs import check_output
+    check_output("--json", ns.json)
     if ns.after_main < 0:
         raise BadArgument(f"--after-main {ns.after_main}: must be 0 or more cycles")
     steps = key_steps(getattr(ns, "key_script", None))
@@ -476,10 +499,11 @@ def _main_explain(args: list[str]) -> int:
     else:
         sys.stdout.write(journey.text(details=details))
     sys.stdout.flush()
-    if ns.json:
-        _write_json(ns.json, {"image": str(ns.image), "cycles": machine.cycles, "stop": reason.value,
+    if ns.json and not _write_json(ns.json, {"image": str(ns.image), "cycles": machine.cycles, "stop": reason.value,
                               "milestones": [m.to_dict() for m in journey.milestones],
-                              "faults": [e.to_dict() for e in watcher.explanations]})
+                              "faults": [e.to_dict() for e in watcher.explanations]}):
+        from .outputs import EXIT_WRITE_ERROR
+        return EXIT_WRITE_ERROR
     if reason not in (StopReason.POWER_OFF, StopReason.RESET):
         print(f"{PROG}: {machine.stop_message or reason.value}{_last_instructions(machine)}", file=sys.stderr)
         _print_fault_explanation(watcher, reason)
@@ -492,7 +516,7 @@ def _print_fault_explanation(watcher: Any, reason: Any) -> None:
     """After the one-line stop message: the fault explainer's full text, for a triple fault, or
     for a stop that follows an exception (a panic handler that halts)."""
     from .machine import StopReason
-    last = watcher.last
+    last = watcher.last if watcher is not None else None
     if last is None:
         return
     if reason == StopReason.TRIPLE_FAULT:
@@ -526,18 +550,14 @@ def _last_instructions(machine: Any, n: int = 4) -> str:
     return "; last instructions: " + " | ".join(f"{addr:#x}: {text}" for addr, text in insns)
 
 
-def _write_json(path: str, doc: Any) -> None:
-    try:
-        Path(path).write_text(json.dumps(doc, indent=2) + "\n")
-    except OSError as exc:
-        print(f"{PROG}: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+def _write_json(path: str, doc: Any) -> bool:
+    from .outputs import write_text
+    return write_text(path, json.dumps(doc, indent=2) + "\n")
 
 
-def _write_text(path: str, text: str) -> None:
-    try:
-        Path(path).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        print(f"{PROG}: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+def _write_text(path: str, text: str) -> bool:
+    from .outputs import write_text
+    return write_text(path, text)
 
 
 if __name__ == "__main__":

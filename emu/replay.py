@@ -96,11 +96,12 @@ class Recorder:
             "end": end_state(m, reason, interrupted),
         }
 
+    error: str | None = None
+
     def finish(self, reason: Any, interrupted: bool = False) -> None:
-        try:
-            self.path.write_text(json.dumps(self.document(reason, interrupted), indent=1) + "\n")
-        except OSError as exc:
-            print(f"bareflow-emu: cannot write {self.path}: {exc.strerror or exc}", file=sys.stderr)
+        from .outputs import write_text
+        if not write_text(self.path, json.dumps(self.document(reason, interrupted), indent=1) + "\n", "--record"):
+            self.error = "not written"   # the line is printed; the run exits 74
 
 
 def end_state(m: Any, reason: Any, interrupted: bool = False) -> dict[str, Any]:
@@ -184,6 +185,8 @@ def main_replay(args: Sequence[str]) -> int:
     p.add_argument("--trace", metavar="FILE", help="write architectural events as JSON Lines")
     p.add_argument("--quiet", action="store_true", help="do not copy COM1 output to stdout")
     ns = p.parse_args(list(args))
+    from .outputs import check_output
+    check_output("--trace", ns.trace)
     doc = load(ns.recording)
     image = ns.image or doc["image"]
     if not Path(image).exists():
@@ -215,6 +218,10 @@ def main_replay(args: Sequence[str]) -> int:
         out.flush()
         if trace is not None:
             trace.close()
+    if trace is not None and trace.error:
+        from .outputs import EXIT_WRITE_ERROR
+        print(f"bareflow-emu: --trace {ns.trace}: write failed ({trace.error}); whole lines kept", file=sys.stderr)
+        return EXIT_WRITE_ERROR
     got = end_state(machine, reason, interrupted=reason is None)
     diffs = compare(end, got) + player.mismatches
     if diffs:
