@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
+from .argparser import Parser
 from .errors import BadArgument, BadImage, BareflowError
 
 EXIT_OK = 0
@@ -144,8 +145,13 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="type the next --keys once PATTERN appears on serial (after the previous keys)")
 
 
+def _brief_faults(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--brief-faults", action="store_true",
+                   help="a fault stop prints only its one line, without the fault explainer's text")
+
+
 def run_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"{PROG} run", description="Boot a raw disk image headless; COM1 is "
+    p = Parser(prog=f"{PROG} run", description="Boot a raw disk image headless; COM1 is "
                                 "stdin/stdout like QEMU's -serial stdio.")
     p.add_argument("image", help="raw bootable disk image (boot sector at LBA 0)")
     _common(p)
@@ -169,6 +175,7 @@ def run_parser() -> argparse.ArgumentParser:
                    help="address the gdb stub listens on (default 127.0.0.1, loopback only)")
     p.add_argument("--record", metavar="FILE",
                    help="record the run's input with cycle stamps, for `bareflow-emu replay FILE`")
+    _brief_faults(p)
     return p
 
 
@@ -181,7 +188,7 @@ def _port(text: str) -> int:
 
 
 def tui_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="BareFlow: watch a PC boot and run a bare-metal "
+    p = Parser(prog=PROG, description="BareFlow: watch a PC boot and run a bare-metal "
                                 "program. With no subcommand, opens the TUI.",
                                 epilog="subcommands: run IMAGE (headless; see `bareflow-emu run --help`), "
                                        "explain IMAGE (the boot journey as text)")
@@ -384,7 +391,7 @@ def _main_run(args: list[str]) -> int:
         print(f"{PROG}: --trace {ns.trace}: write failed ({trace.error}); the file holds the "
               f"events up to the failure, whole lines only", file=sys.stderr)
         written = False
-    code = _main_run_status(machine, reason, killed, stopper, watcher)
+    code = _main_run_status(machine, reason, killed, stopper, None if ns.brief_faults else watcher)
     return code if written else EXIT_WRITE_ERROR
 
 
@@ -428,7 +435,7 @@ def _write_exports(ns: Any, machine: Any, journey: Any) -> bool:
 
 
 def explain_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"{PROG} explain", description="Boot an image headless and print its boot "
+    p = Parser(prog=f"{PROG} explain", description="Boot an image headless and print its boot "
                                 "journey: each milestone with its cycle stamp and what it means (docs/journey.md). "
                                 "COM1 output is not shown; the exit status is the run's (docs/cli.md).")
     p.add_argument("image", help="raw bootable disk image")
@@ -441,6 +448,7 @@ def explain_parser() -> argparse.ArgumentParser:
                         "emulated; exit 0); 0 runs on until the guest stops")
     p.add_argument("--brief", action="store_true", help="titles and texts only, without the decoded details")
     p.add_argument("--json", metavar="FILE", help="also write the milestones as JSON")
+    _brief_faults(p)
     return p
 
 
@@ -506,7 +514,7 @@ def _main_explain(args: list[str]) -> int:
         return EXIT_WRITE_ERROR
     if reason not in (StopReason.POWER_OFF, StopReason.RESET):
         print(f"{PROG}: {machine.stop_message or reason.value}{_last_instructions(machine)}", file=sys.stderr)
-        _print_fault_explanation(watcher, reason)
+        _print_fault_explanation(None if ns.brief_faults else watcher, reason)
     if reason == StopReason.CYCLE_LIMIT:
         return EXIT_OK       # explain stopped where it was told to (--after-main, --max-cycles): done
     return exit_code(machine, reason)

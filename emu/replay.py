@@ -176,8 +176,8 @@ def compare(recorded: dict[str, Any], got: dict[str, Any]) -> list[str]:
 
 def main_replay(args: Sequence[str]) -> int:
     """`bareflow-emu replay FILE`: the exit status is the recorded run's, or 71 on divergence."""
-    import argparse
-    p = argparse.ArgumentParser(prog="bareflow-emu replay",
+    from .argparser import Parser
+    p = Parser(prog="bareflow-emu replay",
                                 description="Re-run a session recorded with `run --record FILE`, feeding each "
                                 "input at its recorded cycle, and check it ends identically.")
     p.add_argument("recording", help="the file written by --record")
