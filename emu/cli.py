@@ -483,9 +483,18 @@ def _main_explain(args: list[str]) -> int:
             machine.request_pause()
 
     journey.listeners.append(on_milestone)
+    from .signals import StopOnSignal, exit_status
+    stopper = None if interactive else StopOnSignal(machine)   # input() needs Ctrl-C as usual
+    if stopper is not None:
+        stopper.__enter__()
     try:
         while True:
             reason = machine.run(limit[0])
+            if stopper is not None and stopper.signum is not None:
+                machine._emit("stop", reason="interrupted", signal=stopper.name)
+                print(f"{PROG}: interrupted by {stopper.name} at cycle {machine.cycles} ({machine.where()})",
+                      file=sys.stderr)
+                return exit_status(stopper.signum)
             if ns.pause_at_milestones:
                 for m in journey.milestones[shown:]:
                     print(m.format(journey.cpu_hz, details=details), flush=True)
@@ -501,6 +510,9 @@ def _main_explain(args: list[str]) -> int:
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if stopper is not None:
+            stopper.restore()
     if ns.pause_at_milestones:
         for m in journey.milestones[shown:]:
             print(m.format(journey.cpu_hz, details=details))

@@ -72,3 +72,19 @@ def test_signal_ends_the_run_with_outputs(tmp_path, sig, code):
     doc = json.loads(prof.read_text())
     assert doc["cycles"] > 0
     assert screen.exists()
+
+
+def test_explain_sigterm_is_one_line_and_143(tmp_path):
+    img = spin_sector(tmp_path / "spin.img", CLI_SPIN)
+    proc = subprocess.Popen(EMU + ["explain", str(img), "--after-main", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        time.sleep(4.0)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, err
+    assert err.decode().count("\n") == 1 and b"interrupted by SIGTERM" in err
