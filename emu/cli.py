@@ -464,7 +464,19 @@ def _main_explain(args: list[str]) -> int:
     from .journey import Journey
     from .machine import Machine, MachineConfig, StopReason
 
-    machine = Machine(MachineConfig(image=ns.image, memory_mb=ns.memory, symbols=ns.symbols))
+    from .signals import StopOnSignal, exit_status
+    # installed before the machine is built: a signal during the build is not lost
+    stopper = None if ns.pause_at_milestones and sys.stdin.isatty() else StopOnSignal()  # input() needs Ctrl-C
+    if stopper is not None:
+        stopper.__enter__()
+    try:
+        machine = Machine(MachineConfig(image=ns.image, memory_mb=ns.memory, symbols=ns.symbols))
+    except BaseException:
+        if stopper is not None:
+            stopper.restore()
+        raise
+    if stopper is not None:
+        stopper.attach(machine)
     watcher = FaultWatcher(machine)
     journey = Journey().attach(machine)
     watcher.on_explanation.append(journey.add_explanation)
@@ -483,10 +495,6 @@ def _main_explain(args: list[str]) -> int:
             machine.request_pause()
 
     journey.listeners.append(on_milestone)
-    from .signals import StopOnSignal, exit_status
-    stopper = None if interactive else StopOnSignal(machine)   # input() needs Ctrl-C as usual
-    if stopper is not None:
-        stopper.__enter__()
     try:
         while True:
             reason = machine.run(limit[0])
