@@ -191,7 +191,11 @@ def main_replay(args: Sequence[str]) -> int:
     image = ns.image or doc["image"]
     if not Path(image).exists():
         raise BadArgument(f"{ns.recording}: the recorded image {image} is gone (use --image PATH)")
-    digest = sha256_file(image)
+    try:
+        digest = sha256_file(image)
+    except OSError as exc:
+        raise BadArgument(f"{ns.recording}: the recorded image {image} cannot be read "
+                          f"({exc.strerror or exc})") from None
     if digest != doc["image_sha256"]:
         raise BadArgument(f"{image}: SHA-256 {digest[:12]}... differs from the recorded "
                           f"{doc['image_sha256'][:12]}...; the replay would not be the same run")

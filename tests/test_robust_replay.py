@@ -78,6 +78,8 @@ CASES = [
     ("inputs.0", "x", '"inputs[0]"'),
     ("image", DELETE, '"image" is missing'),
     ("image", 3, '"image"'),
+    ("image", "/", "cannot be read"),
+    ("image", "/nonexistent/x.img", "is gone"),
     ("image_sha256", "abc", '"image_sha256"'),
     ("end", None, '"end"'),
     ("end.cycles", "12", '"end.cycles"'),
