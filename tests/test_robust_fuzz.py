@@ -1,8 +1,9 @@
 """Fuzz: seeded random boot sectors and wild programs never crash the emulator (issue 12).
 
-Three families, fixed seeds (deterministic): random 510-byte boot sectors; a valid real-mode
+Four families, fixed seeds (deterministic): random 510-byte boot sectors; a valid real-mode
 prologue (segments, stack, STI) followed by random bytes; a protected-mode entry (A20, GDT,
-CR0.PE, far jump, flat segments) followed by random bytes.  Each runs in-process through the
+CR0.PE, far jump, flat segments) followed by random bytes; tests/images/core_pm with a few
+bytes of its code changed.  Each runs in-process through the
 Machine API, bounded by a cycle budget and a wall-clock guard (a timer that asks the machine to
 pause), and must end with a documented status (docs/cli.md): no Python exception, no hang
 (the pause is honoured within seconds), no host crash (the test process survives).  A handful
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import subprocess
 import sys
 import threading
@@ -48,8 +50,20 @@ def sector(prologue: bytes, rng: random.Random) -> bytes:
     return bytes(s)
 
 
+def _core_pm() -> bytes:
+    sys.path.insert(0, str(ROOT / "tests" / "images"))
+    from build import build
+    return build("core_pm.asm").read_bytes()
+
+
 def family(name: str, seed: int) -> bytes:
     rng = random.Random(f"{name}-{seed}")
+    if name == "mutated":          # a real test image with 1-8 bytes of its code changed
+        data = bytearray(_core_pm())
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(min(len(data), 8 * 512))] = rng.randrange(256)
+        data[510:512] = b"\x55\xaa"
+        return bytes(data)
     if name == "sector":
         return sector(b"", rng)
     if name == "real":
@@ -72,11 +86,13 @@ def run_one(path: Path) -> tuple[StopReason, int, float]:
     return reason, status, elapsed
 
 
-@pytest.mark.parametrize("name", ["sector", "real", "pm"])
+@pytest.mark.parametrize("name", ["sector", "real", "pm", "mutated"])
 def test_fuzz_in_process(tmp_path, name):
+    if name == "mutated" and shutil.which("nasm") is None:
+        pytest.skip("no nasm")
     failures, guarded = [], 0
     statuses: dict[int, int] = {}
-    for seed in range(N):
+    for seed in range(N if name != "mutated" else N // 2):
         img = tmp_path / f"{name}-{seed}.img"
         img.write_bytes(family(name, seed))
         try:
