@@ -3,7 +3,7 @@
 One device = one module that owns its state and declares its ports (v86 style).  The machine
 creates the devices, registers them here, and routes the guest's IN/OUT through `io_read` /
 `io_write`.  Devices talk to the rest of the PC only through what they are given:
-the `Clock` (bareflow.emu.clock) for time and events, an `IrqSink` for interrupt lines, and
+the `Clock` (bareflow.devices.base.clock) for time and events, an `IrqSink` for interrupt lines, and
 plain callbacks (serial bytes out, debug exit, trace).
 """
 from __future__ import annotations
@@ -57,7 +57,15 @@ class Bus:
         self._ports: dict[int, Device] = {}
         self.devices: list[Device] = []
         #: Optional observer called as (direction, port, size, value) for --trace-io.
-        self.on_io: Callable[[str, int, int, int], None] | None = None
+        #: Port I/O observers, called as (direction "in"/"out", port, size, value) after a read
+        #: and before a write reaches the device.  Subscribe with `observe_io`; an empty list
+        #: costs one truth test per access.
+        self.io_observers: list[Callable[[str, int, int, int], None]] = []
+
+    def observe_io(self, callback: Callable[[str, int, int, int], None]) -> Callable[[], None]:
+        """Subscribe to every port access; returns the function that unsubscribes."""
+        self.io_observers.append(callback)
+        return lambda: self.io_observers.remove(callback) if callback in self.io_observers else None
 
     def register(self, device: Device) -> None:
         for port in device.ports():
@@ -79,14 +87,16 @@ class Bus:
             value = dev.io_read(port, size) & ((1 << (8 * size)) - 1)
         else:
             value = self._split_read(port, size)
-        if self.on_io is not None:
-            self.on_io("in", port, size, value)
+        if self.io_observers:
+            for cb in self.io_observers:
+                cb("in", port, size, value)
         return value
 
     def io_write(self, port: int, size: int, value: int) -> None:
         value &= 0xFF if size == 1 else (1 << (8 * size)) - 1
-        if self.on_io is not None:
-            self.on_io("out", port, size, value)
+        if self.io_observers:
+            for cb in self.io_observers:
+                cb("out", port, size, value)
         dev = self._ports.get(port)
         if dev is None:
             return

@@ -19,7 +19,7 @@ import calendar
 import datetime as _dt
 from typing import Any, Iterable
 
-from ..emu.clock import CPU_HZ, Clock
+from .base.clock import CPU_HZ, Clock
 from .bus import IrqSink, split_read, split_write
 
 REG_A, REG_B, REG_C, REG_D = 0x0A, 0x0B, 0x0C, 0x0D

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from ..emu.clock import CPU_HZ, PIT_HZ, Clock
+from .base.clock import CPU_HZ, PIT_HZ, Clock
 from .bus import IrqSink, split_read, split_write
 
 RW_LSB, RW_MSB, RW_WORD0, RW_WORD1 = 1, 2, 3, 4

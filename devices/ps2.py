@@ -26,17 +26,15 @@ usual time-out), which keeps them from reaching the keyboard.
 Host keys are paced (docs/architecture.md "Input pacing"): `type_text`/`press`/
 `press_make_break` queue set 2 bytes; the first enters the output buffer as soon as it is free,
 each next one KEY_DELAY_CYCLES (1 ms of guest time, QEMU's `kbd-throttle` interval) after the
-guest read the previous key byte from port 0x60.  These three methods are thread-safe: called
-on the emulator thread they take effect at once; from another thread (the TUI) the keys wait
-in an inbox that the emulator thread drains in `pump_input()` or on the next port access.
+guest read the previous key byte from port 0x60.  Like every device method they run on the
+emulator thread only: host input from other threads waits in the machine's input door
+(emu/inputdoor.py), so the chip holds no lock or queue of its own.
 """
 from __future__ import annotations
 
-import queue
-import threading
 from typing import Any, Callable, Iterable
 
-from ..emu.clock import CPU_HZ, Clock
+from .base.clock import CPU_HZ, Clock
 from .bus import IrqSink
 from .scancodes import XLATE, set1_to_set2, text_to_set2
 
@@ -77,9 +75,6 @@ class I8042:
         self.on_a20 = on_a20
         self.on_reset_cpu = on_reset_cpu
         self.key_delay = key_delay
-        self._inbox: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
-        #: ident of the emulator thread (the one that drains input); None until first used
-        self._emu_thread: int | None = None
         self._host: list[int] = []  # set 2 bytes typed by the host, not yet delivered
         self._host_event = None
         self._kbd_level = 0
@@ -116,8 +111,6 @@ class I8042:
         if size != 1:
             # each byte of a wide access hits one port: 0x60/0x61 or 0x64/0x65 (not ours)
             return self.io_read(port, 1) | 0xFFFFFF00 & ((1 << (8 * size)) - 1)
-        if not self._inbox.empty():
-            self.pump_input()
         if port == 0x64:
             return self.status
         return self._read_data()
@@ -361,12 +354,12 @@ class I8042:
     def type_text(self, text: str) -> None:
         """Type `text` on a US keyboard ('\\n' = Enter; Shift for capitals and symbols), one
         key at a time, make then break.  Raises ValueError (before queueing anything) for a
-        character no key produces.  Thread-safe."""
+        character no key produces."""
         self._post(text_to_set2(text))
 
     def press_make_break(self, set1_codes: Iterable[int]) -> None:
         """Queue a set 1 make/break byte sequence (E0/E1 prefixes allowed), e.g. from the TUI's
-        key map.  Converted to the set 2 bytes the keyboard sends.  Thread-safe."""
+        key map.  Converted to the set 2 bytes the keyboard sends."""
         self._post(set1_to_set2(set1_codes))
 
     def press(self, make: int | Iterable[int]) -> None:
@@ -376,34 +369,14 @@ class I8042:
         self.press_make_break(makes + breaks)
 
     def _post(self, codes: list[int]) -> None:
-        """On the emulator thread (or before any thread has drained input) the keys join the
-        paced queue at once; from another thread they wait in the inbox for `pump_input()`
-        or the guest's next access to ports 0x60/0x64."""
+        """The keys join the paced queue; the first enters the output buffer if it is free."""
         if codes:
-            self._inbox.put(codes)
-            me = threading.get_ident()
-            if self._emu_thread is None or self._emu_thread == me:
-                self.pump_input()
-
-    def pump_input(self) -> bool:
-        """Emulator thread: take keys queued by other threads.  Call it when a run starts/
-        resumes and while idle in HLT if other threads type.  True if anything was added."""
-        self._emu_thread = threading.get_ident()
-        added = False
-        while True:
-            try:
-                codes = self._inbox.get_nowait()
-            except queue.Empty:
-                break
             self._host.extend(codes)
-            added = True
-        if added:
             self._fill()
-        return added
 
     def keys_pending(self) -> bool:
         """Host key bytes not yet delivered to the guest."""
-        return bool(self._host) or self.ob_src == SRC_HOST or not self._inbox.empty()
+        return bool(self._host) or self.ob_src == SRC_HOST
 
     # -- convenience / snapshots ----------------------------------------------------------
     def program_like_bios(self, command_byte: int = 0x61) -> None:
@@ -419,8 +392,7 @@ class I8042:
                "need_high_bit", "_kbd_level", "_aux_level")
 
     def state(self) -> dict[str, Any]:
-        """Read-only (any thread may look).  Input still in the cross-thread inbox is not part
-        of the device yet, so it is not in the snapshot."""
+        """Read-only (any thread may look)."""
         d: dict[str, Any] = {f: int(getattr(self, f)) for f in self._FIELDS}
         d["ctrl_data"] = self.ctrl_data
         d["replies"] = list(self.replies)

@@ -20,11 +20,9 @@ interrupt, 4 character times after it arrived, as on the chip.
 """
 from __future__ import annotations
 
-import queue
-import threading
 from typing import Any, Callable, Iterable
 
-from ..emu.clock import CPU_HZ, Clock
+from .base.clock import CPU_HZ, Clock
 from .bus import IrqSink, split_read, split_write
 
 # Register bits (names as in the 16550A datasheet / Linux serial_reg.h)
@@ -58,9 +56,6 @@ class Uart16550:
         self.irq_line = irq_line
         self.on_tx = on_tx
         self._owned = frozenset(range(base, base + 8))
-        self._inbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-        #: ident of the emulator thread (the one that drains input); None until first used
-        self._emu_thread: int | None = None
         self._host = bytearray()
         self._rx_event = None
         self._timeout_event = None
@@ -103,8 +98,6 @@ class Uart16550:
     def io_read(self, port: int, size: int) -> int:
         if size != 1:
             return split_read(lambda p: self.io_read(p, 1), self._owned, port, size)
-        if not self._inbox.empty():
-            self.pump_input()
         reg = port - self.base
         if reg == 5:  # LSR first: polling loops read it most
             ret = self.lsr
@@ -337,43 +330,22 @@ class Uart16550:
 
     # -- host side -----------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
-        """Queue host bytes for the guest.  On the emulator thread (the one that drains input,
-        or any thread before one has) they join the paced queue at once; from another thread
-        they wait in a thread-safe inbox until the emulator thread calls `pump_input()` or the
-        guest touches a UART port."""
+        """Queue host bytes for the guest (paced: see the module docstring).  Emulator thread
+        only, like every device method: other threads go through the machine's input door."""
         if data:
-            self._inbox.put(bytes(data))
-            me = threading.get_ident()
-            if self._emu_thread is None or self._emu_thread == me:
-                self.pump_input()
-
-    def pump_input(self) -> bool:
-        """Emulator thread: move fed bytes into the paced host queue.  Call it when a run
-        starts/resumes and while idle in HLT if other threads feed.  True if anything came."""
-        self._emu_thread = threading.get_ident()
-        added = False
-        while True:
-            try:
-                chunk = self._inbox.get_nowait()
-            except queue.Empty:
-                break
-            self._host += chunk
-            added = True
-        if added:
+            self._host += bytes(data)
             self._kick()
-        return added
 
     def rx_pending(self) -> bool:
-        """Host bytes not yet taken by the guest (queued, in the inbox, or unread)."""
-        return bool(self._host) or self._host_unread or not self._inbox.empty()
+        """Host bytes not yet taken by the guest (queued or unread)."""
+        return bool(self._host) or self._host_unread
 
     # -- snapshots -----------------------------------------------------------------------
     _FIELDS = ("rbr", "thr", "ier", "iir", "lcr", "mcr", "lsr", "msr", "scr", "fcr", "divider",
                "rx_itl", "thr_ipending", "timeout_ipending", "char_cycles", "_irq_level")
 
     def state(self) -> dict[str, Any]:
-        """Read-only (any thread may look).  Input still in the cross-thread inbox is not part
-        of the device yet, so it is not in the snapshot."""
+        """Read-only (any thread may look)."""
         d: dict[str, Any] = {f: int(getattr(self, f)) for f in self._FIELDS}
         d["rx_fifo"] = bytes(self.rx_fifo)
         d["host"] = bytes(self._host)

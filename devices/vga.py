@@ -1,8 +1,12 @@
-"""VGA registers for 80x25 colour text mode (ports 0x3B4-0x3DF) and text-screen helpers.
+"""The VGA as QEMU's standard VGA (ports 0x3B4-0x3DF, video memory behind A0000-BFFFF).
 
-Reference: QEMU hw/display/vga.c (`vga_ioport_read` / `vga_ioport_write`).  The text itself is
-plain RAM at 0xB8000 owned by the machine; this device models the register file the guest
-programs: CRTC index/data at 0x3D4/0x3D5 (0x3B4/0x3B5 when misc output bit 0 selects mono
+Reference: QEMU hw/display/vga.c (`vga_ioport_read` / `vga_ioport_write`).  Parts: this module
+(the register file and the device), devices/vga_memory.py (the four planes, the latches and
+the CPU's view of them), devices/vga_render.py (the picture: text, 16- and 256-colour graphics
+as QEMU draws them; PNG).  In text modes the text itself stays plain RAM at 0xB8000 owned by
+the machine (fast, and what the BIOS and the UI read); in graphics modes the machine backs
+A0000-AFFFF as `VgaMemory.window_kind()` says and calls `on_window` when that changes.
+The register file the guest programs: CRTC index/data at 0x3D4/0x3D5 (0x3B4/0x3B5 when misc output bit 0 selects mono
 addressing, as QEMU), with the cursor location (0x0E/0x0F), cursor shape (0x0A/0x0B), start
 address (0x0C/0x0D) and the CR11 write-protect of CR0-CR7; input status 1 at 0x3DA with the
 attribute flip-flop reset; misc output (write 0x3C2, read 0x3CC); sequencer 0x3C4/0x3C5;
@@ -14,14 +18,19 @@ Input status 1 (0x3DA) follows the clock instead of QEMU's default "toggle on ev
 a 70 Hz frame of 449 lines (31.47 kHz) with 400 visible lines and vertical retrace on lines
 412-413; bit 0 is "display disabled" (horizontal or vertical blanking, 80% of a line visible),
 bit 3 is vertical retrace.  A guest waiting for retrace waits the same number of cycles every
-run.  Not modelled: graphics modes, planar memory, fonts; the registers are stored and read
-back but only text mode 3 is displayed.
+run.  Register writes are masked as QEMU masks them (sr_mask, gr_mask, attribute indexes);
+the PEL mask (0x3C6) is not implemented by QEMU 7.2: writes are ignored, reads give 0x00, and
+the picture never applies it - the same here.  Not modelled: VBE (Bochs dispi) and the
+CGA 2-colour / 4-colour shift modes' pictures.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
-from ..emu.clock import CPU_HZ, Clock
+from .base.clock import CPU_HZ, Clock
+from .base.cp437 import CP437 as _CP437
+from .vga_font import FONT_8X16
+from .vga_memory import VgaMemory
 
 # BIOS mode 3 register values as SeaVGABIOS leaves them under QEMU (checked by
 # tests/test_dev_qemu_diff.py; GR07 colour don't-care is 0x0F there).
@@ -37,24 +46,33 @@ VISIBLE_LINES = 400
 VRETRACE_FIRST, VRETRACE_LAST = 412, 413
 ST01_DISP_DISABLED, ST01_V_RETRACE = 0x01, 0x08
 
-# CP437 glyphs for the control range, so screen text reads like the VGA font draws it.
-_CP437_LOW = (" ☺☻♥♦♣♠•◘○◙♂♀♪♫☼►◄↕‼¶§▬↨↑↓→←∟↔▲▼")
-_CP437 = _CP437_LOW + bytes(range(0x20, 0x7F)).decode("ascii") + "⌂" + \
-    bytes(range(0x80, 0x100)).decode("cp437")
+#: bits QEMU keeps on sequencer / graphics controller writes (vga.c sr_mask, gr_mask)
+SR_MASK = bytes([0x03, 0x3D, 0x0F, 0x3F, 0x0E, 0x00, 0x00, 0xFF])
+GR_MASK = bytes([0x0F, 0x0F, 0x0F, 0x1F, 0x03, 0x7B, 0x0F, 0x0F, 0xFF] + [0] * 7)
+#: attribute controller 10h-14h write masks (palette registers 00h-0Fh keep 6 bits)
+AR_MASK = {0x10: 0xEF, 0x11: 0xFF, 0x12: 0x3F, 0x13: 0x0F, 0x14: 0x0F}
 
 
 class VgaText:
-    """VGA register file for text mode; `cursor()` and `screen_text()` for the UI and CLI."""
+    """The VGA: register file, planes (`mem`), `cursor()` / `screen_text()` for the UI and CLI.
+
+    `on_window()` (optional) is called after a register write that changes how A0000-AFFFF
+    must be backed (see VgaMemory.window_kind); the machine remaps its memory there."""
 
     name = "vga"
     wide_io = False
     PORTS = tuple(range(0x3B4, 0x3B6)) + (0x3BA,) + tuple(range(0x3C0, 0x3D0)) + \
         (0x3D4, 0x3D5, 0x3DA)
 
-    def __init__(self, *, clock: Clock) -> None:
+    def __init__(self, *, clock: Clock, on_window: Callable[[], None] | None = None) -> None:
         self.clock = clock
+        self.on_window = on_window
         self._frame = CPU_HZ // FRAME_HZ
         self._line = self._frame // LINES_PER_FRAME
+        self.mem = VgaMemory(self)
+        self._window = "ram"
+        #: bumped on every register write that can change the picture (the UI's cheap check)
+        self.generation = 0
         self.reset()
 
     def ports(self) -> Iterable[int]:
@@ -82,7 +100,25 @@ class VgaText:
         self.dac_sub_index = 0
         self.dac_state = 0
         self.dac_latch = bytearray(3)
-        self.dac_mask = 0xFF
+        self.mem.reset()
+        self.mem.load_font(FONT_8X16)   # as the VGA BIOS leaves plane 2 in mode 3
+        self._window_changed()
+
+    def _window_changed(self) -> None:
+        kind = self.mem.window_kind()
+        if kind != self._window:
+            self._window = kind
+            if self.on_window is not None:
+                self.on_window()
+
+    @property
+    def window(self) -> str:
+        """How A0000-AFFFF is backed now: "ram", "direct" (vram bytes) or "planar"."""
+        return self._window
+
+    def graphics(self) -> bool:
+        """GR06 bit 0: the attribute controller is in graphics mode (QEMU's GMODE_GRAPH)."""
+        return bool(self.gr[6] & 1)
 
     # -- ports ----------------------------------------------------------------------------
     def _wrong_space(self, port: int) -> bool:
@@ -124,7 +160,7 @@ class VgaText:
         if port == 0x3C5:
             return self.sr[self.sr_index & 7]
         if port == 0x3C6:
-            return self.dac_mask
+            return 0x00  # QEMU 7.2 has no PEL mask register: default case of vga_ioport_read
         if port == 0x3C7:
             return self.dac_state
         if port == 0x3C8:
@@ -174,16 +210,15 @@ class VgaText:
             else:
                 idx = self.ar_index & 0x1F
                 if idx < 21:
-                    self.ar[idx] = value & (0x3F if idx < 16 else 0xFF)
+                    self.ar[idx] = value & AR_MASK.get(idx, 0x3F)
             self.ar_flip_flop ^= 1
         elif port == 0x3C2:
             self.misc = value & ~0x10
         elif port == 0x3C4:
             self.sr_index = value & 7
         elif port == 0x3C5:
-            self.sr[self.sr_index] = value
-        elif port == 0x3C6:
-            self.dac_mask = value
+            self.sr[self.sr_index] = value & SR_MASK[self.sr_index]
+            self._window_changed()
         elif port == 0x3C7:
             self.dac_read_index = value
             self.dac_sub_index = 0
@@ -193,7 +228,7 @@ class VgaText:
             self.dac_sub_index = 0
             self.dac_state = 0
         elif port == 0x3C9:
-            self.dac_latch[self.dac_sub_index] = value & 0x3F
+            self.dac_latch[self.dac_sub_index] = value
             self.dac_sub_index += 1
             if self.dac_sub_index == 3:
                 base = self.dac_write_index * 3
@@ -203,7 +238,9 @@ class VgaText:
         elif port == 0x3CE:
             self.gr_index = value & 0x0F
         elif port == 0x3CF:
-            self.gr[self.gr_index] = value
+            self.gr[self.gr_index] = value & GR_MASK[self.gr_index]
+            self._window_changed()
+        self.generation += 1
 
     # -- timing ---------------------------------------------------------------------------
     def input_status_1(self) -> int:
@@ -234,6 +271,13 @@ class VgaText:
         visible = not (self.cr[0x0A] & 0x20) and start <= end
         return row, col, visible, start, end
 
+    def page_bytes(self, window: bytes, rows: int = 25) -> bytes:
+        """The visible text page as (char, attribute) pairs, `rows` rows of `columns()` cells.
+        `window` is the 32 KiB text window from 0xB8000; the CRTC start address (in cells)
+        selects where the page begins, as the CRT controller scans it."""
+        start = self.start_address() * 2
+        return bytes(window[start:start + self.columns() * rows * 2])
+
     def screen_text(self, mem: bytes, rows: int = 25) -> str:
         """The text screen as lines (CP437 decoded, trailing spaces kept off).  `mem` is the
         text window from 0xB8000; the CRTC start address selects the visible page."""
@@ -249,11 +293,12 @@ class VgaText:
     # -- snapshots -----------------------------------------------------------------------
     _BYTES = ("cr", "sr", "gr", "ar", "dac", "dac_latch")
     _INTS = ("cr_index", "sr_index", "gr_index", "ar_index", "ar_flip_flop", "misc", "fcr",
-             "dac_read_index", "dac_write_index", "dac_sub_index", "dac_state", "dac_mask")
+             "dac_read_index", "dac_write_index", "dac_sub_index", "dac_state")
 
     def state(self) -> dict[str, Any]:
         d: dict[str, Any] = {f: bytes(getattr(self, f)) for f in self._BYTES}
         d.update({f: int(getattr(self, f)) for f in self._INTS})
+        d["mem"] = self.mem.state()
         return d
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -261,6 +306,11 @@ class VgaText:
             setattr(self, f, bytearray(state[f]))
         for f in self._INTS:
             setattr(self, f, int(state[f]))
+        if "mem" in state:
+            self.mem.load_state(state["mem"])
+        self.generation += 1
+        self._window = "?"          # force the machine to re-back the window
+        self._window_changed()
 
 
 def screen_text(mem: bytes, cols: int = 80, rows: int = 25) -> str:

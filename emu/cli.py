@@ -3,6 +3,7 @@
     bareflow-emu [IMAGE]              the TUI (IMAGE defaults to the bundled fluid_llama.img)
     bareflow-emu run IMAGE [options]  headless: COM1 on stdin/stdout, like QEMU -serial stdio
     bareflow-emu explain IMAGE        the boot journey as text (docs/journey.md)
+    bareflow-emu test SPEC IMAGE...   grade images against a boot-test spec (docs/grading.md)
 
 Every failure the user can cause ends with one line on stderr and a documented exit status
 (docs/cli.md), never a Python traceback.
@@ -17,19 +18,12 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..devices.base.errors import BadArgument, BadImage, BareflowError
 from .argparser import Parser
-from .errors import BadArgument, BadImage, BareflowError
 
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_BAD_IMAGE = 64
-EXIT_TRIPLE_FAULT = 65
-EXIT_HALTED = 66
-EXIT_CYCLE_LIMIT = 67
-EXIT_GUEST_ERROR = 68
-EXIT_IDLE = 69
-EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130
+from .exitcodes import (EXIT_BAD_IMAGE, EXIT_CYCLE_LIMIT, EXIT_GUEST_ERROR, EXIT_HALTED,  # noqa: F401
+                        EXIT_IDLE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TRIPLE_FAULT, EXIT_USAGE,
+                        exit_code)
 
 PROG = "bareflow-emu"
 
@@ -162,6 +156,8 @@ def run_parser() -> argparse.ArgumentParser:
                    help="add every executed instruction in that cycle window to the trace")
     p.add_argument("--profile", metavar="FILE", help="write the per-function cycle profile as JSON")
     p.add_argument("--screen", metavar="FILE", help="write the VGA text screen at exit as text")
+    p.add_argument("--screen-png", metavar="FILE",
+                   help="write the VGA picture at exit as PNG at its native size (like QEMU's screendump)")
     p.add_argument("--no-stdin", action="store_true", help="do not connect stdin to COM1")
     p.add_argument("--export-speedscope", metavar="FILE",
                    help="write the profile as a speedscope JSON file (docs/journey.md)")
@@ -211,6 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args and args[0] == "replay":
             from .replay import main_replay
             return main_replay(args[1:])
+        if args and args[0] == "test":   # the grader (emu/grade/, docs/grading.md)
+            from .grade.cli import main_test
+            return main_test(args[1:])
         return _main_tui(args)
     except BareflowError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
@@ -232,8 +231,8 @@ def _main_tui(args: list[str]) -> int:
     ns = tui_parser().parse_args(args)
     steps = key_steps(getattr(ns, "key_script", None))
     image = Path(ns.image) if ns.image else bundled_image()
-    from .machine import _read_image
-    _read_image(image)  # one-line error before the UI starts
+    from .machine import read_image
+    read_image(image)  # one-line error before the UI starts
     try:
         from ..tui.app import run_tui
     except ImportError as exc:
@@ -259,7 +258,7 @@ class KeyScript:
             if pattern is not None:
                 if pattern.encode("latin-1") not in bytes(self.m.serial_out[self.mark:]):
                     return
-            self.m.kbd.type_text(text)
+            self.m.input("keys", text)
             self.mark = len(self.m.serial_out)
             self.i += 1
 
@@ -284,7 +283,7 @@ def _stdin_feeder(machine: Any) -> None:
     if stat.S_ISREG(mode) or stat.S_ISCHR(mode) and not os.isatty(fd):
         data = sys.stdin.buffer.read()
         if data:
-            machine.uart.feed(data)
+            machine.input("serial", data)
         return
 
     def pump() -> None:
@@ -428,6 +427,9 @@ def _write_exports(ns: Any, machine: Any, journey: Any) -> bool:
                 name=Path(ns.image).name))
         if ns.export_screen_svg:
             export.write_text(ns.export_screen_svg, export.machine_screen_svg(machine))
+        if getattr(ns, "screen_png", None):
+            from ..devices.vga_render import png_bytes
+            Path(ns.screen_png).write_bytes(png_bytes(machine.screen_frame()))
     except OSError as exc:
         print(f"{PROG}: cannot write {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         return False
@@ -448,6 +450,9 @@ def explain_parser() -> argparse.ArgumentParser:
                         "emulated; exit 0); 0 runs on until the guest stops")
     p.add_argument("--brief", action="store_true", help="titles and texts only, without the decoded details")
     p.add_argument("--json", metavar="FILE", help="also write the milestones as JSON")
+    p.add_argument("--tables", action="store_true",
+                   help="after the journey, decode the GDT/LDT, IDT and TSS as the run left them "
+                        "(as Bochs's info gdt / info idt / info tss)")
     _brief_faults(p)
     return p
 
@@ -526,6 +531,9 @@ def _main_explain(args: list[str]) -> int:
             print(m.format(journey.cpu_hz, details=details))
     else:
         sys.stdout.write(journey.text(details=details))
+    if ns.tables:
+        from .tables import machine_tables
+        sys.stdout.write("\nDescriptor tables at the end of the run:\n" + machine_tables(machine).text())
     sys.stdout.flush()
     if ns.json and not _write_json(ns.json, {"image": str(ns.image), "cycles": machine.cycles, "stop": reason.value,
                               "milestones": [m.to_dict() for m in journey.milestones],
@@ -551,19 +559,6 @@ def _print_fault_explanation(watcher: Any, reason: Any) -> None:
         sys.stderr.write(last.text())
     elif reason in (StopReason.HALTED, StopReason.IDLE, StopReason.GUEST_ERROR):
         sys.stderr.write(f"The last exception before the stop (cycle {last.cycle:,}):\n" + last.text())
-
-
-def exit_code(machine: Any, reason: Any) -> int:
-    from .machine import StopReason
-    return {
-        StopReason.POWER_OFF: machine.exit_status if machine.exit_status is not None else EXIT_OK,
-        StopReason.RESET: EXIT_OK,
-        StopReason.TRIPLE_FAULT: EXIT_TRIPLE_FAULT,
-        StopReason.HALTED: EXIT_HALTED,
-        StopReason.IDLE: EXIT_IDLE,
-        StopReason.CYCLE_LIMIT: EXIT_CYCLE_LIMIT,
-        StopReason.GUEST_ERROR: EXIT_GUEST_ERROR,
-    }.get(reason, EXIT_INTERNAL)
 
 
 def _last_instructions(machine: Any, n: int = 4) -> str:

@@ -121,6 +121,9 @@ class Cpu:
         # which matters in the I/O hooks (a polled UART reads EIP/CS on every IN).
         from unicorn.unicorn_py3 import unicorn as _ucpy
         self._uc_reg_read = _ucpy.uclib.uc_reg_read
+        self._uc_reg_write = _ucpy.uclib.uc_reg_write   # the same for writes (BIOS services)
+        self._wbuf = ctypes.c_uint64()
+        self._wbufref = ctypes.byref(self._wbuf)
         self._uch = uc._uch
         self._buf = ctypes.c_uint64()
         self._bufref = ctypes.byref(self._buf)
@@ -133,6 +136,7 @@ class Cpu:
         self.hma_alias = False
         #: called as write_hook(addr, data) for host writes, so the machine can drop stale code
         self._write_hook = write_hook
+        self._walker = None
 
     # --- registers -----------------------------------------------------------------------
     def _raw(self, regid: int) -> int:
@@ -152,17 +156,23 @@ class Cpu:
             return self._raw(CRS[reg]) & 0xFFFFFFFF
         raise KeyError(reg)
 
+    def _raw_write(self, regid: int, value: int) -> None:
+        self._wbuf.value = value
+        err = self._uc_reg_write(self._uch, regid, self._wbufref)
+        if err:
+            self.uc.reg_write(regid, value)   # let the binding raise its UcError
+
     def set(self, reg: str, value: int) -> None:
         if reg in REG32:
-            self.uc.reg_write(REG32[reg], value & 0xFFFFFFFF)
+            self._raw_write(REG32[reg], value & 0xFFFFFFFF)
         elif reg in SUBREGS:
             full, shift, mask = SUBREGS[reg]
             old = self.get(full)
-            self.uc.reg_write(REG32[full], (old & ~(mask << shift)) | ((value & mask) << shift))
+            self._raw_write(REG32[full], (old & ~(mask << shift)) | ((value & mask) << shift))
         elif reg in SEGS:
-            self.uc.reg_write(SEGS[reg], value & 0xFFFF)
+            self._raw_write(SEGS[reg], value & 0xFFFF)
         elif reg in CRS:
-            self.uc.reg_write(CRS[reg], value & 0xFFFFFFFF)
+            self._raw_write(CRS[reg], value & 0xFFFFFFFF)
         else:
             raise KeyError(reg)
 
@@ -173,17 +183,67 @@ class Cpu:
         return out
 
     # --- memory --------------------------------------------------------------------------
+    # `read`/`write` take LINEAR addresses, as the CPU's own accesses do: with CR0.PG set they go
+    # through the guest's page tables (emu/paging.py, raising PageFault), otherwise linear is
+    # physical and the only cost is one CR0 read.  `read_phys`/`write_phys` skip the walk.
+    def paging(self) -> bool:
+        return (self._raw(X.UC_X86_REG_CR0) & 0x80000001) == 0x80000001
+
+    def _regs_for_walk(self) -> tuple[int, int, int]:
+        raw = self._raw
+        return (raw(X.UC_X86_REG_CR0) & 0xFFFFFFFF, raw(X.UC_X86_REG_CR3) & 0xFFFFFFFF,
+                raw(X.UC_X86_REG_CR4) & 0xFFFFFFFF)
+
+    @property
+    def walker(self):
+        """The page-table walker over this engine's physical memory."""
+        w = self._walker
+        if w is None:
+            from .paging import Walker
+            w = self._walker = Walker(self.read_phys, self._write_phys_quiet, self._regs_for_walk)
+        return w
+
     def read(self, addr: int, n: int) -> bytes:
+        """Linear read for the CPU (sets the page tables' Accessed bits when paging)."""
+        if self.paging():
+            return self.walker.read_linear(addr, n, touch=True)
+        return self.read_phys(addr, n)
+
+    def fetch(self, addr: int, n: int) -> bytes:
+        """Code bytes at a linear address (the block pricer, the decoder): no A/D side effects."""
+        if self.paging():
+            return self.walker.read_linear(addr, n)
+        return bytes(self.uc.mem_read(addr, n))
+
+    def peek(self, addr: int, n: int) -> bytes:
+        """Linear read for a debugger: the tables are not touched; raises PageFault."""
+        if self.paging():
+            return self.walker.read_linear(addr, n)
+        return self.read_phys(addr, n)
+
+    def write(self, addr: int, data: bytes) -> None:
+        """Linear write for the CPU (delivery frames, BIOS services, the debugger's pokes)."""
+        data = bytes(data)
+        if self.paging():
+            pos = 0
+            for phys, k in self.walker.spans(addr, len(data), write=True, touch=True):
+                self.uc.mem_write(phys, data[pos:pos + k])
+                pos += k
+        else:
+            self.uc.mem_write(addr, data)
+        if self._write_hook is not None:
+            self._write_hook(addr, len(data))   # translated code is keyed by linear address
+
+    def read_phys(self, addr: int, n: int) -> bytes:
         ram = self.ram
         if ram is not None and addr + n <= len(ram) and not (
                 self.hma_alias and addr < 0x110000 and addr + n > 0x100000):
             return bytes(ram[addr:addr + n])
         return bytes(self.uc.mem_read(addr, n))
 
-    def write(self, addr: int, data: bytes) -> None:
+    def _write_phys_quiet(self, addr: int, data: bytes) -> None:
+        """The walker's A/D bit updates: page-table bytes, never code."""
         self.uc.mem_write(addr, bytes(data))
-        if self._write_hook is not None:
-            self._write_hook(addr, len(data))
 
     def read_u16(self, addr: int) -> int:
         return int.from_bytes(self.read(addr, 2), "little")

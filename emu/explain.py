@@ -492,7 +492,7 @@ def _priced_blocks(machine: "Machine", pcs: set[int]) -> dict[int, Any]:
     """The machine's priced blocks (emu/costs.BlockCost) that start at these PCs."""
     out: dict[int, Any] = {}
     try:
-        for (pc, _size), bc in list(machine._blocks.items()):
+        for (pc, _size), bc in machine.priced_blocks().items():
             if pc in pcs:
                 out[pc] = bc
     except Exception:
@@ -544,9 +544,9 @@ def context_from_machine(machine: "Machine", vector: int, kind: str, error_code:
 class FaultWatcher:
     """Explains every exception (and faulting INT n) of a running machine as it happens.
 
-    It wraps the machine's delivery (`Machine._deliver`) to freeze the state before the CPU
-    pushes the frame, and listens to the machine's events (`Machine.observers`) to learn what
-    the delivery did.  `explanations` keeps the most recent ones; `last` is the latest.
+    It subscribes to the machine's deliveries (`hooks.deliveries`) to freeze the state before
+    the CPU pushes the frame, and to its events (`hooks.events`) to learn what the delivery
+    did.  `explanations` keeps the most recent ones; `last` is the latest.
     `on_explanation(expl)` callbacks run right after each (the TUI shows it).
     """
 
@@ -557,19 +557,17 @@ class FaultWatcher:
         self.explanations: list[Explanation] = []
         self.on_explanation: list[Callable[[Explanation], None]] = []
         self._events: list[tuple] | None = None
-        self._orig = machine._deliver
-        machine._deliver = self._deliver          # instance attribute: shadows the method
-        machine.observers.append(self._observe)
+        self._unsubscribe = [machine.hooks.subscribe(machine.hooks.deliveries, self._before_delivery),
+                             machine.hooks.subscribe(machine.hooks.events, self._observe)]
 
     @property
     def last(self) -> Explanation | None:
         return self.explanations[-1] if self.explanations else None
 
     def detach(self) -> None:
-        if self.m.__dict__.get("_deliver") == self._deliver:
-            del self.m.__dict__["_deliver"]
-        if self._observe in self.m.observers:
-            self.m.observers.remove(self._observe)
+        for off in self._unsubscribe:
+            off()
+        self._unsubscribe = []
 
     def _observe(self, kind: str, cycle: int, icount: int, fields: dict[str, Any]) -> None:
         if self._events is None:
@@ -581,10 +579,13 @@ class FaultWatcher:
         elif kind == "interrupt":
             self._events.append(("delivered", fields.get("vector")))
 
-    def _deliver(self, vector: int, return_eip: int, kind: str, error_code: int | None) -> bool:
+    def _before_delivery(self, vector: int, return_eip: int, kind: str,
+                         error_code: int | None) -> Callable[[bool], None] | None:
+        """Freeze the state before the CPU pushes the frame; the returned callable reads what
+        the delivery did (the events it emitted) and explains it."""
         m = self.m
         if kind != "exception" and not m.cpu.protected:
-            return self._orig(vector, return_eip, kind, error_code)   # BIOS calls and ticks: the IVT
+            return None    # BIOS calls and ticks: the IVT
         ctx = None
         pre: dict[str, int] = {}
         if kind == "exception":
@@ -597,13 +598,19 @@ class FaultWatcher:
             cpu = m.cpu
             pre = {r: cpu.get(r) for r in ("cs", "ss", "esp", "eflags")}
         self._events = []
-        try:
-            ok = self._orig(vector, return_eip, kind, error_code)
-        finally:
-            events, self._events = self._events, None
+
+        def after(ok: bool) -> None:
+            self._after_delivery(vector, return_eip, kind, error_code, ctx, pre)
+
+        return after
+
+    def _after_delivery(self, vector: int, return_eip: int, kind: str, error_code: int | None,
+                        ctx: Any, pre: dict[str, int]) -> None:
+        m = self.m
+        events, self._events = self._events or [], None
         interesting = kind == "exception" or any(e[0] in ("fault", "triple") for e in events)
         if not interesting:
-            return ok
+            return
         if ctx is None and pre:
             try:
                 ctx = context_from_machine(m, vector, kind, error_code, pre["cs"], return_eip)
@@ -613,7 +620,7 @@ class FaultWatcher:
             except Exception:
                 ctx = None
         if ctx is None:
-            return ok
+            return
         ctx.chain = events
         try:
             expl = explain(ctx)
@@ -623,4 +630,3 @@ class FaultWatcher:
         del self.explanations[:-self.KEEP]
         for cb in list(self.on_explanation):
             cb(expl)
-        return ok

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .clock import CPU_HZ
+from ..devices.base.clock import CPU_HZ
 
 #: The 16 CGA/EGA text colours as QEMU's VGA palette shows them (0xAA / 0x55 levels, brown).
 CGA_PALETTE = ("#000000", "#0000aa", "#00aa00", "#00aaaa", "#aa0000", "#aa00aa", "#aa5500", "#aaaaaa",
@@ -88,8 +88,8 @@ def chrome_trace_document(rows: Sequence[dict[str, Any]], *, milestones: Iterabl
 
 # ====================================================================== screen
 def _cp437() -> tuple[str, ...]:
-    from .machine import _CP437
-    return tuple(_CP437)
+    from ..devices.base.cp437 import CP437
+    return CP437
 
 
 def _esc(text: str) -> str:

@@ -18,6 +18,7 @@
  * end only makes it a valid extension module so that setuptools builds and installs it.
  */
 #include <Python.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,7 @@ typedef struct {
     uc_reg_write_fn reg_write;
     miss_fn miss;
     frame_t stack[STACK_DEPTH];
+    uint64_t retranslated;  /* priced blocks dropped because Unicorn translated them again */
 } fp_state;
 
 static inline uint32_t hash_key(uint64_t pc, uint32_t size) {
@@ -484,9 +486,59 @@ int fp_rdtsc_hook(uc_engine *uc, void *user) {
     return 1;
 }
 
+/* ---- self-modifying code -----------------------------------------------------------
+ * Unicorn calls this (UC_HOOK_EDGE_GENERATED) each time it translates a block: the first
+ * time, and again after the translation was thrown away - the guest wrote into a page that
+ * holds translated code (self-modifying code, a JIT filling its code heap), or the host
+ * flushed the cache.  The price of a block is cached per (pc, size), and new bytes under the
+ * same pc and size would keep the stale price: so a block we priced before is dropped here,
+ * its next execution misses and Python prices the bytes that are there now (the price cache
+ * makes an unchanged block cheap).  Translations are rare next to executions, so the
+ * per-block hot path is unchanged. */
+typedef struct { uint64_t pc; uint16_t icount; uint16_t size; } uc_tb_view;
+
+static void fp_tb_generated(uc_engine *uc, uc_tb_view *cur, uc_tb_view *prev, void *user) {
+    (void)uc; (void)prev;
+    fp_state *st = (fp_state *)user;
+    int64_t slot = find_slot(st, cur->pc, cur->size);
+    if (slot < 0) return;
+    entry_t *e = &st->table[slot];
+    e->used = 2;
+    e->succ = NULL;
+    st->live--;
+    st->tombs++;
+    st->retranslated++;
+    /* no successor link may point at a dead entry (the hot path trusts them) */
+    for (uint32_t i = 0; i <= st->mask; i++)
+        if (st->table[i].succ == e) st->table[i].succ = NULL;
+    if (st->prev == e) st->prev = NULL;
+    if (st->cur == e) st->cur = NULL;
+}
+
+void *fp_edge_hook_ptr(void) { return (void *)&fp_tb_generated; }
+uint64_t fp_retranslated(fp_state *st) { return st->retranslated; }
+
 void *fp_block_hook_ptr(void) { return (void *)&fp_block_hook; }
 void *fp_rdtsc_hook_ptr(void) { return (void *)&fp_rdtsc_hook; }
 size_t fp_state_size(void) { return sizeof(fp_state); }
+
+/* Offsets of the public head's fields, in declaration order, then the head's end (the first
+ * private field): emu/fastpath.py compares them with its ctypes mirror at start-up. */
+static const size_t fp_head_layout[] = {
+    offsetof(fp_state, cycles), offsetof(fp_state, instructions), offsetof(fp_state, deadline),
+    offsetof(fp_state, block_base), offsetof(fp_state, blocks), offsetof(fp_state, misses),
+    offsetof(fp_state, stop_reason), offsetof(fp_state, step_mode), offsetof(fp_state, profiling),
+    offsetof(fp_state, nfuncs), offsetof(fp_state, func_excl), offsetof(fp_state, func_incl),
+    offsetof(fp_state, func_calls), offsetof(fp_state, func_active), offsetof(fp_state, sp),
+    offsetof(fp_state, irq_pending), offsetof(fp_state, skip_window), offsetof(fp_state, ring_pos),
+    offsetof(fp_state, ring), offsetof(fp_state, prev),
+};
+size_t fp_layout(size_t *out, size_t n) {
+    size_t count = sizeof(fp_head_layout) / sizeof(fp_head_layout[0]);
+    for (size_t i = 0; i < n && i < count; i++)
+        out[i] = fp_head_layout[i];
+    return count;
+}
 size_t fp_entry_size(void) { return sizeof(entry_t); }
 
 /* Only so that the shared object is a valid extension module for setuptools. */

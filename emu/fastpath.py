@@ -13,10 +13,10 @@ import importlib.util
 from typing import Callable
 
 from unicorn.unicorn_py3 import unicorn as _ucpy
-from unicorn.unicorn_const import UC_HOOK_BLOCK, UC_HOOK_INSN
+from unicorn.unicorn_const import UC_HOOK_BLOCK, UC_HOOK_EDGE_GENERATED, UC_HOOK_INSN
 from unicorn.x86_const import UC_X86_INS_RDTSC
 
-from .errors import BareflowError
+from ..devices.base.errors import BareflowError
 
 END_KINDS = {"other": 0, "call": 1, "ret": 2, "jcc": 3, "iret": 4}
 STOP_NONE, STOP_DEADLINE, STOP_MISS_ERROR, STOP_IRQ_WINDOW = 0, 1, 2, 3
@@ -82,13 +82,40 @@ def _load() -> ctypes.CDLL:
         "fp_block_hook_ptr": (vp, []),
         "fp_current": (ctypes.c_int, [vp, ctypes.POINTER(u64), ctypes.POINTER(u32), ctypes.POINTER(i32)]),
         "fp_rdtsc_hook_ptr": (vp, []),
+        "fp_state_size": (ctypes.c_size_t, []),
+        "fp_layout": (ctypes.c_size_t, [ctypes.POINTER(ctypes.c_size_t), ctypes.c_size_t]),
+        "fp_edge_hook_ptr": (vp, []),
+        "fp_retranslated": (u64, [vp]),
     }
     for name, (res, args) in sig.items():
         fn = getattr(lib, name)
         fn.restype = res
         fn.argtypes = args
+    check_layout(lib, _Header)
     _lib = lib
     return lib
+
+
+def check_layout(lib: ctypes.CDLL, header: type[ctypes.Structure]) -> None:
+    """Compare the ctypes mirror with the C struct (field offsets, then where the public head
+    ends); a stale build or an edit on one side only is a clear error, not memory corruption."""
+    names = [f[0] for f in header._fields_]
+    buf = (ctypes.c_size_t * (len(names) + 8))()
+    count = lib.fp_layout(buf, len(buf))
+    c_offsets = list(buf[:min(count, len(buf))])
+    py_offsets = [getattr(header, n).offset for n in names] + [ctypes.sizeof(header)]
+    if c_offsets != py_offsets:
+        where = next((i for i, (a, b) in enumerate(zip(c_offsets, py_offsets)) if a != b),
+                     min(len(c_offsets), len(py_offsets)))
+        field = (names + ["(end of the public head)"])[where] if where <= len(names) else "?"
+        raise BareflowError(
+            f"the native fast path does not match emu/fastpath.py: {len(c_offsets)} offsets in C, "
+            f"{len(py_offsets)} in the mirror, first difference at {field!r} "
+            f"(C {c_offsets[where] if where < len(c_offsets) else '-'}, "
+            f"Python {py_offsets[where] if where < len(py_offsets) else '-'}); "
+            f"rebuild with `bash tools/setup.sh` or fix _Header")
+    if lib.fp_state_size() < ctypes.sizeof(header):
+        raise BareflowError("the native fast path's state is smaller than its Python mirror: rebuild it")
 
 
 class FastPath:
@@ -127,6 +154,8 @@ class FastPath:
         self._hooks: list[ctypes.c_size_t] = []
         if block_hook:  # False only for the benchmark's "Unicorn without hooks" reference
             self._add_raw_hook(UC_HOOK_BLOCK, lib.fp_block_hook_ptr(), 1, 0)
+            # self-modifying code: a block translated again is priced again (fastpath.c)
+            self._add_raw_hook(UC_HOOK_EDGE_GENERATED, lib.fp_edge_hook_ptr(), 1, 0)
         self._add_raw_hook(UC_HOOK_INSN, lib.fp_rdtsc_hook_ptr(), 1, 0, UC_X86_INS_RDTSC)
 
     def _add_raw_hook(self, htype: int, fnptr: int, begin: int, end: int, *extra: int) -> None:
@@ -171,11 +200,40 @@ class FastPath:
     def invalidate(self, lo: int, hi: int) -> int:
         return self._lib.fp_invalidate(self._state, lo, hi)
 
+    @property
+    def retranslated(self) -> int:
+        """Priced blocks dropped because Unicorn translated them again (new bytes, flushes)."""
+        return self._lib.fp_retranslated(self._state)
+
     def clear(self) -> None:
         self._lib.fp_clear(self._state)
 
     def ensure_funcs(self, n: int) -> None:
         self._lib.fp_ensure_funcs(self._state, n)
+
+    # --- the shared header: every Python-side write goes through here --------------------
+    _WRITABLE = frozenset({"cycles", "instructions", "stop_reason", "step_mode", "irq_pending",
+                           "skip_window", "profiling"})
+
+    def write(self, **fields: int) -> None:
+        """Change fields of the header the C callback reads (`deadline` has `set_deadline`).
+        The one writer, so the C side's assumptions (which fields Python may touch, and when)
+        are visible in one place."""
+        h = self.h
+        for name, value in fields.items():
+            if name not in self._WRITABLE:
+                raise AttributeError(f"fast path header field {name!r} is not writable from Python")
+            setattr(h, name, value)
+
+    def add_cycles(self, n: int) -> None:
+        """Charge cycles Python modelled (a BIOS service, an interrupt delivery)."""
+        self.h.cycles += n
+
+    def advance_to(self, cycle: int) -> None:
+        """Idle time: move the clock forward to `cycle` (never back)."""
+        h = self.h
+        if cycle > h.cycles:
+            h.cycles = cycle
 
     # --- clock ---------------------------------------------------------------------------
     @property

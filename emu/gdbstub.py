@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import gdb_targets as T
-from .errors import BareflowError
+from ..devices.base.errors import BareflowError
 
 #: what we tell gdb in qSupported; PacketSize is hex and bounds the packets gdb sends us
 PACKET_SIZE = 0x4000
@@ -398,9 +398,17 @@ class GdbStub:
 
     # ------------------------------------------------------------------ memory
     def _read_mem(self, addr: int, length: int) -> bytes | None:
-        limit = getattr(self.m, "memory_bytes", 1 << 32)
+        """gdb's addresses are linear (flat segments): through the page tables when the guest
+        has paging on, where a page that is not present is an error (E14), as with QEMU."""
         if length <= 0:
             return b""
+        if self.m.cpu.paging():
+            from .paging import PageFault
+            try:
+                return self.m.read_linear(addr, length)
+            except PageFault:
+                return None
+        limit = getattr(self.m, "memory_bytes", 1 << 32)
         if addr < 0 or addr + length > limit:
             if addr < limit:
                 length = limit - addr          # a partial read up to the end of RAM
@@ -413,7 +421,7 @@ class GdbStub:
 
     def _write_mem(self, addr: int, data: bytes) -> bool:
         limit = getattr(self.m, "memory_bytes", 1 << 32)
-        if addr < 0 or addr + len(data) > limit:
+        if addr < 0 or (addr + len(data) > limit and not self.m.cpu.paging()):
             return False
         if not data:
             return True
@@ -501,7 +509,7 @@ class GdbStub:
 
     def _resume(self, action: str) -> Session | None:
         m = self.m
-        m.watch_hit = None
+        m.clear_watch_hit()
         self._running = True
         try:
             if action == "s":
@@ -518,7 +526,7 @@ class GdbStub:
             self.conn.send("")
             return None
         self._running = True
-        self.m.watch_hit = None
+        self.m.clear_watch_hit()
         try:
             if text == "bs":
                 reason = self.tt.step_back()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from unicorn.x86_const import UC_X86_REG_TR
 
 from .cpu import AC, IF, NT, RF, TF, VM, Cpu, decode_descriptor
+from .paging import PageFault
 
 EXCEPTION_NAMES = {
     0: "#DE divide error", 1: "#DB debug", 2: "NMI", 3: "#BP breakpoint", 4: "#OF overflow",
@@ -172,6 +173,7 @@ def deliver_protected(cpu: Cpu, vector: int, return_eip: int, kind: str,
         esp -= width
         cpu.write(ss_desc.base + esp, (value & ((1 << (8 * width)) - 1)).to_bytes(width, "little"))
     if new_cpl < cpl:
+        _lower_cpl(cpu)
         cpu.set("ss", ss_sel)
     cpu.set("esp", esp if ss_desc.db else (old_esp & 0xFFFF0000) | esp)
     new_flags = flags & ~(TF | NT | RF | VM)
@@ -183,15 +185,34 @@ def deliver_protected(cpu: Cpu, vector: int, return_eip: int, kind: str,
     return Delivered(vector, kind, error_code, old_cs, return_eip, gate.selector, gate.offset, gate.gate_kind)
 
 
+def _lower_cpl(cpu: Cpu) -> None:
+    """Let the host load ring-0 selectors while the CPU is at CPL 3.
+
+    Unicorn checks a host write of SS/CS against the current CPL like a MOV would (SS DPL must
+    equal CPL, CS DPL >= CPL), and its CPL follows SS's cached DPL.  A real-mode segment load
+    has no checks and gives DPL 0, so: PE off, load SS (CPL becomes 0), PE back on; the caller
+    then loads the ring-0 SS and CS from the GDT with the normal checks."""
+    cr0 = cpu.get("cr0")
+    cpu.set("cr0", cr0 & ~0x80000001)
+    cpu.set("ss", 0)
+    cpu.set("cr0", cr0)
+
+
 def deliver(cpu: Cpu, vector: int, return_eip: int, kind: str, error_code: int | None = None) -> Delivered:
-    """Deliver once (no escalation): real-mode IVT or protected-mode IDT."""
+    """Deliver once (no escalation): real-mode IVT or protected-mode IDT.  With paging on, the
+    IDT, GDT, TSS and stack are read through the page tables; a missing page there is a #PF
+    during delivery (CR2 set), escalated like any other delivery fault."""
     if not cpu.protected:
         return deliver_real(cpu, vector, return_eip & 0xFFFF, kind)
     if kind != "exception" or vector not in HAS_ERROR_CODE:
         error_code = None
     elif error_code is None:
         error_code = 0
-    return deliver_protected(cpu, vector, return_eip, kind, error_code)
+    try:
+        return deliver_protected(cpu, vector, return_eip, kind, error_code)
+    except PageFault as pf:
+        cpu.set("cr2", pf.address)
+        raise DeliveryFault(14, pf.error_code, f"while delivering vector {vector:#x}: {pf.why}") from None
 
 
 def deliver_with_escalation(cpu: Cpu, vector: int, return_eip: int, kind: str,

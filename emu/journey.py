@@ -7,7 +7,7 @@ protected mode really begins), reloads the data segments, loads an IDT, remaps t
 takes its first timer and keyboard interrupts, enables SSE, and reaches the kernel's entry and
 its `main`.  `Journey` recognises each from the architectural events the machine emits
 (`Machine.observers`, the same events as `--trace`; see docs/cli.md) plus a few things it
-watches itself: port writes to the PIC and the A20 gates (the bus's `on_io`), and code hooks
+watches itself: port writes to the PIC and the A20 gates (`Bus.observe_io`), and code hooks
 on the kernel's entry symbols and on the segment loads right after the far jump.
 
 Every milestone has its exact cycle stamp, a title, two or three sentences for a learner
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .cpu import decode_descriptor
 from .interrupts import EXCEPTION_NAMES
+from .privilege import RingMilestones
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -90,7 +91,7 @@ def _first(fields: dict[str, Any], *names: str) -> Any:
     return None
 
 
-class Journey:
+class Journey(RingMilestones):
     """Recognises boot milestones in a stream of machine events (see the module docstring)."""
 
     def __init__(self, *, symbols: Any = None, cpu_hz: int = CPU_HZ_DEFAULT) -> None:
@@ -131,6 +132,7 @@ class Journey:
         self._seg_last = (0, 0)
         self._mutations = 0
         self._ended = False
+        self._reset_rings()
 
     # ------------------------------------------------------------------ output
     def add(self, m: Milestone) -> Milestone:
@@ -185,13 +187,19 @@ class Journey:
         if self._state_key() != before:         # only what changed the journey is kept
             self._log.append((kind, cycle, icount, fields))
 
+    @property
+    def revision(self) -> tuple[int, int]:
+        """Changes whenever the story may have: (milestone edits, events kept).  A front end
+        compares it to decide whether to redraw."""
+        return self._mutations, len(self._log)
+
     def _state_key(self) -> tuple:
         """Everything an event can change; `feed` keeps an event for `rewind` only if this moved
         (so the log grows with the journey, not with every EOI or BIOS keyboard poll)."""
         return (len(self.milestones), self._mutations, self._pe_pending, self._protected32,
                 tuple(self._icw_expect), self._kbc_cmd, self._a20_pending, tuple(self._pic_base), self._a20,
                 len(self._seg_loads), self._seg_expected, len(self._irq_seen), self._exceptions,
-                len(self._symbols_seen), self._last_gdt, self._disk_reads)
+                len(self._symbols_seen), self._last_gdt, self._disk_reads, self._rings_state())
 
     def _live_fields(self, kind: str, f: dict[str, Any]) -> dict[str, Any]:
         """What the recogniser reads from the live machine, read now and kept with the event,
@@ -250,30 +258,21 @@ class Journey:
             # the machine can tell the exact cycle of the instruction being executed
             if kind in _IN_HOOK:
                 try:
-                    cycle = min(cycle, machine._exact_now())
+                    cycle = min(cycle, machine.exact_now())
                 except Exception:
                     pass
             self.feed(kind, cycle, icount, fields)
 
-        machine.observers.append(observe)
-        prev = machine.bus.on_io
+        machine.hooks.events.append(observe)
 
         def on_io(d: str, port: int, size: int, value: int) -> None:
-            if prev is not None:
-                prev(d, port, size, value)
             if port in WATCH_PORTS and d == "out":
-                self.feed("io", machine._now(), machine.instructions,
+                self.feed("io", machine.clock.now(), machine.instructions,
                           {"dir": d, "port": port, "size": size, "value": value})
 
-        machine.bus.on_io = on_io
+        machine.bus.observe_io(on_io)
         # time travel (emu/timetravel.py) goes back with Machine.restore: rewind with it
-        orig_restore = machine.restore
-
-        def restore(snapshot: Any) -> None:
-            orig_restore(snapshot)
-            self.rewind(machine.cycles)
-
-        machine.restore = restore
+        machine.hooks.restores.append(lambda _snapshot: self.rewind(machine.cycles))
         self._a20 = machine.a20
         # the hand-over happened inside Machine() (before anyone could listen): take it from the state
         if machine.instructions == 0:
@@ -306,7 +305,7 @@ class Journey:
                 if name in self._symbols_seen:
                     return
                 self._symbols_seen.add(name)
-                self.feed("symbol", m._exact_now(), m.instructions, {"name": name, "address": address, "role": role})
+                self.feed("symbol", m.exact_now(), m.instructions, {"name": name, "address": address, "role": role})
 
             m.uc.hook_add(UC_HOOK_CODE, hit, None, addr, addr)
             m.uc.ctl_remove_cache(addr & ~0xFFF, (addr & ~0xFFF) + 0x1000)
@@ -342,7 +341,7 @@ class Journey:
                         value = m.cpu.get(src) & 0xFFFF
                     except KeyError:
                         value = None
-                self.feed("seg_load", m._exact_now(), m.instructions, {"reg": reg, "selector": value})
+                self.feed("seg_load", m.exact_now(), m.instructions, {"reg": reg, "selector": value})
 
             m.uc.hook_add(UC_HOOK_CODE, hit, None, addr, addr)
             m.uc.ctl_remove_cache(addr & ~0xFFF, (addr & ~0xFFF) + 0x1000)
@@ -775,6 +774,7 @@ class Journey:
                                [f"CR0: {_hex(f.get('old'))} -> {_hex(f.get('new'))}"]))
 
     def _on_interrupt(self, cycle: int, icount: int, f: dict[str, Any]) -> None:
+        self._rings_interrupt(cycle, icount, f)
         kind = f.get("kind")
         vector = f.get("vector", 0)
         if kind == "hardware":
@@ -899,10 +899,10 @@ class Journey:
 
 
 #: Events raised inside an instruction (which runs again after going back to its cycle).
-_IN_INSN = frozenset({"lgdt", "lidt", "cr_write", "cr0_pe", "a20", "bios", "io", "symbol", "seg_load"})
+_IN_INSN = frozenset({"lgdt", "lidt", "cr_write", "cr0_pe", "a20", "bios", "io", "symbol", "seg_load", "ltr"})
 
-#: Events the machine emits from an instruction hook (where Machine._exact_now() is exact).
-_IN_HOOK = frozenset({"lgdt", "lidt", "cr_write", "cr0_pe", "a20", "bios"})
+#: Events the machine emits from an instruction hook (where Machine.exact_now() is exact).
+_IN_HOOK = frozenset({"lgdt", "lidt", "cr_write", "cr0_pe", "a20", "bios", "ltr"})
 
 _PE_TEXT = ("Setting bit 0 (PE) of CR0 switched the CPU to protected mode. CS still holds the segment cached in "
             "real mode, so the next instructions still run as 16-bit code at the same addresses; the switch is "

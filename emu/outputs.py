@@ -18,7 +18,7 @@ import stat
 import sys
 from pathlib import Path
 
-from .errors import BadArgument
+from ..devices.base.errors import BadArgument
 
 #: exit status when an output file could not be written completely (docs/cli.md)
 EXIT_WRITE_ERROR = 74

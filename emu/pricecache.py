@@ -1,34 +1,47 @@
-"""A persistent cache of block prices, so the second run of an image starts at full speed.
+"""A persistent, bounded cache of block prices, so the second run of an image starts at full speed.
 
 Pricing a block (emu/costs.py: capstone decode + the cost table) is a pure function of its
 bytes, address and mode, and it is most of what a run spends outside the guest the first time
 it meets each of its ~2000 blocks (a third of the run loop for fluid_llama.img).  The cache
-keeps those results on disk, keyed by exactly those inputs, in a file named after a hash of
-the cost model's source: any change to the model starts a new file, so a cached price is
-always the price the model would compute (same cycles, same trace, every run).
+keeps those results on disk, keyed by exactly those inputs, so a cached price is always the
+price the model would compute (same cycles, same trace, every run).
 
-Location: $BAREFLOW_CACHE_DIR, else $XDG_CACHE_HOME/bareflow, else ~/.cache/bareflow.
-BAREFLOW_PRICE_CACHE=0 turns it off.  A damaged or unreadable file is ignored.
+Why it is cut into shards, one per image: a single file for every image ever run grew without
+bound (35-58 MB after ~600 images) and was loaded whole at every start, so a 1000-cycle run
+took seconds.  Now a run loads only its own image's shard (a few hundred KB at most), and the
+folder is kept under a size budget by dropping the shards used least recently.  The shard is
+named after the image's identity (its size and first 64 KiB, see `image_identity`): two images
+that share it merely share prices, which stay correct because the key is the code itself.
+
+Layout: $BAREFLOW_CACHE_DIR, else $XDG_CACHE_HOME/bareflow, else ~/.cache/bareflow; inside it
+`prices-<cost model hash>/<image identity>.marshal`, so any change to the cost model starts
+afresh.  Limits: `MAX_SHARD_ENTRIES` per shard (a shard past it restarts from this run's
+prices), `BAREFLOW_PRICE_CACHE_MB` (default 64) for the folder.  BAREFLOW_PRICE_CACHE=0 turns
+it off.  Two runs may share the folder: a shard is replaced atomically (write + rename), a
+shard that vanishes or is damaged is simply a miss.  docs/cycle-model.md describes it.
 """
 from __future__ import annotations
 
 import atexit
 import hashlib
-import os
 import marshal
+import os
 import tempfile
 from pathlib import Path
-from typing import Any
-
-from . import costs
+from typing import Any, BinaryIO
 
 Key = tuple[int, bytes, bool, bool]
 _instances: list["PriceCache"] = []
+MAX_SHARD_ENTRIES = 100_000
+DEFAULT_BUDGET_MB = 64
+_IDENTITY_BYTES = 64 * 1024
 
 
 def _model_id() -> str:
-    """Hash of the cost model's source: a new model never reads an old model's prices."""
-    src = Path(costs.__file__).read_bytes()
+    """Hash of the cost model's source and of the watched-instruction rules (the cache keeps
+    which instructions of a block are watched): a new model never reads an old model's prices."""
+    here = Path(__file__)   # not imported: capstone is slow to load
+    src = here.with_name("costs.py").read_bytes() + here.with_name("special.py").read_bytes()
     return hashlib.sha256(src).hexdigest()[:16]
 
 
@@ -40,37 +53,67 @@ def cache_dir() -> Path:
     return Path(base) / "bareflow"
 
 
+def image_identity(head: bytes, size: int) -> str:
+    """The shard name for a disk: its size and first bytes (boot sector, loader, usually the
+    kernel), cheap to compute even for a huge image."""
+    h = hashlib.sha256(size.to_bytes(8, "little"))
+    h.update(head[:_IDENTITY_BYTES])
+    return h.hexdigest()[:24]
+
+
+def identity_of_file(f: BinaryIO, size: int) -> str:
+    f.seek(0)
+    return image_identity(f.read(_IDENTITY_BYTES), size)
+
+
+def _budget_bytes() -> int:
+    try:
+        mb = float(os.environ.get("BAREFLOW_PRICE_CACHE_MB", DEFAULT_BUDGET_MB))
+    except ValueError:
+        mb = DEFAULT_BUDGET_MB
+    return max(0, int(mb * 1024 * 1024))
+
+
 class PriceCache:
-    """In-memory dict backed by one file per cost model (marshal of plain tuples); saved at exit.
+    """In-memory dict backed by one shard file (marshal of plain tuples); merged back at exit.
 
-    Values are `dataclasses.astuple(BlockCost)`; one instance per process (`shared()`)."""
+    Values are `dataclasses.astuple(BlockCost)` plus what special.py learnt of the block."""
 
-    def __init__(self, enabled: bool | None = None) -> None:
+    def __init__(self, enabled: bool | None = None, identity: str = "default") -> None:
         if enabled is None:
             enabled = os.environ.get("BAREFLOW_PRICE_CACHE", "1") != "0"
         self.enabled = enabled
-        self.path = cache_dir() / f"prices-{_model_id()}.marshal" if enabled else None
+        self.identity = identity
+        self.path = cache_dir() / f"prices-{_model_id()}" / f"{identity}.marshal" if enabled else None
         self._data: dict[Key, Any] = {}
         self._new: dict[Key, Any] = {}
         if enabled:
-            self._data = self._load()
+            self._data = self._load(touch=True)
             _instances.append(self)
 
-    def _load(self) -> dict[Key, Any]:
+    def _load(self, touch: bool = False) -> dict[Key, Any]:
         try:
             with open(self.path, "rb") as f:  # type: ignore[arg-type]
                 data = marshal.load(f)   # plain tuples and bytes: nothing in it can run code
+            if touch:
+                os.utime(self.path)   # least recently *used* shards go first
             return data if isinstance(data, dict) else {}
         except Exception:  # missing, truncated, written by another version: start afresh
             return {}
 
-    _shared: "PriceCache | None" = None
+    _by_identity: dict[str, "PriceCache"] = {}
+
+    @classmethod
+    def for_image(cls, identity: str) -> "PriceCache":
+        """One instance per image identity and process (tests build many machines)."""
+        cache = cls._by_identity.get(identity)
+        if cache is None:
+            cache = cls._by_identity[identity] = cls(identity=identity)
+        return cache
 
     @classmethod
     def shared(cls) -> "PriceCache":
-        if cls._shared is None:
-            cls._shared = cls()
-        return cls._shared
+        return cls.for_image("default")
 
     def get(self, key: Key) -> Any:
         return self._data.get(key)
@@ -81,20 +124,50 @@ class PriceCache:
             self._new[key] = value
 
     def save(self) -> None:
-        """Merge what this process priced into the file (atomically; other processes may too)."""
+        """Merge what this process priced into the shard (atomically; other processes may too),
+        then keep the folder within its budget."""
         if not self.enabled or not self._new:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+            folder = self.path.parent  # type: ignore[union-attr]
+            folder.mkdir(parents=True, exist_ok=True)
             merged = self._load()
+            if len(merged) + len(self._new) > MAX_SHARD_ENTRIES:
+                merged = {}   # an image that keeps generating code: start this shard again
             merged.update(self._new)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".prices-")  # type: ignore[union-attr]
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".prices-")
             with os.fdopen(fd, "wb") as f:
                 marshal.dump(merged, f)
             os.replace(tmp, self.path)  # type: ignore[arg-type]
             self._new.clear()
+            prune(folder.parent, _budget_bytes())
         except OSError:
             pass  # a read-only home: the cache is an optimisation, never an error
+
+
+def prune(root: Path, budget: int) -> None:
+    """Delete the least recently used shards (and old cost models' folders, and the single
+    file of earlier versions) until the cache holds at most `budget` bytes."""
+    files: list[tuple[float, int, Path]] = []
+    for path in root.glob("prices-*"):
+        try:
+            if path.is_file():
+                files.append((0.0, path.stat().st_size, path))   # pre-shard layout: oldest
+                continue
+            for shard in path.iterdir():
+                st = shard.stat()
+                files.append((st.st_mtime, st.st_size, shard))
+        except OSError:
+            continue
+    total = sum(size for _, size, _ in files)
+    for _, size, path in sorted(files, key=lambda t: t[0]):
+        if total <= budget:
+            break
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        total -= size
 
 
 @atexit.register

@@ -8,13 +8,11 @@ for the CLI's JSON, the TUI's table and the speedscope export.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .machine import Machine
+from typing import Any
 
 
-def profile_rows(machine: "Machine", *, include_open: bool = True) -> list[dict[str, Any]]:
+
+def profile_rows(machine: Any, *, include_open: bool = True) -> list[dict[str, Any]]:
     """Functions that ran, sorted by exclusive cycles (then name, for stable output)."""
     names = machine.function_names()
     excl, incl, calls = machine.fast.func_counters(len(names))
@@ -37,7 +35,7 @@ def profile_rows(machine: "Machine", *, include_open: bool = True) -> list[dict[
     return rows
 
 
-def profile_document(machine: "Machine") -> dict[str, Any]:
+def profile_document(machine: Any) -> dict[str, Any]:
     """What `--profile FILE` writes."""
     wall = machine.wall_seconds
     return {

@@ -17,6 +17,7 @@ from unicorn import UC_ARCH_X86, UC_HOOK_INTR, UC_MODE_32, Uc, UcError
 from unicorn import x86_const as X
 
 _offset: int | None | bool = False  # False: not probed yet; None: probe found nothing
+_err_offset: int | None | bool = False
 
 
 def _context_bytes(uc: Uc) -> tuple[object, bytes]:
@@ -65,3 +66,63 @@ def forget_last_exception(uc: Uc) -> None:
     ctx = uc.context_save()
     ctypes.memmove(ctx.context.value + off, struct.pack("<i", -1), 4)
     uc.context_restore(ctx)
+
+
+def probe_error_code_offset() -> int | None:
+    """Offset of QEMU's `env->error_code` in the saved context, found by experiment.
+
+    Unicorn hands us QEMU's exceptions without their error codes, but QEMU computed them (a
+    page fault's P/W/U/RSVD/I bits, the selector of a #GP/#NP/#SS/#TS) exactly as the CPU
+    would, and left them in the CPU state.  The probe raises three page faults whose error codes
+    are known (write to a not-present page: 2; write to a read-only page with CR0.WP: 3; read of
+    a not-present page: 0) and keeps the one offset that held those three values."""
+    global _err_offset
+    if _err_offset is not False:
+        return _err_offset  # type: ignore[return-value]
+    snaps: list[bytes] = []
+    try:
+        uc = Uc(UC_ARCH_X86, UC_MODE_32)
+        uc.mem_map(0, 0x20000)
+        uc.mem_write(0x3000, struct.pack("<QQQ", 0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF))
+        uc.reg_write(X.UC_X86_REG_GDTR, (0, 0x3000, 23, 0))
+        table = bytearray()
+        for page in range(32):   # identity map 0-128 KiB; page 0x10 absent, page 0x11 read-only
+            table += struct.pack("<I", 0 if page == 0x10 else (page << 12) | (1 if page == 0x11 else 3))
+        uc.mem_write(0x5000, bytes(table))
+        uc.mem_write(0x4000, struct.pack("<I", 0x5000 | 3))
+        code = (bytes.fromhex("c705 00000100 01000000") + bytes.fromhex("c705 00100100 01000000")
+                + bytes.fromhex("a1 00000100") + b"\xf4")
+        uc.mem_write(0x1000, code)
+        uc.reg_write(X.UC_X86_REG_CR3, 0x4000)
+        uc.reg_write(X.UC_X86_REG_CR0, 0x80010011)
+        uc.reg_write(X.UC_X86_REG_CS, 8)
+        uc.reg_write(X.UC_X86_REG_DS, 0x10)
+        uc.reg_write(X.UC_X86_REG_SS, 0x10)
+        resume = {0x1000: 0x100A, 0x100A: 0x1014, 0x1014: 0x1019}
+
+        def hook(uc_: Uc, intno: int, _ud: object) -> None:
+            eip = uc_.reg_read(X.UC_X86_REG_EIP)
+            snaps.append(_context_bytes(uc_)[1] if intno == 14 else b"")
+            forget_last_exception(uc_)
+            uc_.reg_write(X.UC_X86_REG_EIP, resume.get(eip, 0x1019))
+
+        uc.hook_add(UC_HOOK_INTR, hook)
+        uc.emu_start(0x1000, 0x1019, count=16)
+    except UcError:
+        snaps.clear()
+    found = []
+    if len(snaps) == 3 and all(snaps):
+        size = min(len(s) for s in snaps)
+        found = [off for off in range(0, size - 3, 4)
+                 if [struct.unpack_from("<i", s, off)[0] for s in snaps] == [2, 3, 0]]
+    _err_offset = found[0] if len(found) == 1 else None
+    return _err_offset
+
+
+def exception_error_code(uc: Uc) -> int | None:
+    """The error code QEMU computed for the exception being delivered (None: unknown)."""
+    off = probe_error_code_offset()
+    if off is None:
+        return None
+    ctx = uc.context_save()
+    return struct.unpack("<i", ctypes.string_at(ctx.context.value + off, 4))[0] & 0xFFFFFFFF

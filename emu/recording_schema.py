@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .errors import BadArgument
+from ..devices.base.errors import BadArgument
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")

@@ -1,8 +1,8 @@
 """Record the input of a run with its cycle stamps; replay it bit for bit.
 
-`bareflow-emu run IMAGE --record FILE` wraps the three places where input enters the machine
-(`uart.feed`, `ps2.type_text`, `ps2.press_make_break`), whatever sends it (stdin, --keys, the
-TUI), and writes, at the end, a JSON document: the image's SHA-256, the machine configuration,
+`bareflow-emu run IMAGE --record FILE` subscribes to the machine's input door (`hooks.inputs`,
+emu/inputdoor.py), which every input passes whatever sends it (stdin, --keys, the TUI), and
+writes, at the end, a JSON document: the image's SHA-256, the machine configuration,
 every input with the cycle it arrived at, and how the run ended (cycles, instructions, stop
 reason, a hash of the COM1 output).  `bareflow-emu replay FILE` boots the same image and feeds
 each input at exactly the same point, then checks that the run ends identically.
@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import BadArgument
+from ..devices.base.errors import BadArgument
 
 FORMAT = "bareflow-replay"
 VERSION = 1
@@ -63,25 +63,14 @@ class Recorder:
             self.path.open("a").close()
         except OSError as exc:
             raise BadArgument(f"--record {path}: cannot write ({exc.strerror or exc})") from None
-        uart, kbd = machine.uart, machine.kbd
-        self._wrap(uart, "feed", "serial")
-        self._wrap(kbd, "type_text", "keys")
-        self._wrap(kbd, "press_make_break", "scancodes")
+        machine.hooks.inputs.append(self._log)
 
-    def _wrap(self, dev: Any, method: str, kind: str) -> None:
-        orig = getattr(dev, method)
-        m = self.m
-
-        def logged(data: Any, *args: Any, **kw: Any) -> Any:
-            in_io = getattr(m, "_io_now", None) is not None
-            entry = {"cycle": m.clock.now(), "kind": kind, "data": _encode(kind, data),
-                     "where": "io" if in_io else "boundary"}
-            if in_io:
-                entry["serial_len"] = len(m.serial_out)
-            self.inputs.append(entry)
-            return orig(data, *args, **kw)
-
-        setattr(dev, method, logged)
+    def _log(self, rec: Any) -> None:
+        """Every input the machine's input door let in (emu/hooks.InputRecord)."""
+        entry = {"cycle": rec.cycle, "kind": rec.kind, "data": _encode(rec.kind, rec.data), "where": rec.where}
+        if rec.where == "io":
+            entry["serial_len"] = rec.serial_len
+        self.inputs.append(entry)
 
     def document(self, reason: Any, interrupted: bool = False) -> dict[str, Any]:
         m = self.m
@@ -150,13 +139,7 @@ class Player:
     def _inject(self, e: dict[str, Any], now: int) -> None:
         if now != e["cycle"]:
             self.mismatches.append(f"input at cycle {e['cycle']} arrived at {now}")
-        kind, data = e["kind"], _decode(e["kind"], e["data"])
-        if kind == "serial":
-            self.m.uart.feed(data)
-        elif kind == "keys":
-            self.m.kbd.type_text(data)
-        else:
-            self.m.kbd.press_make_break(data)
+        self.m.input(e["kind"], _decode(e["kind"], e["data"]))
 
     def _on_serial(self, _byte: int) -> None:
         n = len(self.m.serial_out)
@@ -174,6 +157,21 @@ def compare(recorded: dict[str, Any], got: dict[str, Any]) -> list[str]:
     return diffs
 
 
+def run_recording(machine: Any, doc: dict[str, Any]) -> tuple[Player, Any]:
+    """Feed a recording into a fresh machine and run it to where the recorded run ended;
+    (the player, the stop reason or None for a run that was stopped by hand)."""
+    from .machine import StopReason
+    player = Player(machine, doc["inputs"])
+    end = doc["end"]
+    limit = doc["config"].get("max_cycles")
+    if end.get("reason") in ("interrupted", "paused"):
+        limit = end["cycles"]        # the recorded run was stopped by hand: stop at the same cycle
+    reason = machine.run(limit)
+    if end.get("reason") in ("interrupted", "paused") and reason == StopReason.CYCLE_LIMIT:
+        reason = None
+    return player, reason
+
+
 def main_replay(args: Sequence[str]) -> int:
     """`bareflow-emu replay FILE`: the exit status is the recorded run's, or 71 on divergence."""
     from .argparser import Parser
@@ -184,6 +182,8 @@ def main_replay(args: Sequence[str]) -> int:
     p.add_argument("--image", help="the image to use instead of the recorded path (must have the same SHA-256)")
     p.add_argument("--trace", metavar="FILE", help="write architectural events as JSON Lines")
     p.add_argument("--quiet", action="store_true", help="do not copy COM1 output to stdout")
+    p.add_argument("--tui", action="store_true",
+                   help="open the TUI, paused where the recorded run ended (a grader's failure: its cycle)")
     ns = p.parse_args(list(args))
     from .outputs import check_output
     check_output("--trace", ns.trace)
@@ -199,25 +199,21 @@ def main_replay(args: Sequence[str]) -> int:
     if digest != doc["image_sha256"]:
         raise BadArgument(f"{image}: SHA-256 {digest[:12]}... differs from the recorded "
                           f"{doc['image_sha256'][:12]}...; the replay would not be the same run")
-    from .cli import exit_code
-    from .machine import Machine, MachineConfig, StopReason
-    from .trace import TraceSink
     cfg = doc["config"]
+    if ns.tui:
+        from ..tui.app import run_tui
+        return run_tui(image, memory_mb=cfg.get("memory_mb", 64), symbols=cfg.get("symbols"), replay=doc)
+    from .exitcodes import exit_code
+    from .machine import Machine, MachineConfig
+    from .trace import TraceSink
     trace = TraceSink(ns.trace) if ns.trace else None
     machine = Machine(MachineConfig(image=image, memory_mb=cfg.get("memory_mb", 64), symbols=cfg.get("symbols"),
                                     boot_drive=cfg.get("boot_drive", 0x80), trace=trace))
     out = sys.stdout.buffer
     if not ns.quiet:
         machine.on_serial.append(lambda b: out.write(bytes((b,))))
-    player = Player(machine, doc["inputs"])
-    end = doc["end"]
-    limit = cfg.get("max_cycles")
-    if end.get("reason") in ("interrupted", "paused"):
-        limit = end["cycles"]        # the recorded run was stopped by hand: stop at the same cycle
     try:
-        reason = machine.run(limit)
-        if end.get("reason") in ("interrupted", "paused") and reason == StopReason.CYCLE_LIMIT:
-            reason = None
+        player, reason = run_recording(machine, doc)
     finally:
         out.flush()
         if trace is not None:
@@ -226,6 +222,7 @@ def main_replay(args: Sequence[str]) -> int:
         from .outputs import EXIT_WRITE_ERROR
         print(f"bareflow-emu: --trace {ns.trace}: write failed ({trace.error}); whole lines kept", file=sys.stderr)
         return EXIT_WRITE_ERROR
+    end = doc["end"]
     got = end_state(machine, reason, interrupted=reason is None)
     diffs = compare(end, got) + player.mismatches
     if diffs:

@@ -9,16 +9,16 @@ error code of a #GP/#NP/#SS raised by a segment load, which Unicorn does not rep
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import capstone
 from capstone import x86_const as CX
 from unicorn import UC_HOOK_CODE
 
+from .quirks import exception_error_code
 from .cpu import CR0_NAMES, CR4_NAMES, decode_bits, decode_descriptor
+from .quirks import forget_last_exception
 
-if TYPE_CHECKING:
-    from .machine import Machine
 
 SEG_NAMES = {"cs", "ds", "es", "ss", "fs", "gs"}
 #: Bytes that can start (or, after 0x0F/0xFF, continue) a watched or IF-setting instruction:
@@ -26,12 +26,14 @@ SEG_NAMES = {"cs", "ds", "es", "ss", "fs", "gs"}
 #: A match only means "decode this block"; the decode decides.
 _CANDIDATE = re.compile(rb"\x0f[\x00\x01\x22\x30\xa1\xa9\xb2\xb4\xb5]|[\x8e\xea\x9a\x07\x17\x1f\xc4\xc5\xfb\x9d\xcf]"
                         rb"|\xff[\x18-\x1f\x28-\x2f\x58-\x5f\x68-\x6f\x98-\x9f\xa8-\xaf\xd8-\xdf\xe8-\xef]")
-WATCHED = {"lgdt", "lidt", "lmsw", "ljmp", "lcall", "ltr", "lldt", "lss", "lds", "les", "lfs", "lgs", "wrmsr"}
+WATCHED = {"lgdt", "lidt", "lmsw", "ljmp", "lcall", "ltr", "lldt", "lss", "lds", "les", "lfs", "lgs", "wrmsr",
+           # privilege changes made by an instruction (ring 0 -> 3 and back without a gate)
+           "iret", "iretd", "iretw", "retf", "retfw", "retfd", "sysexit", "sysenter"}
 IF_SETTERS = {"sti", "popf", "popfd", "popfw", "iret", "iretd", "iretw"}
 
 
 class SpecialInsns:
-    def __init__(self, machine: "Machine") -> None:
+    def __init__(self, machine: Any) -> None:
         self.m = machine
         self._md32 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
         self._md16 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_16)
@@ -39,7 +41,23 @@ class SpecialInsns:
             md.detail = True
         self._hooked: set[int] = set()
         self._pending: list[int] = []
+        #: address -> (the 16 bytes there, their decode): an interrupt handler's segment loads
+        #: run on every tick, and capstone costs more than the rest of the hook together
+        self._decoded: dict[int, tuple[bytes, bool, Any]] = {}
         self._last_mode: str | None = None
+        #: set when an instruction may have changed the mode; the run loop then calls check_mode()
+        self.mode_check_due = False
+        #: the CPL at the last check or delivery: a change is a "privilege" event
+        self._last_cpl = 0
+        self._via = ""
+        machine.hooks.events.append(self._observe)
+
+    def _observe(self, kind: str, _cycle: int, _icount: int, f: dict) -> None:
+        """Deliveries change the CPL too (ring 3 -> 0 through a gate): remember it."""
+        if kind == "interrupt" and self.m.cpu.protected:
+            self._last_cpl = f.get("to_cs", 0) & 3
+        elif kind == "boot":
+            self._last_cpl = 0
 
     def _md(self, mode32: bool) -> capstone.Cs:
         return self._md32 if mode32 else self._md16
@@ -94,12 +112,31 @@ class SpecialInsns:
     # ------------------------------------------------------------------ the hook
     def _decode_at(self, address: int) -> Any | None:
         code = self.m.read_mem(address, 16)
-        for insn in self._md(self.m.cpu.code32()).disasm(code, address):
+        code32 = self.m.cpu.code32()
+        hit = self._decoded.get(address)
+        if hit is not None and hit[0] == code and hit[1] == code32:
+            return hit[2]
+        for insn in self._md(code32).disasm(code, address):
+            self._decoded[address] = (code, code32, insn)
             return insn
         return None
 
     def _on_special(self, uc, address: int, size: int, _ud) -> None:
         m = self.m
+        if m.cpu.paging():
+            # with a code hook on an instruction, Unicorn leaves QEMU remembering a page fault
+            # (seen on an IRET: the guest's next #PF arrived as #DF); no delivery is under way
+            # between two instructions, so forget it, as the core does after each delivery
+            # (emu/quirks.py)
+            forget_last_exception(uc)
+        head = m.read_mem(address, 2)
+        op = head[1] if head[0] == 0x66 else head[0]
+        if op in (0xCF, 0xCA, 0xCB):         # IRET / far RET: decoded here, without capstone
+            wide = m.cpu.code32() != (head[0] == 0x66)
+            if self._may_change_cpl(wide):
+                self._via = ("iretd" if wide else "iret") if op == 0xCF else "retf"
+                self._request_mode_check()
+            return
         insn = self._decode_at(address)
         if insn is None:
             return
@@ -112,10 +149,10 @@ class SpecialInsns:
                 new = cpu.get(src) if src in ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp") else 0
                 old = cpu.get(dst) if dst in ("cr0", "cr2", "cr3", "cr4") else 0
                 names = CR0_NAMES if dst == "cr0" else CR4_NAMES if dst == "cr4" else []
-                m._emit("cr_write", cr=dst, old=old, new=new, eip=cpu.get("eip"),
+                m.emit("cr_write", cr=dst, old=old, new=new, eip=cpu.get("eip"),
                         set=decode_bits(new & ~old, names), cleared=decode_bits(old & ~new, names))
                 if dst == "cr0" and (old ^ new) & 1:
-                    m._emit("cr0_pe", enabled=bool(new & 1), eip=cpu.get("eip"))
+                    m.emit("cr0_pe", enabled=bool(new & 1), eip=cpu.get("eip"))
                     self._request_mode_check()
                 return
             if dst in SEG_NAMES:
@@ -140,32 +177,82 @@ class SpecialInsns:
                         entries.append({"index": i, "selector": i * 8, "raw": d.raw.hex(), "text": "null"})
                     else:
                         entries.append({"index": i, "selector": i * 8, "raw": d.raw.hex(), "text": d.describe()})
-                m._emit(mn, base=base, limit=limit, eip=cpu.get("eip"), entries=entries)
+                m.emit(mn, base=base, limit=limit, eip=cpu.get("eip"), entries=entries)
             return
         if mn == "lmsw":
             self._request_mode_check()
             return
-        # far jumps/calls and segment loads: the mode may change after this instruction
+        if mn == "ltr":
+            self._emit_ltr(insn)
+        if mn in ("sysexit", "sysenter"):
+            self._via = mn
+        # far jumps/calls and segment loads: the mode may change after this instruction.  (A data
+        # segment load cannot change it, but skipping this stop made a run restored from a
+        # snapshot stamp the OUTs of one block with the block's start cycle, as if EIP were not
+        # synced inside it; test_restore_replays_exactly_even_after_power_off caught it.  Not
+        # understood yet: the stop stays.)
         self._request_mode_check()
 
     def _request_mode_check(self) -> None:
         self.m.cpu.forget_cs()
-        self.m._mode_check = True
+        self.mode_check_due = True
         self.m.fast.set_deadline(0)
 
     def check_mode(self) -> None:
         """Called by the run loop at a block boundary after a watched instruction."""
         m = self.m
-        m._mode_check = False
+        self.mode_check_due = False
         cpu = m.cpu
         mode = cpu.mode
         if cpu.protected:
             mode += "32" if cpu.code32() else "16"
+        cpl = cpu.cpl if cpu.mode == "protected" else (3 if cpu.mode == "v86" else 0)
+        if cpl != self._last_cpl:
+            m.emit("privilege", cpl=cpl, previous=self._last_cpl, cs=cpu.get("cs"), eip=cpu.get("eip"),
+                    ss=cpu.get("ss"), esp=cpu.get("esp"), via=self._via or "?")
+            self._last_cpl = cpl
+        self._via = ""
         if mode != self._last_mode:
             if self._last_mode is not None:
-                m._emit("mode", mode=cpu.mode, code32=cpu.code32(), cs=cpu.get("cs"), eip=cpu.get("eip"),
+                m.emit("mode", mode=cpu.mode, code32=cpu.code32(), cs=cpu.get("cs"), eip=cpu.get("eip"),
                         previous=self._last_mode)
             self._last_mode = mode
+
+    def _may_change_cpl(self, wide: bool) -> bool:
+        """Will this IRET / far RET load a CS of another privilege?  Peeks at the CS it is
+        about to pop, so returns within one ring (BIOS stubs, a kernel's IRQ returns) cost
+        no mode check at the block boundary."""
+        cpu = self.m.cpu
+        if not cpu.protected or cpu.mode == "v86":
+            return False                         # real mode has no rings; v86 leaves by interrupts
+        esp = cpu.get("esp") if cpu.stack32() else cpu.get("esp") & 0xFFFF
+        try:
+            raw = self.m.read_mem((cpu.seg_base("ss") + esp + (4 if wide else 2)) & 0xFFFFFFFF, 2)
+        except Exception:
+            return True
+        return (int.from_bytes(raw, "little") & 3) != cpu.cpl
+
+    def _emit_ltr(self, insn: Any) -> None:
+        """LTR is about to load the task register: say which TSS and its ring-0 stack."""
+        m, cpu = self.m, self.m.cpu
+        op = insn.operands[0] if insn.operands else None
+        if op is None:
+            return
+        if op.type == CX.X86_OP_REG:
+            sel = cpu.get(_reg32(insn.reg_name(op.reg))) & 0xFFFF
+        else:
+            addr = self._mem_operand(insn)
+            sel = int.from_bytes(m.read_mem(addr, 2), "little") if addr is not None else 0
+        d = cpu.descriptor(sel)
+        fields: dict[str, Any] = {"selector": sel, "eip": cpu.get("eip")}
+        if d is not None:
+            fields.update(base=d.base, limit=d.limit, type=d.type, present=d.present, text=d.describe())
+            if d.limit >= 0x67:
+                raw = m.read_mem(d.base, 0x68)
+                fields.update(esp0=int.from_bytes(raw[4:8], "little"), ss0=int.from_bytes(raw[8:10], "little"),
+                              cr3=int.from_bytes(raw[0x1C:0x20], "little"),
+                              iomap=int.from_bytes(raw[0x66:0x68], "little"))
+        m.emit("ltr", **fields)
 
     # ------------------------------------------------------------------ error codes
     def _mem_operand(self, insn: Any, index: int = 0) -> int | None:
@@ -188,8 +275,13 @@ class SpecialInsns:
         return None
 
     def error_code(self, vector: int) -> int:
-        """Error code for an exception Unicorn raised (it does not tell us): 0 unless the faulting
-        instruction loads a selector that the GDT cannot satisfy, as the CPU reports it."""
+        """Error code for an exception Unicorn raised (it does not tell us): for a #PF, the one
+        QEMU itself computed (emu/quirks.py reads it from the CPU state; the page walk for CR2,
+        emu/paging.py, if that probe failed); otherwise 0 unless the faulting instruction loads
+        a selector that the GDT cannot satisfy, as the CPU reports it."""
+        if vector == 14:
+            code = exception_error_code(self.m.uc)
+            return code if code is not None else self._page_fault_code()
         if vector not in (10, 11, 12, 13):
             return 0
         m = self.m
@@ -209,6 +301,29 @@ class SpecialInsns:
         if d is None or not d.present or not d.s:
             return sel & 0xFFFC
         return sel & 0xFFFC if vector in (11, 12) else 0 if _fits(insn, d) else sel & 0xFFFC
+
+    def _page_fault_code(self) -> int:
+        """Walk the tables again for CR2, as the access that faulted: a write if the faulting
+        instruction writes a memory operand, a user access at CPL 3."""
+        from .paging import PF_P, PF_U, PF_W, PageFault
+        cpu = self.m.cpu
+        cr2 = cpu.get("cr2")
+        user = cpu.cpl == 3
+        write = False
+        pc = cpu.linear_pc()
+        if not pc <= cr2 < pc + 16:          # not the instruction fetch itself
+            try:
+                insn = self._decode_at(pc)
+            except Exception:
+                insn = None
+            if insn is not None:
+                write = any(op.type == CX.X86_OP_MEM and op.access & capstone.CS_AC_WRITE
+                            for op in insn.operands) or insn.mnemonic.startswith(("push", "call", "stos", "movs"))
+        try:
+            cpu.walker.translate(cr2, write=write, user=user)
+        except PageFault as pf:
+            return pf.error_code
+        return PF_P | (PF_W if write else 0) | (PF_U if user else 0)
 
     def _loaded_selector(self, insn: Any) -> int | None:
         cpu = self.m.cpu

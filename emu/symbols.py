@@ -21,7 +21,7 @@ from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from .errors import BadArgument
+from ..devices.base.errors import BadArgument
 
 
 class SymbolError(BadArgument):
@@ -166,6 +166,26 @@ class SymbolTable:
 
     def _reindex(self) -> None:
         self._starts = [f.start for f in self.functions]
+        if not hasattr(self, "_dynamic"):
+            self._dynamic: list[Function] = []   # added at run time (GDB JIT interface)
+            self._dyn_starts: list[int] = []
+
+    def add_dynamic(self, start: int, end: int, name: str) -> None:
+        """A function that appeared at run time (code a guest JIT generated, emu/jitdebug.py).
+
+        Kept apart from `functions` so the dense ids of the ELF's functions (the profiler's
+        indices) never move; lookups, `format` and `address_of` see both.  A new function
+        replaces any dynamic one it overlaps (the guest reused the memory)."""
+        keep = [f for f in self._dynamic if f.end <= start or f.start >= end]
+        self._dynamic = sorted(keep + [Function(start, end, name)])
+        self._dyn_starts = [f.start for f in self._dynamic]
+        self._addresses[name] = start
+
+    def dynamic_at(self, addr: int) -> Function | None:
+        i = bisect.bisect_right(self._dyn_starts, addr) - 1
+        if i >= 0 and addr < self._dynamic[i].end:
+            return self._dynamic[i]
+        return None
 
     # -- queries ------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -180,14 +200,13 @@ class SymbolTable:
 
     def function_at(self, addr: int) -> Function | None:
         i = self.index_of(addr)
-        return self.functions[i] if i >= 0 else None
+        return self.functions[i] if i >= 0 else self.dynamic_at(addr)
 
     def lookup(self, addr: int) -> tuple[str, int] | None:
         """(name, offset into it) of the function containing addr, or None."""
-        i = self.index_of(addr)
-        if i < 0:
+        f = self.function_at(addr)
+        if f is None:
             return None
-        f = self.functions[i]
         return f.name, addr - f.start
 
     def address_of(self, name: str) -> int:

@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import BareflowError
+from ..devices.base.errors import BareflowError
 
 PAGE = 4096
 DEFAULT_INTERVAL = 2_000_000          # cycles between periodic checkpoints (20 ms of guest time)
@@ -62,15 +62,6 @@ class Point:
 
 
 @dataclass
-class _Input:
-    cycle: int
-    kind: str
-    data: Any
-    where: str
-    serial_len: int = 0
-
-
-@dataclass
 class Stats:
     checkpoints: int = 0
     restores: int = 0
@@ -94,10 +85,9 @@ class TimeTravel:
         self.budget = budget
         self.points: list[Point] = []
         self.stats = Stats()
-        self._journal: list[_Input] = []
-        self._originals: dict[str, Callable[..., Any]] = {}
+        self._journal: list[Any] = []    # emu/hooks.InputRecord, every input since points[0]
         self._player_cb: Callable[[int], None] | None = None
-        self._wrap_inputs()
+        self._unsubscribe = machine.hooks.subscribe(machine.hooks.inputs, self._journal.append)
         ram = self._ram()
         self._key = ram.copy()                # RAM at points[0]
         self._shadow = ram.copy()             # RAM at points[-1]
@@ -172,7 +162,7 @@ class TimeTravel:
         p = self.points[index]
         arr = self._ram_at(index)
         self.m.restore(dataclasses.replace(p.meta, ram=memoryview(arr)))
-        self.m.watch_hit = None
+        self.m.clear_watch_hit()
         self._shadow = arr
         self.stats.restores += 1
         if truncate:
@@ -181,20 +171,12 @@ class TimeTravel:
         return p
 
     # ------------------------------------------------------------------ input journal
-    def _wrap_inputs(self) -> None:
-        m = self.m
-        for dev, method, kind in ((m.uart, "feed", "serial"), (m.kbd, "type_text", "keys"),
-                                  (m.kbd, "press_make_break", "scancodes")):
-            orig = getattr(dev, method)
-            self._originals[kind] = orig
+    def detach(self) -> None:
+        """Stop journaling the machine's inputs (a new history replaces this one)."""
+        self._unsubscribe()
 
-            def logged(data: Any, *args: Any, _orig=orig, _kind=kind, **kw: Any) -> Any:
-                in_io = getattr(m, "_io_now", None) is not None
-                self._journal.append(_Input(m.clock.now(), _kind, data, "io" if in_io else "boundary",
-                                            len(m.serial_out)))
-                return _orig(data, *args, **kw)
-
-            setattr(dev, method, logged)
+    def _feed_again(self, e: Any) -> None:
+        self.m.door.put(e.kind, e.data, replay=True)
 
     def _replay_inputs_from(self, start: int) -> None:
         """After a restore: feed the journaled inputs that came after that point again, at the
@@ -208,7 +190,7 @@ class TimeTravel:
             return
         for e in pending:
             if e.where == "boundary":
-                m.clock.schedule(e.cycle, lambda _now, e=e: self._originals[e.kind](e.data), "time travel input")
+                m.clock.schedule(e.cycle, lambda _now, e=e: self._feed_again(e), "time travel input")
         io = [e for e in pending if e.where == "io"]
         if io:
             pos = [0]
@@ -218,7 +200,7 @@ class TimeTravel:
                 while pos[0] < len(io) and io[pos[0]].serial_len == n:
                     e = io[pos[0]]
                     pos[0] += 1
-                    self._originals[e.kind](e.data)
+                    self._feed_again(e)
 
             self._player_cb = on_serial
             m.on_serial.append(on_serial)

@@ -1,7 +1,7 @@
 """Test doubles shared by the device tests: a clock whose time the test sets."""
 from __future__ import annotations
 
-from bareflow.emu.clock import Clock
+from bareflow.devices.base.clock import Clock
 
 
 class Time:

@@ -17,19 +17,10 @@ from unicorn import (UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_INSN, UC_HOOK_INTR, UC_M
                      UcError)
 from unicorn import x86_const as X
 
-from bareflow.devices.a20 import FastA20
-from bareflow.devices.bus import Bus
-from bareflow.devices.cmos import Cmos
-from bareflow.devices.debug_exit import DebugExit
-from bareflow.devices.pic import Pic
-from bareflow.devices.pit import Pit
-from bareflow.devices.power import AcpiPower
 from bareflow.devices.ps2 import I8042
-from bareflow.devices.uart import Uart16550
-from bareflow.devices.vga import VgaText
-from bareflow.emu.bios import Bios
 from bareflow.emu.bios.disk import Disk
-from bareflow.emu.clock import Clock
+from bareflow.emu.board import Board, NullHost
+from bareflow.devices.base.clock import Clock
 from bareflow.emu.cpu import Cpu
 
 MIB = 1 << 20
@@ -94,40 +85,44 @@ class FakeCpu:
         return (self.out_flags >> 6) & 1
 
 
-class Devices:
-    """The real device models on a bus, wired like emu/machine_devices.py (minus the CPU)."""
+class HarnessHost(NullHost):
+    """The board's host in these tests: no CPU core, but MiniPC stops on a power-off."""
 
-    def __init__(self, clock: Clock, memory_mb: int = 64) -> None:
-        self.a20 = True
-        self.exit_status: int | None = None
-        self.serial = bytearray()
-        self.bus = Bus()
-        self.pic = Pic()
-        self.pit = Pit(clock=clock, irq=self.pic)
-        self.uart = Uart16550(clock=clock, irq=self.pic, on_tx=self.serial.append)
-        self.resets = 0
-        self.ps2 = I8042(clock=clock, irq=self.pic, on_a20=self._set_a20, on_reset_cpu=self._reset)
-        self.vga = VgaText(clock=clock)
-        self.fast_a20 = FastA20(on_a20=self._set_a20)
-        self.debug_exit = DebugExit(on_exit=self._exit)
-        self.cmos = Cmos(clock=clock, irq=self.pic, memory_mb=memory_mb)
-        self.power = AcpiPower(on_power_off=lambda: self._exit(0))
-        for dev in (self.pic, self.pit, self.uart, self.ps2, self.vga, self.fast_a20,
-                    self.debug_exit, self.cmos, self.power):
-            self.bus.register(dev)
+    def __init__(self) -> None:
+        super().__init__()
         self.on_exit = None
 
-    def _set_a20(self, on: bool) -> None:
-        self.a20 = bool(on)
-
-    def _reset(self) -> None:
-        self.resets += 1
-
-    def _exit(self, status: int) -> None:
-        """isa-debug-exit status, or 0 for an ACPI power-off (as the machine reports it)."""
+    def power_off(self, status: int) -> None:
         self.exit_status = status
         if self.on_exit:
             self.on_exit()
+
+
+class Devices(Board):
+    """The PC's real devices on their bus, wired by the machine's own board (emu/board.py),
+    without a CPU; `exit_status`, `resets` and `serial` are what the devices asked for."""
+
+    def __init__(self, clock: Clock, memory_mb: int = 64, disk=None, boot_drive: int = 0x80,
+                 bios_trace=None) -> None:
+        self.signals = HarnessHost()
+        super().__init__(memory_mb, disk, boot_drive=boot_drive, clock=clock, host=self.signals,
+                         bios_trace=bios_trace)
+
+    @property
+    def ps2(self) -> I8042:
+        return self.kbd
+
+    @property
+    def serial(self) -> bytearray:
+        return self.serial_out
+
+    @property
+    def exit_status(self) -> int | None:
+        return self.signals.exit_status
+
+    @property
+    def resets(self) -> int:
+        return len(self.signals.resets)
 
 
 class MiniPC:
@@ -136,19 +131,17 @@ class MiniPC:
     def __init__(self, image: bytes | Disk, memory_mb: int = 64, boot_drive: int = 0x80) -> None:
         self.cycles = 0
         self.clock = Clock(lambda: self.cycles)
-        self.dev = Devices(self.clock, memory_mb)
-        self.dev.on_exit = self._stop
+        self.events: list[dict] = []
+        self.disk = image if isinstance(image, Disk) else Disk(image)
+        self.dev = Devices(self.clock, memory_mb, self.disk, boot_drive, bios_trace=self._trace)
+        self.dev.signals.on_exit = self._stop
         self.uc = Uc(UC_ARCH_X86, UC_MODE_32)
         self.uc.ctl_set_cpu_model(X.UC_CPU_X86_QEMU32)
-        self.uc.mem_map(0, MIB + 0x10000)
+        self.dev.attach(self.uc)        # RAM with the A20 gate's HMA window, as the machine maps it
         self.uc.reg_write(X.UC_X86_REG_IDTR, (0, 0, 0x3FF, 0))
         self.cpu = Cpu(self.uc)
         self.cpu.set("cr0", 0x10)
-        self.disk = image if isinstance(image, Disk) else Disk(image)
-        self.bios = Bios(bus=self.dev.bus, clock=self.clock, disk=self.disk,
-                         memory_bytes=memory_mb * MIB, boot_drive=boot_drive, a20_get=lambda: self.dev.a20,
-                         a20_set=self.dev._set_a20, trace=self._trace)
-        self.events: list[dict] = []
+        self.bios = self.dev.bios
         self.waiting = False
         self.stopped = False
         self.error: str | None = None

@@ -22,7 +22,7 @@ from bareflow.emu.bios import Bios, BootError  # noqa: E402
 from bareflow.emu.bios import cost  # noqa: E402
 from bareflow.emu.bios.disk import T_LARGE, T_LBA, T_NONE, Disk, qemu_geometry, seabios_lchs  # noqa: E402
 from bareflow.emu.bios.memory import e820_map  # noqa: E402
-from bareflow.emu.clock import Clock  # noqa: E402
+from bareflow.devices.base.clock import Clock  # noqa: E402
 
 MIB = 1 << 20
 
@@ -45,7 +45,7 @@ class Env:
         self.events: list[tuple[str, dict]] = []
         disk = image if isinstance(image, Disk) else Disk(image or tagged_image(200))
         self.bios = Bios(bus=self.dev.bus, clock=self.clock, disk=disk, memory_bytes=memory_mb * MIB,
-                         a20_get=lambda: self.dev.a20, a20_set=self.dev._set_a20,
+                         a20_get=lambda: self.dev.a20, a20_set=self.dev.set_a20,
                          trace=lambda kind, **f: self.events.append((kind, f)))
         self.bios.install(self.cpu)
         self.bios.post()
@@ -472,7 +472,7 @@ def test_boot_errors_are_one_line(image: bytes, words: str) -> None:
 
 
 def test_bad_image_files(tmp_path: Path) -> None:
-    from bareflow.emu.errors import BadImage
+    from bareflow.devices.base.errors import BadImage
     empty = tmp_path / "empty.img"
     empty.write_bytes(b"")
     for path, words in [(tmp_path / "missing.img", "no such file"), (tmp_path, "not a regular file"),

@@ -3,7 +3,7 @@ SET freeze, UIP, register C/IRQ8, periodic interrupt, memory-size bytes, NMI mas
 import datetime as dt
 
 from bareflow.devices.cmos import Cmos
-from bareflow.emu.clock import CPU_HZ
+from bareflow.devices.base.clock import CPU_HZ
 from dev_fakes import Time
 
 

@@ -2,7 +2,7 @@
 QEMU's formulas (hw/timer/i8254_common.c) in PIT ticks converted from cycles."""
 from bareflow.devices.bus import Bus
 from bareflow.devices.pit import Pit
-from bareflow.emu.clock import CPU_HZ, PIT_HZ, pit_ticks_to_cycles
+from bareflow.devices.base.clock import CPU_HZ, PIT_HZ, pit_ticks_to_cycles
 from dev_fakes import Time
 
 

@@ -170,7 +170,6 @@ def test_key_pacing_one_byte_per_delay_after_read_and_irq1():
     tm, irqs, kbd = make()
     cmd(kbd, 0x60, 0x61)
     kbd.type_text("ab")
-    kbd.pump_input()
     assert irqs.level[1] and irqs.edges[1] == 1
     tm.run_until(5000)
     assert kbd.io_read(0x60, 1) == 0x1E
@@ -202,7 +201,6 @@ def test_keyboard_disabled_holds_keys_until_enabled():
     cmd(kbd, 0x60, 0x61)
     cmd(kbd, 0xAD)
     kbd.type_text("a")
-    kbd.pump_input()
     assert not kbd.io_read(0x64, 1) & 0x01
     cmd(kbd, 0xAE)
     assert read(kbd) == 0x1E
@@ -276,19 +274,3 @@ def test_state_round_trip_with_pending_key_event():
     kbd2.load_state(st)
     assert kbd2.state() == st
     assert drain(tm, kbd) == drain(tm2, kbd2) == [0x98, 0x25, 0xA5]
-
-
-def test_keys_from_another_thread_wait_for_the_emulator_thread():
-    import threading
-    tm, irqs, kbd = make()
-    cmd(kbd, 0x60, 0x61)
-    kbd.pump_input()  # this thread drains input: it is the emulator thread
-    t = threading.Thread(target=kbd.type_text, args=("a",))
-    t.start()
-    t.join()
-    assert not irqs.level.get(1) and kbd.keys_pending()
-    assert kbd.pump_input()
-    assert irqs.level.get(1) and read(kbd) == 0x1E
-    kbd.type_text("b")  # on the emulator thread: at once (after the pacing delay)
-    tm.run_until(tm.clock.next_deadline())
-    assert irqs.level.get(1) and read(kbd) == 0x9E

@@ -26,7 +26,7 @@ from bareflow.devices.pit import Pit
 from bareflow.devices.ps2 import I8042
 from bareflow.devices.uart import Uart16550
 from bareflow.devices.vga import VgaText
-from bareflow.emu.clock import Clock
+from bareflow.devices.base.clock import Clock
 
 OUT8, IN8, OUT16, IN16, DELAY, IN_DISCARD = 1, 2, 3, 4, 5, 6
 

@@ -1,9 +1,8 @@
 """16550A UART: divisor, loopback, FIFOs and trigger levels, IIR priorities, LSR bits, THRE
 interrupt, paced host input.  Expected behaviour is QEMU hw/char/serial.c."""
-import threading
 
 from bareflow.devices.uart import Uart16550
-from bareflow.emu.clock import CPU_HZ
+from bareflow.devices.base.clock import CPU_HZ
 from dev_fakes import Time
 
 B = 0x3F8
@@ -158,7 +157,6 @@ def test_paced_host_input_polling_guest():
     u.io_write(LCR, 1, 0x03)
     u.feed(b"ab")
     assert u.rx_pending()
-    u.pump_input()
     assert u.io_read(LSR, 1) & 0x01  # first byte at once
     tm.run_until(1000)
     assert u.io_read(RBR, 1) == ord("a")
@@ -172,32 +170,9 @@ def test_paced_host_input_polling_guest():
     assert not u.rx_pending()
 
 
-def test_paced_host_input_irq_guest_and_thread_safe_feed():
-    tm, irqs, out, u = make()
-    u.io_write(IER, 1, 0x01)
-    u.pump_input()  # this thread is now the emulator thread
-    t = threading.Thread(target=u.feed, args=(b"xyz",))
-    t.start()
-    t.join()
-    assert not irqs.level.get(4)
-    u.pump_input()  # the machine drains on its thread
-    got = []
-    while len(got) < 3:
-        assert irqs.level.get(4)
-        assert u.io_read(IIR, 1) == 0x04
-        got.append(u.io_read(RBR, 1))
-        assert not irqs.level.get(4)
-        nd = tm.clock.next_deadline()
-        if nd is not None:
-            tm.run_until(nd)
-    assert bytes(got) == b"xyz"
-    assert irqs.edges == 3
-
-
 def test_state_round_trip_with_pending_delivery():
     tm, irqs, out, u = make()
     u.feed(b"hello")
-    u.pump_input()
     u.io_read(RBR, 1)
     st = u.state()
     tm2 = Time()
@@ -219,3 +194,20 @@ def test_feed_on_emulator_thread_takes_effect_at_once():
     u.io_write(IER, 1, 0x01)
     u.feed(b"q")  # e.g. the machine draining its own input queue
     assert irqs.level.get(4) and u.io_read(RBR, 1) == ord("q")
+
+
+def test_paced_host_input_irq_guest():
+    tm, irqs, out, u = make()
+    u.io_write(IER, 1, 0x01)
+    u.feed(b"xyz")
+    got = []
+    while len(got) < 3:
+        assert irqs.level.get(4)
+        assert u.io_read(IIR, 1) == 0x04
+        got.append(u.io_read(RBR, 1))
+        assert not irqs.level.get(4)
+        nd = tm.clock.next_deadline()
+        if nd is not None:
+            tm.run_until(nd)
+    assert bytes(got) == b"xyz"
+    assert irqs.edges == 3

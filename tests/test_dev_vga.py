@@ -2,7 +2,7 @@
 bits from the clock, attribute flip-flop, DAC, screen text helper."""
 from bareflow.devices.bus import Bus
 from bareflow.devices.vga import FRAME_HZ, VgaText, screen_text
-from bareflow.emu.clock import CPU_HZ, Clock
+from bareflow.devices.base.clock import CPU_HZ, Clock
 
 
 class Time:

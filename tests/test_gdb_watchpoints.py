@@ -28,7 +28,7 @@ def test_write_watch_stops_after_the_store():
         assert r.name == "BREAKPOINT", m.stop_message
         kind, addr, pc = m.watch_hit
         assert kind == "write" and col <= addr < col + 4
-        m.watch_hit = None
+        m.clear_watch_hit()
         if m.disasm(pc, 1)[0][2].startswith("rep"):
             # a REP string instruction traps after the iteration that touched the range, with
             # EIP still on it (as x86 debug registers do): the BSS clear, byte by byte
@@ -63,7 +63,7 @@ def test_watch_matches_unwatched_run():
 
 
 def test_bad_watch_arguments():
-    from bareflow.emu.errors import BadArgument
+    from bareflow.devices.base.errors import BadArgument
     m = make()
     with pytest.raises(BadArgument):
         m.add_watchpoint(0x1000, 4, "execute")

@@ -160,7 +160,7 @@ def tier_run(build, tmp_path_factory):
     return run
 
 
-@pytest.mark.parametrize("tier", ["0", "1", "2", "adaptive"])
+@pytest.mark.parametrize("tier", ["0", "1", "2", "3", "adaptive"])
 def test_greedy_tokens_match_reference_on_every_tier(tier_run, tier):
     rc, out = tier_run(tier)
     assert rc == 1, out[-3000:]                     # quit -> debug-exit status 0
@@ -188,7 +188,8 @@ def test_protocol_and_figures(tier_run):
         m = JIT_RE.match(line)
         if m:
             names[m.group(1)] = (int(m.group(2)), int(m.group(3)), int(m.group(4)))
-    assert set(names) == {"matmul", "rmsnorm", "softmax", "attention", "ffn", "token"}
+    assert set(names) == {"matmul", "rmsnorm", "softmax", "attention", "ffn", "expf", "token"}
+    assert names["expf"][2] == 0                            # one compiled version only
     for n in ("matmul", "rmsnorm", "softmax", "attention", "ffn"):
         assert names[n][2] == 2, names                      # pinned tier reported
         assert names[n][0] > 0 and names[n][1] > 0
@@ -208,7 +209,7 @@ def test_text_identical_on_every_tier(tier_run):
     def visible(out: str) -> list[str]:
         return [l for l in out.splitlines() if not l.startswith(("[jit] ", "[stats] ", "tinyllama: tiers"))]
     base = visible(tier_run("0")[1])
-    for t in ("1", "2", "adaptive"):
+    for t in ("1", "2", "3", "adaptive"):
         assert visible(tier_run(t)[1]) == base
 
 
@@ -318,7 +319,8 @@ def test_bad_prompts_get_a_message_and_the_prompt_again(build, tmp_path):
 
 def test_bad_options_are_refused(build, tmp_path):
     img = make_image(build, tmp_path / "o.img", MODEL, TOKENIZER)
-    for cmdline, message in (("tier=7 exit=1", "error: tier=7 is not one of 0, 1, 2"),
+    for cmdline, message in (("tier=7 exit=1", "error: tier=7 is not one of 0, 1, 2, 3\n"),
+                             ("jit=maybe exit=1", "error: jit=maybe is not on, aot or off"),
                              ("temp=hot exit=1", "error: temp=hot is not a number 0..100"),
                              ("steps=-1 exit=1", "error: steps=-1 is not a number 0..1000000")):
         rc, out = batch(img, cmdline)

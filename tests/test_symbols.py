@@ -170,7 +170,7 @@ def test_bias_relocates_code_linked_at_zero(elves):
 
 
 def test_symbol_error_is_a_bad_argument():
-    from bareflow.emu.errors import BadArgument
+    from bareflow.devices.base.errors import BadArgument
 
     assert issubclass(SymbolError, BadArgument) and SymbolError("x").exit_code == 64
 

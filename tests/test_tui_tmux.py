@@ -1,7 +1,7 @@
 """The real command in a real terminal: `bareflow-emu` (no arguments: the bundled image) runs
-in a detached tmux session of 200x60; we read the pane as a user would see it, wait for the
-guest's `> ` prompt, type a prompt with tmux send-keys (it reaches the guest through the PS/2
-keyboard), and wait for the reply on the pane; F10 must then quit with status 0.
+in a detached tmux session of 200x100 (tall enough for the reply and the JIT's figure lines);
+we read the pane as a user would see it, wait for the guest's `> ` prompt, type a prompt with
+tmux send-keys (it reaches the guest through the PS/2 keyboard), and wait for the reply on the pane; F10 must then quit with status 0.
 
 Slow by nature (the guest boots and generates text under the emulator), so it waits with
 generous timeouts but finishes as soon as the pane shows what it waits for."""
@@ -43,9 +43,9 @@ class Tmux:
     def start(self, command: str) -> None:
         shell = f"cd {ROOT} && {command}; echo $? > {self.status_file}"
         # pytest exports COLUMNS=80 LINES=24, and shutil.get_terminal_size (which Textual
-        # uses) believes them over the terminal: drop them so the app sees tmux's 200x60
+        # uses) believes them over the terminal: drop them so the app sees tmux's 200x100
         env = "env -u COLUMNS -u LINES TERM=xterm-256color "
-        self.tmux("new-session", "-d", "-s", self.name, "-x", "200", "-y", "60", f"{env}sh -c '{shell}'")
+        self.tmux("new-session", "-d", "-s", self.name, "-x", "200", "-y", "100", f"{env}sh -c '{shell}'")
 
     def pane(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", self.name)

@@ -12,7 +12,7 @@ import enum
 import threading
 import time
 
-from bareflow.emu.errors import BadArgument, BadImage
+from bareflow.devices.base.errors import BadArgument, BadImage
 
 KMAIN, MATMUL = 0x1000, 0x1040
 KMAIN_LEN, MATMUL_LEN = 16, 8

@@ -35,6 +35,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stam
   touch "$stamp"
 fi
 
+# Byte-compile the project's own sources: an editable install leaves them uncompiled, and where
+# PYTHONDONTWRITEBYTECODE is set every start compiled ~100 modules again (0.2 s of a 0.33 s run).
+# Up-to-date files are skipped, so this costs ~50 ms when nothing changed.
+.venv/bin/python -m compileall -q -j 0 emu devices tui tools >/dev/null 2>&1 || true
+
 case "${1:-}" in
   run) shift; exec .venv/bin/bareflow-emu "$@" ;;
   test) shift; exec .venv/bin/python -m pytest "$@" ;;

@@ -23,6 +23,7 @@ from textual.widgets import Footer, Input, Label, Static
 from bareflow.emu.errors import BadImage, BareflowError
 
 from .cpu import CpuPanel
+from .fb_frame import TEXT, FramebufferWatch
 from .fault import FaultScreen, FaultTracker, summary
 from .journey import JourneyScreen
 from .profile import ProfilePanel
@@ -58,6 +59,8 @@ HELP_TEXT = """\
 [b]Shift+F6[/b]  step back one instruction (time travel)
 [b]Shift+F5[/b]  run back to the previous breakpoint hit
 [b]Shift+F8[/b]  run back to the last time a symbol or address ran
+[b]Shift+F3[/b]  save the VGA picture as PNG (native size, as [i]run --screen-png[/i])
+[b]Shift+F4[/b]  the descriptor tables: GDT, IDT, TSS decoded (as Bochs's info gdt/idt)
 Going back restores a checkpoint and re-runs to the moment wanted (the clock is exact), which
 can take a second or more.  A terminal sends Shift+F5..F8 as F17..F20, which the guest's
 keyboard has no key for, so these never take a key from the guest.  After a triple fault or a
@@ -146,6 +149,8 @@ class BareflowApp(App[int]):
         Binding("f17,shift+f5", "run_back", "Run back", key_display="⇧F5", priority=True),
         Binding("f18,shift+f6", "step_back", "Step back", key_display="⇧F6", priority=True),
         Binding("f20,shift+f8", "run_back_to", "Back to", key_display="⇧F8", priority=True),
+        Binding("f15,shift+f3", "screenshot", "PNG", key_display="⇧F3", priority=True),
+        Binding("f16,shift+f4", "tables", "Tables", key_display="⇧F4", priority=True),
     ]
 
     def __init__(self, machine_factory: Callable[[], object] | None = None, *, image: str = "",
@@ -177,6 +182,7 @@ class BareflowApp(App[int]):
         self._cpu_seq = -1
         self._last_profile = 0.0
         self._last_status: StatusInfo | None = None
+        self._fb_watch = FramebufferWatch()
         #: the journey timeline opens by itself on each milestone the run pauses at (once each)
         self._journey_opened_at: tuple | None = None
         self._faults = FaultTracker()
@@ -275,13 +281,15 @@ class BareflowApp(App[int]):
         runner.refresh_cpu()
         with self.batch_update():
             self.vga.update_frame(m.screen_bytes(), tuple(m.cursor())[:3])
+            self._poll_graphics(m)
             self._poll_serial(m.serial_out)
             if runner.cpu_seq != self._cpu_seq:
                 self._cpu_seq = runner.cpu_seq
                 self.cpu.show(runner.cpu_view, "live, 4 Hz" if runner.state == "running" else "")
             if now - self._last_profile >= PROFILE_EVERY_S:
                 self._last_profile = now
-                self.profile.update_profile(m.profile_table())
+                if self.profile.children:        # not while the app tears its widgets down
+                    self.profile.update_profile(m.profile_table())
             self._polls += 1
             state = runner.state
             if state == "running":
@@ -295,8 +303,10 @@ class BareflowApp(App[int]):
                 self._mips.reset()
                 self._fps.reset()
             self._poll_journey(getattr(m, "journey", None), state, runner.message)
+            view = runner.cpu_view
+            ring = getattr(view, "ring_short", "") if view is not None and view.mode == "protected" else ""
             info = StatusInfo(state, m.cycles, m.instructions, self.measured_mips, self.measured_fps,
-                              self.image, len(m.breakpoints), runner.message)
+                              self.image, len(m.breakpoints), runner.message, ring)
             if info != self._last_status:
                 self._last_status = info
                 self.status.show(info)
@@ -319,6 +329,19 @@ class BareflowApp(App[int]):
             else:
                 self.notify(summary(text) + "  (Shift+F1: the journey explains it)", title="Exception",
                             severity="warning", timeout=8)
+
+    def _poll_graphics(self, m) -> None:
+        """Graphics frames replace the text screen in the VGA pane (and back on a text mode)."""
+        fb = self._fb_watch.poll(m)
+        if fb is None:
+            return
+        box = self.main_screen.query_one("#screen-box")
+        if fb == TEXT:
+            self.vga.set_graphics(None)
+            box.border_title = "VGA 80x25"
+        else:
+            self.vga.set_graphics(fb)
+            box.border_title = f"VGA {fb.mode}"
 
     def _poll_serial(self, out: bytearray) -> None:
         n = len(out)
@@ -420,6 +443,19 @@ class BareflowApp(App[int]):
         self._ask("Toggle breakpoint (symbol or address)" + (f" [now: {bps}]" if bps else "") + ":",
                   lambda v: self.runner.toggle_breakpoint(v))
 
+    def action_screenshot(self) -> None:
+        if self.runner is None or self.machine is None:
+            return
+        from .screenshot import default_path
+        self.runner.save_screen_png(default_path(self.image, self.machine.cycles))
+
+    def action_tables(self) -> None:
+        from .tables import TablesScreen
+        if isinstance(self.screen, TablesScreen):
+            self.screen.dismiss()
+        elif self.screen is self.main_screen and self.runner is not None:
+            self.push_screen(TablesScreen(self.runner))
+
     def action_memory(self) -> None:
         self._ask("Memory view at (symbol or address; empty = stack):",
                   lambda v: self.runner.set_memory(v or None), allow_empty=True)
@@ -443,14 +479,16 @@ class BareflowApp(App[int]):
 
 def run_tui(image: str, *, memory_mb: int = 64, symbols: str | None = None,
             initial_keys: list[tuple[str | None, str]] = [],  # noqa: B006 (read-only)
-            pause_at_milestones: bool = False, time_travel: bool = True) -> int:
+            pause_at_milestones: bool = False, time_travel: bool = True,
+            replay: dict | None = None) -> int:
     """Entry point for `bareflow-emu [IMAGE]` (called by emu/cli.py); returns the exit code.
 
     The machine runs in its own process (tui/remote.py), started before Textual takes the
     terminal over (multiprocessing needs the real stderr); a start-up error is then shown in
     the app like any other."""
     cfg = SessionConfig(image=str(image), memory_mb=memory_mb, symbols=symbols, initial_keys=list(initial_keys),
-                        pause_at_milestones=pause_at_milestones, time_travel=time_travel)
+                        pause_at_milestones=pause_at_milestones, time_travel=time_travel,
+                        replay=replay, autostart=replay is None)
     session: RemoteSession | None = None
     error: SessionError | None = None
     try:

@@ -58,6 +58,11 @@ class CpuView:
     mem_addr: int = 0
     mem_label: str = ""
     mem: bytes = b""
+    #: privilege transitions so far (emu/privilege.py): panel line and status-bar form
+    rings: str = ""
+    ring_short: str = ""
+    #: the decoded descriptor tables (emu/tables.py), only while the tables view is open
+    tables: str = ""
     cycles: int = 0
     instructions: int = 0
 
@@ -112,8 +117,11 @@ def capture_cpu(machine, mem_addr: int | None = None, count: int = 6) -> CpuView
         mem = bytes(machine.read_mem(mem_addr, MEM_ROWS * MEM_COLS))
     except Exception:
         mem = b""
+    tracker = getattr(machine, "privilege", None)
     return CpuView(mode=mode, cpl=machine.cpl, regs=regs, gdtr=tuple(machine.gdtr), idtr=tuple(machine.idtr),
                    pc=pc, insns=insns, mem_addr=mem_addr, mem_label=label, mem=mem,
+                   rings=tracker.summary() if tracker is not None else "",
+                   ring_short=tracker.short() if tracker is not None else "",
                    cycles=machine.cycles, instructions=machine.instructions)
 
 
@@ -140,6 +148,8 @@ def render_cpu(view: CpuView | None, previous: CpuView | None = None, note: str 
     if note:
         t.append(f"   ({note})", style="dim")
     t.append("\n")
+    if view.rings and view.mode == "protected":
+        t.append(view.rings + "\n", style="magenta")
     for name in GPRS[:4]:
         reg(name)
     t.append("\n")

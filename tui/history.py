@@ -182,12 +182,8 @@ class History:
 
     def restart(self) -> None:
         """After a reset (the machine's clock starts again at 0): a new history.  The old
-        TimeTravel's input journaling is taken off the devices first (it wraps their methods
-        as instance attributes), so the two do not stack."""
-        m = self.m
-        for dev, name in ((m.uart, "feed"), (m.kbd, "type_text"), (m.kbd, "press_make_break")):
-            if name in vars(dev):
-                delattr(dev, name)
+        TimeTravel stops journaling the machine's input first, so the two do not stack."""
+        self.tt.detach()
         self.tt = self._new_timetravel()
         self._plain = False
         self._last_cp_wall = time.monotonic()

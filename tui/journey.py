@@ -60,8 +60,8 @@ class JourneyFeed:
         """{"milestones": [...], "fault": text | None, "paused_at": dict | None} when it changed."""
         ms = self.journey.milestones
         last = self.watcher.last
-        key = (len(ms), self.journey._mutations, ms[-1].title if ms else "", ms[-1].text if ms else "",
-               len(self.journey._log), id(last), self.paused_at is not None and self.paused_at.get("cycle"))
+        key = (len(ms), self.journey.revision, ms[-1].title if ms else "", ms[-1].text if ms else "",
+               id(last), self.paused_at is not None and self.paused_at.get("cycle"))
         if key == self._last_key:
             return None
         self._last_key = key

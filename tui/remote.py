@@ -35,6 +35,8 @@ class SessionConfig:
     pause_at_milestones: bool = False
     #: forward execution through time travel (tui/history.py), so the UI can step back
     time_travel: bool = True
+    #: a recording (emu/replay.py): replay it, then open paused where it ended (`replay --tui`)
+    replay: dict[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------- child process
@@ -56,6 +58,9 @@ def _child_main(conn, cfg: SessionConfig) -> None:
     except Exception as err:  # a bug of ours: one line, the CLI's internal-error status
         conn.send(("error", f"internal error: {type(err).__name__}: {err}", 70))
         return
+    if cfg.replay is not None:   # `bareflow-emu replay FILE --tui`: start where the recorded run ended
+        from bareflow.emu.replay import run_recording
+        run_recording(machine, cfg.replay)
     from .history import MAX_MEMORY_MB, History
     from .journey import JourneyFeed
     history = History(machine) if cfg.time_travel and cfg.memory_mb <= MAX_MEMORY_MB else None
@@ -101,7 +106,16 @@ def _child_main(conn, cfg: SessionConfig) -> None:
 
 
 _ALLOWED_CALLS = {"toggle", "pause", "resume", "step", "step_over", "run_to", "toggle_breakpoint", "reset",
-                  "set_memory", "send_keys", "type_text", "send_serial", "step_back", "run_back", "run_back_to"}
+                  "set_memory", "send_keys", "type_text", "send_serial", "step_back", "run_back", "run_back_to",
+                  "save_screen_png", "set_tables"}
+
+
+def _framebuffer(watch, machine):
+    """A new graphics frame, "text", or None (tui/fb_frame.py); a render error costs a frame."""
+    try:
+        return watch.poll(machine)
+    except Exception:
+        return None
 
 
 def _journey(feed) -> dict[str, Any] | None:
@@ -123,6 +137,8 @@ def _publish(conn, machine, runner, stop: threading.Event, feed=None) -> None:
     resets = runner.resets
     cpu_seq = -1
     last_profile = 0.0
+    from .fb_frame import FramebufferWatch
+    fb_watch = FramebufferWatch()
     while not stop.wait(1 / PUBLISH_HZ):
         runner.refresh_cpu()
         screen = machine.screen_bytes()
@@ -146,7 +162,7 @@ def _publish(conn, machine, runner, stop: threading.Event, feed=None) -> None:
             "cursor": tuple(machine.cursor())[:3], "screen": screen if screen != last_screen else None,
             "serial": serial, "cpu": cpu, "cpu_seq": cpu_seq, "profile": profile,
             "breakpoints": sorted(machine.breakpoints), "wall": machine.wall_seconds,
-            "journey": _journey(feed),
+            "journey": _journey(feed), "fb": _framebuffer(fb_watch, machine),
         }
         last_screen = screen
         try:
@@ -171,6 +187,8 @@ class RemoteMachine:
         self._profile: list[dict[str, Any]] = []
         #: the latest JourneyFeed.publish() data: milestones, fault explanation, paused_at
         self.journey: dict[str, Any] | None = None
+        #: (sequence, FramebufferFrame or "text") as last published (tui/fb_frame.py)
+        self.framebuffer_state: tuple[int, Any] = (0, None)
 
     def screen_bytes(self) -> bytes:
         return self._screen
@@ -215,6 +233,8 @@ class RemoteRunner:
     def step_back(self) -> None: self._call("step_back")
     def run_back(self) -> None: self._call("run_back")
     def run_back_to(self, target: str) -> None: self._call("run_back_to", target)
+    def save_screen_png(self, path: str) -> None: self._call("save_screen_png", path)
+    def set_tables(self, on: bool) -> None: self._call("set_tables", on)
 
     def refresh_cpu(self) -> None:
         """The emulator process refreshes the CPU view itself (4 Hz while running)."""
@@ -279,6 +299,8 @@ class RemoteSession:
             if s["resets"] != r.resets:
                 m.serial_out = bytearray()
             m.serial_out += s["serial"]
+            if s.get("fb") is not None:
+                m.framebuffer_state = (m.framebuffer_state[0] + 1, s["fb"])
             if s["screen"] is not None:
                 m._screen = s["screen"]
             if s["profile"] is not None:

@@ -298,6 +298,12 @@ class Runner:
     def send_serial(self, data: bytes) -> None:
         self.machine.send_serial(data)
 
+    def save_screen_png(self, path: str) -> None:
+        """The VGA picture as PNG at its native size (as `run --screen-png`); the result is
+        told in `message`.  Reads device state only, so it is safe while the guest runs."""
+        from .screenshot import save_png
+        self.message = save_png(self.machine, path)
+
     def stop(self, timeout: float = 5.0) -> bool:
         """Stop the guest and the thread; True when the thread has ended."""
         self._quit = True
@@ -322,12 +328,16 @@ class Runner:
     def _type_due(self) -> None:
         """Emulator thread only: type straight into the 8042 like `bareflow-emu run` does, so
         a scripted session takes the same cycles in the TUI as headless."""
-        kbd = getattr(self.machine, "kbd", None) or self.machine.keyboard
+        door = getattr(self.machine, "input", None)   # the machine's input door (journaled once)
+        kbd = self.machine.keyboard
         for text in self.keys.due(bytes(self.machine.serial_out)):
             typeable, skipped = typeable_text(text)
             if skipped:
                 self.message = f"--keys: skipped {skipped} character(s) no US key types"
-            kbd.type_text(typeable)
+            if door is not None:
+                door("keys", typeable)
+            else:
+                kbd.type_text(typeable)
 
     def _unstale(self, run: Callable[[], object]):
         """Call a running command, again if it returned PAUSED for a pause requested before
@@ -338,9 +348,18 @@ class Runner:
             if getattr(reason, "name", "") != "PAUSED" or gen != self._pause_gen or self._quit:
                 return reason
 
+    def set_tables(self, on: bool) -> None:
+        """The tables view is open: decode GDT/IDT/TSS into each CpuView (tui/tables.py)."""
+        self.want_tables = bool(on)
+        if on:
+            self.submit(self._capture)       # a capture now, also while paused
+
     def _capture(self) -> None:
         try:
             self.cpu_view = capture_cpu(self.machine, self.mem_addr)
+            if getattr(self, "want_tables", False):
+                from bareflow.emu.tables import machine_tables
+                self.cpu_view.tables = machine_tables(self.machine).text()
         except Exception as err:  # shown in the status bar; the guest is not affected
             self.message = f"cannot read CPU state: {type(err).__name__}: {err}"
         self.cpu_seq += 1

@@ -10,6 +10,10 @@ Drawing uses the line API: one cached `Strip` per row, rebuilt only when the row
 (or the cursor/blink phase on it) changed since the last frame, as run-length segments.  That
 keeps a full-screen update to a few milliseconds, so the UI can poll at 30 Hz without taking
 time from the emulator thread.
+
+In a graphics mode the same widget (it keeps the keyboard focus) draws the picture instead:
+`set_graphics(frame)` switches to half-block cells (tui/graphics.py), `set_graphics(None)`
+back to text.
 """
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
+from .fb_frame import FramebufferFrame
+from .graphics import GraphicsPicture
 from .keymap import key_scancodes
 
 COLS, ROWS = 80, 25
@@ -32,14 +38,8 @@ CGA_PALETTE = (
     "#555555", "#5555FF", "#55FF55", "#55FFFF", "#FF5555", "#FF55FF", "#FFFF55", "#FFFFFF",
 )
 
-# Code page 437: the control range shows the IBM PC glyphs, 0x7F is the house.
-_CP437_LOW = (
-    " ☺☻♥♦♣♠•◘○◙♂♀♪♫☼►◄↕‼¶§▬↨↑↓→←∟↔▲▼"
-)
-CP437 = tuple(_CP437_LOW) + tuple(bytes(range(0x20, 0x7F)).decode("ascii")) + ("⌂",) + tuple(
-    bytes(range(0x80, 0x100)).decode("cp437")
-)
-assert len(CP437) == 256
+# Code page 437: the control range shows the IBM PC glyphs, 0x7F is the house (one table, shared).
+from bareflow.devices.base.cp437 import CP437  # noqa: E402
 
 
 def _build_styles(blink_phase_on: bool) -> list[Style]:
@@ -96,6 +96,21 @@ class VgaScreen(Widget, can_focus=True):
         self._cursor_phase_on = True
         self._blink_rows: set[int] = set()
         self._ticks = 0
+        self.picture = GraphicsPicture()
+
+    @property
+    def graphics(self) -> FramebufferFrame | None:
+        """The graphics frame shown, or None in text mode."""
+        return self.picture.frame
+
+    def set_graphics(self, frame: FramebufferFrame | None) -> None:
+        """Show a graphics frame (half-block cells), or None to go back to the text screen."""
+        if frame is self.picture.frame:
+            return
+        self.picture.set_frame(frame)
+        self._strips = [None] * ROWS
+        if self.is_mounted:
+            self.refresh()
 
     # --- content ------------------------------------------------------------------------
     @property
@@ -130,6 +145,11 @@ class VgaScreen(Widget, can_focus=True):
         return len(dirty)
 
     def tick_blink(self) -> None:
+        if self.picture.frame is not None:
+            return
+        self._tick_blink()
+
+    def _tick_blink(self) -> None:
         """Advance the blink clock by one cursor half-period.  The app calls this every
         8/70 s: in 70 Hz text mode the VGA toggles the cursor every 8 frames and blinking
         characters every 16 frames, i.e. every second tick."""
@@ -182,6 +202,8 @@ class VgaScreen(Widget, can_focus=True):
     def render_line(self, y: int) -> Strip:
         if not 0 <= y < ROWS:
             return Strip.blank(self.size.width)
+        if self.picture.frame is not None:
+            return self.picture.strip(y, COLS, ROWS)
         strip = self._strips[y]
         if strip is None:
             strip = self._strips[y] = self._build_row(y)

@@ -57,6 +57,7 @@ class StatusInfo:
     image: str
     breakpoints: int
     message: str = ""
+    ring: str = ""          # "CPL 3 user, 2x 0->3 / 1x 3->0" (emu/privilege.py)
 
 
 def format_time(cycles: int) -> str:
@@ -74,6 +75,8 @@ def render_status(info: StatusInfo) -> Text:
             t.append(f"  {info.mips:6.1f} MIPS", style="bold")
         if info.fps is not None:
             t.append(f"  {info.fps:4.1f} fps")
+    if info.ring:
+        t.append(f"  {info.ring}", style="bold magenta" if info.ring.startswith("CPL 3") else "")
     if info.breakpoints:
         t.append(f"  bp {info.breakpoints}", style="red")
     if info.message:

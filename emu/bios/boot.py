@@ -6,7 +6,7 @@ stack, a far return frame on top) -- read back from a boot sector under QEMU.
 """
 from __future__ import annotations
 
-from ..errors import BadImage
+from ...devices.base.errors import BadImage
 from .disk import Disk
 from .frame import BiosCpu
 from .rom import BOOT_SP

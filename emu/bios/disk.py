@@ -21,7 +21,7 @@ import os
 import struct
 from pathlib import Path
 
-from ..errors import BadImage
+from ...devices.base.errors import BadImage
 from . import cost
 from .frame import BiosCpu, linear, rd8, rd16, set_cf, wr8, wr16
 

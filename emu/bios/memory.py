@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from typing import Callable
 
-from ..clock import CPU_HZ
+from ...devices.base.clock import CPU_HZ
 from . import cost
 from .frame import BiosCpu, fail, linear, rd16, return_to, set_cf, success
 from .rom import CONFIG_TABLE_OFF, EBDA_BASE, EBDA_SEG, R_HALT, ROM_SEG

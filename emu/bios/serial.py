@@ -7,7 +7,7 @@ input, PIT ticks) happen and is identical every run.
 """
 from __future__ import annotations
 
-from ..clock import pit_ticks_to_cycles
+from ...devices.base.clock import pit_ticks_to_cycles
 from . import cost
 from .frame import BiosCpu, rd8, rd16, set_cf
 

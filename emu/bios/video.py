@@ -1,4 +1,5 @@
-"""INT 10h in 80x25 colour text mode, drawn into VGA text memory at 0xB8000.
+"""INT 10h in 80x25 colour text mode, drawn into VGA text memory at 0xB8000 (graphics modes
+12h/13h and the pixel services are in video_gfx.py).
 
 Behaviour follows SeaBIOS's VGA BIOS (src/vgasrc/vgabios.c), checked against QEMU's stdvga
 with tests/images/bios_video.asm: the cursor lives in the BDA (0x450 + 2*page) and in the
@@ -9,7 +10,8 @@ AH=01h stores CX in the BDA and programs the CRTC with the CGA shape scaled to t
 """
 from __future__ import annotations
 
-from . import cost
+from ...devices.vga_font import FONT_8X16
+from . import cost, video_gfx
 from .frame import BiosCpu, linear, rd8, rd16, wr8, wr16
 
 TEXT_BASE = 0xB8000
@@ -155,10 +157,16 @@ class Video:
         self._cycles += count * cost.VIDEO_CELL
 
     def _clear(self, cpu: BiosCpu, page: int, col: int, row: int, w: int, h: int, attr: int) -> None:
+        if video_gfx.is_graphics(cpu):
+            video_gfx.clear_cells(self, cpu, col, row, w, h, attr)
+            return
         for r in range(row, row + h):
             self._write_cells(cpu, self._cell(cpu, page, col, r), 0x20, attr, w)
 
     def _move(self, cpu: BiosCpu, page: int, col: int, dst_row: int, src_row: int, w: int, h: int) -> None:
+        if video_gfx.is_graphics(cpu):
+            video_gfx.move_rows(self, cpu, col, dst_row, src_row, w, h)
+            return
         rows = range(h) if dst_row < src_row else range(h - 1, -1, -1)
         for i in rows:
             src = self._cell(cpu, page, col, src_row + i)
@@ -178,6 +186,9 @@ class Video:
             col = 0
         elif char == 10:
             row += 1
+        elif video_gfx.is_graphics(cpu):      # SeaBIOS: the colour is BL even for AH=0Eh
+            video_gfx.write_char(self, cpu, col, row, char, cpu.get("bl") if attr is None else attr)
+            col += 1
         else:
             self._write_cells(cpu, self._cell(cpu, page, col, row), char, attr, 1)
             col += 1
@@ -187,7 +198,7 @@ class Video:
         if row >= rows:
             row -= 1
             self._move(cpu, page, 0, 0, 1, cols, rows - 1)
-            self._clear(cpu, page, 0, rows - 1, cols, 1, 0x07)
+            self._clear(cpu, page, 0, rows - 1, cols, 1, 0 if video_gfx.is_graphics(cpu) else 0x07)
         return col, row
 
     def print_text(self, cpu: BiosCpu, text: str) -> None:
@@ -237,6 +248,10 @@ class Video:
         out(ACTL_ADDR, 1, 0x20)                               # palette address source: video on
         inp(ACTL_RESET, 1)
         self._write_cells(cpu, TEXT_BASE, 0x20, 0x07, (TEXT_END - TEXT_BASE) // 2)
+        vga = self.bus.device_at(GC_ADDR)
+        if hasattr(vga, "mem"):              # SeaBIOS stdvga_load_font(vgafont16) into plane 2
+            vga.mem.load_font(FONT_8X16)
+            vga.generation += 1
 
     # -- INT 10h --------------------------------------------------------------------------
     def int10(self, cpu: BiosCpu) -> int:
@@ -249,10 +264,13 @@ class Video:
         return self._cycles
 
     def _f00(self, cpu: BiosCpu) -> None:
-        mode = cpu.get("al") & 0x7F
+        raw = cpu.get("al")
+        mode = raw & 0x7F
         cpu.set("al", 0x20 if mode > 7 else 0x3F if mode == 6 else 0x30)
         if mode in TEXT_MODES:
             self.set_mode3(cpu, mode)
+        elif mode in video_gfx.GFX_MODES and hasattr(self.bus.device_at(GC_ADDR), "mem"):
+            video_gfx.set_graphics_mode(self, cpu, mode, clear=not raw & 0x80)
 
     def _f01(self, cpu: BiosCpu) -> None:
         wr16(cpu, BDA_CURTYPE, cpu.get("cx"))
@@ -313,6 +331,15 @@ class Video:
     def _write_n(self, cpu: BiosCpu, with_attr: bool) -> None:
         page = cpu.get("bh")
         col, row = self.get_cursor(cpu, page)
+        if video_gfx.is_graphics(cpu):            # SeaBIOS write_chars: colour BL, wraps rows
+            cols = rd16(cpu, BDA_COLS) or 80
+            for _ in range(cpu.get("cx")):
+                video_gfx.write_char(self, cpu, col, row, cpu.get("al"), cpu.get("bl"))
+                col += 1
+                if col >= cols:
+                    col -= cols
+                    row += 1
+            return
         self._write_cells(cpu, self._cell(cpu, page, col, row), cpu.get("al"),
                           cpu.get("bl") if with_attr else None, cpu.get("cx"))
 
@@ -321,6 +348,14 @@ class Video:
 
     def _f0a(self, cpu: BiosCpu) -> None:
         self._write_n(cpu, False)
+
+    def _f0c(self, cpu: BiosCpu) -> None:
+        video_gfx.write_pixel(self, cpu, cpu.get("al"), cpu.get("cx"), cpu.get("dx"))
+
+    def _f0d(self, cpu: BiosCpu) -> None:
+        colour = video_gfx.read_pixel(self, cpu, cpu.get("cx"), cpu.get("dx"))
+        if colour is not None:
+            cpu.set("al", colour)
 
     def _f0e(self, cpu: BiosCpu) -> None:
         page = rd8(cpu, BDA_PAGE)            # SeaBIOS writes on the active page, whatever BH

@@ -1,7 +1,9 @@
 /* jit_runtime.h - self-profiling and self-optimisation (the "JIT" of the seed design).
  *
- * There is no code generator: the application compiles several versions ("tiers") of a hot
- * function ahead of time and calls it through a function pointer (the slot).  The runtime
+ * The application compiles several versions ("tiers") of a hot function ahead of time and
+ * calls it through a function pointer (the slot); it may also register a generator, which
+ * writes a new tier at run time (jit_codegen.h) when the profile says the function is worth
+ * it.  The runtime
  * counts calls and cycles (RDTSC) per name, promotes a function one tier at a time when its
  * call count crosses the warm/hot/very-hot thresholds, then A/B-tests the promotion on the
  * next real calls: the new tier stays only if its cycles per call beat the old tier's,
@@ -47,6 +49,8 @@ struct jit_func_stats {
     int tiered, level, ntiers;
     uint32_t blocked_mask;                 /* bit t: tier t lost an A/B test, never retried */
     uint32_t promotions, reverts;
+    uint64_t self_cycles;                  /* total minus the profiled names called inside */
+    int generated_tier;                    /* tier index of generated code, -1 if none */
 };
 int jit_func_count(void);
 int jit_get_stats(int index, struct jit_func_stats *out);
@@ -56,6 +60,18 @@ int jit_get_stats(int index, struct jit_func_stats *out);
 void jit_set_verbose(int on);
 /* Prints one "[jit] " line per profiled function. */
 void jit_print_report(void);
+/* Run-time code generation.  gen(name, ctx) writes machine code for `name`'s slot and returns
+ * it (or NULL to decline).  jit_optimize_hot_functions() ranks the profiled names by self
+ * cycles (inclusive minus the profiled names they call) and, when no A/B trial is running,
+ * calls the generator of the most expensive name that still has one pending; the code
+ * becomes an extra tier and is A/B-tested against the tier in use like any promotion (kept
+ * only if faster).  Each decision is a "[jit] " line (jit_log_flush prints them when the
+ * runtime is not verbose).  `name` must be registered with jit_register_tiers first. */
+typedef void *(*jit_generator_fn)(const char *name, void *ctx);
+int jit_register_generator(const char *name, jit_generator_fn gen, void *ctx);
+/* Leave `cycles` out of the running call of `name` (e.g. a generated kernel's one-time check
+ * against tier 0): the A/B trial and the figures then measure the kernel, not the check. */
+void jit_profile_exclude(const char *name, uint64_t cycles);
 /* Forget all profiles and registrations (tests). */
 void jit_reset(void);
 

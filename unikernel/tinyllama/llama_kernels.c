@@ -40,14 +40,33 @@ static void rmsnorm_t0(float *o, const float *x, const float *w, int size)
         o[j] = w[j] * (ss * x[j]);
 }
 
+void expf_array_t0(float *out, const float *in, int n, float sub, int neg)
+{
+    if (neg) {
+        NOVEC for (int i = 0; i < n; i++)
+            out[i] = bf_expf(-in[i]);
+    } else {
+        NOVEC for (int i = 0; i < n; i++)
+            out[i] = bf_expf(in[i] - sub);
+    }
+}
+
+void swiglu_combine(float *hb, const float *hb2, const float *he, int n)
+{
+    NOVEC for (int i = 0; i < n; i++) {
+        float v = hb[i];
+        v *= (1.0f / (1.0f + he[i]));      /* silu(v) = v * sigmoid(v), rounded as run.c does */
+        hb[i] = v * hb2[i];
+    }
+}
+
 static void softmax_t0(float *x, int size)
 {
     float max = x[0];
     NOVEC for (int i = 1; i < size; i++)
         if (x[i] > max)
             max = x[i];
-    NOVEC for (int i = 0; i < size; i++)
-        x[i] = bf_expf(x[i] - max);
+    llama_expf_array(x, x, size, max, 0);
     float lane[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     int n4 = size & ~3;
     NOVEC for (int i = 0; i < n4; i++)
@@ -82,18 +101,12 @@ static void attention_t0(const struct attn_args *a)
     }
 }
 
-static float silu_mul(float v, float g)
-{
-    v *= (1.0f / (1.0f + bf_expf(-v)));
-    return v * g;
-}
-
 static void ffn_t0(const struct ffn_args *a)
 {
     matmul_t0(a->hb, a->x, a->w1, a->dim, a->hidden_dim);
     matmul_t0(a->hb2, a->x, a->w3, a->dim, a->hidden_dim);
-    NOVEC for (int i = 0; i < a->hidden_dim; i++)
-        a->hb[i] = silu_mul(a->hb[i], a->hb2[i]);
+    llama_expf_array(a->he, a->hb, a->hidden_dim, 0.0f, 1);
+    swiglu_combine(a->hb, a->hb2, a->he, a->hidden_dim);
     matmul_t0(a->out, a->hb, a->w2, a->hidden_dim, a->dim);
 }
 
@@ -143,23 +156,18 @@ static void softmax_t1(float *x, int size)
     float max = x[0];
     NOVEC for (int i = 1; i < size; i++)
         max = x[i] > max ? x[i] : max;
+    llama_expf_array(x, x, size, max, 0);
     float l0 = 0.0f, l1 = 0.0f, l2 = 0.0f, l3 = 0.0f;
     int i = 0;
     NOVEC for (; i + 4 <= size; i += 4) {
-        x[i] = bf_expf(x[i] - max);
-        x[i + 1] = bf_expf(x[i + 1] - max);
-        x[i + 2] = bf_expf(x[i + 2] - max);
-        x[i + 3] = bf_expf(x[i + 3] - max);
         l0 += x[i];
         l1 += x[i + 1];
         l2 += x[i + 2];
         l3 += x[i + 3];
     }
     float sum = (l0 + l2) + (l1 + l3);
-    NOVEC for (; i < size; i++) {
-        x[i] = bf_expf(x[i] - max);
+    NOVEC for (; i < size; i++)
         sum += x[i];
-    }
     NOVEC for (i = 0; i < size; i++)
         x[i] /= sum;                         /* divide as run.c does: x/s != x*(1/s) */
 }
@@ -208,10 +216,11 @@ static void ffn_t1(const struct ffn_args *a)
 {
     /* fused: one pass over the rows of w1 and w3 per hidden unit */
     NOVEC for (int r = 0; r < a->hidden_dim; r++) {
-        float g = dot_t1(a->w1 + (long)r * a->dim, a->x, a->dim);
-        float u = dot_t1(a->w3 + (long)r * a->dim, a->x, a->dim);
-        a->hb[r] = silu_mul(g, u);
+        a->hb[r] = dot_t1(a->w1 + (long)r * a->dim, a->x, a->dim);
+        a->hb2[r] = dot_t1(a->w3 + (long)r * a->dim, a->x, a->dim);
     }
+    llama_expf_array(a->he, a->hb, a->hidden_dim, 0.0f, 1);
+    swiglu_combine(a->hb, a->hb2, a->he, a->hidden_dim);
     matmul_t1(a->out, a->hb, a->w2, a->hidden_dim, a->dim);
 }
 

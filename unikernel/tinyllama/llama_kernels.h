@@ -23,6 +23,8 @@ typedef void (*matmul_fn)(float *xout, const float *x, const float *w, int n, in
 typedef void (*rmsnorm_fn)(float *o, const float *x, const float *w, int size);
 /* x = exp(x - max) / sum */
 typedef void (*softmax_fn)(float *x, int size);
+/* out[i] = bf_expf(neg ? -in[i] : in[i] - sub) for i < n   (out may equal in) */
+typedef void (*expf_array_fn)(float *out, const float *in, int n, float sub, int neg);
 
 /* One layer's attention over all heads at position pos (the KV cache already holds pos). */
 struct attn_args {
@@ -39,7 +41,7 @@ typedef void (*attention_fn)(const struct attn_args *a);
 struct ffn_args {
     float *out;                 /* dim */
     const float *x;             /* dim, normalised */
-    float *hb, *hb2;            /* hidden_dim scratch */
+    float *hb, *hb2, *he;       /* hidden_dim scratch (he: exp(-hb) of the SwiGLU) */
     const float *w1, *w2, *w3;  /* this layer's matrices */
     int dim, hidden_dim;
 };
@@ -47,6 +49,12 @@ typedef void (*ffn_fn)(const struct ffn_args *a);
 
 /* The profiled softmax the attention tiers call per head (defined by the model code). */
 void llama_softmax(float *x, int size);
+/* The profiled element-wise exp every softmax and FFN tier calls (a slot of its own, so the
+ * self-optimiser sees bf_expf's cycles and can generate code for it). */
+void llama_expf_array(float *out, const float *in, int n, float sub, int neg);
+void expf_array_t0(float *out, const float *in, int n, float sub, int neg);
+/* SwiGLU after the exp: hb[i] = (hb[i] * (1 / (1 + he[i]))) * hb2[i], as silu_mul rounds */
+void swiglu_combine(float *hb, const float *hb2, const float *he, int n);
 
 extern const matmul_fn matmul_tiers[LLAMA_TIERS];
 extern const rmsnorm_fn rmsnorm_tiers[LLAMA_TIERS];

@@ -89,8 +89,7 @@ void softmax_sse(float *x, int size)
     }
     for (int i = n4; i < size; i++)
         max = x[i] > max ? x[i] : max;
-    for (int i = 0; i < size; i++)
-        x[i] = bf_expf(x[i] - max);                       /* the same scalar exp as tier 0 */
+    llama_expf_array(x, x, size, max, 0);                 /* the same exp as tier 0 */
     __m128 acc = _mm_setzero_ps();
     for (int i = 0; i < n4; i += 4)
         acc = _mm_add_ps(acc, _mm_loadu_ps(x + i));
@@ -151,8 +150,10 @@ void ffn_sse(const struct ffn_args *a)
             sg += g[i] * a->x[i];
             su += u[i] * a->x[i];
         }
-        sg *= (1.0f / (1.0f + bf_expf(-sg)));
-        a->hb[r] = sg * su;
+        a->hb[r] = sg;
+        a->hb2[r] = su;
     }
+    llama_expf_array(a->he, a->hb, a->hidden_dim, 0.0f, 1);
+    swiglu_combine(a->hb, a->hb2, a->he, a->hidden_dim);
     matmul_sse(a->out, a->hb, a->w2, a->hidden_dim, a->dim);
 }

@@ -75,6 +75,12 @@ double bf_exp(double x)
     return p * s.d;
 }
 
+const double bf_exp_reduce[3] = {INV_LN2, LN2_HI, LN2_LO};
+const double bf_exp_poly[14] = {
+    1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
+    1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0,
+};
+
 double bf_log(double x)
 {
     union dbits b;

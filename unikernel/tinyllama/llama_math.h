@@ -17,4 +17,10 @@ float bf_cosf(float x);
 double bf_exp(double x);     /* |relative error| < 1e-15 on [-745, 709] */
 double bf_log(double x);     /* x > 0, finite */
 
+/* bf_exp's constants, for code that must compute exactly what it computes (the run-time code
+ * generator, llama_jit.c): {1/ln2, ln2_hi, ln2_lo} and the Horner coefficients in the order
+ * bf_exp applies them (1/13! first, then 1/12!, ..., 1/2, 1, 1). */
+extern const double bf_exp_reduce[3];
+extern const double bf_exp_poly[14];
+
 #endif

@@ -21,6 +21,7 @@ rmsnorm_fn llama_rmsnorm_slot;
 softmax_fn llama_softmax_slot;
 attention_fn llama_attention_slot;
 ffn_fn llama_ffn_slot;
+expf_array_fn llama_expf_slot;
 
 /* One pointer per name, so the profiler's pointer compare always hits. */
 static const char N_MATMUL[] = "matmul";
@@ -29,6 +30,7 @@ static const char N_SOFTMAX[] = "softmax";
 static const char N_ATTENTION[] = "attention";
 static const char N_FFN[] = "ffn";
 static const char N_TOKEN[] = "token";
+static const char N_EXPF[] = "expf";
 
 int llama_load(struct llama_model *m, const void *blob, uint32_t size, char *err, size_t errlen)
 {
@@ -127,6 +129,7 @@ int llama_alloc_state(struct llama_model *m, char *err, size_t errlen)
     s->xb2 = alloc_floats(c->dim, &ok);
     s->hb = alloc_floats(c->hidden_dim, &ok);
     s->hb2 = alloc_floats(c->hidden_dim, &ok);
+    s->he = alloc_floats(c->hidden_dim, &ok);
     s->q = alloc_floats(c->dim, &ok);
     s->att = alloc_floats((size_t)c->n_heads * c->seq_len, &ok);
     s->logits = alloc_floats(c->vocab_size, &ok);
@@ -135,6 +138,13 @@ int llama_alloc_state(struct llama_model *m, char *err, size_t errlen)
     s->rope_sin = alloc_floats(c->dim / 2, &ok);
     s->key_cache = ok ? alloc_floats(cache, &ok) : NULL;
     s->value_cache = ok ? alloc_floats(cache, &ok) : NULL;
+    /* the code generator's arena; without it the JIT only chooses among compiled tiers */
+    if (ok) {
+        s->jit_arena_bytes = llama_jit_arena_bytes(c);
+        s->jit_arena = malloc(s->jit_arena_bytes);
+        if (!s->jit_arena)
+            s->jit_arena_bytes = 0;
+    }
     if (!ok) {
         snprintf(err, errlen, "not enough heap for the run state (KV cache %u bytes)",
                  (unsigned)(2 * cache * sizeof(float)));
@@ -150,10 +160,11 @@ int llama_alloc_state(struct llama_model *m, char *err, size_t errlen)
 void llama_free_state(struct llama_model *m)
 {
     struct llama_state *s = &m->s;
-    float *bufs[] = {s->x, s->xb, s->xb2, s->hb, s->hb2, s->q, s->att, s->logits, s->freq,
+    float *bufs[] = {s->x, s->xb, s->xb2, s->hb, s->hb2, s->he, s->q, s->att, s->logits, s->freq,
                      s->rope_cos, s->rope_sin, s->key_cache, s->value_cache};
     for (unsigned i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
+    free(s->jit_arena);
     memset(s, 0, sizeof *s);
 }
 
@@ -162,40 +173,47 @@ struct tiered {
     const char *name;
     void **slot;
     void *tiers[LLAMA_TIERS];
+    int ntiers;
 };
 
-static struct tiered tiered[5];
+#define NSLOTS 6
+static struct tiered tiered[NSLOTS];
 
 void llama_register_tiers(int force)
 {
-    struct tiered t[5] = {
+    struct tiered t[NSLOTS] = {
         {N_MATMUL, (void **)&llama_matmul_slot,
-         {(void *)matmul_tiers[0], (void *)matmul_tiers[1], (void *)matmul_tiers[2]}},
+         {(void *)matmul_tiers[0], (void *)matmul_tiers[1], (void *)matmul_tiers[2]}, 3},
         {N_RMSNORM, (void **)&llama_rmsnorm_slot,
-         {(void *)rmsnorm_tiers[0], (void *)rmsnorm_tiers[1], (void *)rmsnorm_tiers[2]}},
+         {(void *)rmsnorm_tiers[0], (void *)rmsnorm_tiers[1], (void *)rmsnorm_tiers[2]}, 3},
         {N_SOFTMAX, (void **)&llama_softmax_slot,
-         {(void *)softmax_tiers[0], (void *)softmax_tiers[1], (void *)softmax_tiers[2]}},
+         {(void *)softmax_tiers[0], (void *)softmax_tiers[1], (void *)softmax_tiers[2]}, 3},
         {N_ATTENTION, (void **)&llama_attention_slot,
-         {(void *)attention_tiers[0], (void *)attention_tiers[1], (void *)attention_tiers[2]}},
+         {(void *)attention_tiers[0], (void *)attention_tiers[1], (void *)attention_tiers[2]}, 3},
         {N_FFN, (void **)&llama_ffn_slot,
-         {(void *)ffn_tiers[0], (void *)ffn_tiers[1], (void *)ffn_tiers[2]}},
+         {(void *)ffn_tiers[0], (void *)ffn_tiers[1], (void *)ffn_tiers[2]}, 3},
+        /* one compiled version only: bf_expf is the same scalar function in every tier */
+        {N_EXPF, (void **)&llama_expf_slot, {(void *)expf_array_t0}, 1},
     };
     memcpy(tiered, t, sizeof t);
-    for (int i = 0; i < 5; i++) {
-        if (force >= 0 && force < LLAMA_TIERS)   /* pinned: a single tier, nothing to swap */
-            jit_register_tiers(tiered[i].name, tiered[i].slot, &tiered[i].tiers[force], 1);
+    for (int i = 0; i < NSLOTS; i++) {
+        int k = force >= 0 && force < tiered[i].ntiers ? force : 0;
+        if (force >= 0)                           /* pinned: a single tier, nothing to swap */
+            jit_register_tiers(tiered[i].name, tiered[i].slot, &tiered[i].tiers[k], 1);
         else
-            jit_register_tiers(tiered[i].name, tiered[i].slot, tiered[i].tiers, LLAMA_TIERS);
+            jit_register_tiers(tiered[i].name, tiered[i].slot, tiered[i].tiers, tiered[i].ntiers);
     }
 }
 
 int llama_slot_tier(const char *name)
 {
-    for (int i = 0; i < 5; i++)
-        if (strcmp(tiered[i].name, name) == 0)
-            for (int k = 0; k < LLAMA_TIERS; k++)
+    for (int i = 0; i < NSLOTS; i++)
+        if (strcmp(tiered[i].name, name) == 0) {
+            for (int k = 0; k < tiered[i].ntiers; k++)
                 if (*tiered[i].slot == tiered[i].tiers[k])
                     return k;
+            return 3;                             /* generated at run time (llama_jit.c) */
+        }
     return -1;
 }
 
@@ -212,6 +230,13 @@ static inline void rmsnorm(float *o, const float *x, const float *w, int size)
     jit_profile_begin(N_RMSNORM);
     llama_rmsnorm_slot(o, x, w, size);
     jit_profile_end(N_RMSNORM);
+}
+
+void llama_expf_array(float *out, const float *in, int n, float sub, int neg)
+{
+    jit_profile_begin(N_EXPF);
+    llama_expf_slot(out, in, n, sub, neg);
+    jit_profile_end(N_EXPF);
 }
 
 void llama_softmax(float *x, int size)
@@ -267,7 +292,7 @@ float *llama_forward(struct llama_model *m, int token, int pos)
             s->x[i] += s->xb2[i];
         rmsnorm(s->xb, s->x, w->rms_ffn + (size_t)l * dim, dim);
         struct ffn_args fa = {
-            .out = s->xb2, .x = s->xb, .hb = s->hb, .hb2 = s->hb2,
+            .out = s->xb2, .x = s->xb, .hb = s->hb, .hb2 = s->hb2, .he = s->he,
             .w1 = w->w1 + (size_t)l * hidden * dim, .w2 = w->w2 + (size_t)l * dim * hidden,
             .w3 = w->w3 + (size_t)l * hidden * dim, .dim = dim, .hidden_dim = hidden,
         };

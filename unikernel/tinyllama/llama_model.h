@@ -22,10 +22,12 @@ struct llama_weights {           /* pointers into the blob: 4-byte aligned only 
 };
 
 struct llama_state {             /* heap: 16-byte aligned */
-    float *x, *xb, *xb2, *hb, *hb2, *q, *att, *logits;
+    float *x, *xb, *xb2, *hb, *hb2, *he, *q, *att, *logits;
     float *key_cache, *value_cache;   /* n_layers x seq_len x kv_dim */
     float *freq;                 /* dim/2 RoPE frequencies, as run.c computes them */
     float *rope_cos, *rope_sin;  /* dim/2, for the current position */
+    void *jit_arena;             /* the code generator's memory (llama_jit.c), NULL if none */
+    size_t jit_arena_bytes;
 };
 
 struct llama_model {
@@ -40,6 +42,7 @@ extern rmsnorm_fn llama_rmsnorm_slot;
 extern softmax_fn llama_softmax_slot;
 extern attention_fn llama_attention_slot;
 extern ffn_fn llama_ffn_slot;
+extern expf_array_fn llama_expf_slot;
 
 /* Check the header and that the blob holds exactly the tensors it announces.
  * 0 ok; -1 with a one-line reason in err. */
@@ -50,7 +53,17 @@ int llama_alloc_state(struct llama_model *m, char *err, size_t errlen);
 void llama_free_state(struct llama_model *m);
 /* Register every tier of every hot kernel with the JIT (force < 0), or pin tier `force`. */
 void llama_register_tiers(int force);
-/* The tier a kernel slot currently holds (0..2), or -1. */
+/* Run-time code generation (llama_jit.c): register generators for the model just loaded
+ * with the JIT runtime (adaptive mode only).  0 ok, -1 when the code heap cannot be had. */
+int llama_jit_setup(struct llama_model *m);
+/* Bytes of the generator's arena for this model (llama_alloc_state reserves it in every mode,
+ * so the kernel's heap figures do not depend on what the JIT decided). */
+size_t llama_jit_arena_bytes(const struct llama_config *c);
+/* tier=3: generate every kernel now and put it in its slot (no trial, for measurements). */
+void llama_jit_pin(void);
+/* Sizes of what the generator produced, for the report. */
+void llama_jit_report(void);
+/* The tier a kernel slot currently holds (0..2, 3 = generated), or -1. */
 int llama_slot_tier(const char *name);
 /* run.c's forward: logits for `token` at `pos` (KV cache filled up to pos). */
 float *llama_forward(struct llama_model *m, int token, int pos);

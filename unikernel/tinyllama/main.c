@@ -11,6 +11,8 @@
  * reading lines (batch mode, for tests and benchmarks); steps=N tokens to generate (default
  * 128); temp=T (0 = greedy, the default) topp=P (0.9) seed=N (42) as llama2.c's sampler;
  * tier=0|1|2 pins every hot kernel to that tier; jit=off keeps tier 0 and never promotes;
+ * jit=aot adapts among the compiled tiers only (no run-time code generation); tier=3 pins
+ * the generated code (generated before the first token, for measurements);
  * ids=1 adds a "[stats] token_ids=..." line (the generated ids, for the tests).
  *
  * Bad input never faults: a bad model or tokenizer blob is reported once at boot and then
@@ -18,6 +20,7 @@
  * seq_len, a line too long) gets a one-line "error: ..." and the "> " prompt again.
  */
 #include "app.h"
+#include "jit_codegen.h"
 #include "jit_runtime.h"
 #include "llama_model.h"
 #include "llama_sampler.h"
@@ -33,6 +36,7 @@ struct options {
     uint32_t seed;
     int tier;                    /* -1: adaptive */
     int jit_on;
+    int codegen;                 /* adaptive mode may generate code (jit=on, the default) */
     int show_ids;
     int batch_exit;
     const char *prompt;
@@ -106,6 +110,7 @@ static int parse_options(const struct cmdline *cl, struct options *o)
     o->seed = 42;
     o->tier = -1;
     o->jit_on = 1;
+    o->codegen = 1;
     o->show_ids = 0;
     o->batch_exit = 0;
     o->prompt = cmdline_get(cl, "prompt");
@@ -134,18 +139,19 @@ static int parse_options(const struct cmdline *cl, struct options *o)
         o->seed = (uint32_t)n;
     }
     if ((v = cmdline_get(cl, "tier"))) {
-        if (parse_long(v, 0, LLAMA_TIERS - 1, &n)) {
-            kprintf("error: tier=%s is not one of 0, 1, 2\n", v);
+        if (parse_long(v, 0, LLAMA_TIERS, &n)) {
+            kprintf("error: tier=%s is not one of 0, 1, 2, 3\n", v);
             return -1;
         }
         o->tier = (int)n;
     }
     if ((v = cmdline_get(cl, "jit"))) {
-        if (strcmp(v, "off") && strcmp(v, "on")) {
-            kprintf("error: jit=%s is not on or off\n", v);
+        if (strcmp(v, "off") && strcmp(v, "on") && strcmp(v, "aot")) {
+            kprintf("error: jit=%s is not on, aot or off\n", v);
             return -1;
         }
-        o->jit_on = strcmp(v, "on") == 0;
+        o->jit_on = strcmp(v, "off") != 0;
+        o->codegen = strcmp(v, "on") == 0;
     }
     o->show_ids = cmdline_get_int(cl, "ids", 0) != 0;
     o->batch_exit = cmdline_get_int(cl, "exit", 0) != 0;
@@ -185,6 +191,8 @@ static void print_figures(int generated, uint64_t cycles, int forwards)
         if (!jit_get_stats(i, &st) && st.tiered && (st.promotions || st.reverts))
             kprintf("[jit] %s promotions=%u reverts=%u\n", st.name, st.promotions, st.reverts);
     }
+    jit_log_flush();                              /* the optimiser's decisions, in order */
+    llama_jit_report();
     struct heap_stats hs;
     heap_get_stats(&hs);
     kprintf("[stats] tokens=%d cycles_per_token=%llu heap_peak=%u\n", generated,
@@ -234,10 +242,11 @@ static int run_prompt(const char *text, int n)
             break;
         uint64_t t0 = cpu_rdtsc();
         float *logits = llama_forward(&model, token, pos);
-        cycles += cpu_rdtsc() - t0;
-        forwards++;
+        /* the optimiser's time (and any code it generates) counts as the token's */
         if (opt.jit_on && opt.tier < 0)
             jit_optimize_hot_functions();
+        cycles += cpu_rdtsc() - t0;
+        forwards++;
         int next;
         if (pos < nt - 1) {
             next = prompt_tokens[pos + 1];
@@ -361,10 +370,15 @@ int app_main(const struct boot_info *bi, const struct cmdline *cl)
         return 2;
     describe_blob("model", bi->model_addr, bi->model_size);
     describe_blob("tokenizer", bi->tokenizer_addr, bi->tokenizer_size);
-    llama_register_tiers(opt.tier >= 0 ? opt.tier : (opt.jit_on ? -1 : 0));
+    llama_register_tiers(opt.tier == 3 ? 2 : opt.tier >= 0 ? opt.tier : (opt.jit_on ? -1 : 0));
     jit_set_verbose(0);                           /* promotions are reported with the figures */
     jit_set_threshold(20, 80, 400);
+    jit_set_trial_calls(4);                       /* interleaved A/B: 4 calls of each side */
     ready = load(bi) == 0;
+    if (ready && opt.tier < 0 && opt.jit_on && opt.codegen)
+        llama_jit_setup(&model);
+    if (ready && opt.tier == 3 && llama_jit_setup(&model) == 0)
+        llama_jit_pin();                          /* generated code in every slot it covers */
     if (ready) {
         const struct llama_config *c = &model.c;
         kprintf("tinyllama: dim %d, hidden %d, %d layers, %d heads (%d kv), vocab %d%s, "
@@ -372,8 +386,11 @@ int app_main(const struct boot_info *bi, const struct cmdline *cl)
                 c->vocab_size, c->shared_classifier ? "" : " (separate classifier)", c->seq_len);
         kprintf("tinyllama: tiers %s\n", opt.tier >= 0 ? (opt.tier == 0 ? "pinned to 0"
                                                           : opt.tier == 1 ? "pinned to 1"
-                                                                          : "pinned to 2")
-                                         : opt.jit_on ? "adaptive (JIT on)" : "0 (JIT off)");
+                                                          : opt.tier == 2 ? "pinned to 2"
+                                                                          : "pinned to 3 (generated)")
+                                         : !opt.jit_on ? "0 (JIT off)"
+                                         : opt.codegen ? "adaptive (JIT on, code generation)"
+                                                       : "adaptive (JIT on, compiled tiers only)");
     } else {
         kprintf("error: %s\n", load_error);
     }

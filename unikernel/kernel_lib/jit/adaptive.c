@@ -5,10 +5,13 @@
  * trial the slot alternates between the old and the new tier call by call, so both sides
  * see the same inputs (attention and softmax get dearer with every token: comparing the new
  * tier's next calls with the old tier's past average would be unfair).  After one uncounted
- * warm-up call of the new tier, `jit_trial_calls` calls of each side are summed; the new tier
- * stays only if its sum is lower.  Otherwise the slot goes back and the tier is marked
+ * warm-up call of the new tier, `jit_trial_calls` calls of each side are summed, the slowest
+ * call of each side left out (a host preemption under QEMU); the new tier stays only if its
+ * sum is lower.  Otherwise the slot goes back and the tier is marked
  * blocked, so we do not oscillate.
  */
+#include <stdarg.h>
+
 #include "jit_internal.h"
 
 int jit_trial_calls = 8;
@@ -18,8 +21,26 @@ void jit_set_verbose(int on)
 {
     verbose = on;
 }
+
+void jit_say(const char *fmt, ...)
+{
+    char line[192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (verbose)
+        kprintf("[jit] %s\n", line);
+    else
+        jit_log("%s", line);              /* printed by the app at a quiet moment */
+}
 static uint64_t trial_calls_done, trial_cycles;   /* one trial at a time per function... */
 static struct jit_tiered *trial_owner;            /* ...and globally, to keep figures clean */
+
+int jit_trial_running(void)
+{
+    return trial_owner != NULL;
+}
 
 void jit_adaptive_reset(void)
 {
@@ -61,12 +82,11 @@ void jit_adaptive_start_trial(struct jit_tiered *t, int from, int to)
     t->trial_from = from;
     t->trial_to = to;
     t->ab_calls[0] = t->ab_calls[1] = t->ab_cycles[0] = t->ab_cycles[1] = 0;
+    t->ab_max[0] = t->ab_max[1] = 0;
     t->promotions++;
     trial_owner = t;
     switch_to(t, to);
-    if (verbose)
-        kprintf("[jit] %s: tier %d -> %d (baseline %llu cycles/call), A/B over %d calls each\n",
-                t->name, from, to, t->baseline_cpc, jit_trial_calls);
+    /* reported once, with its outcome, when the trial ends (one line per decision) */
 }
 
 void jit_adaptive_on_call(struct jit_tiered *t, uint64_t cycles)
@@ -83,6 +103,8 @@ void jit_adaptive_on_call(struct jit_tiered *t, uint64_t cycles)
     } else {
         t->ab_calls[side]++;
         t->ab_cycles[side] += cycles;
+        if (cycles > t->ab_max[side])
+            t->ab_max[side] = cycles;
     }
     uint64_t want = (uint64_t)jit_trial_calls;
     if (t->ab_calls[0] < want || t->ab_calls[1] < want) {
@@ -93,22 +115,35 @@ void jit_adaptive_on_call(struct jit_tiered *t, uint64_t cycles)
         install(t, next ? t->trial_to : t->trial_from);
         return;
     }
-    uint64_t old_cpc = t->ab_cycles[0] / t->ab_calls[0];
-    uint64_t new_cpc = t->ab_cycles[1] / t->ab_calls[1];
+    /* The slowest call of each side is left out: on a machine whose clock is host time (QEMU
+     * on a shared host) one call now and then absorbs a preemption of the whole VM, which
+     * would decide the trial on its own.  In a deterministic emulator both sides lose their
+     * largest call, which is fair because the calls alternate. */
+    uint64_t old_cpc, new_cpc;
+    if (t->ab_calls[0] > 1 && t->ab_calls[1] > 1) {
+        old_cpc = (t->ab_cycles[0] - t->ab_max[0]) / (t->ab_calls[0] - 1);
+        new_cpc = (t->ab_cycles[1] - t->ab_max[1]) / (t->ab_calls[1] - 1);
+    } else {
+        old_cpc = t->ab_cycles[0] / t->ab_calls[0];
+        new_cpc = t->ab_cycles[1] / t->ab_calls[1];
+    }
     int to = t->trial_to;
     t->trial = 0;
     trial_owner = NULL;
+    if (t->gen_state == JIT_GEN_DONE && to == t->gen_tier && t->ntiers < JIT_MAX_TIERS)
+        t->gen_state = JIT_GEN_PENDING;     /* the generator may offer another variant */
     if (new_cpc < old_cpc) {
         switch_to(t, to);
-        if (verbose)
-            kprintf("[jit] %s: tier %d kept (%llu < %llu cycles/call, interleaved)\n", t->name, to,
-                    new_cpc, old_cpc);
+        jit_say("%s: tier %d -> %d%s kept: %llu < %llu cycles/call (A/B, %d calls each)", t->name,
+                t->trial_from, to, t->gen_first >= 0 && to >= t->gen_first ? " (generated)" : "",
+                new_cpc, old_cpc, jit_trial_calls);
     } else {
         t->reverts++;
         t->blocked_mask |= 1u << to;
         switch_to(t, t->trial_from);
-        if (verbose)
-            kprintf("[jit] %s: tier %d reverted to %d (%llu >= %llu cycles/call, interleaved), "
-                    "not retried\n", t->name, to, t->trial_from, new_cpc, old_cpc);
+        jit_say("%s: tier %d -> %d%s reverted: %llu >= %llu cycles/call (A/B, %d calls each), "
+                "not retried", t->name, t->trial_from, to,
+                t->gen_first >= 0 && to >= t->gen_first ? " (generated)" : "", new_cpc, old_cpc,
+                jit_trial_calls);
     }
 }

@@ -56,6 +56,7 @@ int jit_register_tiers(const char *name, void **slot, void *const tiers[], int n
     t->name = name;
     t->slot = slot;
     t->ntiers = ntiers;
+    t->gen_tier = t->gen_first = -1;
     for (int i = 0; i < ntiers; i++)
         t->tiers[i] = tiers[i];
     *slot = tiers[0];
@@ -65,8 +66,92 @@ int jit_register_tiers(const char *name, void **slot, void *const tiers[], int n
     return 0;
 }
 
+int jit_register_generator(const char *name, jit_generator_fn gen, void *ctx)
+{
+    for (int i = 0; i < jit_ntiered; i++) {
+        struct jit_tiered *t = &jit_tiered_tab[i];
+        if (strcmp(t->name, name) == 0) {
+            if (!gen || t->ntiers >= JIT_MAX_TIERS)
+                return -1;
+            t->gen = gen;
+            t->gen_ctx = ctx;
+            t->gen_state = JIT_GEN_PENDING;
+            t->gen_tier = t->gen_first = -1;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static uint64_t self_of(const struct jit_func *f)
+{
+    return f->total_cycles > f->child_cycles ? f->total_cycles - f->child_cycles : 0;
+}
+
+/* Profile-driven code generation: the most expensive name (self cycles) with a generator
+ * pending gets its code now.  After the trial of a generated tier the generator is asked
+ * again (adaptive.c re-arms it): it may offer another variant (another instruction
+ * selection), which is then A/B-tested against the winner; NULL ends the series.  Returns 1 if a trial was started (nothing else this round). */
+static int generate_hottest(void)
+{
+    if (jit_trial_running())
+        return 0;
+    uint64_t all = 0;
+    struct jit_func *best = NULL;
+    for (int i = 0; i < jit_nfuncs; i++) {
+        struct jit_func *f = &jit_funcs[i];
+        all += self_of(f);
+        if (f->tiered && f->tiered->gen_state == JIT_GEN_PENDING && f->calls &&
+            (!best || self_of(f) > self_of(best)))
+            best = f;
+    }
+    if (!best || !all)
+        return 0;
+    /* the ranking the decision was made on: the top names by self cycles */
+    char rank[128];
+    int len = 0;
+    uint32_t done = 0;
+    for (int k = 0; k < 4 && len < (int)sizeof rank - 40; k++) {
+        int top = -1;
+        for (int i = 0; i < jit_nfuncs && i < 32; i++)
+            if (!(done & (1u << i)) && (top < 0 || self_of(&jit_funcs[i]) > self_of(&jit_funcs[top])))
+                top = i;
+        if (top < 0)
+            break;
+        done |= 1u << top;
+        len += snprintf(rank + len, sizeof rank - (size_t)len, "%s%s %u%%", k ? ", " : "",
+                        jit_funcs[top].name,
+                        (unsigned)(self_of(&jit_funcs[top]) * 100 / all));
+    }
+    struct jit_tiered *t = best->tiered;
+    uint64_t c0 = cpu_rdtsc();
+    void *fn = t->ntiers < JIT_MAX_TIERS ? t->gen(t->name, t->gen_ctx) : NULL;
+    uint64_t spent = cpu_rdtsc() - c0;
+    if (!fn && t->gen_first >= 0) {
+        t->gen_state = JIT_GEN_DONE;          /* no further variant: the trials have decided */
+        return 0;
+    }
+    if (!fn) {
+        t->gen_state = JIT_GEN_DECLINED;
+        jit_say("profile (self cycles): %s -> generate %s: declined, compiled tiers only", rank,
+                t->name);
+        return 0;
+    }
+    t->gen_tier = t->ntiers;
+    if (t->gen_first < 0)
+        t->gen_first = t->gen_tier;
+    t->tiers[t->ntiers++] = fn;
+    t->gen_state = JIT_GEN_DONE;
+    jit_say("profile (self cycles): %s -> generate %s: tier %d, %llu cycles", rank, t->name,
+            t->gen_tier, spent);
+    jit_adaptive_start_trial(t, t->level, t->gen_tier);
+    return 1;
+}
+
 void jit_optimize_hot_functions(void)
 {
+    if (generate_hottest())
+        return;
     for (int i = 0; i < jit_ntiered; i++) {
         struct jit_tiered *t = &jit_tiered_tab[i];
         if (t->trial)
@@ -77,6 +162,8 @@ void jit_optimize_hot_functions(void)
         int want = level_for_calls(f->calls);
         if (want > t->ntiers - 1)
             want = t->ntiers - 1;
+        if (t->gen_first >= 0 && want >= t->gen_first)
+            want = t->gen_first - 1;        /* generated code is tried only by its generator */
         /* the next tier above the current one that has not lost a trial yet */
         int next = t->level + 1;
         while (next <= want && (t->blocked_mask & (1u << next)))

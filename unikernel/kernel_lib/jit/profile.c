@@ -10,6 +10,7 @@
 struct jit_func jit_funcs[JIT_MAX_FUNCS];
 int jit_nfuncs;
 static struct jit_func *last;
+static struct jit_func *active;            /* innermost profiled name running now */
 static int overflow_reported;
 
 struct jit_func *jit_lookup(const char *name, int create)
@@ -33,6 +34,8 @@ struct jit_func *jit_lookup(const char *name, int create)
         return NULL;
     }
     struct jit_func *f = &jit_funcs[jit_nfuncs++];
+    if (jit_nfuncs == 1)
+        active = NULL;                      /* after jit_reset */
     memset(f, 0, sizeof *f);
     f->name = name;
     f->min_cycles = ~(uint64_t)0;
@@ -47,8 +50,11 @@ void jit_profile_begin(const char *func_name)
     struct jit_func *f = jit_lookup(func_name, 1);
     if (!f)
         return;
-    if (f->depth++ == 0)
+    if (f->depth++ == 0) {
+        f->outer = active;
+        active = f;
         f->start = cpu_rdtsc();
+    }
 }
 
 void jit_profile_end(const char *func_name)
@@ -60,6 +66,11 @@ void jit_profile_end(const char *func_name)
     if (--f->depth)
         return;
     uint64_t c = now - f->start;
+    if (active == f) {
+        active = f->outer;
+        if (active)
+            active->child_cycles += c;     /* so the optimiser can rank by self cycles */
+    }
     f->calls++;
     f->total_cycles += c;
     if (c < f->min_cycles)
@@ -68,6 +79,13 @@ void jit_profile_end(const char *func_name)
         f->max_cycles = c;
     if (f->tiered)
         jit_adaptive_on_call(f->tiered, c);
+}
+
+void jit_profile_exclude(const char *func_name, uint64_t cycles)
+{
+    struct jit_func *f = jit_lookup(func_name, 0);
+    if (f && f->depth)
+        f->start += cycles;
 }
 
 uint64_t jit_get_call_count(const char *func_name)
@@ -98,6 +116,7 @@ int jit_get_stats(int index, struct jit_func_stats *out)
     out->total_cycles = f->total_cycles;
     out->min_cycles = f->calls ? f->min_cycles : 0;
     out->max_cycles = f->max_cycles;
+    out->self_cycles = f->total_cycles > f->child_cycles ? f->total_cycles - f->child_cycles : 0;
     out->level = jit_get_optimization_level(f->name);
     if (f->tiered) {
         out->tiered = 1;
@@ -105,6 +124,7 @@ int jit_get_stats(int index, struct jit_func_stats *out)
         out->blocked_mask = f->tiered->blocked_mask;
         out->promotions = f->tiered->promotions;
         out->reverts = f->tiered->reverts;
+        out->generated_tier = f->tiered->gen_first;
     }
     return 0;
 }

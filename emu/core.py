@@ -1,0 +1,629 @@
+"""The CPU core: Unicorn on a board, the native fast path, interrupt delivery, the run loop.
+
+The guest runs in `emu_start` slices that end only when something needs Python: a device event
+is due (the native block callback stops the engine at the clock's next deadline), an
+interrupt can be delivered, the guest halts, a breakpoint or a pause request.  The core is the
+board's `BoardHost`: devices raise interrupt lines, power off, ask for resets through it.
+
+Its public interface (used by the Machine facade, the debugger and snapshots): `run`, `step`,
+`request_pause`, `power_off`, `request_reset`, `emit`, `exact_now`, `in_io`, `wake`, the
+`cycles`/`instructions` counters, `hooks` (emu/hooks.py), `door` (emu/inputdoor.py), `pricer`
+(emu/pricing.py), `debug` (emu/debugger.py), `cpu` (emu/cpu.py) and `fast` (emu/fastpath.py).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from unicorn import (UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_FETCH_UNMAPPED,
+                     UC_HOOK_MEM_READ_UNMAPPED, UC_HOOK_MEM_WRITE_UNMAPPED, UC_MODE_32, Uc, UcError)
+from unicorn import x86_const as X
+from unicorn.unicorn_const import UC_ERR_INSN_INVALID
+
+from ..devices.base.clock import CPU_HZ
+from .board import Board
+from .cpu import IF, Cpu
+from .debugger import Debugger
+from .fastpath import STOP_DEADLINE, STOP_IRQ_WINDOW, STOP_MISS_ERROR, FastPath
+from .hooks import Hooks
+from .inputdoor import InputDoor
+from .interrupts import EXCEPTION_NAMES, Delivered, DeliveryFault, TripleFault, deliver_with_escalation
+from .pricing import Pricer
+from .quirks import forget_last_exception, probe_old_exception_offset
+from .special import SpecialInsns
+from .stops import StopReason
+from .trace import InsnWindow
+
+
+_PAUSED_STATES = (StopReason.PAUSED, StopReason.BREAKPOINT, StopReason.STEP, StopReason.CYCLE_LIMIT)
+
+
+class Core:
+    """Unicorn, the fast path and the run loop, driving one `Board`."""
+
+    def __init__(self, board: Board, *, symbols: Any = None, trace: Any = None, accounting: bool = True,
+                 trace_insns: tuple[int, int] | None = None, price_shard: str = "default") -> None:
+        self.board = board
+        self.symbols = symbols
+        self.trace = trace
+        self.accounting = accounting
+        self.trace_insns = trace_insns
+        self.hooks = Hooks()
+        self.state = "paused"
+        self.stop_message = ""
+        self.exit_status: int | None = None
+        self.last_fault: dict[str, Any] | None = None
+        self.last_stop: StopReason | None = None
+        self.wall_seconds = 0.0
+        self.cpu_seconds = 0.0   # host CPU time in run(): steadier than wall time on a busy machine
+        self._pace_origin: tuple[float, int] | None = None
+        self._wake = threading.Event()
+        self._pause = False
+        self._stop: StopReason | None = None
+        self._halted = False
+        self._io_now: int | None = None
+        self._bios_wait = False
+        self._df_retry: int | None = None   # see _stale_double_fault
+        uc = Uc(UC_ARCH_X86, UC_MODE_32)
+        uc.ctl_set_cpu_model(X.UC_CPU_X86_QEMU32)
+        self.uc = uc
+        board.attach(uc)
+        self.clock = board.clock
+        self.clock.bind(self._now)
+        self.bios = board.bios
+        self.cpu = Cpu(uc, write_hook=self._host_wrote)
+        self.cpu.ram = board.ram
+        self.cpu.hma_alias = not board.a20
+        func_names = [f.name for f in symbols.functions] if symbols else []
+        self.pricer = Pricer(self, func_names, price_shard)
+        self.costs = self.pricer.costs
+        self.fast = FastPath(uc, self.pricer.on_miss, nfuncs=len(func_names) + 64, block_hook=accounting)
+        self.door = InputDoor(self)
+        self.special = SpecialInsns(self)
+        self.debug = Debugger(self)
+        #: the --trace-insns window (emu/trace.py), only with a trace file
+        self.insn_window = InsnWindow(self, trace_insns) if trace_insns is not None and trace else None
+        uc.hook_add(UC_HOOK_INTR, self._on_intr)
+        uc.hook_add(UC_HOOK_INSN, self._on_in, None, 1, 0, X.UC_X86_INS_IN)
+        uc.hook_add(UC_HOOK_INSN, self._on_out, None, 1, 0, X.UC_X86_INS_OUT)
+        lo, hi = self.bios.stub_range
+        uc.hook_add(UC_HOOK_CODE, self._on_stub, None, lo, hi - 1)
+        uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED,
+                    self._on_unmapped)
+
+    def power_on(self) -> None:
+        """Reset the CPU and devices, run the BIOS's POST, load the boot sector."""
+        self.board.clear_ram()
+        self.uc.ctl_flush_tb()
+        self.fast.clear()
+        self.fast.reset_counters()
+        self.pricer.forget()
+        self.board.reset()
+        self.cpu.forget_cs()
+        self.cpu.set("cr0", 0x10)
+        for seg in ("ds", "es", "ss", "fs", "gs", "cs"):
+            self.cpu.set(seg, 0)
+        # the CPU's reset values: the real-mode IVT is the IDT at 0 with limit 0x3FF
+        self.uc.reg_write(X.UC_X86_REG_IDTR, (0, 0, 0x3FF, 0))
+        self.uc.reg_write(X.UC_X86_REG_GDTR, (0, 0, 0xFFFF, 0))
+        self.bios.install(self.cpu)
+        self.bios.post()
+        self.bios.boot(self.cpu)   # raises BadImage-like BootError for images it cannot boot
+        self._halted = False
+        self._stop = None
+        self.state = "paused"
+        self.exit_status = None
+        self.stop_message = ""
+        self.emit("boot", cs=self.cpu.get("cs"), eip=self.cpu.get("eip"), dl=self.cpu.get("dl"))
+
+    # ------------------------------------------------------------------ time
+    def _now(self) -> int:
+        if self._io_now is not None:
+            return self._io_now
+        return self.fast.h.cycles
+
+    @property
+    def cycles(self) -> int:
+        return self.fast.h.cycles
+
+    @property
+    def instructions(self) -> int:
+        return self.fast.h.instructions
+
+    @property
+    def seconds(self) -> float:
+        """Emulated time."""
+        return self.fast.h.cycles / CPU_HZ
+
+    def exact_now(self) -> int:
+        """Cycle count exactly at the instruction being executed (inside a hook)."""
+        return self.pricer.exact_now()
+
+    def in_io(self) -> bool:
+        """Inside a guest I/O access (port, MMIO, BIOS service), where time is exact."""
+        return self._io_now is not None
+
+    # ------------------------------------------------------------------ BoardHost
+    def irq_raised(self) -> None:
+        fast = self.__dict__.get("fast")   # None while the board powers up, before the engine
+        if fast is not None:
+            fast.set_deadline(0)  # deliver (or note) it at the next block boundary
+
+    def a20_changed(self, enabled: bool) -> None:
+        self.cpu.hma_alias = not enabled
+
+    def io_enter(self) -> None:
+        self._io_now = self.pricer.exact_now()
+
+    def io_exit(self) -> None:
+        self._io_now = None
+        self._after_io()
+
+    def _host_wrote(self, addr: int, n: int) -> None:
+        self.pricer.host_wrote(addr, n)
+
+    # ------------------------------------------------------------------ hooks
+    def _on_in(self, uc, port: int, size: int, _ud) -> int:
+        self._io_now = self.pricer.exact_now()
+        try:
+            return self.board.bus.io_read(port, size)
+        finally:
+            self._io_now = None
+            self._after_io()
+
+    def _on_out(self, uc, port: int, size: int, value: int, _ud) -> None:
+        self._io_now = self.pricer.exact_now()
+        try:
+            self.board.bus.io_write(port, size, value)
+        finally:
+            self._io_now = None
+            self._after_io()
+
+    def _after_io(self) -> None:
+        """I/O may have raised an IRQ, scheduled an event earlier, or asked to stop."""
+        deadline = self.clock.next_deadline()
+        if self._stop is not None:
+            self.fast.set_deadline(0)
+        elif deadline is not None and deadline < self.fast.h.deadline:
+            self.fast.set_deadline(deadline)
+
+    def _on_stub(self, uc, address: int, size: int, _ud) -> None:
+        vector = self.bios.vector_at(address)
+        if vector is None:
+            return
+        self._io_now = self.pricer.exact_now()
+        try:
+            cost = self.bios.handle(vector, self.cpu)
+        finally:
+            self._io_now = None
+        if cost is None:
+            # the service waits for an event (a key): behave like `sti; hlt` and come back here
+            self.fast.uncharge_current(0, 0)
+            self._halted = True
+            self.cpu.set("eflags", self.cpu.get("eflags") | IF)
+            self._bios_wait = True
+            uc.emu_stop()
+            return
+        if cost:
+            self.fast.add_cycles(cost)
+        self._after_io()
+
+    def _on_unmapped(self, uc, access: int, address: int, size: int, value: int, _ud) -> bool:
+        from unicorn import UC_MEM_FETCH_UNMAPPED, UC_MEM_READ_UNMAPPED, UC_MEM_WRITE_UNMAPPED
+        kind = {UC_MEM_FETCH_UNMAPPED: "executed", UC_MEM_READ_UNMAPPED: "read",
+                UC_MEM_WRITE_UNMAPPED: "wrote"}.get(access, "touched")
+        self.guest_error(f"the guest {kind} unmapped memory at {address:#010x}"
+                          f" ({size} byte{'s' if size != 1 else ''}; RAM ends at {self.board.memory_bytes:#x}) "
+                          f"at {self.where()}")
+        return False
+
+    def _on_intr(self, uc, intno: int, _ud) -> None:
+        cpu = self.cpu
+        eip = cpu.get("eip")
+        lin = cpu.linear_pc()
+        bc = self.pricer.current()
+        software = bool(bc and bc.ends_with == "int" and lin == bc.fallthrough)
+        if not software:
+            self.pricer.uncharge_to(lin)
+            if intno == 8 and self._stale_double_fault(uc, lin):
+                return      # the instruction runs again and raises its own fault
+        kind = "software" if software else "exception"
+        error_code = None if software else self.special.error_code(intno)
+        if not software or cpu.paging():
+            # with paging on, QEMU also records page faults it raises for its own probes (they
+            # set CR2 and never reach us), which would turn the guest's next #PF into a #DF
+            forget_last_exception(uc)
+        self.deliver(intno, eip, kind, error_code)
+
+    def _stale_double_fault(self, uc, lin: int) -> bool:
+        """A #DF from Unicorn is never a real one: QEMU delivers nothing itself (emu/interrupts.py
+        decides double faults), so it only turns a fault into #DF because it still remembers an
+        earlier one, such as the page fault at 0xFFFFFFFF it records for its own probes once
+        paging is on.  Forget that memory and let the faulting instruction run again, once, so
+        that it raises its own exception with its own error code."""
+        if probe_old_exception_offset() is None or self._df_retry == lin:
+            self._df_retry = None
+            return False
+        self._df_retry = lin
+        forget_last_exception(uc)
+        return True
+
+    def _raise_exception(self, vector: int) -> None:
+        """A fault Unicorn reported as an error: charge what retired, deliver it through the IDT."""
+        self.pricer.uncharge_to(self.cpu.linear_pc())
+        self.deliver(vector, self.cpu.get("eip"), "exception", self.special.error_code(vector))
+
+    # ------------------------------------------------------------------ delivery
+    def deliver(self, vector: int, return_eip: int, kind: str, error_code: int | None) -> bool:
+        """Deliver with escalation; on a triple fault stop the machine.  True if delivered.
+        `hooks.deliveries` subscribers see the request first, with the CPU as it was; one may
+        return a callable, called with the result once the delivery is done."""
+        self._df_retry = None
+        if not self.hooks.deliveries:
+            return self._deliver_now(vector, return_eip, kind, error_code)
+        after = [a for cb in list(self.hooks.deliveries)
+                 if (a := cb(vector, return_eip, kind, error_code)) is not None]
+        ok = self._deliver_now(vector, return_eip, kind, error_code)
+        for a in after:
+            a(ok)
+        return ok
+
+    def _deliver_now(self, vector: int, return_eip: int, kind: str, error_code: int | None) -> bool:
+        start = self.fast.h.cycles
+        self.cpu.forget_cs()
+        from_cs = self.cpu.get("cs")
+        try:
+            chain = deliver_with_escalation(self.cpu, vector, return_eip, kind, error_code)
+        except TripleFault as tf:
+            self.last_fault = {"vector": vector, "kind": kind, "error_code": error_code, "why": tf.why,
+                               "cs": from_cs, "eip": return_eip, "mode": self.cpu.mode}
+            name = EXCEPTION_NAMES.get(vector, f"vector {vector:#x}")
+            self.emit("triple_fault", vector=vector, error_code=error_code, why=tf.why, cs=from_cs, eip=return_eip)
+            self.finish(StopReason.TRIPLE_FAULT,
+                         f"triple fault: {name} at {self.cpu.mode} mode {from_cs:#06x}:{return_eip:#010x} "
+                         f"could not be delivered ({tf.why})")
+            self.uc.emu_stop()
+            return False
+        for item in chain:
+            if isinstance(item, DeliveryFault):
+                self.emit("fault", vector=item.vector, error_code=item.error_code, why=item.why)
+                self.last_fault = {"vector": item.vector, "why": item.why, "error_code": item.error_code}
+            else:
+                self.emit("interrupt", vector=item.vector, kind=item.kind, error_code=item.error_code,
+                          cs=item.from_cs, eip=item.from_eip, to_cs=item.to_cs, to_eip=item.to_eip, gate=item.gate)
+                if item.kind == "exception":
+                    self.last_fault = {"vector": item.vector, "kind": item.kind, "error_code": item.error_code,
+                                       "cs": item.from_cs, "eip": item.from_eip, "mode": self.cpu.mode}
+        final = chain[-1]
+        assert isinstance(final, Delivered)
+        cost = self.costs.interrupt_cycles(self.cpu.protected, kind) if hasattr(self.costs, "interrupt_cycles") else 0
+        if cost:
+            self.fast.add_cycles(cost)
+        handler = self.cpu.linear_pc()
+        self.fast.break_chain()
+        self.fast.push_frame(_return_linear(self.cpu, final), self.pricer.func_index(handler), start)
+        return True
+
+    # ------------------------------------------------------------------ stopping
+    def finish(self, reason: StopReason, message: str = "") -> None:
+        if self._stop is None or reason in (StopReason.TRIPLE_FAULT, StopReason.GUEST_ERROR):
+            self._stop = reason
+            self.stop_message = message
+        self.fast.set_deadline(0)
+
+    def guest_error(self, message: str) -> None:
+        self.finish(StopReason.GUEST_ERROR, message)
+
+    def power_off(self, status: int) -> None:
+        """Called by the debug-exit and ACPI devices.  The machine is off from this instruction
+        on, as with QEMU's isa-debug-exit: what the rest of the block does is not seen."""
+        if self.board.powered_off:
+            return
+        self.board.powered_off = True
+        self.exit_status = status
+        self.emit("power_off", status=status)
+        self.finish(StopReason.POWER_OFF, f"powered off (status {status})")
+
+    def request_reset(self, why: str) -> None:
+        self.emit("reset_request", why=why)
+        self.finish(StopReason.RESET, f"the guest asked for a reset ({why}); stopping as QEMU -no-reboot does")
+
+    def request_pause(self) -> None:
+        """Thread-safe: make run() return PAUSED at the next block boundary."""
+        self._pause = True
+        self.fast.set_deadline(0)
+        self._wake.set()
+
+    def clear_stop(self) -> None:
+        """Forget a stop already reported (a breakpoint the debugger has handled)."""
+        self._stop = None
+
+    @property
+    def halted(self) -> bool:
+        """The CPU sits in HLT (or a BIOS wait) until an interrupt."""
+        return self._halted
+
+    @halted.setter
+    def halted(self, value: bool) -> None:
+        self._halted = bool(value)
+
+    def reset_transient(self) -> None:
+        """After a restore: whatever ended the later run (power-off, fault, pause) has not
+        happened yet."""
+        self.exit_status = None
+        self.stop_message = ""
+        self.last_fault = None
+        self._bios_wait = False
+        self._pause = False
+        self.special.mode_check_due = False
+        self._stop = None
+        self.state = "paused"
+
+    def wake(self) -> None:
+        """Thread-safe: end the current slice (input is waiting) and wake an idle loop."""
+        self.fast.set_deadline(0)
+        self._wake.set()
+
+    # ------------------------------------------------------------------ run loop
+    def run(self, max_cycles: int | None = None, *, wait_for_input: bool = False) -> StopReason:
+        """Run until something stops the guest.
+
+        max_cycles: absolute cycle count at which to stop (CYCLE_LIMIT).
+        wait_for_input: when the guest idles (HLT, nothing scheduled), block until input
+        arrives (the TUI) instead of returning IDLE (headless runs).
+        """
+        self.state = "running"
+        self.door.owner = threading.get_ident()
+        t0 = time.perf_counter()
+        c0 = time.process_time()
+        try:
+            return self._run(max_cycles, wait_for_input)
+        finally:
+            self.wall_seconds += time.perf_counter() - t0
+            self.cpu_seconds += time.process_time() - c0
+            if self.trace is not None:
+                self.trace.flush()
+
+    def _run(self, max_cycles: int | None, wait_for_input: bool) -> StopReason:
+        fast, clock, door, special = self.fast, self.clock, self.door, self.special
+        insn_window = self.insn_window
+        while True:
+            if door.pending():
+                door.drain()
+            clock.run_due(fast.h.cycles)
+            if special.mode_check_due:
+                special.check_mode()
+            if self._stop is not None:
+                return self._stopped(self._stop)
+            if self._pause:
+                self._pause = False
+                return self._stopped(StopReason.PAUSED)
+            if max_cycles is not None and fast.h.cycles >= max_cycles:
+                return self._stopped(StopReason.CYCLE_LIMIT,
+                                     f"cycle limit reached ({max_cycles} cycles)")
+            self._irq_check()
+            if self._stop is not None:
+                continue
+            if insn_window is not None:
+                insn_window.update()       # may schedule the window's edge: before the deadline
+            deadline = clock.next_deadline()
+            if max_cycles is not None:
+                deadline = max_cycles if deadline is None else min(deadline, max_cycles)
+            if self._halted:
+                if not self.cpu.get("eflags") & IF:
+                    return self._stopped(StopReason.HALTED, self._halt_message())
+                if deadline is None:
+                    if wait_for_input:
+                        self.state = "idle"
+                        self._wake.wait(0.05)
+                        self._wake.clear()
+                        self.state = "running"
+                        continue
+                    return self._stopped(StopReason.IDLE, self._idle_message())
+                if wait_for_input and self._pace_idle(deadline):
+                    continue  # woken early by input or a pause: look again
+                fast.advance_to(deadline)
+                continue
+            fast.set_deadline(deadline)
+            if self._pause or door.pending():
+                fast.set_deadline(0)
+            if self.pricer.pending_retranslate:
+                self._apply_retranslate()
+            self._emu_slice()
+
+    def _pace_idle(self, deadline: int) -> bool:
+        """Interactive runs: a halted guest waits in real time, so an idle kernel's clock (and
+        its timer ticks) keep pace with the wall clock instead of racing ahead.  Compute is never
+        slowed: only HLT time is paced.  True if woken early (input, pause)."""
+        now = time.perf_counter()
+        if self._pace_origin is None or self._pace_origin[1] > self.fast.h.cycles:
+            self._pace_origin = (now, self.fast.h.cycles)
+        wall0, cyc0 = self._pace_origin
+        ahead = (deadline - cyc0) / CPU_HZ - (now - wall0)
+        if ahead > 0.002:
+            self.state = "idle"
+            woken = self._wake.wait(min(ahead, 0.1))
+            self._wake.clear()
+            self.state = "running"
+            return woken or ahead > 0.1
+        if ahead < -0.25:  # far behind (we were computing): do not try to catch up later
+            self._pace_origin = (now, self.fast.h.cycles)
+        return False
+
+    def _emu_slice(self) -> None:
+        fast = self.fast
+        fast.write(stop_reason=0)
+        self._bios_wait = False
+        begin = self.cpu.get("eip")
+        try:
+            self.uc.emu_start(begin, 1 << 48)
+        except UcError as exc:
+            if exc.errno == UC_ERR_INSN_INVALID and self._stop is None:
+                # QEMU's translator rejects the opcode: on a CPU that is #UD, delivered like any fault
+                self._raise_exception(6)
+                return
+            if self._stop is None:
+                self.guest_error(self.uc_error_message(exc))
+            return
+        debug = self.debug
+        if debug.watch_pending is not None:
+            debug.finish_watched_insn()
+        reason = fast.h.stop_reason
+        if reason == STOP_MISS_ERROR:
+            err = fast.miss_error
+            fast.miss_error = None
+            if err is not None:
+                raise err
+            if not self.pricer.pending_retranslate:
+                self.guest_error("internal: a block could not be priced")
+            return
+        if reason == STOP_IRQ_WINDOW:
+            if not self.cpu.get("eflags") & IF:
+                fast.write(skip_window=1)
+            return
+        if reason == STOP_DEADLINE or self._stop is not None or self._bios_wait or self._pause:
+            return
+        if debug.bp_hit is not None:
+            return
+        # emu_start returned by itself: the guest executed HLT
+        lin = self.cpu.linear_pc()
+        if self._byte_before(lin) == b"\xf4":
+            self._halted = True
+            self.emit("hlt", eip=self.cpu.get("eip"), interrupts=bool(self.cpu.get("eflags") & IF))
+
+    def _byte_before(self, lin: int) -> bytes:
+        try:
+            return self.cpu.fetch((lin - 1) & 0xFFFFFFFF, 1)
+        except Exception:   # a page fault or unmapped memory: not a HLT
+            return b""
+
+    def _irq_check(self) -> None:
+        """Deliver a pending hardware interrupt if IF allows it (between instructions)."""
+        pic = self.board.pic
+        pending = pic.intr_pending()
+        if not pending:
+            self.fast.write(irq_pending=0)
+            return
+        if not self.cpu.get("eflags") & IF:
+            self.fast.write(irq_pending=1)
+            return
+        self.fast.write(irq_pending=0)
+        vector = pic.acknowledge()
+        self._halted = False
+        self.deliver(vector, self.cpu.get("eip"), "hardware", None)
+
+    def _apply_retranslate(self) -> None:
+        self.special.install_pending()
+        pending = self.pricer.pending_retranslate
+        for lo, hi in pending:
+            self.uc.ctl_remove_cache(lo, hi)
+        pending.clear()
+
+    def _stopped(self, reason: StopReason, message: str = "") -> StopReason:
+        self.fast.set_deadline(None)
+        if message and not self.stop_message:
+            self.stop_message = message
+        self.state = "paused" if reason in _PAUSED_STATES else reason.value
+        self._stop = None if reason in _PAUSED_STATES else self._stop
+        self.emit("stop", reason=reason.value, message=self.stop_message if reason == self._stop else message)
+        self.last_stop = reason
+        return reason
+
+    # ------------------------------------------------------------------ one instruction
+    def step(self, deliver_irqs: bool = True) -> StopReason:
+        """Execute exactly one guest instruction (interrupts due are delivered first, as on a CPU).
+
+        deliver_irqs=False keeps hardware interrupts pending, as QEMU does while gdb single-steps,
+        so that `stepi` does not land in a timer handler."""
+        self.door.owner = threading.get_ident()
+        self.clock.run_due(self.cycles)
+        if self.door.pending():
+            self.door.drain()
+        if deliver_irqs:
+            self._irq_check()
+        if self._halted:
+            deadline = self.clock.next_deadline()
+            if not self.cpu.get("eflags") & IF or deadline is None:
+                return StopReason.HALTED
+            self.fast.advance_to(deadline)
+            self.clock.run_due(self.cycles)
+            self._irq_check()
+            return StopReason.STEP
+        pc = self.cpu.linear_pc()
+        debug = self.debug
+        if pc in debug.breakpoints:
+            debug.skip_bp = pc
+        self.fast.write(step_mode=1)
+        self.fast.set_deadline(None)   # one instruction: due events were run above
+        self.fast.write(stop_reason=0)
+        self._bios_wait = False
+        try:
+            if self.pricer.pending_retranslate:
+                self._apply_retranslate()
+            self.run_one_instruction()
+        except UcError as exc:
+            self.guest_error(self.uc_error_message(exc))
+        finally:
+            self.fast.write(step_mode=0)
+            debug.skip_bp = None
+        if debug.watch_pending is not None:
+            debug.finish_watched_insn()
+        if self.fast.h.stop_reason == STOP_MISS_ERROR and self.pricer.pending_retranslate:
+            return self.step()
+        if self._stop is not None and self._stop not in (StopReason.BREAKPOINT,):
+            reason = self._stop
+            return self._stopped(reason)
+        self._stop = None
+        lin = self.cpu.linear_pc()
+        if self._byte_before(lin) == b"\xf4" and lin == pc + 1:
+            self._halted = True
+        self.state = "paused"
+        return StopReason.STEP
+
+    def run_one_instruction(self) -> None:
+        """emu_start for exactly one instruction (the caller set step mode and the deadline).
+        A TB translated by an earlier run has no instruction counter compiled in: with it
+        count=1 is ignored and the "step" runs on through the cached chain, so drop it first."""
+        lin = self.cpu.linear_pc()
+        self.uc.ctl_remove_cache(lin, lin + 1)
+        self.uc.emu_start(self.cpu.get("eip"), 1 << 48, count=1)
+
+    # ------------------------------------------------------------------ messages
+    def where(self) -> str:
+        cpu = self.cpu
+        pc = cpu.linear_pc()
+        sym = f" ({self.symbols.format(pc)})" if self.symbols and self.symbols.lookup(pc) else ""
+        return f"{cpu.mode} mode, CS:EIP={cpu.get('cs'):#06x}:{cpu.get('eip'):#010x}{sym}"
+
+    def _halt_message(self) -> str:
+        return f"the CPU halted with interrupts disabled at {self.where()}"
+
+    def _idle_message(self) -> str:
+        return (f"the CPU is halted with interrupts enabled but nothing is scheduled and no input is left, "
+                f"at {self.where()}")
+
+    def uc_error_message(self, exc: UcError) -> str:
+        return f"Unicorn could not execute the guest ({exc}) at {self.where()}"
+
+    # ------------------------------------------------------------------ events and the trace
+    def emit(self, _event: str, **fields: Any) -> None:
+        """An architectural event: to the trace file and the `hooks.events` subscribers."""
+        observers = self.hooks.events
+        if self.trace is None and not observers:
+            return
+        fast = getattr(self, "fast", None)
+        cycle = fast.h.cycles if fast is not None else 0
+        icount = fast.h.instructions if fast is not None else 0
+        if self.trace is not None:
+            self.trace.emit(_event, cycle, icount, fields)
+        for observer in observers:
+            observer(_event, cycle, icount, fields)
+
+
+def _return_linear(cpu: Cpu, d: Delivered) -> int:
+    """Linear address the handler's IRET comes back to (for the profiler's shadow stack)."""
+    if not cpu.protected:
+        return ((d.from_cs << 4) + (d.from_eip & 0xFFFF)) & 0xFFFFFFFF
+    desc = cpu.descriptor(d.from_cs)
+    return ((desc.base if desc else 0) + d.from_eip) & 0xFFFFFFFF

@@ -1,0 +1,47 @@
+"""Hook points: where tools subscribe to the machine instead of patching it.
+
+Four kinds of subscribers, each a plain list the machine walks only when it is not empty (an
+empty list costs one truth test on the paths that have one, and the per-block path has none):
+
+- `events`: every architectural event as (kind, cycle, icount, fields), like the trace file
+  but in memory (mode switches, descriptor-table loads, interrupts, faults, serial bytes...);
+- `deliveries`: called just BEFORE the core delivers an interrupt or exception, as
+  (vector, return_eip, kind, error_code), so a watcher can freeze the state the CPU saw; it
+  may return a callable, called after the delivery with True (delivered) or False (triple
+  fault), which is how the fault explainer sees what the delivery did;
+- `restores`: called after the machine went back to a snapshot (time travel), with it;
+- `inputs`: every host input as it enters the guest's devices, an `InputRecord` (the one
+  journal that record/replay and time travel read).
+Port I/O has its own list on the bus (`Bus.observe_io`), next to the accesses it reports.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    """One host input as the guest's devices received it."""
+
+    cycle: int          # the clock at that moment (exact, inside an I/O instruction)
+    kind: str           # "serial" (COM1 bytes), "keys" (typed text), "scancodes" (set-1 codes)
+    data: Any           # bytes, str or list[int]
+    where: str          # "boundary" (between blocks) or "io" (inside a guest I/O access)
+    serial_len: int     # COM1 bytes the guest had sent when it arrived (places "io" inputs)
+
+
+class Hooks:
+    """The machine's subscriber lists (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.events: list[Callable[[str, int, int, dict[str, Any]], None]] = []
+        self.deliveries: list[Callable[[int, int, str, int | None], Callable[[bool], None] | None]] = []
+        self.restores: list[Callable[[Any], None]] = []
+        self.inputs: list[Callable[[InputRecord], None]] = []
+
+    @staticmethod
+    def subscribe(where: list, callback: Callable) -> Callable[[], None]:
+        """Append `callback` to a list; returns the function that removes it again."""
+        where.append(callback)
+        return lambda: where.remove(callback) if callback in where else None

@@ -1,0 +1,3 @@
+; The grader test kernel that triple faults after its banner.
+%define FAULT
+%include "grade_kernel.inc"

@@ -1,0 +1,49 @@
+"""The descriptor tables view (Shift+F4): GDT/LDT, IDT and TSS decoded in words, as Bochs's
+`info gdt`, `info idt` and `info tss` print them (emu/tables.py does the decoding, on the
+emulator thread; the text comes with the CPU view while this screen is open and follows the
+guest live, 4 times a second while it runs)."""
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+
+class TablesScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q", "dismiss", "Close", priority=True)]
+    DEFAULT_CSS = """
+    TablesScreen { align: center middle; }
+    TablesScreen > #tables-box { width: 95%; height: 90%; border: round $accent; background: $surface; }
+    TablesScreen #tables-scroll { height: 1fr; }
+    """
+
+    def __init__(self, runner) -> None:
+        super().__init__()
+        self.runner = runner
+        self._shown = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="tables-box"):
+            yield Label("[b]Descriptor tables[/b]  GDT / LDT / IDT / TSS as the CPU sees them now "
+                        "(Esc: close; `bareflow-emu explain --tables` prints the same)")
+            with VerticalScroll(id="tables-scroll"):
+                yield Static("reading the tables ...", id="tables-text", markup=False)
+
+    def on_mount(self) -> None:
+        self.runner.set_tables(True)
+        self.set_interval(0.25, self.refresh_text)
+
+    def on_unmount(self) -> None:
+        self.runner.set_tables(False)
+
+    def refresh_text(self) -> None:
+        view = self.runner.cpu_view
+        text = getattr(view, "tables", "") if view is not None else ""
+        if text and text != self._shown:
+            self._shown = text
+            self.query_one("#tables-text", Static).update(text)
+
+    def body(self) -> str:
+        return str(self.query_one("#tables-text", Static).render())
