@@ -360,7 +360,7 @@ def _main_run(args: list[str]) -> int:
             reason = machine.run(ns.max_cycles)
             if stopper is not None and stopper.signum is not None and reason == StopReason.PAUSED:
                 reason = None
-                machine._emit("stop", reason="interrupted", signal=stopper.name)
+                machine.emit("stop", reason="interrupted", signal=stopper.name)
         machine.fast.flush_frames()
     except KeyboardInterrupt:
         reason = None
@@ -504,7 +504,7 @@ def _main_explain(args: list[str]) -> int:
         while True:
             reason = machine.run(limit[0])
             if stopper is not None and stopper.signum is not None:
-                machine._emit("stop", reason="interrupted", signal=stopper.name)
+                machine.emit("stop", reason="interrupted", signal=stopper.name)
                 print(f"{PROG}: interrupted by {stopper.name} at cycle {machine.cycles} ({machine.where()})",
                       file=sys.stderr)
                 return exit_status(stopper.signum)
