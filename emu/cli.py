@@ -309,7 +309,8 @@ def _main_run(args: list[str]) -> int:
 
     check_outputs([("--trace", ns.trace), ("--profile", ns.profile), ("--screen", ns.screen),
                    ("--export-speedscope", ns.export_speedscope), ("--export-chrome-trace", ns.export_chrome_trace),
-                   ("--export-screen-svg", ns.export_screen_svg), ("--record", ns.record)])
+                   ("--export-screen-svg", ns.export_screen_svg), ("--record", ns.record),
+                   ("--screen-png", getattr(ns, "screen_png", None))])
     trace = TraceSink(ns.trace) if ns.trace else None
     if ns.trace_io and not trace:
         raise BadArgument("--trace-io needs --trace FILE")

@@ -35,7 +35,7 @@ def sector(tmp_path_factory) -> Path:
     return img
 
 
-OPTIONS = ["--trace", "--profile", "--screen", "--export-speedscope", "--export-chrome-trace",
+OPTIONS = ["--trace", "--profile", "--screen", "--screen-png", "--export-speedscope", "--export-chrome-trace",
            "--export-screen-svg", "--record"]
 BAD = {"missing folder": lambda d: str(d / "nope" / "out.json"), "a directory": lambda d: str(d),
        "/dev/full": lambda d: "/dev/full"}
