@@ -15,15 +15,24 @@ import ctypes
 from typing import Any, Callable, Protocol
 
 from ..devices.a20 import FastA20
+from ..devices.acpi_pm import AcpiPm
 from ..devices.base.clock import Clock
 from ..devices.bus import Bus
 from ..devices.cmos import Cmos
 from ..devices.debug_exit import DebugExit
 from ..devices.debugcon import DebugCon
+from ..devices.hpet import Hpet
+from ..devices.i440fx import i440fx_functions
+from ..devices.imcr import Imcr
+from ..devices.ioapic import GsiRouter, IoApic
+from ..devices.lapic import LocalApic
+from ..devices.pci import PciHost
 from ..devices.pic import Pic
 from ..devices.pit import Pit
+from ..devices.pmtimer import PmTimer
 from ..devices.power import AcpiPower
 from ..devices.ps2 import I8042
+from ..devices.reset_control import ResetControl
 from ..devices.uart import Uart16550
 from ..devices.vga import VgaText
 
@@ -91,7 +100,8 @@ class Board:
 
     def __init__(self, memory_mb: int = 64, disk: Any = None, *, boot_drive: int = 0x80,
                  host: BoardHost | None = None, now: Callable[[], int] | None = None,
-                 clock: Clock | None = None, bios_trace: Callable[..., None] | None = None) -> None:
+                 clock: Clock | None = None, bios_trace: Callable[..., None] | None = None,
+                 drives: Any = None, boot_order: str = "") -> None:
         self.memory_bytes = memory_mb * 1024 * 1024
         self.host: BoardHost = host if host is not None else NullHost()
         self.ram = bytearray(self.memory_bytes)
@@ -100,6 +110,8 @@ class Board:
         self._a20 = True
         self._uc: Any = None
         self.mmio: list[tuple[int, int, MmioDevice]] = []
+        #: called as (direction "read"/"write", address, size, value) on each guest MMIO access
+        self.mmio_observers: list[Callable[[str, int, int, int], None]] = []
         self.clock = clock if clock is not None else Clock(now)
         self.bus = Bus()
         self.serial_out = bytearray()
@@ -109,23 +121,33 @@ class Board:
         self.powered_off = False
         self.devices: dict[str, Any] = {}
         self._wire_devices()
-        from .bios import Bios
-        from .bios.disk import Disk
-        self.disk = disk if isinstance(disk, Disk) or disk is None else Disk(disk)
-        self.bios = Bios(bus=self.bus, clock=self.clock, disk=self.disk, memory_bytes=self.memory_bytes,
-                         boot_drive=boot_drive, a20_get=lambda: self._a20, a20_set=self.set_a20,
-                         trace=bios_trace or self._bios_trace) if self.disk is not None else None
+        # drives (emu/drives.py: lazy backing stores), the IDE channels, the BIOS over them
+        from .drives import drive_set_for
+        self.boot_order = boot_order
+        self.drives = drives if drives is not None else drive_set_for(disk, boot_drive)
+        self.ide: dict[str, Any] = {}
+        self.bios = None
+        self.disk = None
+        if self.drives is not None:
+            self._wire_drives(boot_drive, bios_trace)
 
     # ------------------------------------------------------------------ devices
     def _wire_devices(self) -> None:
         """The PC's chips and their lines: which IRQ each uses, which board signal it drives."""
         host = self.host
-        pic = Pic(on_intr=self._on_intr)
+        pic = Pic(on_intr=self._on_pic_intr)
         clock = self.clock
+        # issue 10: the CPU's interrupt input is the local APIC (the 8259 reaches it through
+        # LINT0 in ExtINT mode); ISA IRQs go to both the 8259 and the I/O APIC (GsiRouter)
+        self.lapic = lapic = LocalApic(clock=clock, pic=pic, on_intr=self._on_intr)
+        ioapic = IoApic(lapic=lapic, pic=pic)
+        self.gsi = irq = GsiRouter(pic, ioapic)   # IDE (IRQ14/15) is wired to it too
+        #: what the core asks for interrupts: intr_pending() / acknowledge() -> vector | None
+        self.intc = lapic
         self.add_device(pic)
-        self.add_device(Pit(clock=clock, irq=pic))
-        self.add_device(Uart16550(clock=clock, irq=pic, on_tx=self._on_tx))
-        self.add_device(I8042(clock=clock, irq=pic, on_reset_cpu=lambda: host.request_reset("8042 command 0xFE"),
+        self.add_device(Pit(clock=clock, irq=irq))
+        self.add_device(Uart16550(clock=clock, irq=irq, on_tx=self._on_tx))
+        self.add_device(I8042(clock=clock, irq=irq, on_reset_cpu=lambda: host.request_reset("8042 command 0xFE"),
                               on_a20=self.set_a20), "ps2")
         from .vga_window import VgaWindow
         self.vga_window = VgaWindow(self)      # backs A0000-AFFFF as the VGA's state needs
@@ -133,8 +155,45 @@ class Board:
         self.add_device(FastA20(on_a20=self.set_a20, on_reset=lambda: host.request_reset("port 0x92 bit 0")))
         self.add_device(DebugExit(on_exit=host.power_off))
         self.add_device(DebugCon(on_byte=self._on_debugcon))
-        self.add_device(Cmos(clock=clock, irq=pic, memory_mb=self.memory_bytes >> 20))
-        self.add_device(AcpiPower(on_power_off=lambda: host.power_off(0)), "power")
+        self.add_device(Cmos(clock=clock, irq=irq, memory_mb=self.memory_bytes >> 20))
+        power = self.add_device(AcpiPower(on_power_off=lambda: host.power_off(0)), "power")
+        self.add_device(ResetControl(on_reset=host.request_reset))
+        # issue 10: APICs, HPET, PCI configuration space, PIIX4 ACPI registers, IMCR
+        self.add_device(lapic)
+        self.add_device(ioapic)
+        self.add_device(Hpet(clock=clock, irq=irq))
+        self.add_device(PciHost(i440fx_functions(self.memory_bytes)))
+        self.add_device(Imcr(lapic=lapic))
+        self.add_device(PmTimer(clock=clock))
+        self.add_device(AcpiPm(clock=clock, power=power))
+        self.map_mmio(0xFEE00000, 0x1000, lapic)
+        self.map_mmio(0xFEC00000, 0x1000, ioapic)
+        self.map_mmio(0xFED00000, 0x1000, self.devices["hpet"])   # 0x400 used; whole pages
+
+    def post_firmware(self) -> None:
+        """SeaBIOS's POST work that is not port I/O (after `bios.post()`): the local APIC set-up
+        it leaves, and the MP / ACPI / SMBIOS tables in RAM and the F segment."""
+        from .bios.tables import install_tables
+        self.lapic.seabios_setup()
+        install_tables(self)
+
+    def _wire_drives(self, boot_drive: int, bios_trace: Callable[..., None] | None) -> None:
+        """PIIX3 IDE channels (emu/ide.py) and the BIOS's disks over the same stores."""
+        from .bios import Bios
+        from .drives import bios_disks
+        from .ide import build_ide, note_bios_transfer
+        drives = self.drives
+        self.ide = build_ide(self.clock, self.gsi, drives.ide, on_event=lambda kind, f: self.host.emit(kind, **f))
+        for name, ch in self.ide.items():
+            self.add_device(ch, name)
+        hds, floppy = bios_disks(drives)
+        self.bios = Bios(bus=self.bus, clock=self.clock, disk=None, memory_bytes=self.memory_bytes,
+                         boot_drive=boot_drive, a20_get=lambda: self._a20, a20_set=self.set_a20,
+                         trace=bios_trace or self._bios_trace, hds=hds, floppy=floppy, boot_order=self.boot_order)
+        self.disk = self.bios.disk
+        ata = [i for i, st in enumerate(drives.ide) if st is not None]
+        self.bios.disks.on_transfer = lambda hd, lba, n: note_bios_transfer(self.ide, ata[hd], lba, n)
+        self.bios.on_reset = self.host.request_reset
 
     def add_device(self, dev: Any, name: str | None = None) -> Any:
         """Plug a port device in: it joins `devices` (snapshots, reset) and the bus (its ports)."""
@@ -167,16 +226,23 @@ class Board:
     def _map_mmio_region(self, base: int, size: int, dev: MmioDevice) -> None:
         host = self.host
 
+        observers = self.mmio_observers
+
         def read(_uc: Any, offset: int, sz: int, _ud: Any) -> int:
             host.io_enter()
             try:
-                return dev.mmio_read(offset, sz)
+                value = dev.mmio_read(offset, sz)
+                for ob in observers:
+                    ob("read", base + offset, sz, value)
+                return value
             finally:
                 host.io_exit()
 
         def write(_uc: Any, offset: int, sz: int, value: int, _ud: Any) -> None:
             host.io_enter()
             try:
+                for ob in observers:
+                    ob("write", base + offset, sz, value)
                 dev.mmio_write(offset, sz, value)
             finally:
                 host.io_exit()
@@ -193,6 +259,10 @@ class Board:
     def _on_intr(self, level: bool) -> None:
         if level:
             self.host.irq_raised()
+
+    def _on_pic_intr(self, level: bool) -> None:
+        self.lapic.lint(0, int(level))      # the 8259's INTR is wired to LAPIC LINT0
+        self._on_intr(level)
 
     def _on_tx(self, byte: int) -> None:
         if self.powered_off:

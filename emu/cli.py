@@ -147,8 +147,13 @@ def _brief_faults(p: argparse.ArgumentParser) -> None:
 def run_parser() -> argparse.ArgumentParser:
     p = Parser(prog=f"{PROG} run", description="Boot a raw disk image headless; COM1 is "
                                 "stdin/stdout like QEMU's -serial stdio.")
-    p.add_argument("image", help="raw bootable disk image (boot sector at LBA 0)")
+    p.add_argument("image", nargs="?", help="raw bootable disk image (boot sector at LBA 0): IDE drive 0 "
+                   "(as QEMU's positional image / -hda)")
     _common(p)
+    from .drives import add_drive_arguments
+    add_drive_arguments(p)
+    p.add_argument("--no-reboot", action="store_true",
+                   help="stop when the guest resets (QEMU -no-reboot; exit 0); by default it reboots as QEMU does")
     p.add_argument("--max-cycles", type=parse_cycles, metavar="N", help="stop after N modelled cycles (exit 67)")
     p.add_argument("--trace", metavar="FILE", help="write architectural events as JSON Lines")
     p.add_argument("--trace-io", action="store_true", help="add port I/O to the trace")
@@ -327,8 +332,13 @@ def _main_run(args: list[str]) -> int:
     if stopper is not None:
         stopper.__enter__()
     try:
-        machine = Machine(MachineConfig(image=ns.image, memory_mb=ns.memory, symbols=ns.symbols, trace=trace,
-                                        trace_io=ns.trace_io, trace_insns=ns.trace_insns))
+        from .drives import machine_kwargs
+        if ns.record and not ns.image:
+            raise BadArgument("--record needs a disk IMAGE (runs from --hda/--fda/--drive/--kernel alone "
+                              "cannot be recorded yet)")
+        machine = Machine(MachineConfig(memory_mb=ns.memory, symbols=ns.symbols, trace=trace,
+                                        trace_io=ns.trace_io, trace_insns=ns.trace_insns,
+                                        no_reboot=ns.no_reboot, **machine_kwargs(ns)))
         if ns.record:
             from .replay import Recorder
             recorder = Recorder(machine, ns.record, max_cycles=ns.max_cycles)

@@ -30,6 +30,7 @@ from .hooks import Hooks
 from .inputdoor import InputDoor
 from .interrupts import EXCEPTION_NAMES, Delivered, DeliveryFault, TripleFault, deliver_with_escalation
 from .pricing import Pricer
+from .cpuid import CpuidHook
 from .quirks import forget_last_exception, probe_old_exception_offset
 from .special import SpecialInsns
 from .stops import StopReason
@@ -81,6 +82,7 @@ class Core:
         self.fast = FastPath(uc, self.pricer.on_miss, nfuncs=len(func_names) + 64, block_hook=accounting)
         self.door = InputDoor(self)
         self.special = SpecialInsns(self)
+        self.cpuid_hook = CpuidHook(uc, apic=board.devices.get("lapic"))   # qemu32 as QEMU 7.2 answers
         self.debug = Debugger(self)
         #: the --trace-insns window (emu/trace.py), only with a trace file
         self.insn_window = InsnWindow(self, trace_insns) if trace_insns is not None and trace else None
@@ -109,6 +111,9 @@ class Core:
         self.uc.reg_write(X.UC_X86_REG_GDTR, (0, 0, 0xFFFF, 0))
         self.bios.install(self.cpu)
         self.bios.post()
+        self.board.post_firmware()  # LAPIC set-up and firmware tables (issue 10)
+        from .ide import after_post
+        after_post(self.board)     # the ATA registers and CMOS drive bytes SeaBIOS/QEMU leave
         self.bios.boot(self.cpu)   # raises BadImage-like BootError for images it cannot boot
         self._halted = False
         self._stop = None
@@ -280,6 +285,9 @@ class Core:
                                "cs": from_cs, "eip": return_eip, "mode": self.cpu.mode}
             name = EXCEPTION_NAMES.get(vector, f"vector {vector:#x}")
             self.emit("triple_fault", vector=vector, error_code=error_code, why=tf.why, cs=from_cs, eip=return_eip)
+            if not self.no_reboot:   # QEMU resets on a triple fault (shuts down with -no-reboot)
+                self.request_reset("triple fault")
+                return False
             self.finish(StopReason.TRIPLE_FAULT,
                          f"triple fault: {name} at {self.cpu.mode} mode {from_cs:#06x}:{return_eip:#010x} "
                          f"could not be delivered ({tf.why})")
@@ -325,8 +333,17 @@ class Core:
         self.emit("power_off", status=status)
         self.finish(StopReason.POWER_OFF, f"powered off (status {status})")
 
+    #: True: a reset request stops the run (QEMU -no-reboot); False: a real reset (emu/reboot.py)
+    no_reboot = True
+    _reboot_pending: str | None = None
+
     def request_reset(self, why: str) -> None:
         self.emit("reset_request", why=why)
+        if not self.no_reboot:
+            self._reboot_pending = why      # done between slices (emu/reboot.py)
+            self.fast.set_deadline(0)
+            self.uc.emu_stop()
+            return
         self.finish(StopReason.RESET, f"the guest asked for a reset ({why}); stopping as QEMU -no-reboot does")
 
     def request_pause(self) -> None:
@@ -392,6 +409,9 @@ class Core:
             if door.pending():
                 door.drain()
             clock.run_due(fast.h.cycles)
+            if self._reboot_pending is not None:
+                from .reboot import reboot
+                reboot(self, self._reboot_pending)
             if special.mode_check_due:
                 special.check_mode()
             if self._stop is not None:
@@ -500,8 +520,8 @@ class Core:
 
     def _irq_check(self) -> None:
         """Deliver a pending hardware interrupt if IF allows it (between instructions)."""
-        pic = self.board.pic
-        pending = pic.intr_pending()
+        intc = self.board.intc      # the local APIC (the 8259 behind its LINT0)
+        pending = intc.intr_pending()
         if not pending:
             self.fast.write(irq_pending=0)
             return
@@ -509,7 +529,9 @@ class Core:
             self.fast.write(irq_pending=1)
             return
         self.fast.write(irq_pending=0)
-        vector = pic.acknowledge()
+        vector = intc.acknowledge()
+        if vector is None:          # the request went away before INTA
+            return
         self._halted = False
         self.deliver(vector, self.cpu.get("eip"), "hardware", None)
 

@@ -80,7 +80,8 @@ class Recorder:
             "image": str(Path(cfg.image).resolve()),
             "image_sha256": sha256_file(cfg.image),
             "config": {"memory_mb": cfg.memory_mb, "symbols": str(cfg.symbols) if cfg.symbols else None,
-                       "boot_drive": cfg.boot_drive, "max_cycles": self.max_cycles},
+                       "boot_drive": cfg.boot_drive, "max_cycles": self.max_cycles,
+                       "no_reboot": cfg.no_reboot},
             "inputs": self.inputs,
             "end": end_state(m, reason, interrupted),
         }
@@ -208,7 +209,8 @@ def main_replay(args: Sequence[str]) -> int:
     from .trace import TraceSink
     trace = TraceSink(ns.trace) if ns.trace else None
     machine = Machine(MachineConfig(image=image, memory_mb=cfg.get("memory_mb", 64), symbols=cfg.get("symbols"),
-                                    boot_drive=cfg.get("boot_drive", 0x80), trace=trace))
+                                    boot_drive=cfg.get("boot_drive", 0x80), trace=trace,
+                                    no_reboot=bool(cfg.get("no_reboot", True))))
     out = sys.stdout.buffer
     if not ns.quiet:
         machine.on_serial.append(lambda b: out.write(bytes((b,))))

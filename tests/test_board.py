@@ -85,18 +85,18 @@ def test_adding_a_device_is_one_line_and_ports_are_checked() -> None:
 def test_map_mmio_on_the_board_and_through_unicorn() -> None:
     board = Board(4)
     dev = Scratch()
-    board.map_mmio(0xFEE00000, 0x1000, dev, "scratch")
+    board.map_mmio(0xFE000000, 0x1000, dev, "scratch")   # free: the APICs/HPET are at FEC/FED/FEE
     with pytest.raises(ValueError):
-        board.map_mmio(0xFEE00000, 0x1000, Scratch())            # overlap
+        board.map_mmio(0xFE000000, 0x1000, Scratch())            # overlap
     with pytest.raises(ValueError):
-        board.map_mmio(0xFEC00010, 0x1000, Scratch())            # not page-aligned
+        board.map_mmio(0xFE100010, 0x1000, Scratch())            # not page-aligned
     # CPU-less access
-    board.write_phys(0xFEE00004, b"\x99")
-    assert dev.regs[1] == 0x99 and board.read_phys(0xFEE00004, 1) == b"\x99"
-    # a guest: mov dword [0xFEE00008], 0x12345678; mov eax, [0xFEE0000C]; hlt
+    board.write_phys(0xFE000004, b"\x99")
+    assert dev.regs[1] == 0x99 and board.read_phys(0xFE000004, 1) == b"\x99"
+    # a guest: mov dword [0xFE000008], 0x12345678; mov eax, [0xFE00000C]; hlt
     uc = Uc(UC_ARCH_X86, UC_MODE_32)
     board.attach(uc)
-    code = bytes.fromhex("c705 0800e0fe 78563412") + bytes.fromhex("a1 0c00e0fe") + b"\xf4"
+    code = bytes.fromhex("c705 080000fe 78563412") + bytes.fromhex("a1 0c0000fe") + b"\xf4"
     board.ram[0x1000:0x1000 + len(code)] = code
     gdt = struct.pack("<QQQ", 0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF)
     board.ram[0x8000:0x8000 + len(gdt)] = gdt
@@ -125,8 +125,8 @@ def test_mmio_accesses_are_bracketed_for_exact_time() -> None:
     dev = Scratch()
     uc = Uc(UC_ARCH_X86, UC_MODE_32)
     board.attach(uc)
-    board.map_mmio(0xFEC00000, 0x1000, dev)                      # mapped after attach: live at once
-    uc.mem_write(0x2000, bytes.fromhex("a1 0000c0fe"))            # mov eax, [0xFEC00000] (Unicorn starts flat 32-bit)
+    board.map_mmio(0xFE000000, 0x1000, dev)                      # mapped after attach: live at once
+    uc.mem_write(0x2000, bytes.fromhex("a1 000000fe"))            # mov eax, [0xFE000000] (Unicorn starts flat 32-bit)
     uc.emu_start(0x2000, 0x2000 + 5)
     assert calls == ["enter", "exit"] and dev.log[0][:2] == ("r", 0)
 

@@ -112,7 +112,9 @@ def _idle_cycles(m: Machine) -> int:
 ])
 def test_guest_crashes_exit_with_documented_status(tmp_path, name, code, words):
     trace = tmp_path / "t.jsonl"
-    r = run_cli("run", str(images.build(name)), "--trace", str(trace), "--no-stdin", "--max-cycles", "500000000")
+    # these mean QEMU -no-reboot (a triple fault ends the run); `run` otherwise reboots as QEMU
+    r = run_cli("run", str(images.build(name)), "--trace", str(trace), "--no-stdin", "--max-cycles", "500000000",
+                "--no-reboot")
     err = r.stderr.decode()
     assert r.returncode == code, err
     first = err.splitlines()[0]   # the one-line summary; a fault explanation may follow it

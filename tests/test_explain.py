@@ -151,7 +151,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_run_prints_the_stop_line_then_the_explanation():
-    r = run_cli("run", str(images.build("fault_not_present.asm")), "--no-stdin")
+    r = run_cli("run", str(images.build("fault_not_present.asm")), "--no-stdin", "--no-reboot")
     assert r.returncode == 65
     lines = r.stderr.decode().splitlines()
     assert lines[0].startswith("bareflow-emu: triple fault: ")

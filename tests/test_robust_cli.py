@@ -40,8 +40,8 @@ def test_argparse_error_is_one_line_and_a_hint(args, hint):
 def test_fault_stop_explainer_and_brief_faults():
     from build import build
     img = str(build("core_triple.asm"))
-    full = emu("run", img, "--no-stdin")
-    brief = emu("run", img, "--no-stdin", "--brief-faults")
+    full = emu("run", img, "--no-stdin", "--no-reboot")
+    brief = emu("run", img, "--no-stdin", "--no-reboot", "--brief-faults")
     assert full.returncode == brief.returncode == 65
     assert full.stderr.decode().count("\n") > 1               # the explainer follows the line
     assert brief.stderr.decode().count("\n") == 1, brief.stderr

@@ -20,7 +20,7 @@ from .frame import BiosCpu, linear, rd16, return_to, stacked_flags
 from .keyboard import Keyboard
 from .memory import SystemServices, e820_map
 from .post import run_post
-from .rom import (DISKETTE_TABLE_OFF, DPTE_OFF, N_PSEUDO, PSEUDO_KBD_INTERCEPT, R_CHAIN, R_HALT,
+from .rom import (DISKETTE_TABLE_OFF, DPTE_OFF, N_PSEUDO, PSEUDO_KBD_INTERCEPT, PSEUDO_RESET, R_CHAIN, R_HALT,
                   R_KBD_INTERCEPT, ROM_SEG, STUB_BASE, STUB_RANGE, write_bda, write_boot_stack,
                   write_ebda, write_ivt, write_rom)
 from .serial import SerialServices
@@ -51,6 +51,18 @@ SERVICE_NAMES = {
 }
 
 
+def boot_sequence(order: str, *, has_hd: bool) -> list[tuple[str, None, int]]:
+    """SeaBIOS's boot entries on QEMU's pc machine: the -boot order letters first (a floppy,
+    c hard disk, d CD-ROM), then the rest of "cad"; a hard disk entry only if there is one
+    (QEMU always has floppy drive A: and, by default, an empty CD-ROM)."""
+    kinds = {"a": ("floppy", None, 0x00), "c": ("hd", None, 0x80), "d": ("cd", None, 0xE0)}
+    out: list[tuple[str, None, int]] = []
+    for ch in order + "cad":
+        if ch in kinds and kinds[ch] not in out and (ch != "c" or has_hd):
+            out.append(kinds[ch])
+    return out
+
+
 def service_name(vector: int, ah: int) -> str:
     """'INT 13h AH=42h extended read (LBA)' -- for traces and the UI."""
     what = SERVICE_NAMES.get((vector, ah)) or SERVICE_NAMES.get((vector, None))
@@ -67,9 +79,10 @@ _SLAVE = range(0x70, 0x78)
 class Bios:
     """Firmware state and dispatch.  Construction does no I/O; see install/post/boot."""
 
-    def __init__(self, *, bus, clock, disk: Disk, memory_bytes: int, boot_drive: int = 0x80,
+    def __init__(self, *, bus, clock, disk: Disk | None, memory_bytes: int, boot_drive: int = 0x80,
                  a20_get: Callable[[], bool], a20_set: Callable[[bool], None],
-                 trace: Callable[..., None] | None = None) -> None:
+                 trace: Callable[..., None] | None = None, hds: list[Disk] | None = None,
+                 floppy: Disk | None = None, boot_order: str = "") -> None:
         if not 2 << 20 <= memory_bytes <= 0xE0000000:
             # below 2 MiB the SeaBIOS memory map has no room for its tables; from 3.5 GiB on
             # QEMU splits RAM around the PCI hole, which is not modelled
@@ -86,7 +99,19 @@ class Bios:
         self.timer = Timer(bus, clock)
         self.system = SystemServices(memory_bytes, clock, a20_get, a20_set, bus)
         self.serial = SerialServices(bus, clock)
-        self.disks = DiskServices(disk, boot_drive, (ROM_SEG, DPTE_OFF), (ROM_SEG, DISKETTE_TABLE_OFF))
+        self.disks = DiskServices(disk, boot_drive, (ROM_SEG, DPTE_OFF), (ROM_SEG, DISKETTE_TABLE_OFF),
+                                  hds=hds, floppy=floppy)
+        if disk is None:
+            self.disk = self.disks.disk
+        #: SeaBIOS's boot entries (BEV list) in priority order: QEMU's -boot order first, then
+        #: the rest of its default "cad" (hard disk, floppy, CD-ROM) -- see boot_sequence()
+        self.boot_list = boot_sequence(boot_order or ("a" if self.disks.floppy and not self.disks.hds else "c"),
+                                       has_hd=bool(self.disks.hds))
+        self._boot_seq = 0
+        #: --kernel (emu/kernel_boot.py KernelBoot): started instead of the boot sector
+        self.kernel_boot = None
+        #: called by the reset pseudo-vector (a jump to F000:FFF0); the machine resets
+        self.on_reset: Callable[[str], None] | None = None
         self._boot_ticks = 0
         #: service vector -> handler(cpu) -> cycles | None
         self._services: dict[int, Callable[[BiosCpu], int | None]] = {
@@ -116,12 +141,15 @@ class Bios:
         self.system._wait_until = None
         self.system._apm_idle = False
         self.serial._deadline = None
-        write_rom(cpu, dpte(self.disk.translation))
+        hd0 = self.disks.hds[0] if self.disks.hds else self.disk
+        write_rom(cpu, dpte(hd0.translation if hd0 is not None else 0))
         floppy = self.disks.floppy
-        write_ivt(cpu, self.stub_address, has_hd=floppy is None)
+        write_ivt(cpu, self.stub_address, has_hd=bool(self.disks.hds))
         write_bda(cpu, hd_count=self.disks.hd_count,
                   floppy_media_state=floppy.media_state if floppy else None)
-        write_ebda(cpu, pchs=self.disk.pchs, lchs=None if floppy else self.disk.lchs)
+        if hd0 is not None:
+            write_ebda(cpu, pchs=hd0.pchs, lchs=self.disks.hds[0].lchs if self.disks.hds else None)
+        self._boot_seq = 0
         self.video.set_mode3(cpu)
         self.video.print_text(cpu, "BareFlow BIOS (SeaBIOS-compatible services, in Python)\r\n"
                                    + "\r\n" * 6)
@@ -135,9 +163,20 @@ class Bios:
 
         Raises BootError (one line) if the image is too short or lacks the 0x55AA signature.
         """
-        sector = check_bootable(self.disk)
+        if self.kernel_boot is not None:      # --kernel: QEMU's option ROM is the first boot entry
+            cpu.write(linear(0, BDA_TICKS), self._boot_ticks.to_bytes(4, "little"))
+            self.kernel_boot.start(cpu, self.video)
+            return
+        kind, disk, drive = self.boot_list[0]
+        if disk is None:
+            disk = self.disks.fdisk if kind == "floppy" else (self.disks.hds[0] if self.disks.hds else None)
+        if disk is None:
+            raise BootError("nothing to boot: no disk in the first boot device"
+                            f" ({'drive A:' if kind == 'floppy' else kind})")
+        sector = check_bootable(disk)
+        self._note_read(kind, disk)
         cpu.write(linear(0, BDA_TICKS), self._boot_ticks.to_bytes(4, "little"))
-        self._load_and_jump(cpu, sector)
+        self._load_and_jump(cpu, sector, kind, drive)
 
     def handle(self, vector: int, cpu: BiosCpu) -> int | None:
         """Serve `vector` for the guest sitting at its stub.  Returns the modelled cycles, or
@@ -167,6 +206,10 @@ class Bios:
             return cycles
         if vector == 0x70:
             return self.timer.irq8(cpu)
+        if vector == PSEUDO_RESET:
+            if self.on_reset is not None:
+                self.on_reset("jump to the reset vector F000:FFF0")
+            return cost.SERVICE
         if vector in _MASTER_DEFAULT:
             self.bus.io_write(0x20, 1, 0x20)
             return cost.SERVICE
@@ -179,13 +222,16 @@ class Bios:
     def state(self) -> dict:
         """Plain data for machine snapshots: what is not in guest memory or a device."""
         return {"boot_ticks": self._boot_ticks, "wait_until": self.system._wait_until,
-                "serial_deadline": self.serial._deadline, "disk_overlay": dict(self.disk._overlay)}
+                "serial_deadline": self.serial._deadline, "disk_overlay": dict(self.disk._overlay) if self.disk is not None else {},
+                "boot_seq": self._boot_seq}
 
     def load_state(self, state: dict) -> None:
         self._boot_ticks = state["boot_ticks"]
         self.system._wait_until = state["wait_until"]
         self.serial._deadline = state.get("serial_deadline")
-        self.disk._overlay = dict(state["disk_overlay"])
+        if self.disk is not None:
+            self.disk._overlay = dict(state["disk_overlay"])
+        self._boot_seq = state.get("boot_seq", 0)
 
     # -- internals ----------------------------------------------------------------------------
     def _ours(self, cpu: BiosCpu, vector: int) -> bool:
@@ -202,28 +248,56 @@ class Bios:
             return_to(cpu, ROM_SEG, R_CHAIN[vector])
         return 0
 
-    def _load_and_jump(self, cpu: BiosCpu, sector: bytes) -> None:
+    def _note_read(self, kind: str, disk: Disk) -> None:
+        if kind == "hd" and self.disks.on_transfer is not None:
+            self.disks.on_transfer(self.disks.hds.index(disk) if disk in self.disks.hds else 0, 0, 1)
+
+    def _load_and_jump(self, cpu: BiosCpu, sector: bytes, kind: str = "hd", drive: int = -1) -> None:
         cpu.write(0x7C00, sector)
-        what = "Floppy" if self.disks.floppy else "Hard Disk"
+        what = {"floppy": "Floppy", "hd": "Hard Disk"}[kind]
         self.video.print_text(cpu, f"Booting from {what}...\r\n")
         write_boot_stack(cpu)
-        hand_over(cpu, self.boot_drive)
+        hand_over(cpu, self.boot_drive if drive < 0 else drive)
 
-    def _int19(self, cpu: BiosCpu) -> int:
-        """Bootstrap loader: read the boot sector again and jump to it (CS:IP changes)."""
-        try:
-            sector = check_bootable(self.disk)
-        except BootError:
-            self.video.print_text(cpu, "Boot failed: not a bootable disk\r\n\r\n")
-            return self._int18(cpu)
-        self._load_and_jump(cpu, sector)
-        return cost.SERVICE + cost.DISK_REQUEST + cost.DISK_SECTOR
-
-    def _int18(self, cpu: BiosCpu) -> int:
-        """Boot failure: nothing else to boot, so say so and halt with interrupts off."""
+    def _do_boot(self, cpu: BiosCpu) -> int:
+        """SeaBIOS do_boot(seq): boot entry `_boot_seq`; on failure say why and go on to the
+        next one (its INT 18h); past the last one, "No bootable device." and halt."""
+        while self._boot_seq < len(self.boot_list):
+            kind, _, drive = self.boot_list[self._boot_seq]
+            if kind == "cd":
+                self.video.print_text(cpu, "Booting from DVD/CD...\r\n"
+                                           "Boot failed: Could not read from CDROM (code 0003)\r\n")
+                self._boot_seq += 1
+                continue
+            disk = self.disks.fdisk if kind == "floppy" else self.disks.hds[0]
+            if disk is None:
+                self.video.print_text(cpu, "Booting from Floppy...\r\n"
+                                           "Boot failed: could not read the boot disk\r\n\r\n")
+                self._boot_seq += 1
+                continue
+            try:
+                sector = check_bootable(disk)
+            except BootError:
+                self.video.print_text(cpu, f"Booting from {'Floppy' if kind == 'floppy' else 'Hard Disk'}...\r\n"
+                                           "Boot failed: not a bootable disk\r\n\r\n")
+                self._boot_seq += 1
+                continue
+            self._note_read(kind, disk)
+            self._load_and_jump(cpu, sector, kind, drive)
+            return cost.SERVICE + cost.DISK_REQUEST + cost.DISK_SECTOR
         self.video.print_text(cpu, "No bootable device.\r\n")
         return_to(cpu, ROM_SEG, R_HALT)
         return cost.SERVICE
+
+    def _int19(self, cpu: BiosCpu) -> int:
+        """Bootstrap loader: boot the first entry again (CS:IP changes)."""
+        self._boot_seq = 0
+        return self._do_boot(cpu)
+
+    def _int18(self, cpu: BiosCpu) -> int:
+        """Boot failure recovery, as SeaBIOS handle_18: try the next boot entry."""
+        self._boot_seq += 1
+        return self._do_boot(cpu)
 
     @staticmethod
     def _trace_regs(cpu: BiosCpu) -> dict[str, int]:

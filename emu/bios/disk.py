@@ -11,17 +11,17 @@ the end fails with AH=01h before any transfer; a request that starts inside the 
 past its end transfers the sectors that exist and then fails with AH=0Ch (the drive aborts
 the command), AL / the DAP count telling how many sectors moved -- measured under QEMU.
 
-Writes go to an in-memory overlay; the user's file changes only with `writeback=True`.
+Sectors come from a BackingStore (emu/storage.py): read lazily, writes in an in-memory
+overlay; the user's file changes only with `writeback=True` (QEMU without snapshot=on).
 """
 from __future__ import annotations
 
-import math
-import mmap
 import os
 import struct
 from pathlib import Path
 
 from ...devices.base.errors import BadImage
+from ..storage import BackingStore
 from . import cost
 from .frame import BiosCpu, linear, rd8, rd16, set_cf, wr8, wr16
 
@@ -47,68 +47,58 @@ BDA_DISK_IRQ_FLAG = 0x48E
 
 
 class Disk:
-    """A raw disk image: sector reads, an in-memory write overlay, and its geometry."""
+    """A raw disk image as the BIOS sees it: sectors from a BackingStore (emu/storage.py: read
+    lazily, guest writes in a copy-on-write overlay), and the geometry QEMU/SeaBIOS give it."""
 
-    def __init__(self, data: bytes | bytearray | mmap.mmap, *, path: Path | None = None,
+    def __init__(self, data: "BackingStore | bytes | bytearray", *, path: Path | None = None,
                  writeback: bool = False) -> None:
-        self._base = data
-        self.path = path
-        self.writeback = writeback
-        self.size_bytes = len(data)
+        if not isinstance(data, BackingStore):
+            data = BackingStore.from_bytes(data, path)
+        self.store = data
+        self.path = path if path is not None else data.path
+        self.writeback = writeback or not data.snapshot
+        self.size_bytes = data.size_bytes
         #: QEMU rounds a raw image up to whole sectors (the tail reads as zeros).
-        self.sectors = math.ceil(self.size_bytes / SECTOR)
-        self._overlay: dict[int, bytes] = {}
+        self.sectors = data.sectors
         self.pchs, self.translation = qemu_geometry(self.sectors, self.read(0, 1) if self.sectors else b"")
         self.lchs = seabios_lchs(self.pchs, self.translation, self.sectors)
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, writeback: bool = False) -> "Disk":
-        """Open an image file; any problem becomes a one-line BadImage."""
+        """Open an image file; any problem becomes a one-line BadImage.  `writeback`: guest
+        writes reach the file (QEMU without snapshot=on)."""
         p = Path(path)
         if not p.exists():
             raise BadImage(f"disk image {p}: no such file")
         if not p.is_file():
             raise BadImage(f"disk image {p}: not a regular file")
-        try:
-            size = p.stat().st_size
-            if size == 0:
-                raise BadImage(f"disk image {p}: file is empty")
-            with open(p, "r+b" if writeback else "rb") as f:
-                data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except OSError as err:
-            raise BadImage(f"disk image {p}: cannot read ({err.strerror or err})") from None
-        return cls(data, path=p, writeback=writeback)
+        if p.stat().st_size == 0:
+            raise BadImage(f"disk image {p}: file is empty")
+        return cls(BackingStore.open(p, snapshot=not writeback, what="disk image "), path=p)
 
     # -- sector access ------------------------------------------------------------------
     def read(self, lba: int, count: int) -> bytes:
         """Sectors [lba, lba+count) -- the caller keeps them inside the disk."""
-        out = bytearray()
-        for s in range(lba, lba + count):
-            sec = self._overlay.get(s)
-            if sec is None:
-                sec = bytes(self._base[s * SECTOR:(s + 1) * SECTOR])
-                if len(sec) < SECTOR:
-                    sec += bytes(SECTOR - len(sec))
-            out += sec
-        return bytes(out)
+        return self.store.read(lba, count)
 
     def write(self, lba: int, data: bytes) -> None:
-        for i in range(len(data) // SECTOR):
-            self._overlay[lba + i] = bytes(data[i * SECTOR:(i + 1) * SECTOR])
+        self.store.write(lba, data)
+
+    @property
+    def _overlay(self) -> dict[int, bytes]:
+        return self.store.overlay
+
+    @_overlay.setter
+    def _overlay(self, value: dict[int, bytes]) -> None:
+        self.store.overlay = value
 
     @property
     def dirty_sectors(self) -> list[int]:
-        return sorted(self._overlay)
+        return sorted(self.store.overlay)
 
     def flush(self) -> None:
-        """Write the overlay back to the file -- only when the user asked for it."""
-        if not (self.writeback and self.path and self._overlay):
-            return
-        with open(self.path, "r+b") as f:
-            for lba, sec in sorted(self._overlay.items()):
-                f.seek(lba * SECTOR)
-                # never grow the file past its size: the rounded-up tail stays virtual
-                f.write(sec[: max(0, min(SECTOR, self.size_bytes - lba * SECTOR))])
+        """Nothing to do: with writeback every write already reached the file (as QEMU), and
+        without it the file must never change."""
 
 
 # ---- geometry -------------------------------------------------------------------------
@@ -254,16 +244,25 @@ class FloppyMedia:
 class DiskServices:
     """INT 13h for hard disk 80h (the image) and the empty floppy drive 00h QEMU has."""
 
-    def __init__(self, disk: Disk, boot_drive: int, dpte_ptr: tuple[int, int],
-                 floppy_table: tuple[int, int]) -> None:
-        self.disk = disk
+    def __init__(self, disk: Disk | None, boot_drive: int, dpte_ptr: tuple[int, int],
+                 floppy_table: tuple[int, int], *, hds: list[Disk] | None = None,
+                 floppy: Disk | None = None) -> None:
+        if hds is None and floppy is None:
+            #: legacy form: boot drive < 80h: the image is floppy drive A: and there is no hard
+            #: disk (as QEMU with `-drive if=floppy`); otherwise it is hard disk 80h beside an
+            #: empty drive A:.
+            hds, floppy = ([], disk) if boot_drive < 0x80 else ([disk], None)
+        self.hds: list[Disk] = list(hds or [])
+        self.fdisk = floppy
+        self.disk = self.hds[0] if self.hds else floppy
         self.boot_drive = boot_drive
-        #: boot drive < 80h: the image is floppy drive A: and there is no hard disk (as QEMU
-        #: with `-drive if=floppy`); otherwise it is hard disk 80h beside an empty drive A:.
-        self.floppy = FloppyMedia(disk.sectors) if boot_drive < 0x80 else None
-        self.hd_count = 0 if self.floppy else 1
+        self.floppy = FloppyMedia(floppy.sectors) if floppy is not None else None
+        self.hd_count = len(self.hds)
         self.dpte_ptr = dpte_ptr
         self.floppy_table = floppy_table
+        #: called as (hard disk number 0.., lba, sectors) after a hard-disk transfer, so that
+        #: the ATA registers read as SeaBIOS's driver leaves them (emu/ide.py)
+        self.on_transfer = None
 
     # status recording, as SeaBIOS __disk_ret
     @staticmethod
@@ -278,12 +277,15 @@ class DiskServices:
         ah = cpu.get("ah")
         if dl < 0x80:
             if dl == 0:
+                self.disk = self.fdisk
                 return self._floppy(cpu, ah)
             self._ret(cpu, EPARAM)
             return cost.SERVICE
         if dl >= 0xE0 or dl - 0x80 >= self.hd_count:
             self._ret(cpu, EPARAM)
             return cost.SERVICE
+        self.disk = self.hds[dl - 0x80]
+        self._hd = dl - 0x80
         fn = {0x00: self._ok, 0x01: self._status, 0x02: self._chs, 0x03: self._chs, 0x04: self._chs,
               0x05: self._format, 0x08: self._params, 0x09: self._ok, 0x0C: self._ok, 0x0D: self._ok,
               0x10: self._ok, 0x11: self._ok, 0x14: self._ok, 0x15: self._size, 0x16: self._eparam,
@@ -291,6 +293,8 @@ class DiskServices:
               0x45: self._ok, 0x46: self._not_removable, 0x47: self._ext, 0x48: self._edd,
               0x49: self._ok, 0x4E: self._hw_config}.get(ah, self._eparam)
         return fn(cpu, ah)
+
+    _hd = 0
 
     # -- hard disk functions --------------------------------------------------------------
     def _ok(self, cpu: BiosCpu, ah: int) -> int:
@@ -323,6 +327,8 @@ class DiskServices:
             cpu.write(buf, self.disk.read(lba, done))
         elif ah in (0x03, 0x43) and done:
             self.disk.write(lba, cpu.read(buf, done * SECTOR))
+        if done and self.on_transfer is not None:
+            self.on_transfer(self._hd, lba, done)
         return (OK if done == count else EMEDIA), done
 
     def _chs(self, cpu: BiosCpu, ah: int) -> int:

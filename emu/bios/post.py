@@ -9,6 +9,7 @@ Everything goes through `bus.io_write`, so the device models stay the single sou
 """
 from __future__ import annotations
 
+from .pciinit import seabios_pci_init
 from .timer import RTC_A, RTC_B, RTC_B_24HR, RTC_B_DSE, RTC_C, RTC_D, Rtc
 
 PIC_SETUP = [
@@ -41,6 +42,7 @@ def run_post(bus) -> int:
         bus.io_write(port, 1, value)
     if bus.device_at(0x92) is not None:
         bus.io_write(0x92, 1, (bus.io_read(0x92, 1) | 0x02) & ~0x01)
+    seabios_pci_init(bus)
     rtc = Rtc(bus)
     if rtc.present:
         rtc.write(RTC_A, 0x26)

@@ -6,7 +6,7 @@ table, the configuration table of INT 15h C0h and the diskette parameter table. 
 peeks at any of these sees the same bytes here (exceptions listed in docs/bios.md).
 
 ROM layout (segment F000, linear 0xF0000-0xFFFFF, written at install time):
-    F000:E05B  POST entry (the reset vector's target): `int 19h` re-boots the disk
+    F000:E05B  POST entry (the reset vector's target): a jump to the reset continuation point
     F000:E6F5  configuration table (INT 15h C0h), at the address IBM BIOSes use
     F000:EFC7  diskette parameter table (IVT 1Eh), idem
     F000:FC00  256 one-byte `iret` stubs, one per vector: stub_address(v) = 0xFFC00 + v
@@ -30,6 +30,10 @@ STUB_BASE = ROM_BASE + STUB_OFF
 #: routines below; vector_at() maps them to pseudo-vectors 100h+ so that `handle` can finish
 #: work that had to call guest code in between (the INT 15h AH=4Fh keyboard intercept).
 PSEUDO_KBD_INTERCEPT = 0x100
+#: The POST entry (where the reset vector F000:FFF0 jumps): a guest that jumps there asks for
+#: a reset, as SeaBIOS's entry_post does on a machine that has already booted (it resets the
+#: machine through the 8042/port CF9h).
+PSEUDO_RESET = 0x101
 N_PSEUDO = 16
 #: [start, end) of the stubs and continuation points: the machine's code hook covers exactly this.
 STUB_RANGE = (STUB_BASE, STUB_BASE + 256 + N_PSEUDO)
@@ -135,7 +139,9 @@ def write_rom(cpu: BiosCpu, dpte: bytes) -> None:
         cpu.write(ROM_BASE + off, _chain(vector))
     cpu.write(ROM_BASE + R_BOOT_RETURN, _BOOT_RETURN)
     cpu.write(ROM_BASE + R_HALT, _HALT)
-    cpu.write(ROM_BASE + POST_OFF, bytes([0xCD, 0x19, 0xFA, 0xF4]))   # int 19h; cli; hlt
+    # POST entry: jmp far to the reset continuation point (then cli; hlt, never reached)
+    cpu.write(ROM_BASE + POST_OFF, bytes([0xEA]) + struct.pack("<HH", STUB_OFF + PSEUDO_RESET, ROM_SEG)
+              + bytes([0xFA, 0xF4]))
     cpu.write(ROM_BASE + CONFIG_TABLE_OFF, CONFIG_TABLE)
     cpu.write(ROM_BASE + DISKETTE_TABLE_OFF, DISKETTE_TABLE)
     cpu.write(ROM_BASE + DPTE_OFF, dpte)
