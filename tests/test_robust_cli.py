@@ -23,7 +23,7 @@ def emu(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("args,hint", [
     (["run", "x.img", "--max-cycles", "abc"], "see 'bareflow-emu run --help'"),
-    (["run"], "see 'bareflow-emu run --help'"),
+    (["run", "x.img", "--max-cycles"], "see 'bareflow-emu run --help'"),
     (["run", "x.img", "--bogus"], "see 'bareflow-emu run --help'"),
     (["explain", "x.img", "--after-main", "x"], "see 'bareflow-emu explain --help'"),
     (["replay"], "see 'bareflow-emu replay --help'"),
