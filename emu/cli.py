@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..devices.base.errors import BadArgument, BadImage, BareflowError
+from .argparser import Parser
 
 from .args import parse_cycles, parse_memory  # noqa: F401  (also used by the grader)
 from .exitcodes import (EXIT_BAD_IMAGE, EXIT_CYCLE_LIMIT, EXIT_GUEST_ERROR, EXIT_HALTED,  # noqa: F401
@@ -118,8 +119,13 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="type the next --keys once PATTERN appears on serial (after the previous keys)")
 
 
+def _brief_faults(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--brief-faults", action="store_true",
+                   help="a fault stop prints only its one line, without the fault explainer's text")
+
+
 def run_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"{PROG} run", description="Boot a raw disk image headless; COM1 is "
+    p = Parser(prog=f"{PROG} run", description="Boot a raw disk image headless; COM1 is "
                                 "stdin/stdout like QEMU's -serial stdio.")
     p.add_argument("image", nargs="?", help="raw bootable disk image (boot sector at LBA 0): IDE drive 0 "
                    "(as QEMU's positional image / -hda)")
@@ -150,6 +156,7 @@ def run_parser() -> argparse.ArgumentParser:
                    help="address the gdb stub listens on (default 127.0.0.1, loopback only)")
     p.add_argument("--record", metavar="FILE",
                    help="record the run's input with cycle stamps, for `bareflow-emu replay FILE`")
+    _brief_faults(p)
     return p
 
 
@@ -162,7 +169,7 @@ def _port(text: str) -> int:
 
 
 def tui_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="BareFlow: watch a PC boot and run a bare-metal "
+    p = Parser(prog=PROG, description="BareFlow: watch a PC boot and run a bare-metal "
                                 "program. With no subcommand, opens the TUI.",
                                 epilog="subcommands: run IMAGE (headless; see `bareflow-emu run --help`), "
                                        "explain IMAGE (the boot journey as text)")
@@ -290,7 +297,12 @@ def _main_run(args: list[str]) -> int:
     from .machine import Machine, MachineConfig, StopReason
     from .profile import profile_document
     from .trace import TraceSink
+    from .outputs import EXIT_WRITE_ERROR, check_outputs
 
+    check_outputs([("--trace", ns.trace), ("--profile", ns.profile), ("--screen", ns.screen),
+                   ("--export-speedscope", ns.export_speedscope), ("--export-chrome-trace", ns.export_chrome_trace),
+                   ("--export-screen-svg", ns.export_screen_svg), ("--record", ns.record),
+                   ("--screen-png", getattr(ns, "screen_png", None))])
     trace = TraceSink(ns.trace) if ns.trace else None
     if ns.trace_io and not trace:
         raise BadArgument("--trace-io needs --trace FILE")
@@ -298,9 +310,14 @@ def _main_run(args: list[str]) -> int:
         raise BadArgument("--trace-insns needs --trace FILE")
     machine = None
     recorder = None
+    watcher = journey = None
     killed = False
     reason = None
     out = sys.stdout.buffer
+    from .signals import StopOnSignal
+    stopper = StopOnSignal() if ns.gdb is None else None   # under gdb, Ctrl-C belongs to gdb
+    if stopper is not None:
+        stopper.__enter__()
     try:
         from .drives import machine_kwargs
         if ns.record and not ns.image:
@@ -336,13 +353,20 @@ def _main_run(args: list[str]) -> int:
             reason = session.reason
             killed = session.how == "kill"
         else:
+            if stopper is not None:
+                stopper.attach(machine)
             reason = machine.run(ns.max_cycles)
+            if stopper is not None and stopper.signum is not None and reason == StopReason.PAUSED:
+                reason = None
+                machine.emit("stop", reason="interrupted", signal=stopper.name)
         machine.fast.flush_frames()
     except KeyboardInterrupt:
         reason = None
         code = EXIT_INTERRUPTED
         print(f"\n{PROG}: interrupted", file=sys.stderr)
     finally:
+        if stopper is not None:
+            stopper.restore()
         if recorder is not None and machine is not None:
             recorder.finish(reason, interrupted=reason is None)
         try:
@@ -352,15 +376,34 @@ def _main_run(args: list[str]) -> int:
         if trace is not None:
             trace.close()
     assert machine is not None
+    written = True
     if ns.profile:
-        _write_json(ns.profile, profile_document(machine))
+        written &= _write_json(ns.profile, profile_document(machine))
     if ns.screen:
-        _write_text(ns.screen, machine.screen_text())
-    _write_exports(ns, machine, journey if reason is not None else None)
+        written &= _write_text(ns.screen, machine.screen_text())
+    written &= _write_exports(ns, machine, journey if reason is not None else None)
+    if recorder is not None and getattr(recorder, "error", None):
+        written = False
+    if trace is not None and trace.error:
+        print(f"{PROG}: --trace {ns.trace}: write failed ({trace.error}); the file holds the "
+              f"events up to the failure, whole lines only", file=sys.stderr)
+        written = False
+    code = _main_run_status(machine, reason, killed, stopper, None if ns.brief_faults else watcher)
+    return code if written else EXIT_WRITE_ERROR
+
+
+def _main_run_status(machine: Any, reason: Any, killed: bool, stopper: Any, watcher: Any) -> int:
+    """The stop line(s) on stderr and the exit status of a run whose outputs are written."""
+    from .machine import StopReason
     if killed:
         print(f"{PROG}: killed by the debugger at cycle {machine.cycles}", file=sys.stderr)
         return EXIT_OK
     if reason is None:
+        if stopper is not None and stopper.signum is not None:
+            from .signals import exit_status
+            print(f"{PROG}: interrupted by {stopper.name} at cycle {machine.cycles} ({machine.where()})",
+                  file=sys.stderr)
+            return exit_status(stopper.signum)
         return EXIT_INTERRUPTED
     code = exit_code(machine, reason)
     if reason not in (StopReason.POWER_OFF, StopReason.RESET):
@@ -369,7 +412,7 @@ def _main_run(args: list[str]) -> int:
     return code
 
 
-def _write_exports(ns: Any, machine: Any, journey: Any) -> None:
+def _write_exports(ns: Any, machine: Any, journey: Any) -> bool:
     """--export-speedscope / --export-chrome-trace / --export-screen-svg (emu/export.py)."""
     from . import export
     try:
@@ -387,10 +430,12 @@ def _write_exports(ns: Any, machine: Any, journey: Any) -> None:
             Path(ns.screen_png).write_bytes(png_bytes(machine.screen_frame()))
     except OSError as exc:
         print(f"{PROG}: cannot write {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def explain_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"{PROG} explain", description="Boot an image headless and print its boot "
+    p = Parser(prog=f"{PROG} explain", description="Boot an image headless and print its boot "
                                 "journey: each milestone with its cycle stamp and what it means (docs/journey.md). "
                                 "COM1 output is not shown; the exit status is the run's (docs/cli.md).")
     p.add_argument("image", help="raw bootable disk image")
@@ -400,18 +445,21 @@ def explain_parser() -> argparse.ArgumentParser:
                    help="print each milestone as it happens and, on a terminal, wait for Enter")
     p.add_argument("--after-main", type=int, default=20_000_000, metavar="CYCLES",
                    help="stop this many cycles after the program's main is reached (default 20000000, 0.2 s "
-                        "emulated; exit 67 as for --max-cycles); 0 runs on until the guest stops")
+                        "emulated; exit 0); 0 runs on until the guest stops")
     p.add_argument("--brief", action="store_true", help="titles and texts only, without the decoded details")
     p.add_argument("--json", metavar="FILE", help="also write the milestones as JSON")
     p.add_argument("--tables", action="store_true",
                    help="after the journey, decode the GDT/LDT, IDT and TSS as the run left them "
                         "(as Bochs's info gdt / info idt / info tss)")
+    _brief_faults(p)
     return p
 
 
 def _main_explain(args: list[str]) -> int:
     """`explain IMAGE`: the journey on stdout; the stop line (and a fault's explanation) on stderr."""
     ns = explain_parser().parse_args(args)
+    from .outputs import check_output
+    check_output("--json", ns.json)
     if ns.after_main < 0:
         raise BadArgument(f"--after-main {ns.after_main}: must be 0 or more cycles")
     steps = key_steps(getattr(ns, "key_script", None))
@@ -419,7 +467,19 @@ def _main_explain(args: list[str]) -> int:
     from .journey import Journey
     from .machine import Machine, MachineConfig, StopReason
 
-    machine = Machine(MachineConfig(image=ns.image, memory_mb=ns.memory, symbols=ns.symbols))
+    from .signals import StopOnSignal, exit_status
+    # installed before the machine is built: a signal during the build is not lost
+    stopper = None if ns.pause_at_milestones and sys.stdin.isatty() else StopOnSignal()  # input() needs Ctrl-C
+    if stopper is not None:
+        stopper.__enter__()
+    try:
+        machine = Machine(MachineConfig(image=ns.image, memory_mb=ns.memory, symbols=ns.symbols))
+    except BaseException:
+        if stopper is not None:
+            stopper.restore()
+        raise
+    if stopper is not None:
+        stopper.attach(machine)
     watcher = FaultWatcher(machine)
     journey = Journey().attach(machine)
     watcher.on_explanation.append(journey.add_explanation)
@@ -441,6 +501,11 @@ def _main_explain(args: list[str]) -> int:
     try:
         while True:
             reason = machine.run(limit[0])
+            if stopper is not None and stopper.signum is not None:
+                machine.emit("stop", reason="interrupted", signal=stopper.name)
+                print(f"{PROG}: interrupted by {stopper.name} at cycle {machine.cycles} ({machine.where()})",
+                      file=sys.stderr)
+                return exit_status(stopper.signum)
             if ns.pause_at_milestones:
                 for m in journey.milestones[shown:]:
                     print(m.format(journey.cpu_hz, details=details), flush=True)
@@ -456,6 +521,9 @@ def _main_explain(args: list[str]) -> int:
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if stopper is not None:
+            stopper.restore()
     if ns.pause_at_milestones:
         for m in journey.milestones[shown:]:
             print(m.format(journey.cpu_hz, details=details))
@@ -465,13 +533,16 @@ def _main_explain(args: list[str]) -> int:
         from .tables import machine_tables
         sys.stdout.write("\nDescriptor tables at the end of the run:\n" + machine_tables(machine).text())
     sys.stdout.flush()
-    if ns.json:
-        _write_json(ns.json, {"image": str(ns.image), "cycles": machine.cycles, "stop": reason.value,
+    if ns.json and not _write_json(ns.json, {"image": str(ns.image), "cycles": machine.cycles, "stop": reason.value,
                               "milestones": [m.to_dict() for m in journey.milestones],
-                              "faults": [e.to_dict() for e in watcher.explanations]})
+                              "faults": [e.to_dict() for e in watcher.explanations]}):
+        from .outputs import EXIT_WRITE_ERROR
+        return EXIT_WRITE_ERROR
     if reason not in (StopReason.POWER_OFF, StopReason.RESET):
         print(f"{PROG}: {machine.stop_message or reason.value}{_last_instructions(machine)}", file=sys.stderr)
-        _print_fault_explanation(watcher, reason)
+        _print_fault_explanation(None if ns.brief_faults else watcher, reason)
+    if reason == StopReason.CYCLE_LIMIT:
+        return EXIT_OK       # explain stopped where it was told to (--after-main, --max-cycles): done
     return exit_code(machine, reason)
 
 
@@ -479,7 +550,7 @@ def _print_fault_explanation(watcher: Any, reason: Any) -> None:
     """After the one-line stop message: the fault explainer's full text, for a triple fault, or
     for a stop that follows an exception (a panic handler that halts)."""
     from .machine import StopReason
-    last = watcher.last
+    last = watcher.last if watcher is not None else None
     if last is None:
         return
     if reason == StopReason.TRIPLE_FAULT:
@@ -500,18 +571,14 @@ def _last_instructions(machine: Any, n: int = 4) -> str:
     return "; last instructions: " + " | ".join(f"{addr:#x}: {text}" for addr, text in insns)
 
 
-def _write_json(path: str, doc: Any) -> None:
-    try:
-        Path(path).write_text(json.dumps(doc, indent=2) + "\n")
-    except OSError as exc:
-        print(f"{PROG}: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+def _write_json(path: str, doc: Any) -> bool:
+    from .outputs import write_text
+    return write_text(path, json.dumps(doc, indent=2) + "\n")
 
 
-def _write_text(path: str, text: str) -> None:
-    try:
-        Path(path).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        print(f"{PROG}: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+def _write_text(path: str, text: str) -> bool:
+    from .outputs import write_text
+    return write_text(path, text)
 
 
 if __name__ == "__main__":

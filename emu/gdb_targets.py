@@ -230,6 +230,12 @@ def read_all(machine: Any) -> str:
 def write_all(machine: Any, hexdata: str) -> None:
     """The `G` packet: as many registers as the data covers, in order."""
     data = bytes.fromhex(hexdata)
+    ends, total = {0}, 0
+    for reg in REGISTERS:
+        total += reg.bits // 8
+        ends.add(total)
+    if len(data) not in ends:      # a register cut in the middle: refuse before writing any
+        raise RegisterWriteError(f"G: {len(data)} bytes do not end on a register boundary")
     pos = 0
     for i, reg in enumerate(REGISTERS):
         n = reg.bits // 8

@@ -38,6 +38,32 @@ class GdbError(BareflowError):
     """The debugger connection failed (bind, accept timeout)."""
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def hexnum(text: str, bits: int = 32) -> int:
+    """A protocol number: bare hex digits (no sign, no 0x), at most `bits` wide.  Anything else
+    is a ValueError, which the dispatcher answers with an `E` reply: `int("-1", 16)` would
+    otherwise hand -1 to Unicorn, and one such packet used to end the whole session."""
+    if not text or not _HEX.issuperset(text):
+        raise ValueError(f"{text[:20]!r} is not a hex number")
+    value = int(text, 16)
+    if value >> bits:
+        raise ValueError(f"{text[:20]!r} is wider than {bits} bits")
+    return value
+
+
+def hexpair(text: str) -> tuple[int, int]:
+    """`ADDR,LENGTH` (both hex); the range must end within the 32-bit address space."""
+    a, sep, b = text.partition(",")
+    if not sep:
+        raise ValueError(f"{text[:20]!r} is not ADDR,LENGTH")
+    addr, length = hexnum(a), hexnum(b)
+    if addr + length > 1 << 32:
+        raise ValueError("the range runs past 4 GiB")
+    return addr, length
+
+
 def checksum(payload: bytes) -> int:
     return sum(payload) & 0xFF
 
@@ -282,7 +308,7 @@ class GdbStub:
                 T.write_all(self.m, text[1:])
                 conn.send("OK")
             elif head == "p":
-                n = int(text[1:], 16)
+                n = hexnum(text[1:])
                 if n >= len(T.REGISTERS):
                     conn.send("E45")
                 else:
@@ -290,24 +316,24 @@ class GdbStub:
                     conn.send("xx" * (T.REGISTERS[n].bits // 8) if raw is None else raw.hex())
             elif head == "P":
                 num, val = text[1:].split("=", 1)
-                n = int(num, 16)
+                n = hexnum(num)
                 if n >= len(T.REGISTERS):
                     conn.send("E45")
                 else:
                     T.write_register(self.m, n, bytes.fromhex(val))
                     conn.send("OK")
             elif head == "m":
-                addr, length = (int(x, 16) for x in text[1:].split(","))
+                addr, length = hexpair(text[1:])
                 data = self._read_mem(addr, min(length, PACKET_SIZE // 2 - 16))
                 conn.send("E14" if data is None else data.hex())
             elif head == "M":
                 where, hexdata = text[1:].split(":", 1)
-                addr, length = (int(x, 16) for x in where.split(","))
+                addr, length = hexpair(where)
                 data = bytes.fromhex(hexdata)
                 conn.send("OK" if len(data) == length and self._write_mem(addr, data) else "E14")
             elif head == "X":
                 colon = pkt.index(b":")
-                addr, length = (int(x, 16) for x in pkt[1:colon].decode().split(","))
+                addr, length = hexpair(pkt[1:colon].decode("latin-1"))
                 data = unescape_binary(pkt[colon + 1:])
                 conn.send("OK" if len(data) == length and self._write_mem(addr, data) else "E14")
             elif head in ("Z", "z"):
@@ -352,13 +378,19 @@ class GdbStub:
             conn.send("E16")
             if self.log:
                 self.log(f"error on {text[:60]!r}: {exc}")
+        except Exception as exc:   # noqa: BLE001 - a packet we cannot serve must not end the session
+            if head in ("c", "s", "C", "S") or text.startswith("vCont;") or text in ("bs", "bc"):
+                raise                        # the guest's own run failed: not the packet's fault
+            if self.log:
+                self.log(f"error on {text[:60]!r}: {type(exc).__name__}: {exc}")
+            conn.send("E01")
         return None
 
     def _xfer_features(self, args: str) -> str:
         annex, _, span = args.rpartition(":")
         if annex != "target.xml":
             return "E00"
-        off, length = (int(x, 16) for x in span.split(","))
+        off, length = hexpair(span)
         doc = T.target_xml(self.m.mode).encode()
         part = doc[off:off + length]
         marker = "l" if off + length >= len(doc) else "m"
@@ -404,8 +436,11 @@ class GdbStub:
 
     def _breakpoint(self, text: str) -> str:
         insert = text[0] == "Z"
-        typ, addr_s, kind_s = text[1:].split(";", 1)[0].split(",")[:3]
-        addr, size = int(addr_s, 16), int(kind_s, 16)
+        parts = text[1:].split(";", 1)[0].split(",")
+        if len(parts) != 3:
+            raise ValueError(f"{text[:30]!r} is not Ztype,addr,kind")
+        typ, addr_s, kind_s = parts
+        addr, size = hexnum(addr_s), hexnum(kind_s)
         if typ in ("0", "1"):
             bucket = self._sw_bps if typ == "0" else self._hw_bps
             if insert:
@@ -454,7 +489,7 @@ class GdbStub:
         if text[0] in "CS":                    # signal number first: ignored (no signals here)
             rest = rest.split(";", 1)[1] if ";" in rest else ""
         if rest:
-            T.write_register(self.m, T.EIP_REGNUM, int(rest, 16).to_bytes(4, "little"))
+            T.write_register(self.m, T.EIP_REGNUM, hexnum(rest).to_bytes(4, "little"))
         return self._resume(action)
 
     def _vcont(self, text: str) -> Session | None:

@@ -86,11 +86,12 @@ class Recorder:
             "end": end_state(m, reason, interrupted),
         }
 
+    error: str | None = None
+
     def finish(self, reason: Any, interrupted: bool = False) -> None:
-        try:
-            self.path.write_text(json.dumps(self.document(reason, interrupted), indent=1) + "\n")
-        except OSError as exc:
-            print(f"bareflow-emu: cannot write {self.path}: {exc.strerror or exc}", file=sys.stderr)
+        from .outputs import write_text
+        if not write_text(self.path, json.dumps(self.document(reason, interrupted), indent=1) + "\n", "--record"):
+            self.error = "not written"   # the line is printed; the run exits 74
 
 
 def end_state(m: Any, reason: Any, interrupted: bool = False) -> dict[str, Any]:
@@ -116,17 +117,10 @@ def load(path: str | Path) -> dict[str, Any]:
         raise BadArgument(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadArgument(f"{path}: not a BareFlow recording (not JSON: {exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise BadArgument(f"{path}: not a BareFlow recording (no \"format\": \"{FORMAT}\")")
-    if doc.get("version") != VERSION:
-        raise BadArgument(f"{path}: recording version {doc.get('version')!r}, this BareFlow reads {VERSION}")
-    for key in ("image", "image_sha256", "config", "inputs", "end"):
-        if key not in doc:
-            raise BadArgument(f"{path}: recording has no \"{key}\"")
-    for i, e in enumerate(doc["inputs"]):
-        if not isinstance(e, dict) or e.get("kind") not in ("serial", "keys", "scancodes") \
-                or not isinstance(e.get("cycle"), int) or e.get("where") not in ("io", "boundary"):
-            raise BadArgument(f"{path}: input #{i} is malformed")
+    except RecursionError:
+        raise BadArgument(f"{path}: not a BareFlow recording (nested too deeply)") from None
+    from .recording_schema import validate
+    validate(doc, str(path), fmt=FORMAT, version=VERSION)
     return doc
 
 
@@ -181,8 +175,8 @@ def run_recording(machine: Any, doc: dict[str, Any]) -> tuple[Player, Any]:
 
 def main_replay(args: Sequence[str], front_end: Callable[[str, dict[str, Any]], int] | None = None) -> int:
     """`bareflow-emu replay FILE`: the exit status is the recorded run's, or 71 on divergence."""
-    import argparse
-    p = argparse.ArgumentParser(prog="bareflow-emu replay",
+    from .argparser import Parser
+    p = Parser(prog="bareflow-emu replay",
                                 description="Re-run a session recorded with `run --record FILE`, feeding each "
                                 "input at its recorded cycle, and check it ends identically.")
     p.add_argument("recording", help="the file written by --record")
@@ -192,11 +186,17 @@ def main_replay(args: Sequence[str], front_end: Callable[[str, dict[str, Any]], 
     p.add_argument("--tui", action="store_true",
                    help="open the TUI, paused where the recorded run ended (a grader's failure: its cycle)")
     ns = p.parse_args(list(args))
+    from .outputs import check_output
+    check_output("--trace", ns.trace)
     doc = load(ns.recording)
     image = ns.image or doc["image"]
     if not Path(image).exists():
         raise BadArgument(f"{ns.recording}: the recorded image {image} is gone (use --image PATH)")
-    digest = sha256_file(image)
+    try:
+        digest = sha256_file(image)
+    except OSError as exc:
+        raise BadArgument(f"{ns.recording}: the recorded image {image} cannot be read "
+                          f"({exc.strerror or exc})") from None
     if digest != doc["image_sha256"]:
         raise BadArgument(f"{image}: SHA-256 {digest[:12]}... differs from the recorded "
                           f"{doc['image_sha256'][:12]}...; the replay would not be the same run")
@@ -221,6 +221,10 @@ def main_replay(args: Sequence[str], front_end: Callable[[str, dict[str, Any]], 
         out.flush()
         if trace is not None:
             trace.close()
+    if trace is not None and trace.error:
+        from .outputs import EXIT_WRITE_ERROR
+        print(f"bareflow-emu: --trace {ns.trace}: write failed ({trace.error}); whole lines kept", file=sys.stderr)
+        return EXIT_WRITE_ERROR
     end = doc["end"]
     got = end_state(machine, reason, interrupted=reason is None)
     diffs = compare(end, got) + player.mismatches

@@ -8,39 +8,88 @@ emulator is interrupted, so the file is always complete, valid JSON Lines.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ..devices.base.errors import BadArgument
 
 
 class TraceSink:
+    """Whole lines only: events are buffered as complete lines and written with os.write; if a
+    write fails (a full disk, /dev/full) the file is cut back to the last complete line, the
+    sink stops writing and keeps the reason in `error` (the command line reports it as one line
+    and exits 74, docs/cli.md).  The run itself goes on: a trace never changes the guest."""
+
+    FLUSH_AT = 1 << 16
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
-            self._f: IO[str] | None = open(self.path, "w", encoding="utf-8", buffering=1 << 16)
+            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         except OSError as exc:
             raise BadArgument(f"--trace {path}: cannot write ({exc.strerror or exc})") from None
+        self._f = self           # truthy while open (older callers test it)
+        self._buf: list[str] = []
+        self._size = 0
+        self._good = 0           # bytes of the file that end on a line boundary
         self.count = 0
+        self.error: str | None = None
 
     def emit(self, kind: str, cycle: int, icount: int, fields: dict[str, Any]) -> None:
-        if self._f is None:
+        if self._fd is None:
             return
         record = {"cycle": cycle, "icount": icount, "event": kind}
         record.update(fields)
-        self._f.write(json.dumps(record, separators=(",", ":"), default=_jsonable))
-        self._f.write("\n")
+        line = json.dumps(record, separators=(",", ":"), default=_jsonable) + "\n"
+        self._buf.append(line)
+        self._size += len(line)
         self.count += 1
+        if self._size >= self.FLUSH_AT:
+            self._write_out()
+
+    def _write_out(self) -> None:
+        if self._fd is None or not self._buf:
+            self._buf.clear()
+            self._size = 0
+            return
+        data = "".join(self._buf).encode("utf-8")
+        self._buf.clear()
+        self._size = 0
+        view = memoryview(data)
+        done = 0
+        try:
+            while done < len(data):
+                n = os.write(self._fd, view[done:])
+                if n <= 0:
+                    raise OSError(28, "No space left on device")
+                done += n
+            self._good += len(data)
+        except OSError as exc:
+            self.error = exc.strerror or str(exc)
+            try:
+                os.ftruncate(self._fd, self._good)     # no half line at the end
+            except OSError:
+                pass
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
 
     def flush(self) -> None:
-        if self._f is not None:
-            self._f.flush()
+        self._write_out()
 
     def close(self) -> None:
-        if self._f is not None:
-            self._f.flush()
-            self._f.close()
-            self._f = None
+        if self._fd is not None:
+            self._write_out()
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError as exc:
+                self.error = self.error or exc.strerror or str(exc)
+            self._fd = None
+        self._f = None
 
 
 def _jsonable(value: Any) -> Any:

@@ -398,6 +398,13 @@ class DiskServices:
         if ah in (0x44, 0x47):          # verify / seek: nothing to move
             self._ret(cpu, OK)
             return cost.SERVICE + cost.DISK_REQUEST
+        if count * SECTOR > 0x10000:
+            # SeaBIOS refuses a transfer above 64 KiB before touching the disk ("DMA boundary",
+            # AH=09h, CF=1) and reports 0 sectors done: measured under QEMU 7.2, including a
+            # buffer at FFFF:0010 that would run past the end of RAM
+            wr16(cpu, dap + 2, 0)
+            self._ret(cpu, EBOUNDARY)
+            return cost.SERVICE
         buf = linear(rd16(cpu, dap + 6), rd16(cpu, dap + 4))
         status, done = self._transfer(cpu, ah, lba, count, buf)
         wr16(cpu, dap + 2, done)

@@ -103,8 +103,9 @@ def test_cli_screen_png_bad_path(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "bareflow.emu.cli", "run", str(build("vga_text")),
                            "--screen-png", str(tmp_path / "no" / "such" / "dir.png"), "--no-stdin",
                            "--max-cycles", "5000000"], capture_output=True, timeout=120, text=True)
-    assert proc.returncode == 67 and "Traceback" not in proc.stderr
-    assert any(ln.startswith("bareflow-emu: cannot write") for ln in proc.stderr.splitlines())
+    # checked before the run (issue 12): one line, exit 2
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "--screen-png" in proc.stderr and "does not exist" in proc.stderr
 
 
 # -- units ------------------------------------------------------------------------------------
