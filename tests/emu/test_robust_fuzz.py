@@ -27,7 +27,7 @@ import pytest
 from bareflow.emu.cli import exit_code
 from bareflow.emu.machine import Machine, MachineConfig, StopReason
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXE = ROOT / ".venv" / "bin" / "bareflow-emu"
 EMU = [str(EXE)] if EXE.exists() else [sys.executable, "-m", "bareflow.emu.cli"]
 
