@@ -38,9 +38,7 @@ LINE_EXCEPTIONS: dict[str, str] = {
     "devices/ata.py": "the ATA channel's registers and its command set in one module (to cut)",
     "emu/core.py": "the run loop and interrupt delivery still share the module (issue 9 follow-up)",
     "emu/costs.py": "the cost tables and the block pricer in one module (issue 9 follow-up)",
-    "emu/explain.py": "the fault explainer's decoders and its narrative (issue 9 follow-up)",
     "emu/gdbstub.py": "packet parsing and the target commands (issue 9 follow-up)",
-    "emu/journey.py": "the milestone recognisers and their texts (issue 9 follow-up)",
 }
 
 
@@ -231,7 +229,9 @@ def front_end_reaches(g: dict[str, set[str]]) -> list[str]:
 
 
 def long_files(root: Path = ROOT) -> list[str]:
-    out = []
+    out = [f"listed as long but no longer is (drop it from LINE_EXCEPTIONS): {rel}"
+           for rel in sorted(LINE_EXCEPTIONS) if (root / rel).exists()
+           and len((root / rel).read_text().splitlines()) <= MAX_LINES]
     for folder in SIZE_CHECKED:
         for path in sorted((root / folder).rglob("*.py")):
             rel = str(path.relative_to(root))
