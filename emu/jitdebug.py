@@ -23,9 +23,6 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import SymbolTableSection
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -44,6 +41,9 @@ class JitFunction:
 
 def parse_symfile(data: bytes) -> list[tuple[str, int, int]]:
     """(name, address, size) of the FUNC symbols of an in-memory ELF; [] if it is not one."""
+    from elftools.common.exceptions import ELFError   # on demand: ~40 ms to import
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
     try:
         elf = ELFFile(io.BytesIO(data))
         out = []

@@ -15,13 +15,13 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.constants import SH_FLAGS
-from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import SymbolTableSection
 
 from ..devices.base.errors import BadArgument
+
+if TYPE_CHECKING:
+    from elftools.elf.elffile import ELFFile
 
 
 class SymbolError(BadArgument):
@@ -84,6 +84,9 @@ class SymbolTable:
             raise SymbolError(f"symbol file not found: {p}")
         if not p.is_file():
             raise SymbolError(f"symbol file is not a regular file: {p}")
+        # pyelftools costs ~40 ms to import: only runs that load an ELF pay for it
+        from elftools.common.exceptions import ELFError
+        from elftools.elf.elffile import ELFFile
         try:
             with p.open("rb") as fh:
                 magic = fh.read(4)
@@ -225,7 +228,7 @@ class SymbolTable:
         return f"{name}+0x{off:x}" if off else name
 
 
-def _read_elf(elf: ELFFile, path: Path) -> tuple[list[_Candidate], dict[str, int]]:
+def _read_elf(elf: "ELFFile", path: Path) -> tuple[list[_Candidate], dict[str, int]]:
     if elf.elfclass != 32 or elf["e_machine"] != "EM_386":
         raise SymbolError(f"{path}: wrong architecture ({elf.elfclass}-bit "
                           f"{elf['e_machine']}); expected a 32-bit i386 ELF")
@@ -233,6 +236,8 @@ def _read_elf(elf: ELFFile, path: Path) -> tuple[list[_Candidate], dict[str, int
         raise SymbolError(f"{path}: a relocatable object (.o) has no final addresses; "
                           "give the linked ELF")
     symtab = elf.get_section_by_name(".symtab")
+    from elftools.elf.constants import SH_FLAGS
+    from elftools.elf.sections import SymbolTableSection
     if not isinstance(symtab, SymbolTableSection):
         raise SymbolError(f"{path}: no symbol table (stripped ELF?); "
                           "use the unstripped ELF the image was built from")
