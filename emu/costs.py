@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import capstone
 from capstone import x86_const as X
 
-from .cost_tables import (  # noqa: F401 - P5, ATOM, MAME_CODE, SIMD_DEFAULT are re-exported
+from .cost_tables import (  # also re-exported: tests import P5, ATOM... from here
     _ACC_FORMS, _ALU, _IO_CLASSES, _ROT, _SIMD_GROUPS, _SIMPLE, _SREGS, _SSE, _STRING, _X87,
     _X87_ATOM, ATOM, DEFAULT_CYCLES, MAME_CODE, P5, SIMD_DEFAULT,
 )
