@@ -9,6 +9,8 @@ Its public interface (used by the Machine facade, the debugger and snapshots): `
 `request_pause`, `power_off`, `request_reset`, `emit`, `exact_now`, `in_io`, `wake`, the
 `cycles`/`instructions` counters, `hooks` (emu/hooks.py), `door` (emu/inputdoor.py), `pricer`
 (emu/pricing.py), `debug` (emu/debugger.py), `cpu` (emu/cpu.py) and `fast` (emu/fastpath.py).
+Interrupt and exception delivery (`deliver` and the INTR hook) are in emu/core_delivery.py,
+a mixin of `Core`.
 """
 from __future__ import annotations
 
@@ -23,15 +25,14 @@ from unicorn.unicorn_const import UC_ERR_INSN_INVALID
 
 from ..devices.base.clock import CPU_HZ
 from .board import Board
+from .core_delivery import CoreDelivery
 from .cpu import IF, Cpu
 from .debugger import Debugger
 from .fastpath import STOP_DEADLINE, STOP_IRQ_WINDOW, STOP_MISS_ERROR, FastPath
 from .hooks import Hooks
 from .inputdoor import InputDoor
-from .interrupts import EXCEPTION_NAMES, Delivered, DeliveryFault, TripleFault, deliver_with_escalation
 from .pricing import Pricer
 from .cpuid import CpuidHook
-from .quirks import forget_last_exception, probe_old_exception_offset
 from .special import SpecialInsns
 from .stops import StopReason
 from .trace import InsnWindow
@@ -40,7 +41,7 @@ from .trace import InsnWindow
 _PAUSED_STATES = (StopReason.PAUSED, StopReason.BREAKPOINT, StopReason.STEP, StopReason.CYCLE_LIMIT)
 
 
-class Core:
+class Core(CoreDelivery):
     """Unicorn, the fast path and the run loop, driving one `Board`."""
 
     def __init__(self, board: Board, *, symbols: Any = None, trace: Any = None, accounting: bool = True,
@@ -222,96 +223,6 @@ class Core:
                           f" ({size} byte{'s' if size != 1 else ''}; RAM ends at {self.board.memory_bytes:#x}) "
                           f"at {self.where()}")
         return False
-
-    def _on_intr(self, uc, intno: int, _ud) -> None:
-        cpu = self.cpu
-        eip = cpu.get("eip")
-        lin = cpu.linear_pc()
-        bc = self.pricer.current()
-        software = bool(bc and bc.ends_with == "int" and lin == bc.fallthrough)
-        if not software:
-            self.pricer.uncharge_to(lin)
-            if intno == 8 and self._stale_double_fault(uc, lin):
-                return      # the instruction runs again and raises its own fault
-        kind = "software" if software else "exception"
-        error_code = None if software else self.special.error_code(intno)
-        if not software or cpu.paging():
-            # with paging on, QEMU also records page faults it raises for its own probes (they
-            # set CR2 and never reach us), which would turn the guest's next #PF into a #DF
-            forget_last_exception(uc)
-        self.deliver(intno, eip, kind, error_code)
-
-    def _stale_double_fault(self, uc, lin: int) -> bool:
-        """A #DF from Unicorn is never a real one: QEMU delivers nothing itself (emu/interrupts.py
-        decides double faults), so it only turns a fault into #DF because it still remembers an
-        earlier one, such as the page fault at 0xFFFFFFFF it records for its own probes once
-        paging is on.  Forget that memory and let the faulting instruction run again, once, so
-        that it raises its own exception with its own error code."""
-        if probe_old_exception_offset() is None or self._df_retry == lin:
-            self._df_retry = None
-            return False
-        self._df_retry = lin
-        forget_last_exception(uc)
-        return True
-
-    def _raise_exception(self, vector: int) -> None:
-        """A fault Unicorn reported as an error: charge what retired, deliver it through the IDT."""
-        self.pricer.uncharge_to(self.cpu.linear_pc())
-        self.deliver(vector, self.cpu.get("eip"), "exception", self.special.error_code(vector))
-
-    # ------------------------------------------------------------------ delivery
-    def deliver(self, vector: int, return_eip: int, kind: str, error_code: int | None) -> bool:
-        """Deliver with escalation; on a triple fault stop the machine.  True if delivered.
-        `hooks.deliveries` subscribers see the request first, with the CPU as it was; one may
-        return a callable, called with the result once the delivery is done."""
-        self._df_retry = None
-        if not self.hooks.deliveries:
-            return self._deliver_now(vector, return_eip, kind, error_code)
-        after = [a for cb in list(self.hooks.deliveries)
-                 if (a := cb(vector, return_eip, kind, error_code)) is not None]
-        ok = self._deliver_now(vector, return_eip, kind, error_code)
-        for a in after:
-            a(ok)
-        return ok
-
-    def _deliver_now(self, vector: int, return_eip: int, kind: str, error_code: int | None) -> bool:
-        start = self.fast.h.cycles
-        self.cpu.forget_cs()
-        from_cs = self.cpu.get("cs")
-        try:
-            chain = deliver_with_escalation(self.cpu, vector, return_eip, kind, error_code)
-        except TripleFault as tf:
-            self.last_fault = {"vector": vector, "kind": kind, "error_code": error_code, "why": tf.why,
-                               "cs": from_cs, "eip": return_eip, "mode": self.cpu.mode}
-            name = EXCEPTION_NAMES.get(vector, f"vector {vector:#x}")
-            self.emit("triple_fault", vector=vector, error_code=error_code, why=tf.why, cs=from_cs, eip=return_eip)
-            if not self.no_reboot:   # QEMU resets on a triple fault (shuts down with -no-reboot)
-                self.request_reset("triple fault")
-                return False
-            self.finish(StopReason.TRIPLE_FAULT,
-                         f"triple fault: {name} at {self.cpu.mode} mode {from_cs:#06x}:{return_eip:#010x} "
-                         f"could not be delivered ({tf.why})")
-            self.uc.emu_stop()
-            return False
-        for item in chain:
-            if isinstance(item, DeliveryFault):
-                self.emit("fault", vector=item.vector, error_code=item.error_code, why=item.why)
-                self.last_fault = {"vector": item.vector, "why": item.why, "error_code": item.error_code}
-            else:
-                self.emit("interrupt", vector=item.vector, kind=item.kind, error_code=item.error_code,
-                          cs=item.from_cs, eip=item.from_eip, to_cs=item.to_cs, to_eip=item.to_eip, gate=item.gate)
-                if item.kind == "exception":
-                    self.last_fault = {"vector": item.vector, "kind": item.kind, "error_code": item.error_code,
-                                       "cs": item.from_cs, "eip": item.from_eip, "mode": self.cpu.mode}
-        final = chain[-1]
-        assert isinstance(final, Delivered)
-        cost = self.costs.interrupt_cycles(self.cpu.protected, kind) if hasattr(self.costs, "interrupt_cycles") else 0
-        if cost:
-            self.fast.add_cycles(cost)
-        handler = self.cpu.linear_pc()
-        self.fast.break_chain()
-        self.fast.push_frame(_return_linear(self.cpu, final), self.pricer.func_index(handler), start)
-        return True
 
     # ------------------------------------------------------------------ stopping
     def finish(self, reason: StopReason, message: str = "") -> None:
@@ -645,11 +556,3 @@ class Core:
             self.trace.emit(_event, cycle, icount, fields)
         for observer in observers:
             observer(_event, cycle, icount, fields)
-
-
-def _return_linear(cpu: Cpu, d: Delivered) -> int:
-    """Linear address the handler's IRET comes back to (for the profiler's shadow stack)."""
-    if not cpu.protected:
-        return ((d.from_cs << 4) + (d.from_eip & 0xFFFF)) & 0xFFFFFFFF
-    desc = cpu.descriptor(d.from_cs)
-    return ((desc.base if desc else 0) + d.from_eip) & 0xFFFFFFFF

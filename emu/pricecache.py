@@ -35,13 +35,17 @@ _instances: list["PriceCache"] = []
 MAX_SHARD_ENTRIES = 100_000
 DEFAULT_BUDGET_MB = 64
 _IDENTITY_BYTES = 64 * 1024
+#: The files whose source names the cache folder (see `_model_id`).
+_MODEL_FILES = ("costs.py", "cost_tables.py", "special.py")
 
 
 def _model_id() -> str:
-    """Hash of the cost model's source and of the watched-instruction rules (the cache keeps
-    which instructions of a block are watched): a new model never reads an old model's prices."""
+    """Hash of the cost model's source (the pricing code and its tables) and of the
+    watched-instruction rules (the cache keeps which instructions of a block are watched): a
+    new model never reads an old model's prices.  Every file the model lives in is listed in
+    _MODEL_FILES; a file split out of costs.py must be added there."""
     here = Path(__file__)   # not imported: capstone is slow to load
-    src = here.with_name("costs.py").read_bytes() + here.with_name("special.py").read_bytes()
+    src = b"".join(here.with_name(name).read_bytes() for name in _MODEL_FILES)
     return hashlib.sha256(src).hexdigest()[:16]
 
 

@@ -34,12 +34,7 @@ LAYERS = ("bareflow.devices.base", "bareflow.devices", "bareflow.emu", "bareflow
 SIZE_CHECKED = ("emu", "devices", "tui")
 MAX_LINES = 600
 #: files allowed above MAX_LINES for now, with the reason (the issue that cuts them)
-LINE_EXCEPTIONS: dict[str, str] = {
-    "devices/ata.py": "the ATA channel's registers and its command set in one module (to cut)",
-    "emu/core.py": "the run loop and interrupt delivery still share the module (issue 9 follow-up)",
-    "emu/costs.py": "the cost tables and the block pricer in one module (issue 9 follow-up)",
-    "emu/gdbstub.py": "packet parsing and the target commands (issue 9 follow-up)",
-}
+LINE_EXCEPTIONS: dict[str, str] = {}
 
 
 def module_files(root: Path = ROOT) -> dict[str, Path]:
