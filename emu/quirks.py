@@ -25,6 +25,27 @@ def _context_bytes(uc: Uc) -> tuple[object, bytes]:
     return ctx, ctypes.string_at(ctx.context.value, ctx.size)
 
 
+def _flat_engine(size: int, code: bytes, cr0: int, cr3: int = 0,
+                 memory: dict[int, bytes] | None = None) -> Uc:
+    """A throwaway engine in flat 32-bit protected mode (GDT at 0x3000, code at 0x1000, page
+    tables or other data in `memory`, written before CR0 so paging finds them), for the probes
+    below."""
+    uc = Uc(UC_ARCH_X86, UC_MODE_32)
+    uc.mem_map(0, size)
+    uc.mem_write(0x1000, code)
+    for addr, data in (memory or {}).items():
+        uc.mem_write(addr, data)
+    uc.mem_write(0x3000, struct.pack("<QQQ", 0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF))
+    uc.reg_write(X.UC_X86_REG_GDTR, (0, 0x3000, 23, 0))
+    if cr3:
+        uc.reg_write(X.UC_X86_REG_CR3, cr3)
+    uc.reg_write(X.UC_X86_REG_CR0, cr0)
+    uc.reg_write(X.UC_X86_REG_CS, 8)
+    uc.reg_write(X.UC_X86_REG_DS, 0x10)
+    uc.reg_write(X.UC_X86_REG_SS, 0x10)
+    return uc
+
+
 def probe_old_exception_offset() -> int | None:
     """Offset of `old_exception` in Unicorn's saved x86 context, found by experiment."""
     global _offset
@@ -32,15 +53,7 @@ def probe_old_exception_offset() -> int | None:
         return _offset  # type: ignore[return-value]
     found: list[int] = []
     try:
-        uc = Uc(UC_ARCH_X86, UC_MODE_32)
-        uc.mem_map(0, 0x10000)
-        uc.mem_write(0x1000, bytes([0x31, 0xDB, 0xF7, 0xF3, 0xF4]))  # xor ebx,ebx; div ebx; hlt
-        uc.mem_write(0x3000, struct.pack("<QQQ", 0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF))
-        uc.reg_write(X.UC_X86_REG_GDTR, (0, 0x3000, 23, 0))
-        uc.reg_write(X.UC_X86_REG_CR0, 0x11)
-        uc.reg_write(X.UC_X86_REG_CS, 8)
-        uc.reg_write(X.UC_X86_REG_DS, 0x10)
-        uc.reg_write(X.UC_X86_REG_SS, 0x10)
+        uc = _flat_engine(0x10000, bytes([0x31, 0xDB, 0xF7, 0xF3, 0xF4]), 0x11)   # xor ebx,ebx; div ebx; hlt
         _, before = _context_bytes(uc)
 
         def hook(uc_: Uc, intno: int, _ud: object) -> None:
@@ -81,23 +94,13 @@ def probe_error_code_offset() -> int | None:
         return _err_offset  # type: ignore[return-value]
     snaps: list[bytes] = []
     try:
-        uc = Uc(UC_ARCH_X86, UC_MODE_32)
-        uc.mem_map(0, 0x20000)
-        uc.mem_write(0x3000, struct.pack("<QQQ", 0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF))
-        uc.reg_write(X.UC_X86_REG_GDTR, (0, 0x3000, 23, 0))
         table = bytearray()
         for page in range(32):   # identity map 0-128 KiB; page 0x10 absent, page 0x11 read-only
             table += struct.pack("<I", 0 if page == 0x10 else (page << 12) | (1 if page == 0x11 else 3))
-        uc.mem_write(0x5000, bytes(table))
-        uc.mem_write(0x4000, struct.pack("<I", 0x5000 | 3))
         code = (bytes.fromhex("c705 00000100 01000000") + bytes.fromhex("c705 00100100 01000000")
                 + bytes.fromhex("a1 00000100") + b"\xf4")
-        uc.mem_write(0x1000, code)
-        uc.reg_write(X.UC_X86_REG_CR3, 0x4000)
-        uc.reg_write(X.UC_X86_REG_CR0, 0x80010011)
-        uc.reg_write(X.UC_X86_REG_CS, 8)
-        uc.reg_write(X.UC_X86_REG_DS, 0x10)
-        uc.reg_write(X.UC_X86_REG_SS, 0x10)
+        uc = _flat_engine(0x20000, code, 0x80010011, cr3=0x4000,
+                          memory={0x5000: bytes(table), 0x4000: struct.pack("<I", 0x5000 | 3)})
         resume = {0x1000: 0x100A, 0x100A: 0x1014, 0x1014: 0x1019}
 
         def hook(uc_: Uc, intno: int, _ud: object) -> None:
