@@ -105,15 +105,17 @@ def test_bad_spec_exits_2_with_one_line(tmp_path, class_dir, capsys):
                    f"(e.g. 50_000_000), not 'soon'"]
 
 
-def test_options_the_build_lacks_are_refused_clearly():
+def test_kernel_options_reach_the_machine_config(tmp_path):
+    """The direct-kernel options map 1:1 to `run --kernel/--append` (MachineConfig fields)."""
     import dataclasses
 
+    from bareflow.emu.grade.spec import machine_kwargs
     from bareflow.emu.machine import MachineConfig
-    if "kernel" in {f.name for f in dataclasses.fields(MachineConfig)}:
-        pytest.skip("this build has --kernel")
-    with pytest.raises(SpecError, match=r"options.kernel: not supported by this build"):
-        parse_spec(b"[options]\nkernel = 'k.elf'\n[[step]]\nwait = 'x'\n", "s.toml",
-                   files={"kernel": b"\x7fELF"})
+    spec = parse_spec(b"[options]\nkernel = 'k.elf'\nappend = 'console=ttyS0'\n[[step]]\nwait = 'x'\n",
+                      "s.toml", files={"kernel": b"\x7fELF"})
+    kw = machine_kwargs(spec, {"kernel": tmp_path / "k.elf"})
+    assert kw == {"kernel": str(tmp_path / "k.elf"), "append": "console=ttyS0"}
+    assert set(kw) <= {f.name for f in dataclasses.fields(MachineConfig)}
 
 
 def test_example_specs_are_valid():
