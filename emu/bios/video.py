@@ -38,7 +38,7 @@ MODE3_ATTR = bytes([0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x14, 0x07, 0x38, 0x39, 
 TEXT_MODES = (0x02, 0x03)
 # VGA register ports
 ACTL_ADDR, ACTL_READ, ACTL_RESET = 0x3C0, 0x3C1, 0x3DA
-SEQ_ADDR, GC_ADDR, MISC_WRITE = 0x3C4, 0x3CE, 0x3C2
+GC_ADDR = 0x3CE
 PEL_MASK, DAC_READ_INDEX, DAC_WRITE_INDEX, DAC_DATA = 0x3C6, 0x3C7, 0x3C8, 0x3C9
 
 
@@ -216,28 +216,12 @@ class Video:
         wr16(cpu, BDA_CURTYPE, 0x0607)
         cpu.write(BDA_CURSOR, bytes(16))
         wr8(cpu, BDA_PAGE, 0)
-        out, inp = self.bus.io_write, self.bus.io_read
         if not rd8(cpu, BDA_MODESET) & 0x08:                  # palette loading enabled
-            out(PEL_MASK, 1, 0xFF)
+            self.bus.io_write(PEL_MASK, 1, 0xFF)
             self.write_dac(0, ega_palette())
-        inp(ACTL_RESET, 1)
-        for i, v in enumerate(MODE3_ATTR + b"\x00"):          # 00h-13h, then 14h = 0
-            out(ACTL_ADDR, 1, i)
-            out(ACTL_ADDR, 1, v)
-        out(SEQ_ADDR, 1, 0)
-        out(SEQ_ADDR + 1, 1, 0x03)
-        for i, v in enumerate(MODE3_SEQ, start=1):
-            out(SEQ_ADDR, 1, i)
-            out(SEQ_ADDR + 1, 1, v)
-        for i, v in enumerate(MODE3_GC):
-            out(GC_ADDR, 1, i)
-            out(GC_ADDR + 1, 1, v)
-        self._crtc(cpu, 0x11, 0x00)                           # unlock CRTC 0-7
-        for i, v in enumerate(MODE3_CRTC):
-            self._crtc(cpu, i, v)
-        out(MISC_WRITE, 1, MODE3_MISC)
-        out(ACTL_ADDR, 1, 0x20)                               # palette address source: video on
-        inp(ACTL_RESET, 1)
+        video_gfx.load_registers(self.bus, misc=MODE3_MISC, seq=MODE3_SEQ, crtc=MODE3_CRTC,
+                                 attr=MODE3_ATTR, gc=MODE3_GC)   # BDA_CRTC is 3D4h, set above
+        self._cycles += (len(MODE3_CRTC) + 1) * cost.CRTC_WRITE
         self._write_cells(cpu, TEXT_BASE, 0x20, 0x07, (TEXT_END - TEXT_BASE) // 2)
         vga = self.bus.device_at(GC_ADDR)
         if hasattr(vga, "mem"):              # SeaBIOS stdvga_load_font(vgafont16) into plane 2

@@ -49,17 +49,13 @@ def _vga(bus):
     return bus.device_at(GC)
 
 
-def set_graphics_mode(video, cpu: BiosCpu, mode: int, clear: bool = True) -> None:
-    """SeaBIOS stdvga_set_mode + the BDA part of vgabios.c set_mode for mode 12h or 13h."""
-    seq, misc, crtc, attr, gc, (cols, rows, charh, psize) = GFX_MODES[mode]
-    bus = video.bus
+def load_registers(bus, *, misc: int, seq: bytes, crtc: bytes, attr: bytes, gc: bytes) -> None:
+    """SeaBIOS stdvga_set_mode's register load, the same for every mode: attribute controller,
+    sequencer (held in reset), graphics controller, CRTC (unlocked first), misc output, then
+    video back on.  Charging cycles is the caller's business."""
     out, inp = bus.io_write, bus.io_read
-    if not rd8(cpu, BDA_MODESET) & 0x08:
-        out(0x3C6, 1, 0xFF)
-        pal = PALETTE_256 if mode == 0x13 else ega_palette()[:192]
-        video.write_dac(0, pal + bytes(768 - len(pal)))
     inp(0x3DA, 1)
-    for i, v in enumerate(attr + b"\x00"):
+    for i, v in enumerate(attr + b"\x00"):          # 00h-13h, then 14h = 0
         out(0x3C0, 1, i)
         out(0x3C0, 1, v)
     out(SEQ, 1, 0)
@@ -76,8 +72,19 @@ def set_graphics_mode(video, cpu: BiosCpu, mode: int, clear: bool = True) -> Non
         out(CRTC, 1, i)
         out(CRTC + 1, 1, v)
     out(0x3C2, 1, misc)
-    out(0x3C0, 1, 0x20)
+    out(0x3C0, 1, 0x20)                             # palette address source: video on
     inp(0x3DA, 1)
+
+
+def set_graphics_mode(video, cpu: BiosCpu, mode: int, clear: bool = True) -> None:
+    """SeaBIOS stdvga_set_mode + the BDA part of vgabios.c set_mode for mode 12h or 13h."""
+    seq, misc, crtc, attr, gc, (cols, rows, charh, psize) = GFX_MODES[mode]
+    bus = video.bus
+    if not rd8(cpu, BDA_MODESET) & 0x08:
+        bus.io_write(0x3C6, 1, 0xFF)
+        pal = PALETTE_256 if mode == 0x13 else ega_palette()[:192]
+        video.write_dac(0, pal + bytes(768 - len(pal)))
+    load_registers(bus, misc=misc, seq=seq, crtc=crtc, attr=attr, gc=gc)
     video._cycles += (len(attr) + len(seq) + len(gc) + len(crtc)) * cost.CRTC_WRITE
     if clear:
         vga = _vga(bus)
