@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -69,6 +70,49 @@ menuentry 'Halt' {
 """
 PART_START = 2048                    # LBA of the partition (1 MiB, as fdisk aligns it)
 DISK_MB = 24                         # room for the 7 MB kernel and the 1.8 MB of modules
+
+
+#: Linux lines that carry the host's timing under QEMU (its TSC, PIT, HPET, APIC and PM timers
+#: follow the host clock, so QEMU's own transcript changes between two runs in exactly these):
+#: dropped from both sides (QEMU prints them or not, or somewhere else) ...
+HOST_TIMING_DROPPED = [re.compile(p) for p in (
+    r"^tsc: ", r"^clocksource: tsc(-early)?: ", r"^clocksource: Switched to clocksource tsc$",
+    r"^APIC calibration not consistent with PM-Timer", r"^APIC delta adjusted to PM-Timer",
+    r"^hpet: Lost \d+ RTC interrupts$")]
+#: ... masked in place (the line must be there; its numbers are host timing) ...
+HOST_TIMING_MASKED = [(re.compile(p), r) for p, r in (
+    (r"^(Calibrating delay loop .*\.\. )[0-9.]+ BogoMIPS \(lpj=\d+\)$", r"\1<N> BogoMIPS (lpj=<N>)"),
+    (r"^(smpboot: Total of 1 processors activated) \([0-9.]+ BogoMIPS\)$", r"\1 (<N> BogoMIPS)"),
+    (r"^(rtc_cmos 00:05: setting system clock to) .*$", r"\1 <date>"),
+    (r"^(sched_clock: Marking stable) .*$", r"\1 <ns>"),
+    (r"^(clocksource: acpi_pm: .*|PM-Timer running at invalid rate: .*)$", "<acpi_pm rate check>"),
+    (r"^(audit: type=2000 audit\()[0-9.:]+(\).*)$", r"\1<time>\2"),
+)]
+#: ... and compared without their position (asynchronous probes finish when the host lets them)
+HOST_TIMING_FLOATING = [re.compile(p) for p in (
+    r"^audit: type=2000 ", r"^input: AT Translated Set 2 keyboard ", r"^rtc_cmos 00:05: RTC can wake from S4$")]
+LINUX_PANIC = "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)"
+
+
+def normalise_linux(out: bytes) -> tuple[list[str], list[str]]:
+    """(the compared lines in order, the floating lines sorted) of a Linux COM1 transcript."""
+    kept: list[str] = []
+    floating: list[str] = []
+    for line in out.decode("latin-1").replace("\r", "").split("\n"):
+        if any(p.search(line) for p in HOST_TIMING_DROPPED):
+            continue
+        for p, r in HOST_TIMING_MASKED:
+            line = p.sub(r, line)
+        (floating if any(p.search(line) for p in HOST_TIMING_FLOATING) else kept).append(line)
+    while kept and kept[-1] == "":
+        kept.pop()
+    return kept, sorted(floating)
+
+
+def split_grub_linux(out: bytes) -> tuple[bytes, bytes]:
+    """(GRUB's own output, the kernel's) of a GRUB-started Linux: the kernel starts at its banner."""
+    i = out.find(b"Linux version ")
+    return (out, b"") if i < 0 else (out[:i], out[i:])
 
 
 class Unavailable(Exception):
