@@ -44,6 +44,7 @@ enum { STOP_NONE = 0, STOP_DEADLINE = 1, STOP_MISS_ERROR = 2, STOP_IRQ_WINDOW = 
 #define MAX_RDTSC 4
 #define STACK_DEPTH 4096
 #define RING 32
+#define XD_LIMIT 0x110000u   /* real-mode linear space (with the HMA) the code map covers */
 
 typedef struct entry {
     uint64_t pc;        /* linear address of the block */
@@ -61,6 +62,7 @@ typedef struct entry {
     uint32_t rdtsc_off[MAX_RDTSC];    /* offset of each RDTSC from pc */
     uint32_t rdtsc_prefix[MAX_RDTSC]; /* cycles before it in the block */
     struct entry *succ; /* last successor block (a one-entry cache); always a live entry */
+    uint32_t xflags;    /* XF_* (native delivery, below): set by fp_set_xflags after insert */
 } entry_t;
 
 typedef struct {
@@ -104,7 +106,10 @@ typedef struct {
     miss_fn miss;
     frame_t stack[STACK_DEPTH];
     uint64_t retranslated;  /* priced blocks dropped because Unicorn translated them again */
+    uint16_t *codemap;      /* native delivery: priced blocks per byte of real-mode memory (or NULL) */
 } fp_state;
+
+static void codemap_add(fp_state *st, const entry_t *e, int delta);
 
 static inline uint32_t hash_key(uint64_t pc, uint32_t size) {
     uint64_t h = (pc ^ ((uint64_t)size << 40)) * 0x9E3779B97F4A7C15ULL;
@@ -162,6 +167,7 @@ void fp_free(fp_state *st) {
     free(st->func_incl);
     free(st->func_calls);
     free(st->func_active);
+    free(st->codemap);
     free(st);
 }
 
@@ -214,6 +220,7 @@ int fp_insert(fp_state *st, uint64_t pc, uint32_t size, uint32_t cost, uint32_t 
         st->live++;
     }
     entry_t *e = &st->table[i];
+    int fresh = slot < 0;
     e->pc = pc;
     e->size = size;
     e->used = 1;
@@ -230,6 +237,8 @@ int fp_insert(fp_state *st, uint64_t pc, uint32_t size, uint32_t cost, uint32_t 
         e->rdtsc_off[k] = rdtsc_off[k];
         e->rdtsc_prefix[k] = rdtsc_prefix[k];
     }
+    e->xflags = 0;
+    if (fresh) codemap_add(st, e, 1);
     if (func >= 0) fp_ensure_funcs(st, (uint32_t)func + 1);
     return (int)i;
 }
@@ -240,6 +249,7 @@ uint32_t fp_invalidate(fp_state *st, uint64_t lo, uint64_t hi) {
     for (uint32_t i = 0; i <= st->mask; i++) {
         entry_t *e = &st->table[i];
         if (e->used == 1 && e->pc < hi && e->pc + e->size > lo) {
+            codemap_add(st, e, -1);
             e->used = 2;
             e->succ = NULL;
             st->live--;
@@ -261,6 +271,7 @@ uint32_t fp_invalidate(fp_state *st, uint64_t lo, uint64_t hi) {
 
 void fp_clear(fp_state *st) {
     memset(st->table, 0, (size_t)(st->mask + 1) * sizeof(entry_t));
+    if (st->codemap) memset(st->codemap, 0, XD_LIMIT * sizeof(uint16_t));
     st->live = st->tombs = 0;
     st->cur = st->prev = NULL;
 }
@@ -540,6 +551,370 @@ size_t fp_layout(size_t *out, size_t n) {
     return count;
 }
 size_t fp_entry_size(void) { return sizeof(entry_t); }
+
+/* ---- native real-mode delivery (issue 11) ------------------------------------------------
+ * Exceptions and software interrupts in real mode without entering Python and without
+ * stopping emu_start, when nothing Python-side needs to see each one (the machine decides:
+ * emu/native_delivery.py sets `enabled` before every slice).  Exactly what emu/interrupts.py
+ * deliver_real and emu/core_delivery.py do -- push FLAGS, CS, IP; clear IF, TF, AC; load CS:IP
+ * from the IVT; charge the delivery's cycles; open the profiler's frame for the handler -- or
+ * nothing at all: any case the native code is not sure about (protected mode, the IVT or the
+ * stack outside the first MiB, a push over bytes of priced code, a handler whose profiler
+ * function Python has not named yet, single-step) is left to the Python path, unchanged.
+ *   - software INT n: a native UC_HOOK_INTR (the only INTR hook) handles a block that ends in
+ *     INT (XF_ENDS_INT) when EIP is right after it; anything else goes to Python's hook.
+ *   - exceptions: Unicorn ends emu_start on an invalid opcode (#UD) whatever the hooks say, so
+ *     the first #UD at an address goes the slow way; Python then registers the address as a
+ *     "site" (with the bytes and CR0/CR4 that raised it, and the block it ran in) and a native
+ *     code hook there delivers the #UD BEFORE the instruction runs next time: the hook writes
+ *     CS:EIP, Unicorn leaves the block and goes on at the handler inside the same emu_start.
+ *   - IRET / far RET watched for privilege changes (emu/special.py): in real mode the Python
+ *     hook does nothing, so the native filter answers those without Python.
+ * Every native delivery is counted and the last ones kept (registers, the block ring) so the
+ * fault explainer can explain them later, lazily. */
+typedef int (*uc_mem_read_fn)(uc_engine *, uint64_t, void *, size_t);
+typedef int (*uc_mem_write_fn)(uc_engine *, uint64_t, const void *, size_t);
+typedef void (*py_intr_fn)(uint32_t intno);
+typedef void (*py_code_fn)(uint64_t address, uint32_t size);
+
+#define UC_X86_REG_EBP 20
+#define UC_X86_REG_EBX 21
+#define UC_X86_REG_ECX 22
+#define UC_X86_REG_EDI 23
+#define UC_X86_REG_EFLAGS 25
+#define UC_X86_REG_ES 28
+#define UC_X86_REG_ESI 29
+#define UC_X86_REG_ESP 30
+#define UC_X86_REG_FS 32
+#define UC_X86_REG_GS 33
+#define UC_X86_REG_DS 17
+#define UC_X86_REG_SS 49
+#define UC_X86_REG_CR0 50
+#define UC_X86_REG_CR4 54
+#define UC_X86_REG_IDTR 242
+
+#define XF_ENDS_INT 1u
+#define XD_SOFT 1u      /* enabled: software INT n */
+#define XD_EXC 2u       /* enabled: exceptions at registered sites */
+#define XD_SPECIAL 4u   /* enabled: the real-mode IRET/RETF filter */
+#define XD_SITES 64
+#define XD_HCACHE 64
+#define XD_RECS 16
+#define XD_NREGS 16     /* eax ecx edx ebx esp ebp esi edi eip eflags es cs ss ds fs gs */
+#define FL_TF 0x100u
+#define FL_IF 0x200u
+#define FL_AC 0x40000u
+
+typedef struct { uint16_t selector; uint64_t base; uint32_t limit; uint32_t flags; } xd_mmr;
+
+typedef struct {
+    uint64_t site;          /* linear address of the faulting instruction */
+    uint64_t bpc;           /* the block it ran in */
+    uint32_t bsize;
+    uint32_t uncharge;      /* 1: keep only `retired` instructions / `retired_cycles` of the block */
+    uint32_t retired, retired_cycles;
+    uint32_t vector;
+    uint32_t nbytes;
+    uint8_t bytes[8];       /* the instruction bytes that raised it */
+    uint32_t cr0, cr4;      /* ... in this CPU state */
+} xd_site;
+
+typedef struct {
+    uint64_t seq;           /* 1, 2, ...: native exceptions delivered */
+    uint64_t cycle;         /* the clock when the delivery began */
+    uint64_t instructions;
+    uint32_t vector;
+    uint32_t regs[XD_NREGS];/* as the CPU saw them before the push */
+    uint32_t ring_pos;
+    uint64_t ring[RING];    /* the recent blocks (fp_state.ring) */
+} xd_record;
+
+typedef struct {
+    fp_state *fp;
+    uc_mem_read_fn mem_read;
+    uc_mem_write_fn mem_write;
+    py_intr_fn py_intr;         /* Python's INTR hook, for everything not done here */
+    py_code_fn py_special;      /* Python's watched-instruction hook */
+    uint32_t enabled;           /* XD_* */
+    uint32_t exc_cost;          /* costs.interrupt_cycles(real mode, "exception") */
+    uint32_t soft_cost;         /* ... "software" */
+    uint32_t nsites;
+    uint64_t soft_count;        /* software interrupts delivered here */
+    uint64_t exc_count;         /* exceptions delivered here (= the last record's seq) */
+    uint64_t special_count;     /* IRET/RETF answered here */
+    uint64_t hc_lin[XD_HCACHE]; /* handler linear address -> profiler function (from Python) */
+    int32_t hc_func[XD_HCACHE];
+    uint32_t hc_used[XD_HCACHE];
+    xd_site sites[XD_SITES];
+    xd_record recs[XD_RECS];
+} xd_state;
+
+static void codemap_add(fp_state *st, const entry_t *e, int delta) {
+    uint16_t *m = st->codemap;
+    if (!m || e->pc >= XD_LIMIT) return;
+    uint64_t end = e->pc + e->size;
+    if (end > XD_LIMIT) end = XD_LIMIT;
+    for (uint64_t a = e->pc; a < end; a++) {
+        /* saturated counts stay: conservative (a write there goes the Python way) */
+        if (delta > 0) { if (m[a] < 0xFFFFu) m[a]++; }
+        else if (m[a] > 0 && m[a] < 0xFFFFu) m[a]--;
+    }
+}
+
+/* Would a host write of n bytes at linear `a` touch priced code (Python would then drop it)? */
+static inline int codemap_hit(const fp_state *st, uint64_t a, uint32_t n) {
+    for (uint32_t k = 0; k < n; k++)
+        if (st->codemap[a + k]) return 1;
+    return 0;
+}
+
+xd_state *xd_new(fp_state *st, void *mem_read, void *mem_write, void *py_intr, void *py_special) {
+    xd_state *x = (xd_state *)calloc(1, sizeof(xd_state));
+    if (!x) return NULL;
+    if (!st->codemap) {
+        st->codemap = (uint16_t *)calloc(XD_LIMIT, sizeof(uint16_t));
+        if (!st->codemap) { free(x); return NULL; }
+        /* blocks priced before: count them now */
+        for (uint32_t i = 0; i <= st->mask; i++)
+            if (st->table[i].used == 1) codemap_add(st, &st->table[i], 1);
+    }
+    x->fp = st;
+    x->mem_read = (uc_mem_read_fn)mem_read;
+    x->mem_write = (uc_mem_write_fn)mem_write;
+    x->py_intr = (py_intr_fn)py_intr;
+    x->py_special = (py_code_fn)py_special;
+    return x;
+}
+
+void xd_free(xd_state *x) { free(x); }
+
+void xd_configure(xd_state *x, uint32_t enabled, uint32_t exc_cost, uint32_t soft_cost) {
+    x->enabled = enabled;
+    x->exc_cost = exc_cost;
+    x->soft_cost = soft_cost;
+}
+
+uint32_t xd_enabled(xd_state *x) { return x->enabled; }
+void xd_set_enabled(xd_state *x, uint32_t enabled) { x->enabled = enabled; }
+
+/* Mark a priced block (e.g. XF_ENDS_INT: its last instruction is INT n / INT3 / INTO). */
+int fp_set_xflags(fp_state *st, uint64_t pc, uint32_t size, uint32_t flags) {
+    int64_t slot = find_slot(st, pc, size);
+    if (slot < 0) return 0;
+    st->table[slot].xflags = flags;
+    return 1;
+}
+
+/* The profiler function of a handler, as Python's Pricer.func_index named it. */
+void xd_note_handler(xd_state *x, uint64_t lin, int32_t func) {
+    uint32_t i = (uint32_t)((lin * 0x9E3779B97F4A7C15ULL) >> 58) & (XD_HCACHE - 1);
+    x->hc_lin[i] = lin;
+    x->hc_func[i] = func;
+    x->hc_used[i] = 1;
+}
+
+void xd_forget_handlers(xd_state *x) { memset(x->hc_used, 0, sizeof(x->hc_used)); }
+
+static inline int handler_func(xd_state *x, uint64_t lin, int32_t *func) {
+    uint32_t i = (uint32_t)((lin * 0x9E3779B97F4A7C15ULL) >> 58) & (XD_HCACHE - 1);
+    if (!x->hc_used[i] || x->hc_lin[i] != lin) return 0;
+    *func = x->hc_func[i];
+    return 1;
+}
+
+/* Register the block a faulting instruction ran in (replaces the same (site, block)). */
+int xd_add_site(xd_state *x, uint64_t site, uint64_t bpc, uint32_t bsize, uint32_t uncharge,
+                uint32_t retired, uint32_t retired_cycles, uint32_t vector, const uint8_t *bytes,
+                uint32_t nbytes, uint32_t cr0, uint32_t cr4) {
+    xd_site *s = NULL;
+    for (uint32_t k = 0; k < x->nsites; k++)
+        if (x->sites[k].site == site && x->sites[k].bpc == bpc && x->sites[k].bsize == bsize) s = &x->sites[k];
+    if (!s) {
+        if (x->nsites >= XD_SITES) return 0;
+        s = &x->sites[x->nsites++];
+    }
+    if (nbytes > 8) nbytes = 8;
+    s->site = site;
+    s->bpc = bpc;
+    s->bsize = bsize;
+    s->uncharge = uncharge;
+    s->retired = retired;
+    s->retired_cycles = retired_cycles;
+    s->vector = vector;
+    s->nbytes = nbytes;
+    memcpy(s->bytes, bytes, nbytes);
+    s->cr0 = cr0;
+    s->cr4 = cr4;
+    return 1;
+}
+
+void xd_clear_sites(xd_state *x) { x->nsites = 0; }
+uint32_t xd_site_count(xd_state *x) { return x->nsites; }
+
+static inline uint32_t rd32(fp_state *st, uc_engine *uc, int reg) {
+    uint64_t v = 0;
+    st->reg_read(uc, reg, &v);
+    return (uint32_t)v;
+}
+
+static inline void wr32(fp_state *st, uc_engine *uc, int reg, uint32_t value) {
+    uint64_t v = value;
+    st->reg_write(uc, reg, &v);
+}
+
+/* What a real-mode delivery will do, worked out before anything is changed. */
+typedef struct {
+    uint32_t flags, cs, esp, seg, off;
+    uint64_t push_at[3];
+    uint16_t sp;
+    int32_t func;
+} xd_plan;
+
+static int plan_real(xd_state *x, uc_engine *uc, uint32_t vector, xd_plan *p) {
+    fp_state *st = x->fp;
+    xd_mmr idtr;
+    memset(&idtr, 0, sizeof(idtr));
+    st->reg_read(uc, UC_X86_REG_IDTR, &idtr);
+    uint64_t base = idtr.base & 0xffffffffULL;
+    if (vector * 4 + 3 > (idtr.limit & 0xffff)) return 0;     /* Python reports the fault */
+    uint64_t ent = base + vector * 4;
+    if (ent + 4 > 0x100000) return 0;
+    uint8_t raw[4];
+    if (x->mem_read(uc, ent, raw, 4) != 0) return 0;
+    p->off = raw[0] | (raw[1] << 8);
+    p->seg = raw[2] | (raw[3] << 8);
+    if (!handler_func(x, ((uint64_t)p->seg << 4) + p->off, &p->func)) return 0;
+    p->flags = rd32(st, uc, UC_X86_REG_EFLAGS);
+    p->esp = rd32(st, uc, UC_X86_REG_ESP);
+    uint64_t ss_base = (uint64_t)(rd32(st, uc, UC_X86_REG_SS) & 0xffff) << 4;
+    uint16_t sp = (uint16_t)p->esp;
+    for (int k = 0; k < 3; k++) {
+        sp = (uint16_t)(sp - 2);
+        p->push_at[k] = ss_base + sp;
+        if (p->push_at[k] + 2 > 0x100000 || codemap_hit(st, p->push_at[k], 2)) return 0;
+    }
+    p->sp = sp;
+    return 1;
+}
+
+static void commit_real(xd_state *x, uc_engine *uc, const xd_plan *p, uint32_t return_ip, uint32_t cost) {
+    fp_state *st = x->fp;
+    uint64_t start = st->cycles;
+    uint16_t words[3] = {(uint16_t)p->flags, (uint16_t)p->cs, (uint16_t)return_ip};
+    for (int k = 0; k < 3; k++) {
+        uint8_t b[2] = {(uint8_t)words[k], (uint8_t)(words[k] >> 8)};
+        x->mem_write(uc, p->push_at[k], b, 2);
+    }
+    wr32(st, uc, UC_X86_REG_ESP, (p->esp & 0xffff0000u) | p->sp);
+    wr32(st, uc, UC_X86_REG_EFLAGS, p->flags & ~(FL_IF | FL_TF | FL_AC));
+    wr32(st, uc, UC_X86_REG_CS, p->seg);
+    wr32(st, uc, UC_X86_REG_EIP, p->off);
+    st->cycles += cost;
+    st->prev = NULL;                                         /* fp_break_chain */
+    fp_push_frame(st, (((uint64_t)p->cs << 4) + (return_ip & 0xffff)) & 0xffffffffULL, p->func, start);
+}
+
+static void xd_intr_hook(uc_engine *uc, uint32_t intno, void *user) {
+    xd_state *x = (xd_state *)user;
+    fp_state *st = x->fp;
+    entry_t *e = st->cur;
+    if ((x->enabled & XD_SOFT) && !st->step_mode && e && e->used == 1 && (e->xflags & XF_ENDS_INT)
+        && !(rd32(st, uc, UC_X86_REG_CR0) & 1)) {
+        uint32_t eip = rd32(st, uc, UC_X86_REG_EIP);
+        uint32_t cs = rd32(st, uc, UC_X86_REG_CS) & 0xffff;
+        xd_plan p;
+        if ((((uint64_t)cs << 4) + (eip & 0xffff)) == e->fallthrough && plan_real(x, uc, intno, &p)) {
+            p.cs = cs;
+            commit_real(x, uc, &p, eip & 0xffff, x->soft_cost);
+            x->soft_count++;
+            return;
+        }
+    }
+    x->py_intr(intno);
+}
+
+static void xd_site_hook(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
+    (void)size;
+    xd_state *x = (xd_state *)user;
+    fp_state *st = x->fp;
+    entry_t *e = st->cur;
+    if (!(x->enabled & XD_EXC) || st->step_mode || !e || e->used != 1) return;
+    xd_site *s = NULL;
+    for (uint32_t k = 0; k < x->nsites; k++)
+        if (x->sites[k].site == address && x->sites[k].bpc == e->pc && x->sites[k].bsize == e->size) {
+            s = &x->sites[k];
+            break;
+        }
+    if (!s) return;
+    uint32_t cr0 = rd32(st, uc, UC_X86_REG_CR0);
+    if ((cr0 & 1) || cr0 != s->cr0 || rd32(st, uc, UC_X86_REG_CR4) != s->cr4) return;
+    uint32_t eip = rd32(st, uc, UC_X86_REG_EIP);
+    uint32_t cs = rd32(st, uc, UC_X86_REG_CS) & 0xffff;
+    if (((uint64_t)cs << 4) + (eip & 0xffff) != address || address + s->nbytes > 0x100000) return;
+    uint8_t now[8];
+    if (x->mem_read(uc, address, now, s->nbytes) != 0 || memcmp(now, s->bytes, s->nbytes) != 0) return;
+    xd_plan p;
+    if (!plan_real(x, uc, s->vector, &p)) return;
+    p.cs = cs;
+    /* the record for the explainer: the CPU as it was before the push */
+    xd_record *r = &x->recs[x->exc_count % XD_RECS];
+    static const int regs[XD_NREGS] = {19, 22, UC_X86_REG_EDX, UC_X86_REG_EBX, UC_X86_REG_ESP,
+                                       UC_X86_REG_EBP, UC_X86_REG_ESI, UC_X86_REG_EDI, UC_X86_REG_EIP,
+                                       UC_X86_REG_EFLAGS, UC_X86_REG_ES, UC_X86_REG_CS, UC_X86_REG_SS,
+                                       UC_X86_REG_DS, UC_X86_REG_FS, UC_X86_REG_GS};
+    if (s->uncharge) fp_uncharge_current(st, s->retired, s->retired_cycles);
+    for (int k = 0; k < XD_NREGS; k++) r->regs[k] = rd32(st, uc, regs[k]);
+    r->cycle = st->cycles;
+    r->instructions = st->instructions;
+    r->vector = s->vector;
+    r->ring_pos = st->ring_pos;
+    memcpy(r->ring, st->ring, sizeof(r->ring));
+    commit_real(x, uc, &p, eip & 0xffff, x->exc_cost);
+    r->seq = ++x->exc_count;
+}
+
+static void xd_special_hook(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
+    xd_state *x = (xd_state *)user;
+    fp_state *st = x->fp;
+    if ((x->enabled & XD_SPECIAL) && address + 2 <= 0x100000 && !(rd32(st, uc, UC_X86_REG_CR0) & 1)) {
+        /* real mode: Python's hook looks only at IRET / far RET there, and does nothing */
+        uint8_t head[2];
+        if (x->mem_read(uc, address, head, 2) == 0) {
+            uint8_t op = head[0] == 0x66 ? head[1] : head[0];
+            if (op == 0xCF || op == 0xCA || op == 0xCB) {
+                x->special_count++;
+                return;
+            }
+        }
+    }
+    x->py_special(address, size);
+}
+
+void *xd_intr_hook_ptr(void) { return (void *)&xd_intr_hook; }
+void *xd_site_hook_ptr(void) { return (void *)&xd_site_hook; }
+void *xd_special_hook_ptr(void) { return (void *)&xd_special_hook; }
+
+/* Counters (software, exceptions, IRET/RETF) and the exception records, newest last. */
+void xd_counts(xd_state *x, uint64_t *out) {
+    out[0] = x->soft_count;
+    out[1] = x->exc_count;
+    out[2] = x->special_count;
+}
+
+/* Copy the record of native exception `seq` (1-based); 0 if it is no longer kept. */
+int xd_record_get(xd_state *x, uint64_t seq, uint64_t *cycle_instr, uint32_t *vector, uint32_t *regs,
+                  uint64_t *ring, uint32_t *ring_pos) {
+    if (seq == 0 || seq > x->exc_count || x->exc_count - seq >= XD_RECS) return 0;
+    xd_record *r = &x->recs[(seq - 1) % XD_RECS];
+    if (r->seq != seq) return 0;
+    cycle_instr[0] = r->cycle;
+    cycle_instr[1] = r->instructions;
+    *vector = r->vector;
+    memcpy(regs, r->regs, sizeof(r->regs));
+    memcpy(ring, r->ring, sizeof(r->ring));
+    *ring_pos = r->ring_pos;
+    return 1;
+}
 
 /* Only so that the shared object is a valid extension module for setuptools. */
 static struct PyModuleDef fastpath_module = {PyModuleDef_HEAD_INIT, "_fastpath",
