@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any
 
-from unicorn import (UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_INSN, UC_HOOK_MEM_FETCH_UNMAPPED,
+from unicorn import (UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_MEM_FETCH_UNMAPPED,
                      UC_HOOK_MEM_READ_UNMAPPED, UC_HOOK_MEM_WRITE_UNMAPPED, UC_MODE_32, Uc, UcError)
 from unicorn import x86_const as X
 from unicorn.unicorn_const import UC_ERR_INSN_INVALID
@@ -91,10 +91,10 @@ class Core(CoreDelivery):
         # the INTR hook is native: real-mode software interrupts are delivered there, the rest
         # is handed to self._on_intr (emu/native_delivery.py)
         self.native = NativeDelivery(self)
+        lo, hi = self.bios.stub_range      # the BIOS stubs: default handlers native, the rest _on_stub
+        self.native.hook_stubs(lo, hi, self.bios.default_cost, self.bios.default_vectors())
         uc.hook_add(UC_HOOK_INSN, self._on_in, None, 1, 0, X.UC_X86_INS_IN)
         uc.hook_add(UC_HOOK_INSN, self._on_out, None, 1, 0, X.UC_X86_INS_OUT)
-        lo, hi = self.bios.stub_range
-        uc.hook_add(UC_HOOK_CODE, self._on_stub, None, lo, hi - 1)
         uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED,
                     self._on_unmapped)
 

@@ -597,6 +597,7 @@ typedef void (*py_code_fn)(uint64_t address, uint32_t size);
 #define XD_SOFT 1u      /* enabled: software INT n */
 #define XD_EXC 2u       /* enabled: exceptions at registered sites */
 #define XD_SPECIAL 4u   /* enabled: the real-mode IRET/RETF filter */
+#define XD_STUBS 8u     /* enabled: BIOS default handlers */
 #define XD_SITES 64
 #define XD_HCACHE 64
 #define XD_RECS 16
@@ -647,6 +648,12 @@ typedef struct {
     uint32_t hc_used[XD_HCACHE];
     xd_site sites[XD_SITES];
     xd_record recs[XD_RECS];
+    /* the BIOS stubs (emu/bios: one IRET per vector at stub_lo + vector) */
+    uint64_t stub_lo, stub_hi;
+    uint32_t stub_cost;         /* bios/cost.py SERVICE: what the default handler charges */
+    uint32_t stub_default[8];   /* vectors whose handler is the default one: no state, no event */
+    py_code_fn py_stub;         /* Python's stub hook (Core._on_stub) for every other vector */
+    uint64_t stub_count;        /* default handlers answered here */
 } xd_state;
 
 static void codemap_add(fp_state *st, const entry_t *e, int delta) {
@@ -890,6 +897,32 @@ static void xd_special_hook(uc_engine *uc, uint64_t address, uint32_t size, void
     x->py_special(address, size);
 }
 
+/* The BIOS's default handler (SeaBIOS entry_iret: nothing but the IRET that follows) costs
+ * its cycles and nothing else, so a vector that only has it (an exception nobody installed a
+ * handler for, re-raised by a fuzzed image millions of times) is answered here. */
+static void xd_stub_hook(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
+    xd_state *x = (xd_state *)user;
+    if ((x->enabled & XD_STUBS) && address >= x->stub_lo && address < x->stub_lo + 256) {
+        uint32_t v = (uint32_t)(address - x->stub_lo);
+        if (x->stub_default[v >> 5] >> (v & 31) & 1) {
+            x->fp->cycles += x->stub_cost;
+            x->stub_count++;
+            return;
+        }
+    }
+    (void)uc;
+    x->py_stub(address, size);
+}
+
+void xd_set_stubs(xd_state *x, uint64_t lo, uint64_t hi, uint32_t cost, const uint32_t *bits, void *py_stub) {
+    x->stub_lo = lo;
+    x->stub_hi = hi;
+    x->stub_cost = cost;
+    memcpy(x->stub_default, bits, sizeof(x->stub_default));
+    x->py_stub = (py_code_fn)py_stub;
+}
+
+void *xd_stub_hook_ptr(void) { return (void *)&xd_stub_hook; }
 void *xd_intr_hook_ptr(void) { return (void *)&xd_intr_hook; }
 void *xd_site_hook_ptr(void) { return (void *)&xd_site_hook; }
 void *xd_special_hook_ptr(void) { return (void *)&xd_special_hook; }
@@ -899,6 +932,7 @@ void xd_counts(xd_state *x, uint64_t *out) {
     out[0] = x->soft_count;
     out[1] = x->exc_count;
     out[2] = x->special_count;
+    out[3] = x->stub_count;
 }
 
 /* Copy the record of native exception `seq` (1-based); 0 if it is no longer kept. */

@@ -31,7 +31,7 @@ from unicorn.unicorn_const import UC_HOOK_CODE, UC_HOOK_INTR
 
 from ..devices.base.errors import BareflowError
 
-XD_SOFT, XD_EXC, XD_SPECIAL = 1, 2, 4
+XD_SOFT, XD_EXC, XD_SPECIAL, XD_STUBS = 1, 2, 4, 8
 XF_ENDS_INT = 1
 #: the register order of a native exception record (fastpath.c XD_NREGS)
 RECORD_REGS = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip", "eflags",
@@ -59,6 +59,8 @@ def _declare(lib: ctypes.CDLL) -> None:
         "xd_clear_sites": (None, [vp]),
         "xd_site_count": (u32, [vp]),
         "xd_intr_hook_ptr": (vp, []),
+        "xd_stub_hook_ptr": (vp, []),
+        "xd_set_stubs": (None, [vp, u64, u64, u32, ctypes.POINTER(u32), vp]),
         "xd_site_hook_ptr": (vp, []),
         "xd_special_hook_ptr": (vp, []),
         "xd_counts": (None, [vp, ctypes.POINTER(u64)]),
@@ -85,6 +87,7 @@ class NativeDelivery:
         self._hook_error: BaseException | None = None
         self._intr_cb = INTR_FN(self._py_intr)
         self._special_cb = CODE_FN(self._py_special)
+        self._stub_cb = CODE_FN(self._py_stub)
         uclib = _ucpy.uclib
         self._x = lib.xd_new(fast._state, ctypes.cast(uclib.uc_mem_read, ctypes.c_void_p),
                              ctypes.cast(uclib.uc_mem_write, ctypes.c_void_p),
@@ -95,11 +98,21 @@ class NativeDelivery:
         costs = core.costs
         lib.xd_configure(self._x, 0, costs.interrupt_cycles(False, "exception"),
                          costs.interrupt_cycles(False, "software"))
-        self._counts = (ctypes.c_uint64 * 3)()
+        self._counts = (ctypes.c_uint64 * 4)()
         self._sites: set[int] = set()
         self._hooks: list[ctypes.c_size_t] = []
         self._add_hook(UC_HOOK_INTR, lib.xd_intr_hook_ptr(), 1, 0)
         self.enabled = 0
+
+    def hook_stubs(self, lo: int, hi: int, cost: int, default_vectors: list[int]) -> None:
+        """The code hook over the BIOS stubs [lo, hi): vectors in `default_vectors` have only
+        the default handler (no state, no event), charged `cost` here; the rest go to
+        Core._on_stub."""
+        bits = (ctypes.c_uint32 * 8)()
+        for v in default_vectors:
+            bits[v >> 5] |= 1 << (v & 31)
+        self._lib.xd_set_stubs(self._x, lo, hi, cost, bits, ctypes.cast(self._stub_cb, ctypes.c_void_p))
+        self._add_hook(UC_HOOK_CODE, self._lib.xd_stub_hook_ptr(), lo, hi - 1)
 
     def _add_hook(self, htype: int, fnptr: int, begin: int, end: int) -> None:
         handle = ctypes.c_size_t()
@@ -123,6 +136,13 @@ class NativeDelivery:
             self._hook_error = exc
             self.core.uc.emu_stop()
 
+    def _py_stub(self, address: int, size: int) -> None:
+        try:
+            self.core._on_stub(self.core.uc, address, size, None)
+        except BaseException as exc:
+            self._hook_error = exc
+            self.core.uc.emu_stop()
+
     def _py_special(self, address: int, size: int) -> None:
         try:
             self.core.special._on_special(self.core.uc, address, size, None)
@@ -141,7 +161,7 @@ class NativeDelivery:
         """Before a slice: may deliveries skip Python?  (See the module docstring.)"""
         bits = 0
         if self.allowed:
-            bits = XD_SPECIAL
+            bits = XD_SPECIAL | XD_STUBS
             core = self.core
             hooks = core.hooks
             batched = hooks.batched
@@ -203,10 +223,11 @@ class NativeDelivery:
             self.core.uc.ctl_remove_cache(lin, lin + 1)
 
     # ------------------------------------------------------------------ what C tells Python
-    def counts(self) -> tuple[int, int, int]:
-        """(software interrupts, exceptions, IRET/RETF) handled natively so far."""
+    def counts(self) -> tuple[int, int, int, int]:
+        """(software interrupts, exceptions, IRET/RETF, BIOS default handlers) handled
+        natively so far."""
         self._lib.xd_counts(self._x, self._counts)
-        return self._counts[0], self._counts[1], self._counts[2]
+        return tuple(self._counts)
 
     def exceptions(self) -> int:
         self._lib.xd_counts(self._x, self._counts)
