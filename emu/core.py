@@ -93,6 +93,7 @@ class Core(CoreDelivery):
         self.native = NativeDelivery(self)
         lo, hi = self.bios.stub_range      # the BIOS stubs: default handlers native, the rest _on_stub
         self.native.hook_stubs(lo, hi, self.bios.default_cost, self.bios.default_vectors())
+        self.native.bios_disks(self.bios.disks.params_answers())
         uc.hook_add(UC_HOOK_INSN, self._on_in, None, 1, 0, X.UC_X86_INS_IN)
         uc.hook_add(UC_HOOK_INSN, self._on_out, None, 1, 0, X.UC_X86_INS_OUT)
         uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED,

@@ -598,6 +598,8 @@ typedef void (*py_code_fn)(uint64_t address, uint32_t size);
 #define XD_EXC 2u       /* enabled: exceptions at registered sites */
 #define XD_SPECIAL 4u   /* enabled: the real-mode IRET/RETF filter */
 #define XD_STUBS 8u     /* enabled: BIOS default handlers */
+#define XD_SERVICES 16u /* enabled: INT 1Ah AH=00h and INT 13h AH=08h (they emit a trace event) */
+#define UC_X86_REG_EAX 19
 #define XD_SITES 64
 #define XD_HCACHE 64
 #define XD_RECS 16
@@ -654,6 +656,10 @@ typedef struct {
     uint32_t stub_default[8];   /* vectors whose handler is the default one: no state, no event */
     py_code_fn py_stub;         /* Python's stub hook (Core._on_stub) for every other vector */
     uint64_t stub_count;        /* default handlers answered here */
+    /* hot BIOS services that are pure functions of memory: INT 1Ah AH=00h, INT 13h AH=08h */
+    uint32_t hd_count;
+    uint8_t hd_ch[4], hd_cl[4], hd_dh[4];  /* INT 13h AH=08h answers per hard disk */
+    uint64_t service_count;     /* services answered here */
 } xd_state;
 
 static void codemap_add(fp_state *st, const entry_t *e, int delta) {
@@ -900,6 +906,69 @@ static void xd_special_hook(uc_engine *uc, uint64_t address, uint32_t size, void
 /* The BIOS's default handler (SeaBIOS entry_iret: nothing but the IRET that follows) costs
  * its cycles and nothing else, so a vector that only has it (an exception nobody installed a
  * handler for, re-raised by a fuzzed image millions of times) is answered here. */
+/* The stacked FLAGS of the frame the stub's IRET pops (emu/bios/frame.py stacked_flags), if
+ * a host write there would not touch priced code. */
+static int stacked_flags_at(xd_state *x, uc_engine *uc, uint64_t *at) {
+    fp_state *st = x->fp;
+    uint64_t ss = rd32(st, uc, UC_X86_REG_SS) & 0xffff;
+    *at = (ss << 4) + ((rd32(st, uc, UC_X86_REG_ESP) + 4) & 0xffff);
+    return *at + 2 <= 0x100000 && !codemap_hit(st, *at, 2);
+}
+
+static void clear_stacked_cf(xd_state *x, uc_engine *uc, uint64_t at) {
+    uint8_t f[2];
+    x->mem_read(uc, at, f, 2);
+    f[0] &= (uint8_t)~1u;
+    x->mem_write(uc, at, f, 2);
+}
+
+/* emu/bios/timer.py int1a, AH=00h: CX:DX = the BDA tick count, AL = the midnight flag (then
+ * cleared), CF = 0. */
+static int service_1a00(xd_state *x, uc_engine *uc) {
+    fp_state *st = x->fp;
+    uint32_t eax = rd32(st, uc, UC_X86_REG_EAX);
+    uint64_t flags_at;
+    if (((eax >> 8) & 0xff) != 0 || codemap_hit(st, 0x470, 1) || !stacked_flags_at(x, uc, &flags_at)) return 0;
+    uint8_t t[4], roll, zero = 0;
+    if (x->mem_read(uc, 0x46C, t, 4) != 0 || x->mem_read(uc, 0x470, &roll, 1) != 0) return 0;
+    uint32_t ticks = t[0] | (t[1] << 8) | (t[2] << 16) | ((uint32_t)t[3] << 24);
+    wr32(st, uc, UC_X86_REG_ECX, (rd32(st, uc, UC_X86_REG_ECX) & 0xffff0000u) | (ticks >> 16));
+    wr32(st, uc, UC_X86_REG_EDX, (rd32(st, uc, UC_X86_REG_EDX) & 0xffff0000u) | (ticks & 0xffff));
+    wr32(st, uc, UC_X86_REG_EAX, (eax & ~0xffu) | roll);
+    x->mem_write(uc, 0x470, &zero, 1);
+    clear_stacked_cf(x, uc, flags_at);
+    return 1;
+}
+
+/* emu/bios/disk.py handle + _params, AH=08h on a hard disk that exists: the IRQ flag and the
+ * status byte cleared, AX = 0, CH/CL/DH the geometry, DL = the number of hard disks, CF = 0. */
+static int service_1308(xd_state *x, uc_engine *uc) {
+    fp_state *st = x->fp;
+    uint32_t eax = rd32(st, uc, UC_X86_REG_EAX), edx = rd32(st, uc, UC_X86_REG_EDX);
+    uint32_t dl = edx & 0xff;
+    uint64_t flags_at;
+    if (((eax >> 8) & 0xff) != 0x08 || dl < 0x80 || dl >= 0xE0 || dl - 0x80 >= x->hd_count || dl - 0x80 >= 4
+        || codemap_hit(st, 0x48E, 1) || codemap_hit(st, 0x474, 1) || !stacked_flags_at(x, uc, &flags_at)) return 0;
+    uint32_t d = dl - 0x80;
+    uint8_t zero = 0;
+    x->mem_write(uc, 0x48E, &zero, 1);
+    wr32(st, uc, UC_X86_REG_EAX, eax & 0xffff0000u);
+    wr32(st, uc, UC_X86_REG_ECX, (rd32(st, uc, UC_X86_REG_ECX) & 0xffff0000u) | ((uint32_t)x->hd_ch[d] << 8) | x->hd_cl[d]);
+    wr32(st, uc, UC_X86_REG_EDX, (edx & 0xffff0000u) | ((uint32_t)x->hd_dh[d] << 8) | (x->hd_count & 0xff));
+    x->mem_write(uc, 0x474, &zero, 1);
+    clear_stacked_cf(x, uc, flags_at);
+    return 1;
+}
+
+void xd_set_disks(xd_state *x, uint32_t count, const uint8_t *ch, const uint8_t *cl, const uint8_t *dh) {
+    x->hd_count = count;
+    for (uint32_t d = 0; d < 4 && d < count; d++) {
+        x->hd_ch[d] = ch[d];
+        x->hd_cl[d] = cl[d];
+        x->hd_dh[d] = dh[d];
+    }
+}
+
 static void xd_stub_hook(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
     xd_state *x = (xd_state *)user;
     if ((x->enabled & XD_STUBS) && address >= x->stub_lo && address < x->stub_lo + 256) {
@@ -909,8 +978,13 @@ static void xd_stub_hook(uc_engine *uc, uint64_t address, uint32_t size, void *u
             x->stub_count++;
             return;
         }
+        if ((x->enabled & XD_SERVICES) && !x->fp->step_mode
+            && ((v == 0x1A && service_1a00(x, uc)) || (v == 0x13 && service_1308(x, uc)))) {
+            x->fp->cycles += x->stub_cost;      /* both cost bios/cost.py SERVICE */
+            x->service_count++;
+            return;
+        }
     }
-    (void)uc;
     x->py_stub(address, size);
 }
 
@@ -933,6 +1007,7 @@ void xd_counts(xd_state *x, uint64_t *out) {
     out[1] = x->exc_count;
     out[2] = x->special_count;
     out[3] = x->stub_count;
+    out[4] = x->service_count;
 }
 
 /* Copy the record of native exception `seq` (1-based); 0 if it is no longer kept. */

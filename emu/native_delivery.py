@@ -31,7 +31,7 @@ from unicorn.unicorn_const import UC_HOOK_CODE, UC_HOOK_INTR
 
 from ..devices.base.errors import BareflowError
 
-XD_SOFT, XD_EXC, XD_SPECIAL, XD_STUBS = 1, 2, 4, 8
+XD_SOFT, XD_EXC, XD_SPECIAL, XD_STUBS, XD_SERVICES = 1, 2, 4, 8, 16
 XF_ENDS_INT = 1
 #: the register order of a native exception record (fastpath.c XD_NREGS)
 RECORD_REGS = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip", "eflags",
@@ -61,6 +61,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "xd_intr_hook_ptr": (vp, []),
         "xd_stub_hook_ptr": (vp, []),
         "xd_set_stubs": (None, [vp, u64, u64, u32, ctypes.POINTER(u32), vp]),
+        "xd_set_disks": (None, [vp, u32, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p]),
         "xd_site_hook_ptr": (vp, []),
         "xd_special_hook_ptr": (vp, []),
         "xd_counts": (None, [vp, ctypes.POINTER(u64)]),
@@ -98,7 +99,7 @@ class NativeDelivery:
         costs = core.costs
         lib.xd_configure(self._x, 0, costs.interrupt_cycles(False, "exception"),
                          costs.interrupt_cycles(False, "software"))
-        self._counts = (ctypes.c_uint64 * 4)()
+        self._counts = (ctypes.c_uint64 * 5)()
         self._sites: set[int] = set()
         self._hooks: list[ctypes.c_size_t] = []
         self._add_hook(UC_HOOK_INTR, lib.xd_intr_hook_ptr(), 1, 0)
@@ -113,6 +114,12 @@ class NativeDelivery:
             bits[v >> 5] |= 1 << (v & 31)
         self._lib.xd_set_stubs(self._x, lo, hi, cost, bits, ctypes.cast(self._stub_cb, ctypes.c_void_p))
         self._add_hook(UC_HOOK_CODE, self._lib.xd_stub_hook_ptr(), lo, hi - 1)
+
+    def bios_disks(self, answers: list[tuple[int, int, int]]) -> None:
+        """INT 13h AH=08h's (CH, CL, DH) for each hard disk (emu/bios/disk.py `_params`),
+        for the native answer (at most 4 disks; DL = their number)."""
+        ch, cl, dh = (bytes(a[k] for a in answers[:4]).ljust(4, b"\0") for k in range(3))
+        self._lib.xd_set_disks(self._x, len(answers), ch, cl, dh)
 
     def _add_hook(self, htype: int, fnptr: int, begin: int, end: int) -> None:
         handle = ctypes.c_size_t()
@@ -172,7 +179,7 @@ class NativeDelivery:
                     and all(cb in batched for cb in hooks.events)
                     and all(cb in batched for cb in hooks.deliveries)
                     and not (jit is not None and jit.functions)):
-                bits |= XD_SOFT | XD_EXC
+                bits |= XD_SOFT | XD_EXC | XD_SERVICES
         if bits != self.enabled:
             self.enabled = bits
             self._lib.xd_set_enabled(self._x, bits)
@@ -223,9 +230,9 @@ class NativeDelivery:
             self.core.uc.ctl_remove_cache(lin, lin + 1)
 
     # ------------------------------------------------------------------ what C tells Python
-    def counts(self) -> tuple[int, int, int, int]:
-        """(software interrupts, exceptions, IRET/RETF, BIOS default handlers) handled
-        natively so far."""
+    def counts(self) -> tuple[int, ...]:
+        """(software interrupts, exceptions, IRET/RETF, BIOS default handlers, BIOS services)
+        handled natively so far."""
         self._lib.xd_counts(self._x, self._counts)
         return tuple(self._counts)
 
