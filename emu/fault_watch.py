@@ -140,6 +140,8 @@ class FaultWatcher:
     recent-block ring); the explanation is worked out when `explanations` or `last` is read.
     Real-mode exceptions the native path delivered (emu/native_delivery.py) are taken from its
     records the same way, so the watcher does not need to see each delivery (`batched`).
+    Memory (the faulting instruction's bytes, descriptors, the stack) is read when the
+    explanation is made: for the fault a run ends on, that is the memory of the fault.
     """
 
     KEEP = 16
