@@ -246,3 +246,19 @@ def test_single_steps_match(tmp_path, monkeypatch):
             trail.append((m.cycles, m.instructions, m.regs()["eip"], m.regs()["cs"]))
         states.append(trail)
     assert states[0] == states[1]
+
+
+def test_cli_explains_the_last_native_exception_as_before(tmp_path):
+    """A run that halts after native exceptions prints the same stop line and explanation."""
+    import os
+    import sys
+    img = assemble(tmp_path, "halt", UD2_LOOP.replace("        xor ax, ax\n        out 0xF4, al\n        hlt",
+                                                       "        cli\n        hlt"))
+    outs = []
+    for native in ("1", "0"):
+        env = dict(os.environ, BAREFLOW_NATIVE_DELIVERY=native)
+        p = subprocess.run([sys.executable, "-m", "bareflow.emu.cli", "run", str(img), "--no-stdin"],
+                           capture_output=True, env=env, timeout=120)
+        outs.append((p.returncode, p.stdout, p.stderr))
+    assert outs[0] == outs[1]
+    assert outs[0][0] == 66 and b"The last exception before the stop" in outs[0][2] and b"#UD" in outs[0][2]
