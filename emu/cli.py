@@ -582,4 +582,5 @@ def _write_text(path: str, text: str) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .process_exit import exit_process
+    sys.exit(exit_process(main()))

@@ -23,7 +23,6 @@ shard that vanishes or is damaged is simply a miss.  docs/cycle-model.md describ
 from __future__ import annotations
 
 import atexit
-import hashlib
 import marshal
 import os
 import tempfile
@@ -39,6 +38,20 @@ _IDENTITY_BYTES = 64 * 1024
 _MODEL_FILES = ("costs.py", "cost_tables.py", "special.py")
 
 
+def _sha256(data: bytes) -> Any:
+    """hashlib.sha256, from the interpreter's built-in module when there is one: `import
+    hashlib` loads OpenSSL (13-20 ms, a tenth of a short run's start-up) and the digest is the
+    same (tests/emu/test_pricecache.py checks)."""
+    try:
+        from _sha2 import sha256   # Python >= 3.12
+    except ImportError:
+        try:
+            from _sha256 import sha256   # Python 3.11
+        except ImportError:
+            from hashlib import sha256
+    return sha256(data)
+
+
 def _model_id() -> str:
     """Hash of the cost model's source (the pricing code and its tables) and of the
     watched-instruction rules (the cache keeps which instructions of a block are watched): a
@@ -46,7 +59,7 @@ def _model_id() -> str:
     _MODEL_FILES; a file split out of costs.py must be added there."""
     here = Path(__file__)   # not imported: capstone is slow to load
     src = b"".join(here.with_name(name).read_bytes() for name in _MODEL_FILES)
-    return hashlib.sha256(src).hexdigest()[:16]
+    return _sha256(src).hexdigest()[:16]
 
 
 def cache_dir() -> Path:
@@ -60,7 +73,7 @@ def cache_dir() -> Path:
 def image_identity(head: bytes, size: int) -> str:
     """The shard name for a disk: its size and first bytes (boot sector, loader, usually the
     kernel), cheap to compute even for a huge image."""
-    h = hashlib.sha256(size.to_bytes(8, "little"))
+    h = _sha256(size.to_bytes(8, "little"))
     h.update(head[:_IDENTITY_BYTES])
     return h.hexdigest()[:24]
 
