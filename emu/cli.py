@@ -337,7 +337,7 @@ def _main_run(args: list[str]) -> int:
 
         machine.on_serial.append(write_serial)
         KeyScript(machine, steps)
-        from .explain import FaultWatcher
+        from .fault_watch import FaultWatcher
         watcher = FaultWatcher(machine)
         journey = None
         if ns.export_chrome_trace:
@@ -414,6 +414,9 @@ def _main_run_status(machine: Any, reason: Any, killed: bool, stopper: Any, watc
 
 def _write_exports(ns: Any, machine: Any, journey: Any) -> bool:
     """--export-speedscope / --export-chrome-trace / --export-screen-svg (emu/export.py)."""
+    if not (ns.export_speedscope or ns.export_chrome_trace or ns.export_screen_svg
+            or getattr(ns, "screen_png", None)):
+        return True
     from . import export
     try:
         if ns.export_speedscope:
@@ -463,7 +466,7 @@ def _main_explain(args: list[str]) -> int:
     if ns.after_main < 0:
         raise BadArgument(f"--after-main {ns.after_main}: must be 0 or more cycles")
     steps = key_steps(getattr(ns, "key_script", None))
-    from .explain import FaultWatcher
+    from .fault_watch import FaultWatcher
     from .journey import Journey
     from .machine import Machine, MachineConfig, StopReason
 
