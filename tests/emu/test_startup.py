@@ -167,3 +167,16 @@ def test_dataclass_prices_round_trip_unchanged():
     from bareflow.emu.costs import BlockCost, CostModel
     bc = CostModel().block(bytes.fromhex("b834120000"), 0x7C00, False)
     assert BlockCost(*dataclasses.astuple(bc)) == bc
+
+
+def test_help_is_formatted_as_argparse_formats_it(monkeypatch):
+    """The formatter that skips shutil sizes help exactly as argparse's own (COLUMNS - 2)."""
+    import argparse
+    from bareflow.emu.argparser import Formatter, Parser
+    monkeypatch.setenv("COLUMNS", "67")
+    ours = Parser(prog="x", description="a description long enough to be wrapped " * 3)
+    stock = argparse.ArgumentParser(prog="x", description="a description long enough to be wrapped " * 3)
+    for p in (ours, stock):
+        p.add_argument("--max-cycles", metavar="N", help="stop after N modelled cycles " * 4)
+    assert ours.format_help() == stock.format_help()
+    assert Formatter("x")._width == 65
