@@ -16,9 +16,10 @@ that share it merely share prices, which stay correct because the key is the cod
 Layout: $BAREFLOW_CACHE_DIR, else $XDG_CACHE_HOME/bareflow, else ~/.cache/bareflow; inside it
 `prices-<cost model hash>/<image identity>.marshal`, so any change to the cost model starts
 afresh.  Limits: `MAX_SHARD_ENTRIES` per shard (a shard past it restarts from the prices this
-run used), `MAX_SHARDS` shards and `BAREFLOW_PRICE_CACHE_MB` (default 64) for the folder.  BAREFLOW_PRICE_CACHE=0 turns
-it off.  Two runs may share the folder: a shard is replaced atomically (write + rename), a
-shard that vanishes or is damaged is simply a miss.  docs/cycle-model.md describes it.
+run used), `MAX_SHARDS` shards and `BAREFLOW_PRICE_CACHE_MB` (default 64) for the folder.
+BAREFLOW_PRICE_CACHE=0 turns it off.  Two runs may share the folder: a shard is replaced
+atomically (write + rename), a shard that vanishes or is damaged is simply a miss.
+docs/cycle-model.md and docs/performance.md describe it.
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ _MODEL_FILES = ("costs.py", "cost_tables.py", "special.py")
 def _sha256(data: bytes) -> Any:
     """hashlib.sha256, from the interpreter's built-in module when there is one: `import
     hashlib` loads OpenSSL (13-20 ms, a tenth of a short run's start-up) and the digest is the
-    same (tests/emu/test_pricecache.py checks)."""
+    same (tests/emu/test_startup.py checks)."""
     try:
         from _sha2 import sha256   # Python >= 3.12
     except ImportError:
