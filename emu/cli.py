@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 
 from ..devices.base.errors import BadArgument, BadImage, BareflowError
 from .argparser import Parser
+from .process_exit import exit_process  # noqa: F401  (also the console script's quick exit)
 
 from .args import parse_cycles, parse_memory  # noqa: F401  (also used by the grader)
 from .exitcodes import (EXIT_BAD_IMAGE, EXIT_CYCLE_LIMIT, EXIT_GUEST_ERROR, EXIT_HALTED,  # noqa: F401
@@ -585,5 +586,4 @@ def _write_text(path: str, text: str) -> bool:
 
 
 if __name__ == "__main__":
-    from .process_exit import exit_process
     sys.exit(exit_process(main()))

@@ -10,7 +10,7 @@ stderr - and then ends with `os._exit`.
 It falls back to the ordinary exit (returns the status for `sys.exit`) whenever skipping the
 tear-down could lose something: a non-daemon thread still running (the interpreter would have
 waited for it), or a flush that fails (the ordinary exit reports it, e.g. a closed pipe).  Only
-the console script and `python -m bareflow.emu.cli` call it, never library code or tests.
+the console script (through emu/cli.py) and `python -m bareflow.emu.cli` call it, never library code or tests.
 """
 from __future__ import annotations
 

@@ -36,8 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def console_main() -> int:
     """The `bareflow-emu` console script: `main`, then a quick process exit once the outputs
     are flushed (emu/process_exit.py; only here, never for callers of `main`)."""
-    from bareflow.emu.process_exit import exit_process
-    return exit_process(main())
+    return emu_cli.exit_process(main())
 
 
 if __name__ == "__main__":
