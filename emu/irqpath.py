@@ -500,6 +500,18 @@ def machine_facts(machine: Any) -> IrqFacts:
                     hpet_legacy=bool(getattr(board.gsi, "hpet_legacy", False)))
 
 
+def rows(paths: list[IrqPath]) -> list[dict[str, str]]:
+    """Plain data for a front end (the TUI's view, across the session boundary)."""
+    return [{"line": p.label, "device": ISA_NAMES.get(p.line, "") if p.line < NUM_LINES else "PCI",
+             "route": p.route, "vector": f"{p.vector:#04x}" if p.vector is not None else "-",
+             "where": p.where(), "state": "stops" if p.stop is not None else ("open" if p.line != 2 else "-"),
+             "detail": p.text()} for p in paths]
+
+
+def machine_rows(machine: Any) -> list[dict[str, str]]:
+    return rows(all_paths(machine_facts(machine)))
+
+
 def parse_lines(spec: str) -> list[int] | None:
     """`--irq` argument: a line number (0-23) or 'all' (None)."""
     if spec.strip().lower() == "all":
