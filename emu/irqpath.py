@@ -424,6 +424,7 @@ def irq_path(f: IrqFacts, line: int) -> IrqPath:
         _cpu_stages(b)
         _table_stages(b)
     _other_route(b)
+    _in_handler(b)
     p = b.p
     _answer(p)
     return p
@@ -445,6 +446,17 @@ def _other_route(b: _Path) -> None:
               "arrives twice; mask it in the 8259")
     else:
         b.add("other route", "note", "the 8259 route is closed (masked in the IMR or LINT0 not ExtINT)")
+
+
+def _in_handler(b: _Path) -> None:
+    """An ISR bit is expected while the handler runs: say so when the CPU is inside it."""
+    s, f = b.p.stop, b.f
+    if s is None or "still in service" not in s.text or not b.p.handler:
+        return
+    name = b.p.handler.split(" at ")[0].split("+")[0]
+    here = f.symbolize(f.pc).split("+")[0]
+    if name and not name.startswith("0x") and here == name:
+        b.add("handler", "note", f"the CPU is inside {name} now: normal, as long as it sends the EOI before its IRET")
 
 
 def _answer(p: IrqPath) -> None:

@@ -283,3 +283,15 @@ def test_hpet_legacy_disconnects_irq0() -> None:
     f, _ = board()
     p = irq_path(replace(f, hpet_legacy=True), 0)
     assert p.stop.name == "line" and "legacy replacement" in p.stop.text
+
+
+def test_in_service_while_the_handler_runs() -> None:
+    f, _ = board()
+    f.pic.raise_irq(0)
+    f.pic.acknowledge()
+    named = replace(f, pc=0x100208, symbolize=lambda a: "timer_isr" if a == 0x100200 else
+                    ("timer_isr+0x8" if a == 0x100208 else ""))
+    p = irq_path(named, 0)
+    assert p.stop.name == "master 8259" and p.handler == "timer_isr at 0x00100200"
+    assert any(s.name == "handler" and "inside timer_isr now" in s.text for s in p.stages)
+    assert not any(s.name == "handler" for s in irq_path(replace(named, pc=0x5000), 0).stages)
