@@ -273,6 +273,14 @@ class LocalApic:
         """PPR as the CPU computes it now (TPR, or the class of the highest in-service vector)."""
         return self._ppr()
 
+    def current_count(self) -> int:
+        """The timer's current count register (0x390) now."""
+        return self._current_count()
+
+    def timer_armed(self) -> bool:
+        """Is a timer expiry scheduled (counting, not expired in one-shot mode)?"""
+        return self._timer_event is not None
+
     def accepts_destination(self, dest: int, dest_mode: int) -> bool:
         """Would an I/O APIC message to `dest` (physical 0 / logical 1) reach this CPU?"""
         return self._match(dest, dest_mode)

@@ -451,7 +451,7 @@ def explain_parser() -> argparse.ArgumentParser:
     p.add_argument("--tables", action="store_true",
                    help="after the journey, decode the GDT/LDT, IDT and TSS as the run left them "
                         "(as Bochs's info gdt / info idt / info tss)")
-    p.add_argument("--irq", metavar="N|all", help="after the journey, where a raised IRQ N (0-23, or all) "
+    p.add_argument("--irq", metavar="N|timer|all", help="after the journey, where a raised IRQ N (0-23, the LAPIC timer, or all) "
                    "stops on its way to the handler: 8259, I/O APIC, LAPIC, IF, IDT gate (docs/interrupts.md)")
     _brief_faults(p)
     return p

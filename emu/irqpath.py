@@ -42,6 +42,7 @@ IO_REMOTE_IRR = 1 << 14
 IO_LEVEL = 1 << 15
 NUM_LINES = 16
 NUM_PINS = 24
+TIMER = -1          # the local APIC timer, shown as one more "line"
 ISA_NAMES = {0: "PIT timer", 1: "keyboard", 2: "cascade", 3: "COM2", 4: "COM1", 5: "", 6: "floppy",
              7: "LPT1", 8: "RTC", 9: "ACPI SCI", 10: "", 11: "", 12: "PS/2 mouse", 13: "FPU",
              14: "IDE primary", 15: "IDE secondary"}
@@ -100,6 +101,8 @@ class IrqPath:
 
     @property
     def label(self) -> str:
+        if self.line == TIMER:
+            return "LAPIC timer"
         return f"pin {self.line}" if self.line >= NUM_LINES else f"IRQ{self.line}"
 
     def where(self) -> str:
@@ -123,8 +126,14 @@ def _bits(v: int, n: int = 8) -> str:
     return format(v & ((1 << n) - 1), f"0{n}b")
 
 
+def _device(line: int) -> str:
+    if line == TIMER:
+        return "local APIC"
+    return ISA_NAMES.get(line, "") if line < NUM_LINES else "PCI"
+
+
 def _isa(line: int) -> str:
-    name = ISA_NAMES.get(line, "") if line < NUM_LINES else "PCI"
+    name = _device(line) if line != TIMER else ""
     return f" ({name})" if name else ""
 
 
@@ -405,8 +414,39 @@ def choose_route(f: IrqFacts, line: int) -> str:
     return "8259"
 
 
+def timer_path(f: IrqFacts) -> IrqPath:
+    """The local APIC timer: its LVT, the count, then the LAPIC, the CPU and the gate."""
+    b = _Path(f, TIMER, "LVT")
+    lapic = f.lapic
+    lvt = lapic.lvt[0]
+    b.p.vector = lvt & 0xFF
+    periodic = bool(lvt & (1 << 17))
+    desc = (f"LVT timer={lvt:#010x}: vector {lvt & 0xFF:#04x}, {'periodic' if periodic else 'one-shot'}, "
+            f"initial count {lapic.initial_count:#x}, current {lapic.current_count():#x}, "
+            f"divide by {1 << lapic.count_shift}")
+    if lvt & IO_MASKED:
+        b.add("LVT timer register", "stops", f"the LVT entry is masked (bit 16); {desc}",
+              "clear bit 16 of 0xFEE00320")
+    elif not lapic.initial_count:
+        b.add("LVT timer register", "stops", f"not counting: the initial count is 0; {desc}", "write a count to 0xFEE00380")
+    elif not lapic.timer_armed():
+        b.add("LVT timer register", "stops", f"the one-shot count has expired; {desc}",
+              "write 0xFEE00380 again, or set bit 17 (periodic) in 0xFEE00320")
+    else:
+        b.add("LVT timer register", "open", desc)
+    _lapic_stages(b)
+    _cpu_stages(b)
+    _table_stages(b)
+    _in_handler(b)
+    _answer(b.p)
+    return b.p
+
+
 def irq_path(f: IrqFacts, line: int) -> IrqPath:
-    """Walk IRQ `line` (0-15: ISA lines; 16-23: I/O APIC pins) from the device to the handler."""
+    """Walk IRQ `line` (0-15: ISA lines; 16-23: I/O APIC pins; TIMER: the LAPIC timer) from
+    the device to the handler."""
+    if line == TIMER:
+        return timer_path(f)
     if not 0 <= line < NUM_PINS:
         raise ValueError(f"IRQ {line}: lines are 0-15 (ISA) and 16-23 (I/O APIC pins)")
     route = "8259" if line == 2 else choose_route(f, line)
@@ -476,6 +516,8 @@ def all_paths(f: IrqFacts) -> list[IrqPath]:
     """The 16 ISA lines, plus the I/O APIC pins 16-23 that the guest unmasked."""
     out = [irq_path(f, n) for n in range(NUM_LINES)]
     out += [irq_path(f, n) for n in range(NUM_LINES, NUM_PINS) if not f.ioapic.redir[n] & IO_MASKED]
+    if not f.lapic.lvt[0] & IO_MASKED or f.lapic.initial_count:
+        out.append(timer_path(f))
     return out
 
 
@@ -484,8 +526,8 @@ def table_text(paths: list[IrqPath]) -> str:
     rows = [f"{'line':<7}{'device':<14}{'route':<9}{'vector':<7}stops at / delivered to"]
     for p in paths:
         vec = f"{p.vector:#04x}" if p.vector is not None else "-"
-        dev = ISA_NAMES.get(p.line, "") if p.line < NUM_LINES else "PCI"
-        rows.append(f"{p.label:<7}{dev:<14}{p.route:<9}{vec:<7}{p.where()}")
+        label = p.label if p.line != TIMER else "timer"
+        rows.append(f"{label:<7}{_device(p.line):<14}{p.route:<9}{vec:<7}{p.where()}")
     return "\n".join(rows) + "\n"
 
 
@@ -514,7 +556,7 @@ def machine_facts(machine: Any) -> IrqFacts:
 
 def rows(paths: list[IrqPath]) -> list[dict[str, str]]:
     """Plain data for a front end (the TUI's view, across the session boundary)."""
-    return [{"line": p.label, "device": ISA_NAMES.get(p.line, "") if p.line < NUM_LINES else "PCI",
+    return [{"line": p.label, "device": _device(p.line),
              "route": p.route, "vector": f"{p.vector:#04x}" if p.vector is not None else "-",
              "where": p.where(), "state": "stops" if p.stop is not None else ("open" if p.line != 2 else "-"),
              "detail": p.text()} for p in paths]
@@ -525,13 +567,15 @@ def machine_rows(machine: Any) -> list[dict[str, str]]:
 
 
 def parse_lines(spec: str) -> list[int] | None:
-    """`--irq` argument: a line number (0-23) or 'all' (None)."""
+    """`--irq` argument: a line number (0-23), 'timer' (the LAPIC timer) or 'all' (None)."""
     if spec.strip().lower() == "all":
         return None
+    if spec.strip().lower() == "timer":
+        return [TIMER]
     try:
         n = int(spec, 0)
     except ValueError:
-        raise ValueError(f"--irq {spec}: expected a line number 0-23 or 'all'") from None
+        raise ValueError(f"--irq {spec}: expected a line number 0-23, 'timer' or 'all'") from None
     if not 0 <= n < NUM_PINS:
         raise ValueError(f"--irq {spec}: lines are 0-15 (ISA) and 16-23 (I/O APIC pins)")
     return [n]

@@ -295,3 +295,30 @@ def test_in_service_while_the_handler_runs() -> None:
     assert p.stop.name == "master 8259" and p.handler == "timer_isr at 0x00100200"
     assert any(s.name == "handler" and "inside timer_isr now" in s.text for s in p.stages)
     assert not any(s.name == "handler" for s in irq_path(replace(named, pc=0x5000), 0).stages)
+
+
+def test_lapic_timer_path() -> None:
+    f, _ = board(idt_gates=0x50)
+    lapic = f.lapic
+    assert all(p.line != -1 for p in all_paths(f))          # masked and idle: not listed
+    p = irq_path(f, -1)
+    assert p.stop.name == "LVT timer register" and p.stop.text.startswith("the LVT entry is masked (bit 16)")
+    lapic.mmio_write(0x320, 4, 0x20040)                       # periodic, vector 0x40
+    assert "initial count is 0" in irq_path(f, -1).stop.text
+    lapic.mmio_write(0x380, 4, 100000)
+    p = irq_path(f, -1)
+    assert p.stop is None and p.vector == 0x40 and p.answer.startswith("LAPIC timer is delivered as vector 0x40")
+    assert all_paths(f)[-1].label == "LAPIC timer"
+    lapic.mmio_write(0x80, 4, 0x40)                           # TPR class 4 = the vector's class
+    assert irq_path(f, -1).stop.name == "local APIC"
+    assert parse_lines("timer") == [-1]
+
+
+def test_pci_pins_listed_when_unmasked() -> None:
+    f, _ = board()
+    assert [p.label for p in all_paths(f)][-1] == "IRQ15"
+    f.ioapic.mmio_write(0, 4, 0x10 + 2 * 20)
+    f.ioapic.mmio_write(0x10, 4, 0xA029)                      # pin 20: level, active low, vector 0x29
+    p = all_paths(f)[-1]
+    assert p.label == "pin 20" and p.route == "I/O APIC" and p.stop is None and p.vector == 0x29
+    assert "pin 20 PCI           I/O APIC 0x29   delivered" in table_text(all_paths(f))
