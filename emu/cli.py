@@ -465,7 +465,7 @@ def _main_explain(args: list[str]) -> int:
     if ns.after_main < 0:
         raise BadArgument(f"--after-main {ns.after_main}: must be 0 or more cycles")
     steps = key_steps(getattr(ns, "key_script", None))
-    from .irqpath import parse_lines
+    from .irqpath_report import parse_lines
     try:
         irq_lines = parse_lines(ns.irq) if ns.irq is not None else []
     except ValueError as err:
@@ -540,7 +540,7 @@ def _main_explain(args: list[str]) -> int:
         from .tables import machine_tables
         sys.stdout.write("\nDescriptor tables at the end of the run:\n" + machine_tables(machine).text())
     if ns.irq is not None:
-        from .irqpath import report
+        from .irqpath_report import report
         sys.stdout.write("\nThe interrupt path at the end of the run:\n" + report(machine, irq_lines))
     sys.stdout.flush()
     if ns.json and not _write_json(ns.json, {"image": str(ns.image), "cycles": machine.cycles, "stop": reason.value,

@@ -364,7 +364,7 @@ class Runner:
                 from bareflow.emu.tables import machine_tables
                 self.cpu_view.tables = machine_tables(self.machine).text()
             if getattr(self, "want_irqs", False):
-                from bareflow.emu.irqpath import machine_rows
+                from bareflow.emu.irqpath_report import machine_rows
                 self.cpu_view.irqs = machine_rows(self.machine)
         except Exception as err:  # shown in the status bar; the guest is not affected
             self.message = f"cannot read CPU state: {type(err).__name__}: {err}"

@@ -25,7 +25,8 @@ from bareflow.devices.base.clock import Clock  # noqa: E402
 from bareflow.devices.ioapic import IoApic  # noqa: E402
 from bareflow.devices.lapic import LocalApic  # noqa: E402
 from bareflow.devices.pic import Pic  # noqa: E402
-from bareflow.emu.irqpath import IrqFacts, all_paths, irq_path, machine_facts, parse_lines, table_text  # noqa: E402
+from bareflow.emu.irqpath import IrqFacts, all_paths, irq_path  # noqa: E402
+from bareflow.emu.irqpath_report import machine_facts, parse_lines, table_text  # noqa: E402
 from bareflow.emu.machine import Machine, MachineConfig, StopReason  # noqa: E402
 
 needs_nasm = pytest.mark.skipif(shutil.which("nasm") is None, reason="no nasm")
