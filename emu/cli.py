@@ -465,11 +465,8 @@ def _main_explain(args: list[str]) -> int:
     if ns.after_main < 0:
         raise BadArgument(f"--after-main {ns.after_main}: must be 0 or more cycles")
     steps = key_steps(getattr(ns, "key_script", None))
-    from .irqpath_report import parse_lines
-    try:
-        irq_lines = parse_lines(ns.irq) if ns.irq is not None else []
-    except ValueError as err:
-        raise BadArgument(str(err)) from None
+    from .irqpath_report import irq_option
+    irq_lines = irq_option(ns.irq)
     from .explain import FaultWatcher
     from .journey import Journey
     from .machine import Machine, MachineConfig, StopReason

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..devices.base.errors import BadArgument
 from .irqpath import NUM_PINS, TIMER, IrqFacts, IrqPath, all_paths, device_name, irq_path
 
 
@@ -66,6 +67,17 @@ def parse_lines(spec: str) -> list[int] | None:
     if not 0 <= n < NUM_PINS:
         raise ValueError(f"--irq {spec}: lines are 0-15 (ISA) and 16-23 (I/O APIC pins)")
     return [n]
+
+
+def irq_option(spec: str | None) -> list[int] | None:
+    """`explain --irq`: the lines to report ([] without the option); BadArgument (one line,
+    exit 2) for a bad value."""
+    if spec is None:
+        return []
+    try:
+        return parse_lines(spec)
+    except ValueError as err:
+        raise BadArgument(str(err)) from None
 
 
 def report(machine: Any, lines: list[int] | None) -> str:
