@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from .fault_causes import explain
-from .fault_context import Explanation, FaultContext, _insn_text, _md, exc_name
-
 if TYPE_CHECKING:
+    from .fault_context import Explanation, FaultContext
     from .machine import Machine
+
+# The reasoning (emu/fault_causes.py, emu/fault_context.py) is imported when a fault is first
+# explained: every `run` attaches a watcher, and most runs never fault (start-up, issue 11).
 
 # ====================================================================== the live side
 def recent_instructions(machine: "Machine", stop_at: int | None = None, limit: int = 12,
@@ -81,6 +82,7 @@ def _exact_block(machine: "Machine", bc: Any) -> list[tuple[int, str]] | None:
     since), so each block is decoded in its own mode."""
     if bc is None:
         return None
+    from .fault_context import _insn_text, _md
     code = machine.read_mem(bc.address, bc.size)
     want = list(bc.insn_addrs)
     for code32 in (True, False):
@@ -105,6 +107,7 @@ def _frozen_context(machine: "Machine", vector: int, kind: str, error_code: int 
                     code32: bool | None = None, cpl: int | None = None,
                     tables: tuple[tuple[int, int], tuple[int, int]] | None = None) -> FaultContext:
     """A FaultContext from registers taken earlier; memory is read (once per range) on demand."""
+    from .fault_context import FaultContext
     cpu = machine.cpu
     snapshot: dict[tuple[int, int], bytes] = {}
 
@@ -308,7 +311,9 @@ class FaultWatcher:
         return _explain(ctx, vector, error_code)
 
 
-def _explain(ctx: FaultContext, vector: int, error_code: int | None) -> Explanation:
+def _explain(ctx: "FaultContext", vector: int, error_code: int | None) -> "Explanation":
+    from .fault_causes import explain
+    from .fault_context import Explanation, exc_name
     try:
         return explain(ctx)
     except Exception as exc:   # never break the run over a report
