@@ -262,3 +262,22 @@ def test_cli_explains_the_last_native_exception_as_before(tmp_path):
         outs.append((p.returncode, p.stdout, p.stderr))
     assert outs[0] == outs[1]
     assert outs[0][0] == 66 and b"The last exception before the stop" in outs[0][2] and b"#UD" in outs[0][2]
+
+
+def test_an_error_in_a_python_hook_behind_a_native_one_is_raised(tmp_path, monkeypatch):
+    """The native hooks call Python for the rest (INT n it cannot do, BIOS services): an
+    exception there stops the run and is raised by run(), never lost inside C."""
+    img = assemble(tmp_path, "int10", HEAD + """
+        mov ah, 0x0E
+        mov al, 'x'
+        int 0x10
+""" + TAIL + PAD)
+    monkeypatch.setenv("BAREFLOW_NATIVE_DELIVERY", "1")
+    m = Machine(MachineConfig(image=img))
+
+    def broken(vector: int, cpu: Any) -> int:
+        raise RuntimeError(f"service {vector:#x} broke")
+
+    monkeypatch.setattr(m.bios, "handle", broken)
+    with pytest.raises(RuntimeError, match="broke"):
+        m.run()
