@@ -23,6 +23,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
+from . import pcibios
 from .dsdt import dsdt_aml
 from .pciinit import PM_BASE
 
@@ -226,6 +227,7 @@ def install_tables(m: "Board") -> None:
     ram[SMBIOS_AT:SMBIOS_AT + 0x1F] = smbios_entry(table_at, structures)
     data = b"".join(structures)
     ram[table_at:table_at + len(data)] = data
+    pcibios.install(ram)
     fp, table = mp_tables(MPFP_AT + 16)
     ram[MPFP_AT:MPFP_AT + 16] = fp
     ram[MPFP_AT + 16:MPFP_AT + 16 + len(table)] = table
