@@ -261,6 +261,18 @@ table:                                  ; ESI = a table the RSDT points to
         add esi, 10
         mov ecx, 18
         call kputn
+        call kspace
+        sub esi, 10
+        mov eax, [esi + 4]              ; length, and a hash of every byte of the AML
+        call khex8
+        call kspace
+        mov ecx, [esi + 4]
+        xor eax, eax
+.dh:    rol eax, 5
+        xor al, [esi]
+        inc esi
+        loop .dh
+        call khex8
         call knl
         jmp .done
 .madt:  mov ecx, [esi + 4]             ; other tables: the body after the header
