@@ -1,4 +1,4 @@
-"""Debian's i386 Linux kernel started with --kernel (slow: set BAREFLOW_SLOW=1).
+"""Debian's i386 Linux kernel started with --kernel (the boots are slow: set BAREFLOW_SLOW=1).
 
 The set-up fetches `linux-image-686`'s kernel package with apt (its own package lists for i386
 in a cache directory: the host's apt configuration is not touched) and keeps the bzImage in
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(not os.environ.get("BAREFLOW_SLOW"), reason="slow: set BAREFLOW_SLOW=1")
+slow = pytest.mark.skipif(not os.environ.get("BAREFLOW_SLOW"), reason="slow: set BAREFLOW_SLOW=1")
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "bareflow" / "linux"
 APPEND = "console=ttyS0 printk.time=0 nokaslr panic=-1"
@@ -122,6 +122,7 @@ def _bareflow(bzimage: Path, append: str, max_cycles: int, timeout: int) -> subp
                           capture_output=True, timeout=timeout)
 
 
+@slow
 def test_linux_setup_and_decompressor_match_qemu(bzimage: Path) -> None:
     p = _bareflow(bzimage, EARLY_APPEND, 6_000_000_000, 1800)
     assert p.stdout.startswith(QEMU_PREFIX), p.stdout[:300]
@@ -137,6 +138,7 @@ def test_normalise_masks_only_the_named_lines() -> None:
     assert normalise(a) != normalise(a.replace(b"SMBIOS 2.8", b"SMBIOS 2.7"))
 
 
+@slow
 @pytest.mark.skipif(shutil.which("qemu-system-i386") is None, reason="no qemu-system-i386")
 def test_linux_transcript_matches_qemu(bzimage: Path) -> None:
     t0 = time.monotonic()
