@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from . import aml as A
 from .aml import ARG, LOCAL
+from .disk import FLOPPY_FORMATS
 
 PCIHP_BASE = 0xAE00      # ACPI PCI hot-plug registers (hw/acpi/pcihp.c), 0x18 ports
 CPUHP_BASE = 0xAF00      # CPU hot-plug registers (hw/acpi/cpu.c, the "modern" interface), 12 ports
@@ -31,9 +32,24 @@ GPE0_BASE = 0xAFE0
 FW_CFG_BASE = 0x510
 LINK_IRQS = (5, 10, 11)
 N_SLOTS = 32
-#: _FDI of drive A without a diskette (QEMU's fallback drive type) and the _FDE buffer
-FDI_NO_DISK = (0, 5, 0x4F, 0x30, 1, 0xAF, 0x02, 0x25, 0x02, 0x12, 0x1B, 0xFF, 0x6C, 0xF6, 0x0F, 0x08)
+#: the _FDI entries after the drive geometry: SeaBIOS's diskette parameter table, which QEMU
+#: reports whatever the drive
+FDI_PARAMS = (0xAF, 0x02, 0x25, 0x02, 0x12, 0x1B, 0xFF, 0x6C, 0xF6, 0x0F, 0x08)
+#: _FDE: drive A present, B-D absent, no tape (2)
 FDE_ONE_DRIVE = bytes([1, 0, 0, 0]) + bytes(12) + bytes([2, 0, 0, 0])
+#: drive A's CMOS type when no diskette is given: QEMU's fallback drive, 2.88 MB
+NO_DISK_DRIVE_TYPE = 5
+
+
+def floppy_fdi(drive_type: int) -> tuple[int, ...]:
+    """_FDI of drive A: its CMOS type and the largest cylinder, sector and head numbers of any
+    format QEMU's drive of that type reads (fdc-isa.c isa_fdc_get_drive_max_chs over fd_formats),
+    not the diskette's own geometry."""
+    fmts = [f for f in FLOPPY_FORMATS if f[0] == drive_type]
+    maxc = max(f[2] for f in fmts) - 1
+    maxs = max(f[1] for f in fmts)
+    maxh = max(f[3] for f in fmts) - 1
+    return (0, drive_type, maxc, maxs, maxh, *FDI_PARAMS)
 
 
 def _dbug() -> bytes:
@@ -256,7 +272,7 @@ def _fw_cfg() -> bytes:
         A.name("_CRS", A.resource_template(A.io(FW_CFG_BASE, 1, 0x0C)))))
 
 
-def _isa_devices() -> bytes:
+def _isa_devices(floppy_type: int) -> bytes:
     """What the PIIX3 ISA bridge (00:01.0) contributes: the PIRQ route registers as PRQ0-3
     and its ISA devices."""
     def dev(n: str, hid: str, crs: bytes, uid: int | None = None, sta: bool = True) -> bytes:
@@ -270,7 +286,7 @@ def _isa_devices() -> bytes:
     fdc = A.device(
         "FDC0", A.name("_HID", A.eisaid("PNP0700")),
         A.name("_CRS", A.resource_template(A.io(0x3F2, 0, 4), A.io(0x3F7, 0, 1), A.irq_noflags(6), A.dma(2, 0))),
-        A.device("FLPA", A.name("_ADR", 0), A.name("_FDI", A.package(*FDI_NO_DISK))),
+        A.device("FLPA", A.name("_ADR", 0), A.name("_FDI", A.package(*floppy_fdi(floppy_type)))),
         A.name("_FDE", A.buffer(FDE_ONE_DRIVE)))
     return b"".join([
         A.op_region("P40C", A.PCI_CONFIG, 0x60, 4),
@@ -285,7 +301,7 @@ def _isa_devices() -> bytes:
     ])
 
 
-def _slots(present: dict[int, str]) -> bytes:
+def _slots(present: dict[int, str], floppy_type: int) -> bytes:
     """One device per slot: `present` maps slot -> "host" / "isa" / "vga"; the other slots
     are empty hot-plug slots."""
     dsm = A.method("_DSM", 4, True,
@@ -297,7 +313,7 @@ def _slots(present: dict[int, str]) -> bytes:
         body = [A.name("_ADR", slot << 16), A.name("ASUN", slot), dsm]
         kind = present.get(slot)
         if kind == "isa":
-            body.append(_isa_devices())
+            body.append(_isa_devices(floppy_type))
         elif kind == "vga":
             body += [A.method(f"_S{n}D", 0, False, A.return_(0)) for n in (1, 2, 3)]
         elif kind is None:
@@ -311,8 +327,10 @@ def _slots(present: dict[int, str]) -> bytes:
     return A.scope("\\_SB", A.scope("PCI0", *out))
 
 
-def dsdt_aml(memory_bytes: int, hpet_base: int | None = 0xFED00000) -> bytes:
-    """The DSDT's AML body (without the 36-byte table header)."""
+def dsdt_aml(memory_bytes: int, hpet_base: int | None = 0xFED00000,
+             floppy_type: int = NO_DISK_DRIVE_TYPE) -> bytes:
+    """The DSDT's AML body (without the 36-byte table header); `floppy_type` is drive A's CMOS
+    type (emu/bios/disk.py FloppyMedia.drive_type), which QEMU picks from the diskette."""
     parts = [
         _dbug(),
         A.scope("_SB", A.device("PCI0", A.name("_HID", A.eisaid("PNP0A03")), A.name("_ADR", 0),
@@ -328,7 +346,7 @@ def dsdt_aml(memory_bytes: int, hpet_base: int | None = 0xFED00000) -> bytes:
         _root_resources(min(memory_bytes, 0xE0000000)),
         _sleep_states(),
         _fw_cfg(),
-        _slots({0: "host", 1: "isa", 2: "vga"}),
+        _slots({0: "host", 1: "isa", 2: "vga"}, floppy_type),
         A.scope("_GPE", A.method("_E01", 0, False, A.acquire("\\_SB.PCI0.BLCK"),
                                  A.call("\\_SB.PCI0.PCNT"), A.release("\\_SB.PCI0.BLCK"))),
     ]

@@ -24,7 +24,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from . import pcibios
-from .dsdt import dsdt_aml
+from .dsdt import NO_DISK_DRIVE_TYPE, dsdt_aml
 from .pciinit import PM_BASE
 
 if TYPE_CHECKING:
@@ -84,10 +84,10 @@ def facs() -> bytes:
     return struct.pack("<4sI", b"FACS", 64) + bytes(56)
 
 
-def dsdt(memory_bytes: int = 64 << 20, hpet: bool = True) -> bytes:
-    """QEMU's i440FX DSDT (dsdt.py) for this RAM size."""
+def dsdt(memory_bytes: int = 64 << 20, hpet: bool = True, floppy_type: int = NO_DISK_DRIVE_TYPE) -> bytes:
+    """QEMU's i440FX DSDT (dsdt.py) for this RAM size and drive A."""
     from ...devices.hpet import BASE
-    return _acpi(b"DSDT", dsdt_aml(memory_bytes, BASE if hpet else None))
+    return _acpi(b"DSDT", dsdt_aml(memory_bytes, BASE if hpet else None, floppy_type))
 
 
 def fadt(facs_at: int, dsdt_at: int, pm_base: int = PM_BASE) -> bytes:
@@ -146,7 +146,7 @@ def rsdp(rsdt_at: int) -> bytes:
 
 
 def acpi_blob(base: int, pm_base: int = PM_BASE, hpet: bool = True,
-              memory_bytes: int = 64 << 20) -> tuple[bytes, int]:
+              memory_bytes: int = 64 << 20, floppy_type: int = NO_DISK_DRIVE_TYPE) -> tuple[bytes, int]:
     """The tables laid out from `base` in QEMU's order; returns (bytes, RSDT address)."""
     out = bytearray()
 
@@ -157,7 +157,7 @@ def acpi_blob(base: int, pm_base: int = PM_BASE, hpet: bool = True,
         return at
 
     facs_at = place(facs(), 64)
-    dsdt_at = place(dsdt(memory_bytes, hpet))
+    dsdt_at = place(dsdt(memory_bytes, hpet, floppy_type))
     tables = [place(fadt(facs_at, dsdt_at, pm_base)), place(madt())]
     if hpet:
         tables.append(place(hpet_table()))
@@ -219,7 +219,9 @@ def install_tables(m: "Board") -> None:
         pm_base = pci.config_read(1, 3, 0x40, 4) & 0xFFC0 or PM_BASE
     ram = m.ram
     top = m.memory_bytes
-    blob, rsdt_at = acpi_blob(top - HIGH_TABLES, pm_base, hpet="hpet" in m.devices, memory_bytes=top)
+    floppy = getattr(getattr(m.bios, "disks", None), "floppy", None)
+    blob, rsdt_at = acpi_blob(top - HIGH_TABLES, pm_base, hpet="hpet" in m.devices, memory_bytes=top,
+                              floppy_type=floppy.drive_type if floppy is not None else NO_DISK_DRIVE_TYPE)
     ram[top - HIGH_TABLES: top - HIGH_TABLES + len(blob)] = blob
     ram[RSDP_AT:RSDP_AT + 20] = rsdp(rsdt_at)
     structures = smbios_structures(m.memory_bytes)

@@ -103,3 +103,32 @@ def test_ram_size_moves_the_pci_window() -> None:
 def test_no_hpet_no_hpet_device() -> None:
     assert b"PNP0103" not in dsdt_aml(64 << 20)       # (EisaId is compressed: check the name)
     assert b"HPET" in dsdt_aml(64 << 20) and b"HPET" not in dsdt_aml(64 << 20, hpet_base=None)
+
+
+#: drive A's _FDI package under QEMU 7.2 for diskettes of these sizes (read from the DSDT in
+#: guest memory with -drive if=floppy; the rest of the DSDT is the same as without one)
+QEMU_FDI = {None: (5, 0x4F, 0x30, 1), 1474560: (4, 0x52, 0x18, 1), 737280: (4, 0x52, 0x18, 1),
+            2949120: (5, 0x4F, 0x30, 1), 1228800: (2, 0x52, 0x14, 1), 368640: (2, 0x52, 0x14, 1)}
+
+
+@pytest.mark.parametrize("size", sorted(QEMU_FDI, key=lambda s: s or 0))
+def test_floppy_drive_type_shows_in_fdi(size: int | None) -> None:
+    from bareflow.emu.bios.disk import FloppyMedia
+    from bareflow.emu.bios.dsdt import FDI_PARAMS, NO_DISK_DRIVE_TYPE, floppy_fdi
+    dtype = FloppyMedia(size // 512).drive_type if size else NO_DISK_DRIVE_TYPE
+    assert floppy_fdi(dtype) == (0, *QEMU_FDI[size], *FDI_PARAMS)
+    table = dsdt(64 << 20, floppy_type=dtype)
+    assert len(table) == len(dsdt(64 << 20)) and sum(table) & 0xFF == 0
+
+
+def test_machine_with_a_diskette_describes_its_drive(tmp_path: Path) -> None:
+    from bareflow.emu.machine import Machine, MachineConfig
+    img = tmp_path / "fd.img"
+    data = bytearray(1474560)
+    data[0:3] = b"\xFA\xF4\xEB"             # cli; hlt: a boot sector that stops
+    data[510:512] = b"\x55\xAA"
+    img.write_bytes(bytes(data))
+    m = Machine(MachineConfig(image=None, fda=str(img)))
+    at = struct.unpack_from("<I", m.read_phys(BASE_64M + 0x198C + 40, 4))[0]     # FADT.DSDT
+    table = m.read_phys(at, struct.unpack_from("<I", m.read_phys(at + 4, 4))[0])
+    assert table == dsdt(64 << 20, floppy_type=4)
