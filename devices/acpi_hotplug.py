@@ -19,11 +19,13 @@ CPUHP_BASE = 0xAF00
 PCI_UP, PCI_DOWN, PCI_EJ, PCI_RMV, PCI_SEL, PCI_AIDX = 0x00, 0x04, 0x08, 0x0C, 0x10, 0x14
 #: CPU hot-plug registers: selector (write) / data2 (read), flags, command, command data
 CPU_SEL, CPU_FLAGS, CPU_CMD, CPU_DATA = 0, 4, 5, 8
+MAX_BSEL = 256          # ACPI_PCIHP_MAX_HOTPLUG_BUS: bus selects beyond read 0
 CMD_GET_NEXT_WITH_EVENT, CMD_OST_EVENT, CMD_OST_STATUS, CMD_GET_CPU_ID = 0, 1, 2, 3
 
 
 class PciHotplug:
-    """ACPI PCI hot-plug (bus select 0 = the root bus; nothing is ever plugged)."""
+    """ACPI PCI hot-plug (bus select 0 = the root bus; nothing is ever plugged).  Checked
+    against QEMU by tests/images/kern_hotplug.asm."""
     name = "acpi-pcihp"
 
     def __init__(self, *, fixed_slots: Iterable[int] = (0, 1, 2)) -> None:
@@ -40,10 +42,11 @@ class PciHotplug:
 
     def io_read(self, port: int, size: int) -> int:
         off = port - PCIHP_BASE
-        if self.select != 0:
-            return 0
+        if size != 4 or self.select >= MAX_BSEL:
+            return 0        # only dword accesses are valid (QEMU: min/max access size 4)
         if off == PCI_RMV:
-            return self.removable
+            # bus 0's fixed slots are not removable; any other bus number has no devices
+            return self.removable if self.select == 0 else 0xFFFFFFFF
         if off == PCI_SEL:
             return self.select
         if off == PCI_AIDX:
@@ -53,6 +56,8 @@ class PciHotplug:
 
     def io_write(self, port: int, size: int, value: int) -> None:
         off = port - PCIHP_BASE
+        if size != 4:
+            return
         if off == PCI_SEL:
             self.select = value & 0xFFFFFFFF
         elif off == PCI_AIDX:
