@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 
 from ..devices.base.errors import BadArgument, BadImage, BareflowError
 from .argparser import Parser
+from .process_exit import exit_process  # noqa: F401  (also the console script's quick exit)
 
 from .args import parse_cycles, parse_memory  # noqa: F401  (also used by the grader)
 from .exitcodes import (EXIT_BAD_IMAGE, EXIT_CYCLE_LIMIT, EXIT_GUEST_ERROR, EXIT_HALTED,  # noqa: F401
@@ -337,7 +338,7 @@ def _main_run(args: list[str]) -> int:
 
         machine.on_serial.append(write_serial)
         KeyScript(machine, steps)
-        from .explain import FaultWatcher
+        from .fault_watch import FaultWatcher
         watcher = FaultWatcher(machine)
         journey = None
         if ns.export_chrome_trace:
@@ -414,6 +415,9 @@ def _main_run_status(machine: Any, reason: Any, killed: bool, stopper: Any, watc
 
 def _write_exports(ns: Any, machine: Any, journey: Any) -> bool:
     """--export-speedscope / --export-chrome-trace / --export-screen-svg (emu/export.py)."""
+    if not (ns.export_speedscope or ns.export_chrome_trace or ns.export_screen_svg
+            or getattr(ns, "screen_png", None)):
+        return True
     from . import export
     try:
         if ns.export_speedscope:
@@ -451,6 +455,8 @@ def explain_parser() -> argparse.ArgumentParser:
     p.add_argument("--tables", action="store_true",
                    help="after the journey, decode the GDT/LDT, IDT and TSS as the run left them "
                         "(as Bochs's info gdt / info idt / info tss)")
+    p.add_argument("--irq", metavar="N|timer|all", help="after the journey, where a raised IRQ N (0-23, the LAPIC timer, or all) "
+                   "stops on its way to the handler: 8259, I/O APIC, LAPIC, IF, IDT gate (docs/interrupts.md)")
     _brief_faults(p)
     return p
 
@@ -463,7 +469,9 @@ def _main_explain(args: list[str]) -> int:
     if ns.after_main < 0:
         raise BadArgument(f"--after-main {ns.after_main}: must be 0 or more cycles")
     steps = key_steps(getattr(ns, "key_script", None))
-    from .explain import FaultWatcher
+    from .irqpath_report import irq_option
+    irq_lines = irq_option(ns.irq)
+    from .fault_watch import FaultWatcher
     from .journey import Journey
     from .machine import Machine, MachineConfig, StopReason
 
@@ -532,6 +540,9 @@ def _main_explain(args: list[str]) -> int:
     if ns.tables:
         from .tables import machine_tables
         sys.stdout.write("\nDescriptor tables at the end of the run:\n" + machine_tables(machine).text())
+    if ns.irq is not None:
+        from .irqpath_report import report
+        sys.stdout.write("\nThe interrupt path at the end of the run:\n" + report(machine, irq_lines))
     sys.stdout.flush()
     if ns.json and not _write_json(ns.json, {"image": str(ns.image), "cycles": machine.cycles, "stop": reason.value,
                               "milestones": [m.to_dict() for m in journey.milestones],
@@ -582,4 +593,4 @@ def _write_text(path: str, text: str) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_process(main()))

@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import capstone
-from capstone import x86_const as CX
+from .capstone_lazy import CX, capstone   # loaded at the first decode (emu/capstone_lazy.py)
 from unicorn import UC_HOOK_CODE
 
 from .quirks import exception_error_code
@@ -36,10 +35,8 @@ IF_SETTERS = {"sti", "popf", "popfd", "popfw", "iret", "iretd", "iretw"}
 class SpecialInsns:
     def __init__(self, machine: Any) -> None:
         self.m = machine
-        self._md32 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
-        self._md16 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_16)
-        for md in (self._md32, self._md16):
-            md.detail = True
+        #: capstone's 32- and 16-bit decoders, made at the first decode (emu/capstone_lazy.py)
+        self._mds: tuple[Any, Any] | None = None
         self._hooked: set[int] = set()
         self._pending: list[int] = []
         #: address -> (the 16 bytes there, their decode): an interrupt handler's segment loads
@@ -52,6 +49,7 @@ class SpecialInsns:
         self._last_cpl = 0
         self._via = ""
         machine.hooks.events.append(self._observe)
+        machine.hooks.batched.add(self._observe)   # protected-mode deliveries only
 
     def _observe(self, kind: str, _cycle: int, _icount: int, f: dict) -> None:
         """Deliveries change the CPL too (ring 3 -> 0 through a gate): remember it."""
@@ -61,7 +59,13 @@ class SpecialInsns:
             self._last_cpl = 0
 
     def _md(self, mode32: bool) -> capstone.Cs:
-        return self._md32 if mode32 else self._md16
+        mds = self._mds
+        if mds is None:
+            mds = self._mds = (capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32),
+                               capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_16))
+            for md in mds:
+                md.detail = True
+        return mds[0] if mode32 else mds[1]
 
     # ------------------------------------------------------------------ discovery
     def scan(self, code: bytes, pc: int, mode32: bool) -> tuple[bool, bool]:
@@ -106,8 +110,12 @@ class SpecialInsns:
         return False
 
     def install_pending(self) -> None:
+        native = getattr(self.m, "native", None)
         for addr in self._pending:
-            self.m.uc.hook_add(UC_HOOK_CODE, self._on_special, None, addr, addr)
+            if native is not None:
+                native.watch_special(addr)    # a native filter in front of _on_special
+            else:
+                self.m.uc.hook_add(UC_HOOK_CODE, self._on_special, None, addr, addr)
         self._pending.clear()
 
     # ------------------------------------------------------------------ the hook
