@@ -23,11 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import selectors
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,49 +36,8 @@ QEMU = ["qemu-system-i386", "-m", "64", "-net", "none", "-display", "none", "-se
         "-monitor", "none", "-no-reboot"]
 BF = [PY, "-m", "bareflow.emu.cli", "run", "--no-reboot"]
 WORKLOADS = ("grub", "linux", "grub-linux")
-#: (wait for this on COM1, then send this): the grub workload's session
-GRUB_SCRIPT = [
-    (b"for a command-line.", b"c"),
-    (b"grub> ", b"echo hello from the serial line\r"),
-    (b"grub> ", b"ls\r"),
-    (b"grub> ", b"cat (hd0,msdos1)/boot/grub/grub.cfg\r"),
-    (b"grub> ", b"lsmmap\r"),
-    (b"grub> ", b"halt\r"),
-]
-
-
-def run_expect(cmd: list[str], script: list[tuple[bytes, bytes]], timeout: float) -> tuple[float, float, bytes]:
-    """Run cmd with COM1 on its stdin/stdout, answering `script`; (wall s, CPU s, output)."""
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE if script else subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    out = bytearray()
-    pos, step = 0, 0
-    sel = selectors.DefaultSelector()
-    sel.register(p.stdout, selectors.EVENT_READ)
-    while True:
-        if time.perf_counter() - t > timeout:
-            p.kill()
-            break
-        if not sel.select(0.5):
-            continue
-        chunk = os.read(p.stdout.fileno(), 65536)
-        if not chunk:
-            break
-        out += chunk
-        while step < len(script):
-            i = out.find(script[step][0], pos)
-            if i < 0:
-                break
-            pos = i + len(script[step][0])
-            try:
-                p.stdin.write(script[step][1])
-                p.stdin.flush()
-            except BrokenPipeError:
-                pass
-            step += 1
-    _, _status, usage = os.wait4(p.pid, 0)
-    return time.perf_counter() - t, usage.ru_utime + usage.ru_stime, bytes(out)
+GRUB_SCRIPT = guests.GRUB_SHELL_SCRIPT
+run_expect = guests.run_expect
 
 
 def same_output(name: str, ours: bytes, theirs: bytes) -> bool:

@@ -28,11 +28,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import selectors
 import shutil
 import struct
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "bareflow"
@@ -68,6 +70,15 @@ menuentry 'Halt' {
   halt
 }
 """
+#: (wait for this on COM1, then send this): the shell disk's session (menu, commands, halt)
+GRUB_SHELL_SCRIPT = [
+    (b"for a command-line.", b"c"),
+    (b"grub> ", b"echo hello from the serial line\r"),
+    (b"grub> ", b"ls\r"),
+    (b"grub> ", b"cat (hd0,msdos1)/boot/grub/grub.cfg\r"),
+    (b"grub> ", b"lsmmap\r"),
+    (b"grub> ", b"halt\r"),
+]
 PART_START = 2048                    # LBA of the partition (1 MiB, as fdisk aligns it)
 DISK_MB = 24                         # room for the 7 MB kernel and the 1.8 MB of modules
 
@@ -257,6 +268,41 @@ def grub_disk(kind: str) -> Path:
         GRUB_CACHE.mkdir(parents=True, exist_ok=True)
         build_disk(out, cfg, files)
     return out
+
+
+def run_expect(cmd: list[str], script: list[tuple[bytes, bytes]], timeout: float) -> tuple[float, float, bytes]:
+    """Run cmd with COM1 on its stdin/stdout, sending each answer of `script` once its prompt has
+    appeared after the previous one (both emulators then get the same keys at the same point of
+    the guest); (wall s, CPU s of the child, output)."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE if script else subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out = bytearray()
+    pos, step = 0, 0
+    sel = selectors.DefaultSelector()
+    sel.register(p.stdout, selectors.EVENT_READ)
+    while time.perf_counter() - t < timeout:
+        if not sel.select(0.5):
+            continue
+        chunk = os.read(p.stdout.fileno(), 65536)
+        if not chunk:
+            break
+        out += chunk
+        while step < len(script):
+            i = out.find(script[step][0], pos)
+            if i < 0:
+                break
+            pos = i + len(script[step][0])
+            try:
+                p.stdin.write(script[step][1])
+                p.stdin.flush()
+            except BrokenPipeError:
+                pass
+            step += 1
+    else:
+        p.kill()
+    _, _status, usage = os.wait4(p.pid, 0)
+    return time.perf_counter() - t, usage.ru_utime + usage.ru_stime, bytes(out)
 
 
 def main(argv: list[str] | None = None) -> int:

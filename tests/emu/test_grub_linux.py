@@ -82,3 +82,25 @@ def test_grub_started_linux_matches_qemu(disk: Path) -> None:
     assert ours[0] == theirs[0], diff[:6000]
     assert ours[1] == theirs[1]
     assert p.returncode == 0, p.stderr[-500:]    # panic=-1 reboots: with --no-reboot, exit 0
+
+
+@pytest.fixture(scope="module")
+def shell_disk() -> Path:
+    try:
+        return guests.grub_disk("shell")
+    except guests.Unavailable as e:
+        pytest.skip(str(e))
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-i386") is None, reason="no qemu-system-i386")
+def test_grub_menu_and_commands_match_qemu(shell_disk: Path) -> None:
+    """GRUB's menu, command line and a few commands over COM1, then `halt` (GRUB's ACPI power-off
+    through the DSDT's \\_S5): the same bytes as QEMU's.  Each key is sent when the prompt it
+    answers has appeared (guests.run_expect), so both get the same input at the same point."""
+    script = guests.GRUB_SHELL_SCRIPT
+    qw, qc, q = guests.run_expect(QEMU + ["-drive", f"file={shell_disk},format=raw,snapshot=on"], script, 300)
+    bw, bc, b = guests.run_expect([sys.executable, "-m", "bareflow.emu.cli", "run", "--no-reboot", str(shell_disk)],
+                                  script, 900)
+    print(f"QEMU {qw:.1f} s wall {qc:.1f} s CPU, BareFlow {bw:.1f} s wall {bc:.1f} s CPU")
+    assert b"hello from the serial line" in q and b"GNU GRUB" in q, q[-1500:]
+    assert b == q
