@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any
 
-from unicorn import (UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_FETCH_UNMAPPED,
+from unicorn import (UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_INTR, UC_HOOK_MEM_FETCH_UNMAPPED,
                      UC_HOOK_MEM_READ_UNMAPPED, UC_HOOK_MEM_WRITE_UNMAPPED, UC_MODE_32, Uc, UcError)
 from unicorn import x86_const as X
 from unicorn.unicorn_const import UC_ERR_INSN_INVALID
@@ -29,6 +29,7 @@ from .core_delivery import CoreDelivery
 from .cpu import IF, Cpu
 from .debugger import Debugger
 from .fastpath import STOP_DEADLINE, STOP_IRQ_WINDOW, STOP_MISS_ERROR, FastPath
+from .fastports import NativePorts, attach_devices
 from .hooks import Hooks
 from .inputdoor import InputDoor
 from .pricing import Pricer
@@ -88,8 +89,10 @@ class Core(CoreDelivery):
         #: the --trace-insns window (emu/trace.py), only with a trace file
         self.insn_window = InsnWindow(self, trace_insns) if trace_insns is not None and trace else None
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
-        uc.hook_add(UC_HOOK_INSN, self._on_in, None, 1, 0, X.UC_X86_INS_IN)
-        uc.hook_add(UC_HOOK_INSN, self._on_out, None, 1, 0, X.UC_X86_INS_OUT)
+        # IN/OUT: native hooks that answer side-effect-free reads themselves and call
+        # _on_in/_on_out for everything else (emu/fastports.py)
+        self.ports = NativePorts(uc, self.fast, self._on_in, self._on_out)
+        attach_devices(self.ports, board, self.cpu)
         lo, hi = self.bios.stub_range
         uc.hook_add(UC_HOOK_CODE, self._on_stub, None, lo, hi - 1)
         uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED,
@@ -170,7 +173,7 @@ class Core(CoreDelivery):
         self.pricer.host_wrote(addr, n)
 
     # ------------------------------------------------------------------ hooks
-    def _on_in(self, uc, port: int, size: int, _ud) -> int:
+    def _on_in(self, port: int, size: int) -> int:
         self._io_now = self.pricer.exact_now()
         try:
             return self.board.bus.io_read(port, size)
@@ -178,7 +181,7 @@ class Core(CoreDelivery):
             self._io_now = None
             self._after_io()
 
-    def _on_out(self, uc, port: int, size: int, value: int, _ud) -> None:
+    def _on_out(self, port: int, size: int, value: int) -> None:
         self._io_now = self.pricer.exact_now()
         try:
             self.board.bus.io_write(port, size, value)
