@@ -23,7 +23,7 @@
 enum { PR_PYTHON = 0, PR_VALUE = 1, PR_CMOS_DATA = 2 };      /* rkind[port] */
 enum { PW_PYTHON = 0, PW_CMOS_INDEX = 1 };                   /* wkind[port] */
 enum { CK_PYTHON = 0, CK_RAM = 1, CK_TIME = 2, CK_REG_A = 3, CK_REG_C = 4 }; /* cmos_kind[index] */
-#define UC_X86_REG_CR0 28
+#define UC_X86_REG_CR0 50
 #define UC_X86_REG_EFLAGS 25
 #define FPP_EFLAGS_VM 0x20000u
 
