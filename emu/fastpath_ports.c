@@ -20,7 +20,7 @@
  * protected-mode CS whose base Python has not cached) is answered by Python.
  */
 
-enum { PR_PYTHON = 0, PR_VALUE = 1, PR_CMOS_DATA = 2 };      /* rkind[port] */
+enum { PR_PYTHON = 0, PR_VALUE = 1, PR_CMOS_DATA = 2, PR_VGA_STATUS = 3 }; /* rkind[port] */
 enum { PW_PYTHON = 0, PW_CMOS_INDEX = 1 };                   /* wkind[port] */
 enum { CK_PYTHON = 0, CK_RAM = 1, CK_TIME = 2, CK_REG_A = 3, CK_REG_C = 4 }; /* cmos_kind[index] */
 #define UC_X86_REG_CR0 50
@@ -49,6 +49,12 @@ typedef struct {
     uint64_t cmos_uip_cycles;  /* UIP is set this many cycles before each second boundary */
     uint8_t cmos_ram[128];
     uint8_t cmos_kind[128];
+    /* VGA (devices/vga.py): input status 1 at 0x3DA in colour mode */
+    uint32_t vga_flip;         /* the attribute controller's index/data flip-flop */
+    uint32_t vga_misc;         /* miscellaneous output register (bit 0: colour, 0x3Dx) */
+    uint64_t vga_frame;        /* cycles per frame */
+    uint64_t vga_line;         /* cycles per line */
+    uint32_t vga_vfirst, vga_vlast, vga_visible, vga_pad;   /* retrace lines, visible lines */
     uint8_t rkind[65536];      /* per port, reads of one byte */
     uint8_t rval[65536];
     uint8_t wkind[65536];      /* per port, writes of one byte */
@@ -172,6 +178,21 @@ static int cmos_read(fp_ports *p, uc_engine *uc, uint32_t *out) {
     return 0;
 }
 
+/* VGA input status 1 (devices/vga.py input_status_1): the beam's position at `now`; the read
+ * also resets the attribute flip-flop, which lives here while the VGA is attached. */
+static int vga_status(fp_ports *p, uc_engine *uc, uint32_t *out) {
+    uint64_t now;
+    if (!(p->vga_misc & 1) || !p->vga_frame || !p->vga_line || !fpp_now(p, uc, &now)) return 0;
+    uint64_t phase = now % p->vga_frame;
+    uint64_t line = phase / p->vga_line, dot = phase % p->vga_line;
+    uint32_t v = 0;
+    if (line >= p->vga_vfirst && line <= p->vga_vlast) v |= 0x08;
+    if (line >= p->vga_visible || dot * 5 >= p->vga_line * 4) v |= 0x01;
+    p->vga_flip = 0;
+    *out = v;
+    return 1;
+}
+
 static uint32_t fpp_in_hook(uc_engine *uc, uint32_t port, int size, void *user) {
     fp_ports *p = (fp_ports *)user;
     if (p->enabled && size == 1 && port < 65536) {
@@ -182,6 +203,12 @@ static uint32_t fpp_in_hook(uc_engine *uc, uint32_t port, int size, void *user) 
             return p->rval[port];
         case PR_CMOS_DATA:
             if (cmos_read(p, uc, &v)) {
+                p->native_in++;
+                return v;
+            }
+            break;
+        case PR_VGA_STATUS:
+            if (vga_status(p, uc, &v)) {
                 p->native_in++;
                 return v;
             }
@@ -223,7 +250,10 @@ static const size_t fpp_head_layout[] = {
     offsetof(fp_ports, cmos_base_cycle), offsetof(fp_ports, cmos_frozen),
     offsetof(fp_ports, cmos_frozen_valid), offsetof(fp_ports, cmos_irq_level),
     offsetof(fp_ports, cmos_hz), offsetof(fp_ports, cmos_uip_cycles), offsetof(fp_ports, cmos_ram),
-    offsetof(fp_ports, cmos_kind), offsetof(fp_ports, rkind), offsetof(fp_ports, rval),
+    offsetof(fp_ports, cmos_kind), offsetof(fp_ports, vga_flip), offsetof(fp_ports, vga_misc),
+    offsetof(fp_ports, vga_frame), offsetof(fp_ports, vga_line), offsetof(fp_ports, vga_vfirst),
+    offsetof(fp_ports, vga_vlast), offsetof(fp_ports, vga_visible), offsetof(fp_ports, vga_pad),
+    offsetof(fp_ports, rkind), offsetof(fp_ports, rval),
     offsetof(fp_ports, wkind), offsetof(fp_ports, fp),
 };
 size_t fpp_layout(size_t *out, size_t n) {

@@ -6,7 +6,9 @@ device owning the port has published that reading it changes nothing (the UART's
 IIR, LCR, MCR, IER, SCR and divisor latch; port 0x70 reads), or for the MC146818 whose index,
 RAM and time base live in the native struct (`Cmos.attach_native`): OUT 0x70 stores the index,
 IN 0x71 reads a RAM byte, register A (UIP from the exact cycle), register C while it is 0 with
-IRQ8 low, or a time register (computed from the exact cycle as devices/cmos.py does).
+IRQ8 low, or a time register (computed from the exact cycle as devices/cmos.py does); and
+the VGA's input status 1 (0x3DA in colour mode: retrace bits from the exact cycle, resetting
+the attribute flip-flop, which lives in the native struct while the VGA is attached).
 Anything else calls the core's Python handlers, exactly as before.
 
 Exactness: a native answer charges nothing itself (an IN/OUT's cycles are in its block's
@@ -32,7 +34,7 @@ from unicorn.x86_const import UC_X86_INS_IN, UC_X86_INS_OUT
 from ..devices.base.errors import BareflowError
 from .fastpath import FastPath, _load
 
-PR_PYTHON, PR_VALUE, PR_CMOS_DATA = 0, 1, 2
+PR_PYTHON, PR_VALUE, PR_CMOS_DATA, PR_VGA_STATUS = 0, 1, 2, 3
 PW_PYTHON, PW_CMOS_INDEX = 0, 1
 
 
@@ -59,6 +61,14 @@ class _Ports(ctypes.Structure):
         ("cmos_uip_cycles", ctypes.c_uint64),
         ("cmos_ram", ctypes.c_uint8 * 128),
         ("cmos_kind", ctypes.c_uint8 * 128),
+        ("vga_flip", ctypes.c_uint32),
+        ("vga_misc", ctypes.c_uint32),
+        ("vga_frame", ctypes.c_uint64),
+        ("vga_line", ctypes.c_uint64),
+        ("vga_vfirst", ctypes.c_uint32),
+        ("vga_vlast", ctypes.c_uint32),
+        ("vga_visible", ctypes.c_uint32),
+        ("vga_pad", ctypes.c_uint32),
         ("rkind", ctypes.c_uint8 * 65536),
         ("rval", ctypes.c_uint8 * 65536),
         ("wkind", ctypes.c_uint8 * 65536),
@@ -226,6 +236,11 @@ class NativePorts:
             self._store_read(port)
             self._store_write(port)
         return h
+
+    def vga_cell(self, status_port: int) -> _Ports:
+        self._reads[status_port] = (PR_VGA_STATUS, 0)
+        self._store_read(status_port)
+        return self.h
 
     def _store_read(self, port: int) -> None:
         kind, value = self._reads.get(port, (PR_PYTHON, 0))

@@ -7,7 +7,8 @@ of its ports can be read without side effects and what they read (`publish_reads
 that is not attached to a machine with a native path publishes into `NO_NATIVE`, which ignores
 everything, so devices work the same in CPU-less tests.
 
-The CMOS/RTC keeps the registers the native path needs (index, RAM, time base) in a *cell*:
+The CMOS/RTC (index, RAM, time base) and the VGA (flip-flop, misc, beam geometry) keep the
+registers the native path needs in a *cell*:
 plain attributes here, the native struct's fields once attached, so there is one copy.
 """
 from __future__ import annotations
@@ -23,7 +24,13 @@ class NativePorts(Protocol):
 
     def cmos_cell(self, index_port: int, data_port: int, kinds: bytes) -> "CmosCell":
         """Attach an MC146818: OUT index_port is stored in the cell, IN data_port answered from
-        the cell by `kinds[index]` (0 device, 1 RAM byte, 2 time register, 3 register A)."""
+        the cell by `kinds[index]` (0 device, 1 RAM byte, 2 time register, 3 register A,
+        4 register C)."""
+        ...
+
+    def vga_cell(self, status_port: int) -> "VgaCell":
+        """Attach a VGA: IN status_port (input status 1) answered from the cell's clock
+        geometry while misc bit 0 (colour) is set; the read resets the cell's flip-flop."""
         ...
 
 
@@ -43,6 +50,19 @@ class CmosCell:
         self.cmos_ram: bytearray | memoryview = bytearray(128)
 
 
+class VgaCell:
+    """The VGA state the native path reads and writes (field names as in the native struct)."""
+
+    def __init__(self) -> None:
+        self.vga_flip = 0
+        self.vga_misc = 0
+        self.vga_frame = 0
+        self.vga_line = 0
+        self.vga_vfirst = 0
+        self.vga_vlast = 0
+        self.vga_visible = 0
+
+
 class _NoNative:
     """Nothing answers natively: publishing is a no-op, the CMOS cell is plain Python."""
 
@@ -51,6 +71,9 @@ class _NoNative:
 
     def cmos_cell(self, index_port: int, data_port: int, kinds: bytes) -> CmosCell:
         return CmosCell()
+
+    def vga_cell(self, status_port: int) -> VgaCell:
+        return VgaCell()
 
 
 NO_NATIVE: NativePorts = _NoNative()

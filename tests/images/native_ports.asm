@@ -90,6 +90,39 @@ main:
         call hex16
         call nl
 
+        ; VGA input status 1: count polls until vertical retrace starts and while it lasts,
+        ; then the attribute flip-flop the read resets
+        mov si, msg_vga
+        call puts
+        mov dx, 0x3DA
+        xor bp, bp
+.vr0:   inc bp
+        in al, dx
+        test al, 0x08
+        jz .vr0
+        xor di, di
+.vr1:   inc di
+        in al, dx
+        test al, 0x08
+        jnz .vr1
+        mov ax, bp
+        call hex16
+        call space
+        mov ax, di
+        call hex16
+        call space
+        mov dx, 0x3C0
+        mov al, 0x20                ; index (flip-flop -> data)
+        out dx, al
+        in al, dx                   ; 0: the flip-flop points at data
+        call hex8
+        mov dx, 0x3DA
+        in al, dx                   ; resets the flip-flop (native)
+        mov dx, 0x3C0
+        in al, dx                   ; the index again
+        call hex8
+        call nl
+
         ; 16550A: every register, DLAB, loopback, FIFO, overrun.  Results are stored at
         ; `results` and printed afterwards (printing with DLAB or loopback on would not show)
         mov si, msg_uart
@@ -210,6 +243,7 @@ msg_rtc:  db "rtc ", 0
 msg_uip:  db "uip ", 0
 msg_uart: db "uart ", 0
 msg_pm:   db "pm ", 0
+msg_vga:  db "vga ", 0
 results:  times 32 db 0
 
 ; dump_rtc: BL -> register B, then the time registers, A (without UIP), B, D and a RAM byte
