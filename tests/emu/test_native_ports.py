@@ -54,7 +54,8 @@ def _run(img: Path, native: bool, trace_path: Path, max_cycles: int = 3_000_000_
 
 
 @pytest.mark.parametrize("name", ["ports", "native_ports.asm", "core_pm.asm", "bios_serial.asm",
-                                  "reset_cmos.asm", "fluid_llama"])
+                                  "reset_cmos.asm", "ata_pio.asm", "drives_probe.asm", "kern_acpi.asm",
+                                  "fluid_llama"])
 def test_native_answers_change_nothing(name, tmp_path):
     img = _image(name, tmp_path)
     kw: dict = {"no_reboot": False} if name == "reset_cmos.asm" else {}   # it reboots five times
