@@ -148,6 +148,7 @@ class NativePorts:
         self._reads: dict[int, tuple[int, int]] = {}
         self._writes: dict[int, int] = {}
         self._blocked: frozenset[int] | None = frozenset()   # None: every port goes to Python
+        self._forced: frozenset[int] = frozenset()   # ports the tables send to Python now
         self._wanted = True
         self._hooks: list[ctypes.c_size_t] = []
         self._add_hook(UC_X86_INS_IN, lib.fpp_in_hook_ptr())
@@ -193,12 +194,12 @@ class NativePorts:
 
     def observed(self, ports: frozenset[int] | None) -> None:
         """The bus's observers need every access of `ports` (None: of all ports)."""
-        old = self._blocked
         self._blocked = ports
         self._apply_enabled()
         if ports is None:
-            return
-        for port in (old or frozenset()) | ports:
+            return          # switched off altogether; the tables keep what they hold
+        stale, self._forced = self._forced | ports, ports
+        for port in stale:
             self._store_read(port)
             self._store_write(port)
 
@@ -244,7 +245,7 @@ class NativePorts:
 
     def _store_read(self, port: int) -> None:
         kind, value = self._reads.get(port, (PR_PYTHON, 0))
-        if self._blocked and port in self._blocked:
+        if port in self._forced:
             kind = PR_PYTHON
         h = self.h
         h.rval[port] = value
@@ -252,7 +253,7 @@ class NativePorts:
 
     def _store_write(self, port: int) -> None:
         kind = self._writes.get(port, PW_PYTHON)
-        if self._blocked and port in self._blocked:
+        if port in self._forced:
             kind = PW_PYTHON
         self.h.wkind[port] = kind
 

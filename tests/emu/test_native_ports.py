@@ -118,6 +118,13 @@ def test_unsubscribing_gives_the_ports_back(tmp_path):
     stop_lsr()
     m.run(max_cycles=400_000)
     assert m.ports.counts()["python_in"] == c["python_in"]
+    # a port-filtered observer, then one for every port, then both gone: the tables come back
+    stop_lsr = m.bus.observe_io(lambda *a: None, ports={0x3FD})
+    stop_all = m.bus.observe_io(lambda *a: None)
+    assert not m.ports.enabled
+    stop_lsr()
+    stop_all()
+    assert m.ports.enabled and m.ports.h.rkind[0x3FD] == 1 and m.ports.h.wkind[0x70] == 1
 
 
 def test_trace_io_keeps_every_access_in_python(tmp_path):
