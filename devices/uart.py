@@ -62,12 +62,14 @@ class Uart16550:
         self._timeout_event = None
         self._irq_level = 0
         self._native: NativePorts = NO_NATIVE
+        self._published: tuple[int, ...] | None = None
         self.reset()
 
     def attach_native(self, native: NativePorts) -> None:
         """Publish, after every change, the registers the machine's native port path may answer
         without calling this device (see `native_reads`)."""
         self._native = native
+        self._published = None
         self._publish()
 
     def native_reads(self) -> list[int | None]:
@@ -92,7 +94,12 @@ class Uart16550:
                 self.scr]
 
     def _publish(self) -> None:
-        self._native.publish_reads(self.base, self.native_reads())
+        # native_reads() depends on these registers only: most accesses change none of them
+        # (a THR write without THRI), and then there is nothing to publish
+        key = (self.lcr, self.ier, self.iir, self.mcr, self.lsr, self.msr, self.scr, self.divider)
+        if key != self._published:
+            self._published = key
+            self._native.publish_reads(self.base, self.native_reads())
 
     # -- contract -------------------------------------------------------------------------
     def ports(self) -> Iterable[int]:
