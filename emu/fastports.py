@@ -16,6 +16,13 @@ price, charged by the block callback either way) and returns the value the devic
 return, at the same cycle: time-dependent answers use block_base + the instruction's prefix,
 the same figure `Pricer.exact_now` computes.  Unicorn syncs EIP before calling an IN/OUT hook
 (cpu_restore_state in softmmu/ioport.c), so the C hook reads the same EIP the Python one did.
+The exception (Unicorn 2.1.4 uc.c/tcg-runtime.c): after a host write of EIP inside emu_start
+(a hook that skips or redirects an instruction) `skip_sync_pc_on_exit` stays set until the
+translation loop exits, and until then IN/OUT hooks see a stale EIP.  That is why the run is
+stopped after such hooks (emu/special.py's comment on segment loads: OUTs stamped with their
+block's start cycle); the native path keeps those stops and, should a stale EIP still reach it,
+looks the instruction up by that same EIP as `exact_now` does (or hands the access to Python),
+so both paths give the same cycle.
 
 Observers: `Bus.observe_io` observers see the accesses that reach the bus.  Ports an observer
 asked for (`ports=`; all ports when it gave none, as `--trace-io` does) are handed back to
