@@ -29,7 +29,7 @@ from .core_delivery import CoreDelivery
 from .cpu import IF, Cpu
 from .debugger import Debugger
 from .fastpath import STOP_DEADLINE, STOP_IRQ_WINDOW, STOP_MISS_ERROR, FastPath
-from .fastports import NativePorts, attach_devices
+from .fastports import NativePorts, attach_devices, hold_if_unarmed
 from .hooks import Hooks
 from .inputdoor import InputDoor
 from .pricing import Pricer
@@ -93,6 +93,7 @@ class Core(CoreDelivery):
         # _on_in/_on_out for everything else (emu/fastports.py)
         self.ports = NativePorts(uc, self.fast, self._on_in, self._on_out)
         attach_devices(self.ports, board, self.cpu)
+        self.clock.on_schedule = hold_if_unarmed(self.ports, self)
         lo, hi = self.bios.stub_range
         uc.hook_add(UC_HOOK_CODE, self._on_stub, None, lo, hi - 1)
         uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED,
@@ -196,6 +197,7 @@ class Core(CoreDelivery):
             self.fast.set_deadline(0)
         elif deadline is not None and deadline < self.fast.h.deadline:
             self.fast.set_deadline(deadline)
+        self.ports.release()    # the deadline is armed again (emu/fastports.py hold)
 
     def _on_stub(self, uc, address: int, size: int, _ud) -> None:
         vector = self.bios.vector_at(address)
@@ -392,6 +394,7 @@ class Core(CoreDelivery):
     def _emu_slice(self) -> None:
         fast = self.fast
         fast.write(stop_reason=0)
+        self.ports.release()    # the run loop armed the deadline for this slice
         self._bios_wait = False
         begin = self.cpu.get("eip")
         try:
@@ -496,6 +499,7 @@ class Core(CoreDelivery):
             debug.skip_bp = pc
         self.fast.write(step_mode=1)
         self.fast.set_deadline(None)   # one instruction: due events were run above
+        self.ports.release()
         self.fast.write(stop_reason=0)
         self._bios_wait = False
         try:

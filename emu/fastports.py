@@ -157,6 +157,7 @@ class NativePorts:
         self._blocked: frozenset[int] | None = frozenset()   # None: every port goes to Python
         self._forced: frozenset[int] = frozenset()   # ports the tables send to Python now
         self._wanted = True
+        self._held = False
         self._hooks: list[ctypes.c_size_t] = []
         self._add_hook(UC_X86_INS_IN, lib.fpp_in_hook_ptr())
         self._add_hook(UC_X86_INS_OUT, lib.fpp_out_hook_ptr())
@@ -197,7 +198,20 @@ class NativePorts:
         self.enable(False)
 
     def _apply_enabled(self) -> None:
-        self.h.enabled = 1 if self._wanted and self._blocked is not None else 0
+        self.h.enabled = 1 if self._wanted and self._blocked is not None and not self._held else 0
+
+    def hold(self) -> None:
+        """Send every access to Python until `release`: an event was scheduled, inside a slice,
+        by Python code that does not re-arm the deadline (the I/O, MMIO and BIOS paths do, in
+        `Core._after_io`).  The next IN/OUT then re-arms it exactly where it did before the
+        native path existed, so the event fires at the same cycle."""
+        self._held = True
+        self.h.enabled = 0
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._apply_enabled()
 
     def observed(self, ports: frozenset[int] | None) -> None:
         """The bus's observers need every access of `ports` (None: of all ports)."""
@@ -281,3 +295,15 @@ def attach_devices(ports: NativePorts, board: Any, cpu: Any) -> None:
     bus.on_observe_change.append(lambda: ports.observed(bus.observed_ports()))
     ports.observed(bus.observed_ports())
     cpu.cs_cache_listener = ports.cs_cache
+
+
+def hold_if_unarmed(ports: NativePorts, core: Any) -> Callable[[int], None]:
+    """The clock's `on_schedule` for a core: an event scheduled outside an I/O access (where
+    `_after_io` re-arms the deadline) and earlier than the armed deadline holds the native
+    answers until the deadline is armed again (the next Python IN/OUT, the next slice)."""
+    fast_h = core.fast.h
+
+    def on_schedule(cycle: int) -> None:
+        if core._io_now is None and cycle < fast_h.deadline:
+            ports.hold()
+    return on_schedule

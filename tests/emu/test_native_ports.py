@@ -55,7 +55,7 @@ def _run(img: Path, native: bool, trace_path: Path, max_cycles: int = 3_000_000_
 
 @pytest.mark.parametrize("name", ["ports", "native_ports.asm", "core_pm.asm", "bios_serial.asm",
                                   "reset_cmos.asm", "ata_pio.asm", "drives_probe.asm", "kern_acpi.asm",
-                                  "fluid_llama"])
+                                  "kern_apicoff.asm", "fluid_llama"])
 def test_native_answers_change_nothing(name, tmp_path):
     img = _image(name, tmp_path)
     kw: dict = {"no_reboot": False} if name == "reset_cmos.asm" else {}   # it reboots five times
@@ -125,6 +125,22 @@ def test_unsubscribing_gives_the_ports_back(tmp_path):
     stop_lsr()
     stop_all()
     assert m.ports.enabled and m.ports.h.rkind[0x3FD] == 1 and m.ports.h.wkind[0x70] == 1
+
+
+def test_an_event_scheduled_outside_io_holds_the_native_answers(tmp_path):
+    """Python code that schedules an event outside an I/O access (a WRMSR to the APIC base,
+    the run loop) does not re-arm the deadline; the next IN/OUT must then go to Python, whose
+    `_after_io` re-arms it exactly as before the native path existed."""
+    m = Machine(MachineConfig(image=_image("ports", tmp_path)))
+    m.run(max_cycles=100_000)
+    assert m.ports.enabled
+    m.fast.set_deadline(m.cycles + 1_000_000)
+    m.clock.schedule(m.cycles + 10, lambda _c: None, "test")
+    assert not m.ports.enabled                       # held: earlier than the armed deadline
+    m._after_io()
+    assert m.ports.enabled and m.fast.h.deadline == m.cycles + 10
+    m.clock.schedule(m.cycles + 5_000_000, lambda _c: None, "later")
+    assert m.ports.enabled                           # later than the deadline: nothing to do
 
 
 def test_trace_io_keeps_every_access_in_python(tmp_path):
