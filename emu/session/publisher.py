@@ -37,9 +37,12 @@ IDLE_AFTER_TICKS = 5
 #: kernel's timer interrupts retire (fluid_llama at its prompt: ~10,000/s); a computing guest
 #: retires millions
 IDLE_MAX_IPS = 500_000
-#: while quiet: a CPU view every IDLE_CPU_EVERY_S, the profile every IDLE_PROFILE_EVERY_S
+#: while quiet: a CPU view every IDLE_CPU_EVERY_S; the profile at most every
+#: IDLE_PROFILE_EVERY_S, and only once the guest has retired IDLE_PROFILE_GROWTH more
+#: instructions than at the last one sent (the shares shown then move by less than that)
 IDLE_CPU_EVERY_S = 2.0
 IDLE_PROFILE_EVERY_S = 5.0
+IDLE_PROFILE_GROWTH = 0.01
 
 
 class SerialCursor:
@@ -121,10 +124,17 @@ class Publisher:
             self._cpu_seq = r.cpu_seq
             frames.append(CpuFrame(r.cpu_view, r.cpu_seq))
         now = time.monotonic()
-        if (now - self._last_profile >= (IDLE_PROFILE_EVERY_S if quiet else PROFILE_EVERY_S)
-                and m.instructions != self._profile_insns):
+        insns = m.instructions
+        if quiet and self.quiet_ticks == IDLE_AFTER_TICKS:    # just went quiet: the last figures
+            due = insns != self._profile_insns
+        elif quiet:
+            due = (now - self._last_profile >= IDLE_PROFILE_EVERY_S
+                   and abs(insns - self._profile_insns) > IDLE_PROFILE_GROWTH * self._profile_insns)
+        else:
+            due = now - self._last_profile >= PROFILE_EVERY_S and insns != self._profile_insns
+        if due:
             self._last_profile = now
-            self._profile_insns = m.instructions
+            self._profile_insns = insns
             frames.append(ProfileFrame(m.profile_table()))
         graphics = self._graphics()
         if graphics is not None:
