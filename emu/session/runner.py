@@ -354,12 +354,21 @@ class Runner:
         if on:
             self.submit(self._capture)       # a capture now, also while paused
 
+    def set_irqs(self, on: bool) -> None:
+        """The interrupt-path view is open: walk every IRQ line into each CpuView (emu/irqpath.py)."""
+        self.want_irqs = bool(on)
+        if on:
+            self.submit(self._capture)
+
     def _capture(self) -> None:
         try:
             self.cpu_view = capture_cpu(self.machine, self.mem_addr)
             if getattr(self, "want_tables", False):
                 from bareflow.emu.tables import machine_tables
                 self.cpu_view.tables = machine_tables(self.machine).text()
+            if getattr(self, "want_irqs", False):
+                from bareflow.emu.irqpath_report import machine_rows
+                self.cpu_view.irqs = machine_rows(self.machine)
         except Exception as err:  # shown in the status bar; the guest is not affected
             self.message = f"cannot read CPU state: {type(err).__name__}: {err}"
         self.cpu_seq += 1
