@@ -107,7 +107,8 @@ class Publisher:
     def tick(self) -> list[Frame]:
         m, r = self.machine, self.runner
         quiet = self.quiet
-        r.refresh_cpu(IDLE_CPU_EVERY_S if quiet else None)
+        live_view = getattr(r, "want_tables", False) or getattr(r, "want_irqs", False)   # a modal watches
+        r.refresh_cpu(IDLE_CPU_EVERY_S if quiet and not live_view else None)
         frames: list[Frame] = []
         screen = m.screen_bytes()
         if screen != self._screen:
