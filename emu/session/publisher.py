@@ -4,7 +4,8 @@ Why a process and not just the emulator thread: much of the machine is Python (t
 models, timer ticks while the guest idles in HLT).  Sharing one interpreter, the UI thread got
 the GIL only every few switch intervals and redrew the screen 4-10 times a second, and the guest
 lost speed to Textual.  Here the child process runs the `Runner` over the real `Machine` plus a
-publisher thread that sends the frames that changed (emu/session/frames.py) 25 times a second:
+publisher thread that sends the frames that changed (emu/session/frames.py) 25 times a second
+(twice a second while nothing visible changes, see IDLE_PUBLISH_S):
 counters and state, the cursor, the 4000 screen bytes, new COM1 bytes, the CPU view when a new
 one was captured, the profile twice a second, the journey.
 
