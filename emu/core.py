@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any
 
-from unicorn import (UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_FETCH_UNMAPPED,
+from unicorn import (UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_MEM_FETCH_UNMAPPED,
                      UC_HOOK_MEM_READ_UNMAPPED, UC_HOOK_MEM_WRITE_UNMAPPED, UC_MODE_32, Uc, UcError)
 from unicorn import x86_const as X
 from unicorn.unicorn_const import UC_ERR_INSN_INVALID
@@ -31,6 +31,7 @@ from .debugger import Debugger
 from .fastpath import STOP_DEADLINE, STOP_IRQ_WINDOW, STOP_MISS_ERROR, FastPath
 from .hooks import Hooks
 from .inputdoor import InputDoor
+from .native_delivery import NativeDelivery
 from .pricing import Pricer
 from .cpuid import CpuidHook
 from .special import SpecialInsns
@@ -91,11 +92,14 @@ class Core(CoreDelivery):
         self.debug = Debugger(self)
         #: the --trace-insns window (emu/trace.py), only with a trace file
         self.insn_window = InsnWindow(self, trace_insns) if trace_insns is not None and trace else None
-        uc.hook_add(UC_HOOK_INTR, self._on_intr)
+        # the INTR hook is native: real-mode software interrupts are delivered there, the rest
+        # is handed to self._on_intr (emu/native_delivery.py)
+        self.native = NativeDelivery(self)
+        lo, hi = self.bios.stub_range      # the BIOS stubs: default handlers native, the rest _on_stub
+        self.native.hook_stubs(lo, hi, self.bios.default_cost, self.bios.default_vectors())
+        self.native.bios_disks(self.bios.disks.params_answers())
         uc.hook_add(UC_HOOK_INSN, self._on_in, None, 1, 0, X.UC_X86_INS_IN)
         uc.hook_add(UC_HOOK_INSN, self._on_out, None, 1, 0, X.UC_X86_INS_OUT)
-        lo, hi = self.bios.stub_range
-        uc.hook_add(UC_HOOK_CODE, self._on_stub, None, lo, hi - 1)
         uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED,
                     self._on_unmapped)
 
@@ -395,9 +399,13 @@ class Core(CoreDelivery):
         fast.write(stop_reason=0)
         self._bios_wait = False
         begin = self.cpu.get("eip")
+        native = self.native
+        native.update()
         try:
             self.uc.emu_start(begin, 1 << 48)
+            native.raise_hook_error()
         except UcError as exc:
+            native.raise_hook_error()
             if exc.errno == UC_ERR_INSN_INVALID and self._stop is None:
                 # QEMU's translator rejects the opcode: on a CPU that is #UD, delivered like any fault
                 self._raise_exception(6)
@@ -528,7 +536,10 @@ class Core(CoreDelivery):
         count=1 is ignored and the "step" runs on through the cached chain, so drop it first."""
         lin = self.cpu.linear_pc()
         self.uc.ctl_remove_cache(lin, lin + 1)
-        self.uc.emu_start(self.cpu.get("eip"), 1 << 48, count=1)
+        try:
+            self.uc.emu_start(self.cpu.get("eip"), 1 << 48, count=1)
+        finally:
+            self.native.raise_hook_error()
 
     # ------------------------------------------------------------------ messages
     def where(self) -> str:

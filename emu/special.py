@@ -54,6 +54,7 @@ class SpecialInsns:
         self._last_cpl = 0
         self._via = ""
         machine.hooks.events.append(self._observe)
+        machine.hooks.batched.add(self._observe)   # protected-mode deliveries only
 
     def _observe(self, kind: str, _cycle: int, _icount: int, f: dict) -> None:
         """Deliveries change the CPL too (ring 3 -> 0 through a gate): remember it."""
@@ -114,8 +115,12 @@ class SpecialInsns:
         return False
 
     def install_pending(self) -> None:
+        native = getattr(self.m, "native", None)
         for addr in self._pending:
-            self.m.uc.hook_add(UC_HOOK_CODE, self._on_special, None, addr, addr)
+            if native is not None:
+                native.watch_special(addr)    # a native filter in front of _on_special
+            else:
+                self.m.uc.hook_add(UC_HOOK_CODE, self._on_special, None, addr, addr)
         self._pending.clear()
 
     # ------------------------------------------------------------------ the hook
