@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
+from typing import Callable
 from dataclasses import dataclass
 
 from unicorn import Uc
@@ -105,6 +106,11 @@ def decode_descriptor(raw: bytes) -> Descriptor:
                       present=bool(hi >> 15 & 1), db=bool(hi >> 22 & 1), g=g, selector=selector, offset=offset)
 
 
+#: decoded descriptors by their 8 raw bytes (a Descriptor is immutable): a kernel's interrupt
+#: entry and IRET look up the same few CS/SS descriptors on every timer tick (issue 11)
+_DECODED: dict[bytes, Descriptor] = {}
+
+
 class _Mmr(ctypes.Structure):
     """unicorn's uc_x86_mmr (GDTR/IDTR/LDTR/TR), read through the raw C API."""
 
@@ -133,6 +139,9 @@ class Cpu:
         #: A20 is off (0x100000-0x10FFFF then reads through Unicorn, which applies the wrap).
         self.ram: bytearray | None = None
         self._cs_cache: tuple[int, int] | None = None
+        #: told each time the CS cache is filled or dropped (the native port path uses the same
+        #: base: emu/fastports.py)
+        self.cs_cache_listener: Callable[[tuple[int, int] | None], None] | None = None
         self.hma_alias = False
         #: called as write_hook(addr, data) for host writes, so the machine can drop stale code
         self._write_hook = write_hook
@@ -268,7 +277,13 @@ class Cpu:
         index = selector & ~7
         if selector & 4 or index + 7 > limit:
             return None
-        return decode_descriptor(self.read(base + index, 8))
+        raw = bytes(self.read(base + index, 8))
+        d = _DECODED.get(raw)
+        if d is None:
+            d = decode_descriptor(raw)
+            if len(_DECODED) < 4096:
+                _DECODED[raw] = d
+        return d
 
     def seg_base(self, seg: str) -> int:
         sel = self.get(seg)
@@ -309,10 +324,14 @@ class Cpu:
         if cached is None or cached[0] != cs:
             d = self.descriptor(cs)
             cached = self._cs_cache = (cs, d.base if d is not None else 0)
+            if self.cs_cache_listener is not None:
+                self.cs_cache_listener(cached)
         return (cached[1] + eip) & 0xFFFFFFFF
 
     def forget_cs(self) -> None:
         self._cs_cache = None
+        if self.cs_cache_listener is not None:
+            self.cs_cache_listener(None)
 
     @property
     def mode(self) -> str:

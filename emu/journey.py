@@ -225,7 +225,7 @@ class Journey(RealModeMilestones, ProtectedModeMilestones, KernelMilestones, Rin
                 self.feed("io", machine.clock.now(), machine.instructions,
                           {"dir": d, "port": port, "size": size, "value": value})
 
-        machine.bus.observe_io(on_io)
+        machine.bus.observe_io(on_io, ports=WATCH_PORTS)   # the others may be answered natively
         # time travel (emu/timetravel.py) goes back with Machine.restore: rewind with it
         machine.hooks.restores.append(lambda _snapshot: self.rewind(machine.cycles))
         self._a20 = machine.a20
