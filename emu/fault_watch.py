@@ -106,6 +106,9 @@ def context_from_machine(machine: "Machine", vector: int, kind: str, error_code:
                        protected=cpu.protected, code32=cpu.code32(), regs=regs, gdtr=cpu.table("gdtr"),
                        idtr=cpu.table("idtr"), read_mem=read_mem, cpl=cpu.cpl if hasattr(cpu, "cpl") else cs & 3,
                        symbolize=symbolize, cycle=machine.cycles)
+    if vector == 14 and kind == "exception" and cpu.paging():
+        from .page_walk import walk_machine
+        ctx.page_walk = walk_machine(machine, regs.get("cr2", 0), access=error_code or 0)
     fault_lin = ctx.linear(cs, eip)
     ctx.recent = recent_instructions(machine, stop_at=fault_lin if kind == "exception" else None)
     return ctx
