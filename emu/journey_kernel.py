@@ -25,6 +25,7 @@ class KernelMilestones:
 
     def _on_interrupt(self, cycle: int, icount: int, f: dict[str, Any]) -> None:
         self._rings_interrupt(cycle, icount, f)
+        self._paging_interrupt(cycle, icount, f)      # first #PF, LAPIC timer (emu/journey_paging.py)
         kind = f.get("kind")
         vector = f.get("vector", 0)
         if kind == "hardware":
