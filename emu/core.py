@@ -69,6 +69,12 @@ class Core(CoreDelivery):
         self._df_retry: int | None = None   # see _stale_double_fault
         uc = Uc(UC_ARCH_X86, UC_MODE_32)
         uc.ctl_set_cpu_model(X.UC_CPU_X86_QEMU32)
+        # No exit address: after every emu_start Unicorn 2.1 drops the code at `until - 1`, which
+        # with paging on walks linear 0xFFFFFFFF and, when that is unmapped, leaves CR2 =
+        # 0xFFFFFFFF -- a #PF handler that reads CR2 in a later slice saw the wrong address
+        # (tests/emu/test_page_walk.py).  Slices end by deadline, stop or count, never at `until`.
+        uc.ctl_exits_enabled(True)
+        uc.ctl_set_exits([])
         self.uc = uc
         board.attach(uc)
         self.clock = board.clock
