@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 
 from ..devices.base.errors import BadArgument, BadImage, BareflowError
 from .argparser import Parser
+from .page_walk import add_address_option, addresses_text, resolve_address
 
 from .args import parse_cycles, parse_memory  # noqa: F401  (also used by the grader)
 from .exitcodes import (EXIT_BAD_IMAGE, EXIT_CYCLE_LIMIT, EXIT_GUEST_ERROR, EXIT_HALTED,  # noqa: F401
@@ -451,9 +452,7 @@ def explain_parser() -> argparse.ArgumentParser:
     p.add_argument("--tables", action="store_true",
                    help="after the journey, decode the GDT/LDT, IDT and TSS as the run left them "
                         "(as Bochs's info gdt / info idt / info tss)")
-    p.add_argument("--address", action="append", default=[], metavar="A",
-                   help="after the journey, walk the page tables for linear address A (0x.., or a symbol) as the "
-                        "run left them (docs/journey.md); repeatable")
+    add_address_option(p)
     _brief_faults(p)
     return p
 
@@ -483,7 +482,6 @@ def _main_explain(args: list[str]) -> int:
         raise
     if stopper is not None:
         stopper.attach(machine)
-    from .page_walk import addresses_text, resolve_address
     addresses = [resolve_address(machine, a) for a in ns.address]
     watcher = FaultWatcher(machine)
     journey = Journey().attach(machine)
@@ -537,8 +535,7 @@ def _main_explain(args: list[str]) -> int:
     if ns.tables:
         from .tables import machine_tables
         sys.stdout.write("\nDescriptor tables at the end of the run:\n" + machine_tables(machine).text())
-    if addresses:
-        sys.stdout.write(addresses_text(machine, addresses))
+    sys.stdout.write(addresses_text(machine, addresses))      # explain --address (emu/page_walk.py)
     sys.stdout.flush()
     if ns.json and not _write_json(ns.json, {"image": str(ns.image), "cycles": machine.cycles, "stop": reason.value,
                               "milestones": [m.to_dict() for m in journey.milestones],
