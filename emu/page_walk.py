@@ -405,3 +405,38 @@ def addresses_text(machine: Any, addresses: list[int]) -> str:
                 allowed.append(f"{what} {'yes' if not check.refusal else 'no'}")
             out.append("  " + ", ".join(allowed))
     return "\n".join(out) + "\n"
+
+
+def view_text(machine: Any, target: str) -> str:
+    """The TUI's page-walk view (tui/pagewalk.py, through emu/session/runner.py): the walk of
+    `target` (an address or symbol; '' = CR2 when a page fault set it, else the current EIP)
+    in the tables as they are now, what each kind of access would get, and the bytes there."""
+    regs = machine.regs()
+    target = (target or "").strip()
+    if not target:
+        cr2 = regs.get("cr2", 0)
+        lin = cr2 if cr2 else machine.cpu.linear_pc()
+        why = "CR2, the address of the last page fault" if cr2 else "the instruction pointer (CR2 is 0)"
+    else:
+        try:
+            lin = resolve_address(machine, target.removeprefix("#") if target.startswith("#") else target)
+        except Exception as err:        # BadArgument: shown in the view, the guest is not affected
+            return f"cannot walk {target!r}: {str(err).removeprefix('--address ')}\n"
+        why = "as typed"
+    out = [f"Linear address {lin:#010x} ({why})"]
+    pw = walk_machine(machine, lin)
+    out += pw.lines()
+    if pw.paging and pw.phys is not None:
+        allowed = []
+        for code, what in ((0, "kernel read"), (PF_W, "kernel write"), (PF_U, "user read"),
+                           (PF_U | PF_W, "user write")):
+            check = walk_machine(machine, lin, access=code)
+            allowed.append(f"{what}: " + ("allowed" if not check.refusal else f"#PF ({check.refusal.split(':')[0]})"))
+        out.append("  " + "; ".join(allowed))
+    if pw.phys is not None:
+        try:
+            data = machine.read_phys(pw.phys, 16)
+            out.append(f"  bytes at {pw.phys:#010x}: {data.hex(' ')}")
+        except Exception:
+            pass
+    return "\n".join(out) + "\n"
