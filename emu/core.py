@@ -34,6 +34,7 @@ from .inputdoor import InputDoor
 from .pricing import Pricer
 from .cpuid import CpuidHook
 from .special import SpecialInsns
+from .sysenter import install as install_sysenter
 from .stops import StopReason
 from .trace import InsnWindow
 
@@ -96,6 +97,7 @@ class Core(CoreDelivery):
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
         uc.hook_add(UC_HOOK_INSN, self._on_in, None, 1, 0, X.UC_X86_INS_IN)
         uc.hook_add(UC_HOOK_INSN, self._on_out, None, 1, 0, X.UC_X86_INS_OUT)
+        install_sysenter(self)            # Unicorn leaves SYSENTER to us (emu/sysenter.py)
         lo, hi = self.bios.stub_range
         uc.hook_add(UC_HOOK_CODE, self._on_stub, None, lo, hi - 1)
         uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED,
