@@ -54,23 +54,25 @@ class Level:
         v = self.value
         if not v & 1:
             return "P=0 not present (the CPU ignores the other bits: they are the OS's to use)"
+        leaf = self.name == "PTE" or self.large
         if self.name == "PDPTE":       # PAE PDPTEs have only P, PWT, PCD
-            bits = [_bit(v, 0, "P", "present", "not present"), _bit(v, 3, "PWT", "write-through", "write-back"),
-                    _bit(v, 4, "PCD", "cache disabled", "cacheable")]
+            bits = [_bit(v, 0, "P", "present", "not present")]
         else:
             bits = [_bit(v, 0, "P", "present", "not present"), _bit(v, 1, "R/W", "writable", "read-only"),
-                    _bit(v, 2, "U/S", "user", "supervisor"), _bit(v, 3, "PWT", "write-through", "write-back"),
-                    _bit(v, 4, "PCD", "cache disabled", "cacheable"), _bit(v, 5, "A", "accessed", "not accessed")]
-            if self.name == "PTE" or self.large:
+                    _bit(v, 2, "U/S", "user", "supervisor"), _bit(v, 5, "A", "accessed", "not accessed")]
+            if leaf:
                 bits.append(_bit(v, 6, "D", "dirty", "clean"))
             if self.name == "PDE":
-                bits.append(_bit(v, 7, "PS", "large page", "points to a page table"))
-            else:
-                bits.append(_bit(v, 7, "PAT", "PAT", "no PAT"))
-            if self.name == "PTE" or self.large:
-                bits.append(_bit(v, 8, "G", "global", "not global"))
+                bits.append(_bit(v, 7, "PS", "large page", "page table"))
+        # the cache and TLB bits: a word only when set
+        extra = [("PWT", 3, "write-through"), ("PCD", 4, "cache disabled")]
+        if self.name == "PTE":
+            extra.append(("PAT", 7, "PAT"))
+        if leaf:
+            extra.append(("G", 8, "global"))
         if self.width == 8 and self.name != "PDPTE":
-            bits.append(_bit(v, 63, "NX", "no-execute", "executable"))
+            extra.append(("NX", 63, "no-execute"))
+        bits.append(" ".join(f"{n}={(v >> b) & 1}" + (f" ({w})" if v >> b & 1 else "") for n, b, w in extra))
         return ", ".join(bits)
 
     def target(self) -> int:
