@@ -429,12 +429,16 @@ def view_text(machine: Any, target: str) -> str:
     pw = walk_machine(machine, lin)
     out += pw.lines()
     if pw.paging and pw.phys is not None:
-        allowed = []
+        ok, refused, why = [], [], []
         for code, what in ((0, "kernel read"), (PF_W, "kernel write"), (PF_U, "user read"),
                            (PF_U | PF_W, "user write")):
             check = walk_machine(machine, lin, access=code)
-            allowed.append(f"{what}: " + ("allowed" if not check.refusal else f"#PF ({check.refusal.split(':')[0]})"))
-        out.append("  " + "; ".join(allowed))
+            (refused if check.refusal else ok).append(what)
+            reason = check.refusal.split(":")[0]
+            if reason and reason not in why:
+                why.append(reason)
+        out.append("  allowed: " + (", ".join(ok) or "nothing")
+                   + (f"; #PF: {', '.join(refused)} ({'; '.join(why)})" if refused else ""))
     if pw.phys is not None:
         try:
             data = machine.read_phys(pw.phys, 16)

@@ -50,8 +50,8 @@ class PageWalkScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="walk-box"):
-            yield Label("[b]Page walk[/b]  linear -> physical through the guest's page tables now "
-                        "(Enter: walk; empty = CR2 or EIP; Esc: close; `bareflow-emu explain --address A` prints the same)")
+            yield Label("[b]Page walk[/b]  through the guest's page tables now  (Enter: walk; empty = CR2 or EIP; "
+                        "Esc: close)")
             yield Input(placeholder="address (hex, 0x optional, #decimal) or symbol", id="walk-addr")
             with VerticalScroll(id="walk-scroll"):
                 yield Static("walking ...", id="walk-text", markup=False)
