@@ -115,7 +115,7 @@ class PagingMilestones:
                 "register (0xFEE000B0) or no interrupt of equal or lower priority arrives again.",
                 [f"LVT timer {self._lvt_timer:#010x}: vector {vector:#x}, "
                  f"{'periodic' if periodic else 'one-shot'}; divide by {1 << shift}, initial count "
-                 f"{self._timer_count:,} = {ns:,} ns ({ns / 1000:.1f} us) per period at QEMU's 1 GHz APIC clock",
+                 f"{self._timer_count:,} = {ns / 1e6:.3f} ms per {'period' if periodic else 'shot'} at QEMU's 1 GHz APIC clock",
                  f"interrupted {f.get('cs', 0):#06x}:{f.get('eip', 0):#x}, handler "
                  f"{f.get('to_cs', 0):#06x}:{f.get('to_eip', 0):#x}{self._sym(f.get('to_eip', 0))}"]))
 

@@ -400,13 +400,21 @@ def addresses_text(machine: Any, addresses: list[int]) -> str:
         pw = walk_machine(machine, lin)
         out += pw.lines()
         if pw.paging and pw.phys is not None:
-            allowed = []
-            for code, what in ((0, "kernel read"), (PF_W, "kernel write"), (PF_U, "user read"),
-                               (PF_U | PF_W, "user write")):
-                check = walk_machine(machine, lin, access=code)
-                allowed.append(f"{what} {'yes' if not check.refusal else 'no'}")
-            out.append("  " + ", ".join(allowed))
+            out.append(_access_line(machine, lin))
     return "\n".join(out) + "\n"
+
+
+def _access_line(machine: Any, lin: int) -> str:
+    """'  allowed: kernel read, kernel write; #PF: user read, user write (user access to ...)'."""
+    ok, refused, why = [], [], []
+    for code, what in ((0, "kernel read"), (PF_W, "kernel write"), (PF_U, "user read"), (PF_U | PF_W, "user write")):
+        check = walk_machine(machine, lin, access=code)
+        (refused if check.refusal else ok).append(what)
+        reason = check.refusal.split(":")[0]
+        if reason and reason not in why:
+            why.append(reason)
+    return ("  allowed: " + (", ".join(ok) or "nothing")
+            + (f"; #PF: {', '.join(refused)} ({'; '.join(why)})" if refused else ""))
 
 
 def view_text(machine: Any, target: str) -> str:
@@ -429,16 +437,7 @@ def view_text(machine: Any, target: str) -> str:
     pw = walk_machine(machine, lin)
     out += pw.lines()
     if pw.paging and pw.phys is not None:
-        ok, refused, why = [], [], []
-        for code, what in ((0, "kernel read"), (PF_W, "kernel write"), (PF_U, "user read"),
-                           (PF_U | PF_W, "user write")):
-            check = walk_machine(machine, lin, access=code)
-            (refused if check.refusal else ok).append(what)
-            reason = check.refusal.split(":")[0]
-            if reason and reason not in why:
-                why.append(reason)
-        out.append("  allowed: " + (", ".join(ok) or "nothing")
-                   + (f"; #PF: {', '.join(refused)} ({'; '.join(why)})" if refused else ""))
+        out.append(_access_line(machine, lin))
     if pw.phys is not None:
         try:
             data = machine.read_phys(pw.phys, 16)

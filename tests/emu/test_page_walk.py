@@ -179,7 +179,7 @@ def test_explain_address_prints_the_walk(capsys) -> None:
     assert "PTE[769]   at 0x00021c04 = 0x00301063" in walks        # repaired by the handler: A, D, R/W set
     assert "= physical 0x00400010 (offset 0x10 in a 4 MiB page" in walks
     assert "PDE[768]   at 0x00020c00" in walks
-    assert "kernel read yes, kernel write yes, user read no, user write no" in walks
+    assert "allowed: kernel read, kernel write; #PF: user read, user write (user access to a supervisor page)" in walks
 
 
 def test_explain_address_bad_input_is_one_line(capsys) -> None:
