@@ -240,3 +240,20 @@ def test_journey_apic_milestones_from_a_trace_file(tmp_path) -> None:
     assert status in (0, 67)
     j = Journey().feed_records(read_trace(trace))
     assert j.find("lapic_on") and j.find("lapic_timer")
+
+
+def test_journey_page_fault_milestone_survives_time_travel() -> None:
+    """Going back between the #PF and its return re-arms the hook: the milestone comes once,
+    at the same cycle, when the run goes forward again."""
+    m = Machine(MachineConfig(image=images.build("paging_pf.asm")))
+    j = Journey().attach(m)
+    m.run(max_cycles=47_500)                     # the first #PF is delivered at 46,692
+    assert j.find("exception") and not j.find("pf_handled")
+    snap = m.snapshot()
+    assert m.run(max_cycles=50_000_000) == StopReason.POWER_OFF
+    (first,) = j.find("pf_handled")
+    m.restore(snap)
+    assert not j.find("pf_handled")
+    assert m.run(max_cycles=50_000_000) == StopReason.POWER_OFF
+    (again,) = j.find("pf_handled")
+    assert (again.cycle, again.title) == (first.cycle, first.title)
