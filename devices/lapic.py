@@ -268,6 +268,23 @@ class LocalApic:
             self.set_irq(vector, level)
         # INIT / SIPI / NMI / SMI to self, and anything to other CPUs: nobody there
 
+    # -- read-only views (the interrupt-path view, emu/irqpath.py, asks; it keeps no copy) ----
+    def processor_priority(self) -> int:
+        """PPR as the CPU computes it now (TPR, or the class of the highest in-service vector)."""
+        return self._ppr()
+
+    def current_count(self) -> int:
+        """The timer's current count register (0x390) now."""
+        return self._current_count()
+
+    def timer_armed(self) -> bool:
+        """Is a timer expiry scheduled (counting, not expired in one-shot mode)?"""
+        return self._timer_event is not None
+
+    def accepts_destination(self, dest: int, dest_mode: int) -> bool:
+        """Would an I/O APIC message to `dest` (physical 0 / logical 1) reach this CPU?"""
+        return self._match(dest, dest_mode)
+
     # -- MMIO -------------------------------------------------------------------------
     def mmio_read(self, offset: int, size: int) -> int:
         if size < 4:        # QEMU apic_mem_read: narrower reads return 0

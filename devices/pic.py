@@ -288,6 +288,25 @@ class Pic:
         self._update(m)
         return vector
 
+    # -- read-only view (the interrupt-path view, emu/irqpath.py, asks; it keeps no copy) ---
+    def blocking_in_service(self, line: int) -> int:
+        """The in-service line (0-15) whose missing EOI keeps `line` from being presented
+        now, or -1: as get_irq decides, the highest-priority ISR bit at or above the line's
+        priority (ISR bits of masked lines do not count in special mask mode; the cascade
+        IRQ2 does not block the slave in special fully nested mode)."""
+        chips = [(self.master, line)] if line < 8 else [(self.slave, line - 8), (self.master, 2)]
+        for chip, irq in chips:
+            mask = chip.isr
+            if chip.special_mask:
+                mask &= ~chip.imr
+            if chip.special_fully_nested_mode and chip.is_master:
+                mask &= ~(1 << 2)
+            p = _priority(mask, chip.priority_add)
+            if p != 8 and p <= ((irq - chip.priority_add) & 7):
+                found = (p + chip.priority_add) & 7
+                return found + (8 if chip is self.slave else 0)
+        return -1
+
     # -- convenience ----------------------------------------------------------------------
     def program_like_bios(self, master_base: int = 0x08, slave_base: int = 0x70,
                           master_mask: int = 0xB8, slave_mask: int = 0x8E) -> None:

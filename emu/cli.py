@@ -453,6 +453,8 @@ def explain_parser() -> argparse.ArgumentParser:
                    help="after the journey, decode the GDT/LDT, IDT and TSS as the run left them "
                         "(as Bochs's info gdt / info idt / info tss)")
     add_address_option(p)
+    p.add_argument("--irq", metavar="N|timer|all", help="after the journey, where a raised IRQ N (0-23, the LAPIC timer, or all) "
+                   "stops on its way to the handler: 8259, I/O APIC, LAPIC, IF, IDT gate (docs/interrupts.md)")
     _brief_faults(p)
     return p
 
@@ -465,6 +467,8 @@ def _main_explain(args: list[str]) -> int:
     if ns.after_main < 0:
         raise BadArgument(f"--after-main {ns.after_main}: must be 0 or more cycles")
     steps = key_steps(getattr(ns, "key_script", None))
+    from .irqpath_report import irq_option
+    irq_lines = irq_option(ns.irq)
     from .explain import FaultWatcher
     from .journey import Journey
     from .machine import Machine, MachineConfig, StopReason
@@ -536,6 +540,9 @@ def _main_explain(args: list[str]) -> int:
         from .tables import machine_tables
         sys.stdout.write("\nDescriptor tables at the end of the run:\n" + machine_tables(machine).text())
     sys.stdout.write(addresses_text(machine, addresses))      # explain --address (emu/page_walk.py)
+    if ns.irq is not None:
+        from .irqpath_report import report
+        sys.stdout.write("\nThe interrupt path at the end of the run:\n" + report(machine, irq_lines))
     sys.stdout.flush()
     if ns.json and not _write_json(ns.json, {"image": str(ns.image), "cycles": machine.cycles, "stop": reason.value,
                               "milestones": [m.to_dict() for m in journey.milestones],

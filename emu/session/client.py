@@ -89,6 +89,7 @@ class SessionClient(ABC):
     def save_screen_png(self, path: str) -> None: self.command("save_screen_png", path)
     def set_tables(self, on: bool) -> None: self.command("set_tables", on)
     def set_walk(self, target: str | None) -> None: self.command("set_walk", target)
+    def set_irqs(self, on: bool) -> None: self.command("set_irqs", on)
 
     # --- host input to the guest (the machine's one input door) --------------------------
     def send_keys(self, codes: list[int]) -> None:

@@ -351,6 +351,12 @@ class Runner:
         if on:
             self.submit(self._capture)       # a capture now, also while paused
 
+    def set_irqs(self, on: bool) -> None:
+        """The interrupt-path view is open: walk every IRQ line into each CpuView (emu/irqpath.py)."""
+        self.want_irqs = bool(on)
+        if on:
+            self.submit(self._capture)
+
     def set_walk(self, target: str | None) -> None:
         """The page-walk view is open on `target` (address or symbol, '' = CR2 or EIP; None =
         closed): walk it into each CpuView (emu/page_walk.py)."""
@@ -367,6 +373,9 @@ class Runner:
             if getattr(self, "want_walk", None) is not None:
                 from bareflow.emu.page_walk import view_text
                 self.cpu_view.walk = view_text(self.machine, self.want_walk)
+            if getattr(self, "want_irqs", False):
+                from bareflow.emu.irqpath_report import machine_rows
+                self.cpu_view.irqs = machine_rows(self.machine)
         except Exception as err:  # shown in the status bar; the guest is not affected
             self.message = f"cannot read CPU state: {type(err).__name__}: {err}"
         self.cpu_seq += 1
