@@ -190,7 +190,10 @@ def access_words(code: int) -> str:
 
 def error_code_words(code: int) -> str:
     """'0x3: P=1 protection violation (the page is present), W/R=1 write, U/S=0 supervisor, ...'."""
-    parts = [f"P={code & 1} " + ("protection violation (the page is present)" if code & PF_P else "page not present"),
+    p_words = ("protection violation (the page is present)" if code & PF_P else
+               "(QEMU 7.2 leaves P clear for a reserved-bit fault; Intel CPUs set it)" if code & PF_RSVD else
+               "page not present")
+    parts = [f"P={code & 1} {p_words}",
              f"W/R={code >> 1 & 1} " + ("write" if code & PF_W else "read"),
              f"U/S={code >> 2 & 1} " + ("user mode (CPL 3)" if code & PF_U else "supervisor mode"),
              f"RSVD={code >> 3 & 1}" + (" reserved bit set in an entry" if code & PF_RSVD else ""),

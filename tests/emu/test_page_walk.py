@@ -257,3 +257,19 @@ def test_journey_page_fault_milestone_survives_time_travel() -> None:
     assert m.run(max_cycles=50_000_000) == StopReason.POWER_OFF
     (again,) = j.find("pf_handled")
     assert (again.cycle, again.title) == (first.cycle, first.title)
+
+
+def test_reserved_bit_fault_is_explained_and_matches_qemu() -> None:
+    """A 4 MiB PDE with bit 21 set (tests/images/paging_rsvd.asm): RSVD in the error code, the
+    explainer names the bit; the transcript (error code included) is QEMU 7.2's."""
+    m, w, reason = _run("paging_rsvd.asm")
+    assert reason == StopReason.POWER_OFF
+    out = bytes(m.serial_out)
+    assert b"#PF err=00000008 cr2=00800010" in out and out.endswith(b"rsvd read=5EED0009\r\ndone\r\n")
+    rsvd = w.explanations[-1]
+    assert rsvd.summary.endswith("reserved bit set at the PDE: PDE[2] has bit 21 set, which must be 0 "
+                                 "(error code bit RSVD=1)")
+    assert any("RSVD=1 reserved bit set in an entry" in line for line in rsvd.page_walk)
+    assert any("reserved bit set: bit 21" in line for line in rsvd.page_walk)
+    if shutil.which("qemu-system-i386"):
+        assert images.run_qemu(images.build("paging_rsvd.asm")) == (out, m.exit_status)
