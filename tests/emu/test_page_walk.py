@@ -273,3 +273,18 @@ def test_reserved_bit_fault_is_explained_and_matches_qemu() -> None:
     assert any("reserved bit set: bit 21" in line for line in rsvd.page_walk)
     if shutil.which("qemu-system-i386"):
         assert images.run_qemu(images.build("paging_rsvd.asm")) == (out, m.exit_status)
+
+
+@pytest.mark.parametrize("name", ["paging_user.asm", "kern_lapic.asm"])
+def test_watching_does_not_change_the_run(name: str) -> None:
+    """The journey's one-shot #PF hook and MMIO observer and the explainer's walk leave the
+    cycles, instructions and output exactly as an unwatched run's."""
+    img = images.build(name)
+    plain = Machine(MachineConfig(image=img))
+    plain.run(max_cycles=3_000_000)
+    watched = Machine(MachineConfig(image=img))
+    Journey().attach(watched)
+    FaultWatcher(watched)
+    watched.run(max_cycles=3_000_000)
+    assert (watched.cycles, watched.instructions, bytes(watched.serial_out)) == \
+        (plain.cycles, plain.instructions, bytes(plain.serial_out))
