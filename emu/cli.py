@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 from ..devices.base.errors import BadArgument, BadImage, BareflowError
 from .argparser import Parser
 from .page_walk import add_address_option, addresses_text, resolve_address
+from .process_exit import exit_process  # noqa: F401  (also the console script's quick exit)
 
 from .args import parse_cycles, parse_memory  # noqa: F401  (also used by the grader)
 from .exitcodes import (EXIT_BAD_IMAGE, EXIT_CYCLE_LIMIT, EXIT_GUEST_ERROR, EXIT_HALTED,  # noqa: F401
@@ -338,7 +339,7 @@ def _main_run(args: list[str]) -> int:
 
         machine.on_serial.append(write_serial)
         KeyScript(machine, steps)
-        from .explain import FaultWatcher
+        from .fault_watch import FaultWatcher
         watcher = FaultWatcher(machine)
         journey = None
         if ns.export_chrome_trace:
@@ -415,6 +416,9 @@ def _main_run_status(machine: Any, reason: Any, killed: bool, stopper: Any, watc
 
 def _write_exports(ns: Any, machine: Any, journey: Any) -> bool:
     """--export-speedscope / --export-chrome-trace / --export-screen-svg (emu/export.py)."""
+    if not (ns.export_speedscope or ns.export_chrome_trace or ns.export_screen_svg
+            or getattr(ns, "screen_png", None)):
+        return True
     from . import export
     try:
         if ns.export_speedscope:
@@ -469,7 +473,7 @@ def _main_explain(args: list[str]) -> int:
     steps = key_steps(getattr(ns, "key_script", None))
     from .irqpath_report import irq_option
     irq_lines = irq_option(ns.irq)
-    from .explain import FaultWatcher
+    from .fault_watch import FaultWatcher
     from .journey import Journey
     from .machine import Machine, MachineConfig, StopReason
 
@@ -593,4 +597,4 @@ def _write_text(path: str, text: str) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_process(main()))

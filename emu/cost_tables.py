@@ -12,7 +12,7 @@ costs.py, so changing a number here starts a fresh price cache.
 
 from __future__ import annotations
 
-from capstone import x86_const as X
+from .capstone_lazy import CX as X   # read only when SIMD groups are first asked for
 
 # ---------------------------------------------------------------------------------------------
 # MAME cycles.h, Pentium column: class -> (real mode, protected mode).
@@ -260,11 +260,21 @@ del _names, _stem, _n
 
 _SREGS = {"es", "cs", "ss", "ds", "fs", "gs"}
 _IO_CLASSES = {"IN", "IN_VAR", "OUT", "OUT_VAR", "INS", "OUTS", "REP_INS", "REP_OUTS"}
-_SIMD_GROUPS = {getattr(X, g) for g in (
+_SIMD_GROUP_NAMES = (
     "X86_GRP_SSE1", "X86_GRP_SSE2", "X86_GRP_SSE3", "X86_GRP_SSSE3", "X86_GRP_SSE41",
     "X86_GRP_SSE42", "X86_GRP_SSE4A", "X86_GRP_MMX", "X86_GRP_3DNOW", "X86_GRP_AVX",
     "X86_GRP_AVX2", "X86_GRP_AES", "X86_GRP_PCLMUL", "X86_GRP_F16C", "X86_GRP_FMA",
-    "X86_GRP_SHA") if hasattr(X, g)}
+    "X86_GRP_SHA")
+_simd_groups: frozenset[int] | None = None
+
+
+def simd_groups() -> frozenset[int]:
+    """capstone's ids of the SIMD instruction groups this capstone has (the names above);
+    computed at the first SIMD question, so that importing the tables loads no capstone."""
+    global _simd_groups
+    if _simd_groups is None:
+        _simd_groups = frozenset(getattr(X, g) for g in _SIMD_GROUP_NAMES if hasattr(X, g))
+    return _simd_groups
 #: First opcode bytes of the short accumulator forms "op al/ax/eax, imm".
 _ACC_FORMS = {0x04, 0x05, 0x0C, 0x0D, 0x14, 0x15, 0x1C, 0x1D, 0x24, 0x25, 0x2C, 0x2D,
               0x34, 0x35, 0x3C, 0x3D, 0xA8, 0xA9}

@@ -13,20 +13,21 @@ The native fast path (emu/fastpath.c) calls :meth:`CostModel.block` once per new
 translation block and then only adds the cached numbers, so clarity matters more than speed
 here; a block is still priced in a fraction of a millisecond.
 
-Nothing is cached at module level: a :class:`CostModel` owns its two capstone decoders, and a
-price depends only on the bytes, the address and the mode, never on what was priced before.
+No price is cached at module level (only the two stateless capstone decoders are shared, made
+at the first decode): a price depends only on the bytes, the address and the mode, never on
+what was priced before.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-import capstone
-from capstone import x86_const as X
+from .capstone_lazy import CX as X, capstone   # loaded at the first decode, not at import
 
 from .cost_tables import (  # also re-exported: tests import P5, ATOM... from here
-    _ACC_FORMS, _ALU, _IO_CLASSES, _ROT, _SIMD_GROUPS, _SIMPLE, _SREGS, _SSE, _STRING, _X87,
-    _X87_ATOM, ATOM, DEFAULT_CYCLES, MAME_CODE, P5, SIMD_DEFAULT,
+    _ACC_FORMS, _ALU, _IO_CLASSES, _ROT, _SIMPLE, _SREGS, _SSE, _STRING, _X87,
+    _X87_ATOM, ATOM, DEFAULT_CYCLES, MAME_CODE, P5, SIMD_DEFAULT, simd_groups,
 )
 
 END_KINDS = ("call", "ret", "iret", "jcc", "jmp", "int", "hlt", "other")
@@ -82,11 +83,23 @@ class CostModel:
     def __init__(self, mode32: bool = True, *, table: dict[str, tuple[int, int]] | None = None):
         self.mode32 = mode32
         self.table = {**MAME_CODE, **(P5 if table is None else table)}
-        self._cs32 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
-        self._cs32.detail = True
-        self._cs16 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_16)
-        self._cs16.detail = True
+        self._decoders: tuple[Any, Any] | None = None   # capstone's, made at the first decode
         self._memo: dict[tuple[bytes, bool, bool], _Priced] = {}
+
+    @property
+    def _cs32(self) -> Any:
+        return (self._decoders or self._make_decoders())[0]
+
+    @property
+    def _cs16(self) -> Any:
+        return (self._decoders or self._make_decoders())[1]
+
+    def _make_decoders(self) -> tuple[Any, Any]:
+        """The 32- and 16-bit decoders (detail on).  Made when the first block is priced, not
+        in the constructor: a run whose prices all come from the cache (emu/pricecache.py)
+        and the interrupt prices (`interrupt_cycles`, a table row) never load capstone."""
+        self._decoders = _shared_decoders()
+        return self._decoders
 
     # -- public -------------------------------------------------------------------------------
     def block(self, code: bytes, address: int, mode32: bool, *,
@@ -391,7 +404,7 @@ class CostModel:
             stem = _SSE.get(name)
         if stem is None:
             groups = set(insn.groups)
-            if groups & _SIMD_GROUPS:
+            if groups & simd_groups():
                 return SIMD_DEFAULT
             return None
         if stem in ATOM:
@@ -457,6 +470,23 @@ class CostModel:
         if op0 == 0xF4:
             return "hlt", None
         return "other", None
+
+
+_DECODERS: tuple[Any, Any] | None = None
+
+
+def _shared_decoders() -> tuple[Any, Any]:
+    """One pair of capstone decoders for every model of the process: a decoder keeps no state
+    between calls (its options are fixed here), so sharing it cannot make two prices differ,
+    and a model made per test or per machine does not open capstone again."""
+    global _DECODERS
+    if _DECODERS is None:
+        cs32 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
+        cs32.detail = True
+        cs16 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_16)
+        cs16.detail = True
+        _DECODERS = (cs32, cs16)
+    return _DECODERS
 
 
 def _is_acc_form(op0: int) -> bool:

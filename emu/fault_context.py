@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import capstone
-from capstone import x86_const as CX
+from .capstone_lazy import CX, capstone   # loaded at the first decode (emu/capstone_lazy.py)
 
 from .cpu import Descriptor, decode_descriptor
 from .interrupts import HAS_ERROR_CODE

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from .fault_causes import explain
-from .fault_context import Explanation, FaultContext, _insn_text, _md, exc_name
-
 if TYPE_CHECKING:
+    from .fault_context import Explanation, FaultContext
     from .machine import Machine
+
+# The reasoning (emu/fault_causes.py, emu/fault_context.py) is imported when a fault is first
+# explained: every `run` attaches a watcher, and most runs never fault (start-up, issue 11).
 
 # ====================================================================== the live side
 def recent_instructions(machine: "Machine", stop_at: int | None = None, limit: int = 12) -> list[tuple[int, str]]:
@@ -76,6 +77,7 @@ def _exact_block(machine: "Machine", bc: Any) -> list[tuple[int, str]] | None:
     since), so each block is decoded in its own mode."""
     if bc is None:
         return None
+    from .fault_context import _insn_text, _md
     code = machine.read_mem(bc.address, bc.size)
     want = list(bc.insn_addrs)
     for code32 in (True, False):
@@ -89,6 +91,7 @@ def _exact_block(machine: "Machine", bc: Any) -> list[tuple[int, str]] | None:
 def context_from_machine(machine: "Machine", vector: int, kind: str, error_code: int | None,
                          cs: int, eip: int) -> FaultContext:
     """Freeze what the explainer needs, now (call before the CPU pushes anything)."""
+    from .fault_context import FaultContext
     cpu = machine.cpu
     regs = cpu.regs()
     snapshot: dict[tuple[int, int], bytes] = {}
@@ -195,6 +198,8 @@ class FaultWatcher:
         if ctx is None:
             return
         ctx.chain = events
+        from .fault_causes import explain
+        from .fault_context import Explanation, exc_name
         try:
             expl = explain(ctx)
         except Exception as exc:   # never break the run over a report

@@ -22,7 +22,6 @@ from ..devices.base.cp437 import CP437
 from ..devices.base.errors import BadArgument, BadImage
 from .board import HMA, HMA_SIZE, TEXT_WINDOW, TEXT_WINDOW_SIZE, Board
 from .core import Core
-from .jitdebug import JitDebug
 from .stops import StopReason
 from .paging import PageFault
 from .pricecache import image_identity
@@ -100,7 +99,10 @@ class Machine(Core):
             board.mmio_observers.append(lambda d, addr, size, value: self.emit("mmio", dir=d, addr=addr,
                                                                                 size=size, value=value))
         # code the guest generates, named through GDB's JIT interface (emu/jitdebug.py)
-        self.jit_debug = JitDebug.attach(self)
+        self.jit_debug = None
+        if symbols is not None:   # the interface is found by its symbols: no import without them
+            from .jitdebug import JitDebug
+            self.jit_debug = JitDebug.attach(self)
         self.power_on()
 
     @property
@@ -347,6 +349,8 @@ class Machine(Core):
 
 
 def _load_symbols(config: MachineConfig, image_path: Path) -> Any:
+    if not (config.symbols or config.extra_symbols or config.auto_symbols):
+        return None
     from .symbols import SymbolError, SymbolTable
     symbols = None
     paths: list[Path] = []

@@ -15,15 +15,15 @@ that share it merely share prices, which stay correct because the key is the cod
 
 Layout: $BAREFLOW_CACHE_DIR, else $XDG_CACHE_HOME/bareflow, else ~/.cache/bareflow; inside it
 `prices-<cost model hash>/<image identity>.marshal`, so any change to the cost model starts
-afresh.  Limits: `MAX_SHARD_ENTRIES` per shard (a shard past it restarts from this run's
-prices), `BAREFLOW_PRICE_CACHE_MB` (default 64) for the folder.  BAREFLOW_PRICE_CACHE=0 turns
-it off.  Two runs may share the folder: a shard is replaced atomically (write + rename), a
-shard that vanishes or is damaged is simply a miss.  docs/cycle-model.md describes it.
+afresh.  Limits: `MAX_SHARD_ENTRIES` per shard (a shard past it restarts from the prices this
+run used), `MAX_SHARDS` shards and `BAREFLOW_PRICE_CACHE_MB` (default 64) for the folder.
+BAREFLOW_PRICE_CACHE=0 turns it off.  Two runs may share the folder: a shard is replaced
+atomically (write + rename), a shard that vanishes or is damaged is simply a miss.
+docs/cycle-model.md and docs/performance.md describe it.
 """
 from __future__ import annotations
 
 import atexit
-import hashlib
 import marshal
 import os
 import tempfile
@@ -33,10 +33,27 @@ from typing import Any, BinaryIO
 Key = tuple[int, bytes, bool, bool]
 _instances: list["PriceCache"] = []
 MAX_SHARD_ENTRIES = 100_000
+#: at most this many shards (images) are kept, whatever their size: a save scans the folder to
+#: prune it, and that scan must stay a few milliseconds however many images a machine has run
+MAX_SHARDS = 1024
 DEFAULT_BUDGET_MB = 64
 _IDENTITY_BYTES = 64 * 1024
 #: The files whose source names the cache folder (see `_model_id`).
 _MODEL_FILES = ("costs.py", "cost_tables.py", "special.py")
+
+
+def _sha256(data: bytes) -> Any:
+    """hashlib.sha256, from the interpreter's built-in module when there is one: `import
+    hashlib` loads OpenSSL (13-20 ms, a tenth of a short run's start-up) and the digest is the
+    same (tests/emu/test_startup.py checks)."""
+    try:
+        from _sha2 import sha256   # Python >= 3.12
+    except ImportError:
+        try:
+            from _sha256 import sha256   # Python 3.11
+        except ImportError:
+            from hashlib import sha256
+    return sha256(data)
 
 
 def _model_id() -> str:
@@ -46,7 +63,7 @@ def _model_id() -> str:
     _MODEL_FILES; a file split out of costs.py must be added there."""
     here = Path(__file__)   # not imported: capstone is slow to load
     src = b"".join(here.with_name(name).read_bytes() for name in _MODEL_FILES)
-    return hashlib.sha256(src).hexdigest()[:16]
+    return _sha256(src).hexdigest()[:16]
 
 
 def cache_dir() -> Path:
@@ -60,7 +77,7 @@ def cache_dir() -> Path:
 def image_identity(head: bytes, size: int) -> str:
     """The shard name for a disk: its size and first bytes (boot sector, loader, usually the
     kernel), cheap to compute even for a huge image."""
-    h = hashlib.sha256(size.to_bytes(8, "little"))
+    h = _sha256(size.to_bytes(8, "little"))
     h.update(head[:_IDENTITY_BYTES])
     return h.hexdigest()[:24]
 
@@ -91,6 +108,8 @@ class PriceCache:
         self.path = cache_dir() / f"prices-{_model_id()}" / f"{identity}.marshal" if enabled else None
         self._data: dict[Key, Any] = {}
         self._new: dict[Key, Any] = {}
+        #: keys this process read from the shard: what a full shard restarts from
+        self._used: set[Key] = set()
         if enabled:
             self._data = self._load(touch=True)
             _instances.append(self)
@@ -120,7 +139,10 @@ class PriceCache:
         return cls.for_image("default")
 
     def get(self, key: Key) -> Any:
-        return self._data.get(key)
+        value = self._data.get(key)
+        if value is not None:
+            self._used.add(key)
+        return value
 
     def put(self, key: Key, value: Any) -> None:
         if self.enabled:
@@ -137,7 +159,9 @@ class PriceCache:
             folder.mkdir(parents=True, exist_ok=True)
             merged = self._load()
             if len(merged) + len(self._new) > MAX_SHARD_ENTRIES:
-                merged = {}   # an image that keeps generating code: start this shard again
+                # an image that keeps generating code: start this shard again from what this
+                # run used, so the next run of the same work still finds all its prices
+                merged = {k: self._data[k] for k in self._used if k in self._data}
             merged.update(self._new)
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".prices-")
             with os.fdopen(fd, "wb") as f:
@@ -149,29 +173,40 @@ class PriceCache:
             pass  # a read-only home: the cache is an optimisation, never an error
 
 
-def prune(root: Path, budget: int) -> None:
+def prune(root: Path, budget: int, max_shards: int | None = None) -> None:
     """Delete the least recently used shards (and old cost models' folders, and the single
-    file of earlier versions) until the cache holds at most `budget` bytes."""
+    file of earlier versions) until the cache holds at most `budget` bytes and `max_shards`
+    shards (default MAX_SHARDS).  One scandir and one stat per shard: bounded by MAX_SHARDS."""
+    limit = MAX_SHARDS if max_shards is None else max_shards
     files: list[tuple[float, int, Path]] = []
-    for path in root.glob("prices-*"):
+    try:
+        tops = list(os.scandir(root))
+    except OSError:
+        return
+    for top in tops:
+        if not top.name.startswith("prices-"):
+            continue
         try:
-            if path.is_file():
-                files.append((0.0, path.stat().st_size, path))   # pre-shard layout: oldest
+            if top.is_file():
+                files.append((0.0, top.stat().st_size, Path(top.path)))   # pre-shard layout: oldest
                 continue
-            for shard in path.iterdir():
-                st = shard.stat()
-                files.append((st.st_mtime, st.st_size, shard))
+            with os.scandir(top.path) as shards:
+                for shard in shards:
+                    st = shard.stat()
+                    files.append((st.st_mtime, st.st_size, Path(shard.path)))
         except OSError:
             continue
     total = sum(size for _, size, _ in files)
+    count = len(files)
     for _, size, path in sorted(files, key=lambda t: t[0]):
-        if total <= budget:
+        if total <= budget and count <= limit:
             break
         try:
             path.unlink()
         except OSError:
             pass
         total -= size
+        count -= 1
 
 
 @atexit.register

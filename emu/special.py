@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import capstone
-from capstone import x86_const as CX
+from .capstone_lazy import CX, capstone   # loaded at the first decode (emu/capstone_lazy.py)
 from unicorn import UC_HOOK_CODE
 
 from .quirks import exception_error_code
@@ -36,10 +35,8 @@ IF_SETTERS = {"sti", "popf", "popfd", "popfw", "iret", "iretd", "iretw"}
 class SpecialInsns:
     def __init__(self, machine: Any) -> None:
         self.m = machine
-        self._md32 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
-        self._md16 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_16)
-        for md in (self._md32, self._md16):
-            md.detail = True
+        #: capstone's 32- and 16-bit decoders, made at the first decode (emu/capstone_lazy.py)
+        self._mds: tuple[Any, Any] | None = None
         self._hooked: set[int] = set()
         self._pending: list[int] = []
         #: address -> (the 16 bytes there, their decode): an interrupt handler's segment loads
@@ -61,7 +58,13 @@ class SpecialInsns:
             self._last_cpl = 0
 
     def _md(self, mode32: bool) -> capstone.Cs:
-        return self._md32 if mode32 else self._md16
+        mds = self._mds
+        if mds is None:
+            mds = self._mds = (capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32),
+                               capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_16))
+            for md in mds:
+                md.detail = True
+        return mds[0] if mode32 else mds[1]
 
     # ------------------------------------------------------------------ discovery
     def scan(self, code: bytes, pc: int, mode32: bool) -> tuple[bool, bool]:

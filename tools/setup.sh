@@ -35,10 +35,26 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stam
   touch "$stamp"
 fi
 
+# Start-up (issue 11): setuptools' editable install puts an import hook in a .pth file, and every
+# Python start in this venv ran it (pathlib, importlib.util, re, urllib... ~20 ms, half of a bare
+# `python -c pass`).  A plain path entry does the same job: `bareflow` is a package whose
+# __path__ is this checkout, so bareflow.emu is emu/, bareflow.devices devices/ and so on (new
+# files are seen at once, __file__ names the real file).  Rewritten on every run (idempotent);
+# a later `pip install -e .` by hand only brings the slower hook back.
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+shim=.venv/bareflow-path
+mkdir -p "$shim/bareflow"
+printf '"""BareFlow from this checkout (tools/setup.sh): bareflow.<pkg> is <checkout>/<pkg>."""\n__path__ = [%s]\n' \
+  "$(printf '%s' "$here" | .venv/bin/python -c 'import sys; print(repr(sys.stdin.read()))')" > "$shim/bareflow/__init__.py.new"
+mv "$shim/bareflow/__init__.py.new" "$shim/bareflow/__init__.py"
+for pth in "$site"/__editable__.bareflow-*.pth; do
+  if [ -e "$pth" ]; then printf '%s\n' "$here/$shim" > "$pth"; fi
+done
+
 # Byte-compile the project's own sources: an editable install leaves them uncompiled, and where
 # PYTHONDONTWRITEBYTECODE is set every start compiled ~100 modules again (0.2 s of a 0.33 s run).
 # Up-to-date files are skipped, so this costs ~50 ms when nothing changed.
-.venv/bin/python -m compileall -q -j 0 emu devices tui tools >/dev/null 2>&1 || true
+.venv/bin/python -m compileall -q -j 0 emu devices tui tools "$shim" >/dev/null 2>&1 || true
 
 case "${1:-}" in
   run) shift; exec .venv/bin/bareflow-emu "$@" ;;

@@ -33,5 +33,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return emu_cli.main(argv, front_end=_tui, replay_front_end=_tui_replay)
 
 
+def console_main() -> int:
+    """The `bareflow-emu` console script: `main`, then a quick process exit once the outputs
+    are flushed (emu/process_exit.py; only here, never for callers of `main`)."""
+    return emu_cli.exit_process(main())
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(console_main())
