@@ -7,6 +7,8 @@ batch prompt) it runs, interleaved, N times each:
   bareflow   `bareflow-emu run IMG` with full cycle accounting and the exact profile
   unhooked   the same machine with no block hook (bench/unhooked.py): Unicorn's own speed
   qemu       qemu-system-i386 (TCG) on the same image
+  qemu -icount  the same with `-icount shift=0,sleep=off` (QEMU's deterministic mode, the fair
+             peer of a cycle-exact emulator)
 and prints the median CPU times and the ratios bareflow/unhooked and bareflow/qemu.  Times are
 whole-process wall times (what a user waits for) and, for the two Unicorn runs, the time
 spent inside the run loop (without Python start-up).  All figures are host CPU seconds
@@ -63,7 +65,7 @@ def timed(cmd: list[str], timeout: float = 900) -> tuple[float, bytes, bytes, in
 
 def run_workload(name: str, img: Path, reps: int, tmp: Path) -> dict:
     prof = tmp / f"{abs(hash(name))}.prof.json"
-    samples: dict[str, list[float]] = {"bareflow": [], "unhooked": [], "qemu": [],
+    samples: dict[str, list[float]] = {"bareflow": [], "unhooked": [], "qemu": [], "qemu_icount": [],
                                        "bareflow_run": [], "unhooked_run": []}
     outputs: dict[str, bytes] = {}
     doc: dict = {}
@@ -80,6 +82,9 @@ def run_workload(name: str, img: Path, reps: int, tmp: Path) -> dict:
         w, out, err, rc = timed(QEMU + ["-drive", f"file={img},format=raw,snapshot=on"])
         samples["qemu"].append(w)
         outputs["qemu"] = out
+        w, out, err, rc = timed(QEMU + ["-icount", "shift=0,sleep=off",
+                                        "-drive", f"file={img},format=raw,snapshot=on"])
+        samples["qemu_icount"].append(w)
     med = {k: statistics.median(v) for k, v in samples.items()}
     return {
         "workload": name,
@@ -88,6 +93,7 @@ def run_workload(name: str, img: Path, reps: int, tmp: Path) -> dict:
         "ratio_bareflow_vs_unhooked_run": round(med["bareflow_run"] / med["unhooked_run"], 3),
         "ratio_bareflow_vs_unhooked_process": round(med["bareflow"] / med["unhooked"], 3),
         "ratio_bareflow_vs_qemu_process": round(med["bareflow"] / med["qemu"], 3),
+        "ratio_bareflow_vs_qemu_icount_process": round(med["bareflow"] / med["qemu_icount"], 3),
         "guest_instructions": doc.get("instructions"),
         "guest_cycles": doc.get("cycles"),
         "mips_bareflow": doc.get("mips"),
@@ -118,10 +124,11 @@ def main() -> int:
         print(f"\n== {r['workload']}  (median of {r['reps']})")
         print(f"  bareflow-emu run   {m['bareflow']:8.3f} s CPU process, {m['bareflow_run']:8.3f} s CPU in the run loop")
         print(f"  unhooked Unicorn   {m['unhooked']:8.3f} s CPU process, {m['unhooked_run']:8.3f} s CPU in the run loop")
-        print(f"  qemu-system-i386   {m['qemu']:8.3f} s process (TCG)")
+        print(f"  qemu-system-i386   {m['qemu']:8.3f} s process (TCG), {m['qemu_icount']:8.3f} s with -icount shift=0,sleep=off")
         print(f"  ratio vs unhooked: {r['ratio_bareflow_vs_unhooked_run']:.2f}x (run loop), "
               f"{r['ratio_bareflow_vs_unhooked_process']:.2f}x (process)")
-        print(f"  ratio vs QEMU:     {r['ratio_bareflow_vs_qemu_process']:.2f}x (process)")
+        print(f"  ratio vs QEMU:     {r['ratio_bareflow_vs_qemu_process']:.2f}x (process), "
+              f"{r['ratio_bareflow_vs_qemu_icount_process']:.2f}x vs QEMU -icount")
         print(f"  guest: {r['guest_instructions']} instructions, {r['guest_cycles']} cycles, "
               f"{r['mips_bareflow']} MIPS; serial identical to QEMU: {r['same_serial_as_qemu']}")
     if args.json:

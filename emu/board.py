@@ -16,6 +16,7 @@ import mmap
 from typing import Any, Callable, Protocol
 
 from ..devices.a20 import FastA20
+from ..devices.acpi_hotplug import CpuHotplug, PciHotplug
 from ..devices.acpi_pm import AcpiPm
 from ..devices.base.clock import Clock
 from ..devices.bus import Bus
@@ -169,6 +170,8 @@ class Board:
         self.add_device(Imcr(lapic=lapic))
         self.add_device(PmTimer(clock=clock))
         self.add_device(AcpiPm(clock=clock, power=power))
+        self.add_device(PciHotplug())
+        self.add_device(CpuHotplug(cpus=1))
         self.map_mmio(0xFEE00000, 0x1000, lapic)
         self.map_mmio(0xFEC00000, 0x1000, ioapic)
         self.map_mmio(0xFED00000, 0x1000, self.devices["hpet"])   # 0x400 used; whole pages

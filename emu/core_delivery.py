@@ -32,7 +32,7 @@ class CoreDelivery:
     hooks: Any
     costs: Any
     uc: Any
-    last_fault: dict[str, Any] | None
+    native: Any
     _df_retry: int | None
     no_reboot: bool
 
@@ -68,9 +68,36 @@ class CoreDelivery:
         return True
 
     def _raise_exception(self, vector: int) -> None:
-        """A fault Unicorn reported as an error: charge what retired, deliver it through the IDT."""
-        self.pricer.uncharge_to(self.cpu.linear_pc())
-        self.deliver(vector, self.cpu.get("eip"), "exception", self.special.error_code(vector))
+        """A fault Unicorn reported as an error: charge what retired, deliver it through the IDT.
+        A real-mode #UD is then registered with the native path (emu/native_delivery.py), which
+        delivers the next one at this address before the instruction runs, without leaving
+        emu_start."""
+        lin = self.cpu.linear_pc()
+        bc = self.pricer.current()
+        self.pricer.uncharge_to(lin)
+        if self.deliver(vector, self.cpu.get("eip"), "exception", self.special.error_code(vector)):
+            self.native.fault_site(vector, lin, bc, self.cpu)
+
+    # the last exception delivered: Python's own record, or the native path's newer one
+    _last_fault: dict[str, Any] | None = None
+    _last_fault_native = 0
+
+    @property
+    def last_fault(self) -> dict[str, Any] | None:
+        native = self.__dict__.get("native")
+        if native is not None and native.exceptions() > self._last_fault_native:
+            rec = native.record(native.exceptions())
+            if rec is not None:
+                regs = rec["regs"]
+                return {"vector": rec["vector"], "kind": "exception", "error_code": None,
+                        "cs": regs["cs"], "eip": regs["eip"], "mode": "real"}
+        return self._last_fault
+
+    @last_fault.setter
+    def last_fault(self, value: dict[str, Any] | None) -> None:
+        self._last_fault = value
+        native = self.__dict__.get("native")
+        self._last_fault_native = native.exceptions() if native is not None else 0
 
     # ------------------------------------------------------------------ delivery
     def deliver(self, vector: int, return_eip: int, kind: str, error_code: int | None) -> bool:
@@ -123,7 +150,10 @@ class CoreDelivery:
             self.fast.add_cycles(cost)
         handler = self.cpu.linear_pc()
         self.fast.break_chain()
-        self.fast.push_frame(_return_linear(self.cpu, final), self.pricer.func_index(handler), start)
+        func = self.pricer.func_index(handler)
+        self.fast.push_frame(_return_linear(self.cpu, final), func, start)
+        if not self.cpu.protected:
+            self.native.handler_named(handler, func)   # the native path may deliver there now
         return True
 
 

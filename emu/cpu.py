@@ -105,6 +105,11 @@ def decode_descriptor(raw: bytes) -> Descriptor:
                       present=bool(hi >> 15 & 1), db=bool(hi >> 22 & 1), g=g, selector=selector, offset=offset)
 
 
+#: decoded descriptors by their 8 raw bytes (a Descriptor is immutable): a kernel's interrupt
+#: entry and IRET look up the same few CS/SS descriptors on every timer tick (issue 11)
+_DECODED: dict[bytes, Descriptor] = {}
+
+
 class _Mmr(ctypes.Structure):
     """unicorn's uc_x86_mmr (GDTR/IDTR/LDTR/TR), read through the raw C API."""
 
@@ -268,7 +273,13 @@ class Cpu:
         index = selector & ~7
         if selector & 4 or index + 7 > limit:
             return None
-        return decode_descriptor(self.read(base + index, 8))
+        raw = bytes(self.read(base + index, 8))
+        d = _DECODED.get(raw)
+        if d is None:
+            d = decode_descriptor(raw)
+            if len(_DECODED) < 4096:
+                _DECODED[raw] = d
+        return d
 
     def seg_base(self, seg: str) -> int:
         sel = self.get(seg)

@@ -44,6 +44,7 @@ enum { STOP_NONE = 0, STOP_DEADLINE = 1, STOP_MISS_ERROR = 2, STOP_IRQ_WINDOW = 
 #define MAX_RDTSC 4
 #define STACK_DEPTH 4096
 #define RING 32
+#define XD_LIMIT 0x110000u   /* real-mode linear space (with the HMA) the code map covers */
 
 typedef struct entry {
     uint64_t pc;        /* linear address of the block */
@@ -61,6 +62,7 @@ typedef struct entry {
     uint32_t rdtsc_off[MAX_RDTSC];    /* offset of each RDTSC from pc */
     uint32_t rdtsc_prefix[MAX_RDTSC]; /* cycles before it in the block */
     struct entry *succ; /* last successor block (a one-entry cache); always a live entry */
+    uint32_t xflags;    /* XF_* (native delivery, below): set by fp_set_xflags after insert */
 } entry_t;
 
 typedef struct {
@@ -104,7 +106,10 @@ typedef struct {
     miss_fn miss;
     frame_t stack[STACK_DEPTH];
     uint64_t retranslated;  /* priced blocks dropped because Unicorn translated them again */
+    uint16_t *codemap;      /* native delivery: priced blocks per byte of real-mode memory (or NULL) */
 } fp_state;
+
+static void codemap_add(fp_state *st, const entry_t *e, int delta);
 
 static inline uint32_t hash_key(uint64_t pc, uint32_t size) {
     uint64_t h = (pc ^ ((uint64_t)size << 40)) * 0x9E3779B97F4A7C15ULL;
@@ -162,6 +167,7 @@ void fp_free(fp_state *st) {
     free(st->func_incl);
     free(st->func_calls);
     free(st->func_active);
+    free(st->codemap);
     free(st);
 }
 
@@ -214,6 +220,7 @@ int fp_insert(fp_state *st, uint64_t pc, uint32_t size, uint32_t cost, uint32_t 
         st->live++;
     }
     entry_t *e = &st->table[i];
+    int fresh = slot < 0;
     e->pc = pc;
     e->size = size;
     e->used = 1;
@@ -230,6 +237,8 @@ int fp_insert(fp_state *st, uint64_t pc, uint32_t size, uint32_t cost, uint32_t 
         e->rdtsc_off[k] = rdtsc_off[k];
         e->rdtsc_prefix[k] = rdtsc_prefix[k];
     }
+    e->xflags = 0;
+    if (fresh) codemap_add(st, e, 1);
     if (func >= 0) fp_ensure_funcs(st, (uint32_t)func + 1);
     return (int)i;
 }
@@ -240,6 +249,7 @@ uint32_t fp_invalidate(fp_state *st, uint64_t lo, uint64_t hi) {
     for (uint32_t i = 0; i <= st->mask; i++) {
         entry_t *e = &st->table[i];
         if (e->used == 1 && e->pc < hi && e->pc + e->size > lo) {
+            codemap_add(st, e, -1);
             e->used = 2;
             e->succ = NULL;
             st->live--;
@@ -261,6 +271,7 @@ uint32_t fp_invalidate(fp_state *st, uint64_t lo, uint64_t hi) {
 
 void fp_clear(fp_state *st) {
     memset(st->table, 0, (size_t)(st->mask + 1) * sizeof(entry_t));
+    if (st->codemap) memset(st->codemap, 0, XD_LIMIT * sizeof(uint16_t));
     st->live = st->tombs = 0;
     st->cur = st->prev = NULL;
 }
@@ -540,6 +551,9 @@ size_t fp_layout(size_t *out, size_t n) {
     return count;
 }
 size_t fp_entry_size(void) { return sizeof(entry_t); }
+
+/* Native real-mode delivery: emu/fastpath_native.c (its own file, same translation unit). */
+#include "fastpath_native.c"
 
 /* Only so that the shared object is a valid extension module for setuptools. */
 static struct PyModuleDef fastpath_module = {PyModuleDef_HEAD_INIT, "_fastpath",

@@ -18,16 +18,21 @@ if TYPE_CHECKING:
 # explained: every `run` attaches a watcher, and most runs never fault (start-up, issue 11).
 
 # ====================================================================== the live side
-def recent_instructions(machine: "Machine", stop_at: int | None = None, limit: int = 12) -> list[tuple[int, str]]:
-    """The last instructions executed, from the native ring of recent block start PCs.
+def recent_instructions(machine: "Machine", stop_at: int | None = None, limit: int = 12,
+                        pcs: list[int] | None = None) -> list[tuple[int, str]]:
+    """The last instructions executed, from the native ring of recent block start PCs (or
+    `pcs`, the ring as it was when a fault was recorded).
 
     Each block runs straight from its start to a control transfer, so disassembling from the
     block's PC up to its branch (or to the faulting instruction, for the last block) gives the
     exact instructions retired, in order."""
-    try:
-        pcs = machine.fast.recent_blocks()[-6:]
-    except Exception:   # no native fast path (accounting off): nothing to show
-        return []
+    if pcs is not None:
+        pcs = pcs[-6:]
+    else:
+        try:
+            pcs = machine.fast.recent_blocks()[-6:]
+        except Exception:   # no native fast path (accounting off): nothing to show
+            return []
     priced = _priced_blocks(machine, set(pcs))
     out: list[tuple[int, str]] = []
     for n, pc in enumerate(pcs):
@@ -91,9 +96,19 @@ def _exact_block(machine: "Machine", bc: Any) -> list[tuple[int, str]] | None:
 def context_from_machine(machine: "Machine", vector: int, kind: str, error_code: int | None,
                          cs: int, eip: int) -> FaultContext:
     """Freeze what the explainer needs, now (call before the CPU pushes anything)."""
+    ctx = _frozen_context(machine, vector, kind, error_code, cs, eip, machine.cpu.regs(), machine.cycles)
+    fault_lin = ctx.linear(cs, eip)
+    ctx.recent = recent_instructions(machine, stop_at=fault_lin if kind == "exception" else None)
+    return ctx
+
+
+def _frozen_context(machine: "Machine", vector: int, kind: str, error_code: int | None, cs: int, eip: int,
+                    regs: dict[str, int], cycle: int, protected: bool | None = None,
+                    code32: bool | None = None, cpl: int | None = None,
+                    tables: tuple[tuple[int, int], tuple[int, int]] | None = None) -> FaultContext:
+    """A FaultContext from registers taken earlier; memory is read (once per range) on demand."""
     from .fault_context import FaultContext
     cpu = machine.cpu
-    regs = cpu.regs()
     snapshot: dict[tuple[int, int], bytes] = {}
 
     def read_mem(addr: int, n: int) -> bytes:
@@ -105,46 +120,118 @@ def context_from_machine(machine: "Machine", vector: int, kind: str, error_code:
     symbolize = None
     if machine.symbols is not None:
         symbolize = machine.symbols.format
-    ctx = FaultContext(vector=vector, kind=kind, error_code=error_code, cs=cs, eip=eip,
-                       protected=cpu.protected, code32=cpu.code32(), regs=regs, gdtr=cpu.table("gdtr"),
-                       idtr=cpu.table("idtr"), read_mem=read_mem, cpl=cpu.cpl if hasattr(cpu, "cpl") else cs & 3,
-                       symbolize=symbolize, cycle=machine.cycles)
-    if vector == 14 and kind == "exception" and cpu.paging():
-        from .page_walk import walk_machine
-        ctx.page_walk = walk_machine(machine, regs.get("cr2", 0), access=error_code or 0)
-    fault_lin = ctx.linear(cs, eip)
-    ctx.recent = recent_instructions(machine, stop_at=fault_lin if kind == "exception" else None)
-    return ctx
+    return FaultContext(vector=vector, kind=kind, error_code=error_code, cs=cs, eip=eip,
+                        protected=cpu.protected if protected is None else protected,
+                        code32=cpu.code32() if code32 is None else code32, regs=regs,
+                        gdtr=tables[0] if tables else cpu.table("gdtr"),
+                        idtr=tables[1] if tables else cpu.table("idtr"), read_mem=read_mem,
+                        cpl=(cpu.cpl if hasattr(cpu, "cpl") else cs & 3) if cpl is None else cpl,
+                        symbolize=symbolize, cycle=cycle)
 
 
 class FaultWatcher:
-    """Explains every exception (and faulting INT n) of a running machine as it happens.
+    """Explains every exception (and faulting INT n) of a running machine.
 
     It subscribes to the machine's deliveries (`hooks.deliveries`) to freeze the state before
     the CPU pushes the frame, and to its events (`hooks.events`) to learn what the delivery
     did.  `explanations` keeps the most recent ones; `last` is the latest.
     `on_explanation(expl)` callbacks run right after each (the TUI shows it).
+
+    Lazy (issue 11): disassembling the recent instructions and reasoning about the cause cost
+    about a millisecond per exception, which a loop that lives in exceptions paid every time.
+    Without `on_explanation` callbacks an exception only keeps the registers it needs (and the
+    recent-block ring); the explanation is worked out when `explanations` or `last` is read.
+    Real-mode exceptions the native path delivered (emu/native_delivery.py) are taken from its
+    records the same way, so the watcher does not need to see each delivery (`batched`).
+    Memory (the faulting instruction's bytes, descriptors, the stack) is read when the
+    explanation is made: for the fault a run ends on, that is the memory of the fault.
     """
 
     KEEP = 16
 
     def __init__(self, machine: "Machine") -> None:
         self.m = machine
-        self.explanations: list[Explanation] = []
+        self._explained: list[Explanation] = []
+        #: exceptions recorded but not explained yet, oldest first: callables -> Explanation | None
+        self._pending: list[Callable[[], Explanation | None]] = []
         self.on_explanation: list[Callable[[Explanation], None]] = []
         self._events: list[tuple] | None = None
-        self._unsubscribe = [machine.hooks.subscribe(machine.hooks.deliveries, self._before_delivery),
-                             machine.hooks.subscribe(machine.hooks.events, self._observe)]
+        native = getattr(machine, "native", None)
+        self._native_seen = native.exceptions() if native is not None else 0
+        hooks = machine.hooks
+        self._unsubscribe = [hooks.subscribe(hooks.deliveries, self._before_delivery, batched=True),
+                             hooks.subscribe(hooks.events, self._observe, batched=True)]
+
+    @property
+    def explanations(self) -> list[Explanation]:
+        self._settle()
+        return self._explained
 
     @property
     def last(self) -> Explanation | None:
-        return self.explanations[-1] if self.explanations else None
+        self._settle()
+        return self._explained[-1] if self._explained else None
 
     def detach(self) -> None:
         for off in self._unsubscribe:
             off()
         self._unsubscribe = []
 
+    # ------------------------------------------------------------------ lazy explaining
+    def _settle(self) -> None:
+        """Explain what was recorded (the newest KEEP), in order."""
+        self._take_native()
+        pending, self._pending = self._pending[-self.KEEP:], []
+        for make in pending:
+            expl = make()
+            if expl is not None:
+                self._keep(expl)
+
+    def _keep(self, expl: Explanation) -> None:
+        self._explained.append(expl)
+        del self._explained[:-self.KEEP]
+
+    def _take_native(self) -> None:
+        """Queue the exceptions the native path delivered since we last looked."""
+        native = getattr(self.m, "native", None)
+        if native is None:
+            return
+        count = native.exceptions()
+        first = max(self._native_seen + 1, count - self.KEEP + 1)
+        for seq in range(first, count + 1):
+            rec = native.record(seq)
+            if rec is not None:
+                self._pending.append(lambda rec=rec: self._explain_native(rec))
+        self._native_seen = count
+        if self.on_explanation and self._pending:
+            self._settle_now()
+
+    def _settle_now(self) -> None:
+        """With callbacks attached: explain at once and tell them."""
+        pending, self._pending = self._pending, []
+        for make in pending:
+            expl = make()
+            if expl is not None:
+                self._keep(expl)
+                for cb in list(self.on_explanation):
+                    cb(expl)
+
+    def _explain_native(self, rec: dict[str, Any]) -> Explanation | None:
+        m = self.m
+        regs = dict(rec["regs"])
+        cpu = m.cpu
+        for cr in ("cr0", "cr2", "cr3", "cr4"):
+            regs[cr] = cpu.get(cr)
+        try:
+            ctx = _frozen_context(m, rec["vector"], "exception", 0, regs["cs"], regs["eip"], regs, rec["cycle"],
+                                  protected=False, code32=False, cpl=0)
+            ctx.recent = recent_instructions(m, stop_at=ctx.linear(regs["cs"], regs["eip"]), pcs=rec["recent"])
+        except Exception:
+            return None
+        ctx.chain = [("delivered", rec["vector"])]
+        return _explain(ctx, rec["vector"], 0)
+
+    # ------------------------------------------------------------------ the hooks
     def _observe(self, kind: str, cycle: int, icount: int, fields: dict[str, Any]) -> None:
         if self._events is None:
             return
@@ -158,53 +245,89 @@ class FaultWatcher:
     def _before_delivery(self, vector: int, return_eip: int, kind: str,
                          error_code: int | None) -> Callable[[bool], None] | None:
         """Freeze the state before the CPU pushes the frame; the returned callable reads what
-        the delivery did (the events it emitted) and explains it."""
+        the delivery did (the events it emitted) and records it for explaining."""
         m = self.m
         if kind != "exception" and not m.cpu.protected:
             return None    # BIOS calls and ticks: the IVT
-        ctx = None
+        self._take_native()
+        frozen = None
+        walk = None
         pre: dict[str, int] = {}
+        cpu = m.cpu
         if kind == "exception":
             try:
-                ctx = context_from_machine(m, vector, kind, error_code, m.cpu.get("cs"), return_eip)
+                cs = cpu.get("cs")
+                frozen = (cs, cpu.regs(), m.cycles, cpu.protected, cpu.code32(), cpu.cpl,
+                          list(m.fast.recent_blocks()), (cpu.table("gdtr"), cpu.table("idtr")))
+                walk = _page_fault_walk(m, vector, error_code)   # now: the handler may repair the tables
             except Exception:   # the explainer must never break the machine
-                ctx = None
+                frozen = None
         else:
             # INT n or an IRQ in protected mode: usually delivered fine, so only keep what delivery changes
-            cpu = m.cpu
             pre = {r: cpu.get(r) for r in ("cs", "ss", "esp", "eflags")}
         self._events = []
 
         def after(ok: bool) -> None:
-            self._after_delivery(vector, return_eip, kind, error_code, ctx, pre)
+            self._after_delivery(vector, return_eip, kind, error_code, frozen, pre, walk)
 
         return after
 
     def _after_delivery(self, vector: int, return_eip: int, kind: str, error_code: int | None,
-                        ctx: Any, pre: dict[str, int]) -> None:
+                        frozen: Any, pre: dict[str, int], walk: Any = None) -> None:
         m = self.m
         events, self._events = self._events or [], None
         interesting = kind == "exception" or any(e[0] in ("fault", "triple") for e in events)
         if not interesting:
             return
-        if ctx is None and pre:
+        if frozen is not None:
+            self._pending.append(lambda: self._explain_frozen(vector, return_eip, kind, error_code, frozen, events,
+                                                              walk))
+        elif pre:
             try:
                 ctx = context_from_machine(m, vector, kind, error_code, pre["cs"], return_eip)
                 ctx.regs.update(pre)
                 ctx.cpl = pre["cs"] & 3
                 ctx.code32 = bool((d := ctx.descriptor(pre["cs"])) and d.db)
             except Exception:
-                ctx = None
-        if ctx is None:
+                return
+            ctx.chain = events
+            self._pending.append(lambda: _explain(ctx, vector, error_code))
+        else:
             return
-        ctx.chain = events
-        from .fault_causes import explain
-        from .fault_context import Explanation, exc_name
+        if self.on_explanation:
+            self._settle_now()
+        elif len(self._pending) > 4 * self.KEEP:
+            del self._pending[:-self.KEEP]
+
+    def _explain_frozen(self, vector: int, return_eip: int, kind: str, error_code: int | None,
+                        frozen: Any, events: list[tuple], walk: Any = None) -> Explanation | None:
+        m = self.m
+        cs, regs, cycle, protected, code32, cpl, ring, tables = frozen
         try:
-            expl = explain(ctx)
-        except Exception as exc:   # never break the run over a report
-            expl = Explanation(summary=f"{exc_name(vector, error_code)} (the explainer failed: {exc})")
-        self.explanations.append(expl)
-        del self.explanations[:-self.KEEP]
-        for cb in list(self.on_explanation):
-            cb(expl)
+            ctx = _frozen_context(m, vector, kind, error_code, cs, return_eip, regs, cycle,
+                                  protected=protected, code32=code32, cpl=cpl, tables=tables)
+            ctx.recent = recent_instructions(m, stop_at=ctx.linear(cs, return_eip) if kind == "exception" else None,
+                                             pcs=ring)
+        except Exception:
+            return None
+        ctx.chain = events
+        ctx.page_walk = walk
+        return _explain(ctx, vector, error_code)
+
+
+def _page_fault_walk(machine: "Machine", vector: int, error_code: int | None) -> Any:
+    """A #PF with paging on: the walk of CR2 as the CPU did it (emu/page_walk.py), taken at the
+    delivery, before the handler can change the tables."""
+    if vector != 14 or not machine.cpu.paging():
+        return None
+    from .page_walk import walk_machine
+    return walk_machine(machine, machine.cpu.get("cr2"), access=error_code or 0)
+
+
+def _explain(ctx: "FaultContext", vector: int, error_code: int | None) -> "Explanation":
+    from .fault_causes import explain
+    from .fault_context import Explanation, exc_name
+    try:
+        return explain(ctx)
+    except Exception as exc:   # never break the run over a report
+        return Explanation(summary=f"{exc_name(vector, error_code)} (the explainer failed: {exc})")

@@ -39,9 +39,21 @@ class Hooks:
         self.deliveries: list[Callable[[int, int, str, int | None], Callable[[bool], None] | None]] = []
         self.restores: list[Callable[[Any], None]] = []
         self.inputs: list[Callable[[InputRecord], None]] = []
+        #: `events`/`deliveries` subscribers that can do without real-mode IVT deliveries (and
+        #: the BIOS services) the native path makes without telling Python, one by one
+        #: (emu/native_delivery.py): while any other subscriber is attached, all go through Python
+        self.batched: set[Callable] = set()
 
-    @staticmethod
-    def subscribe(where: list, callback: Callable) -> Callable[[], None]:
-        """Append `callback` to a list; returns the function that removes it again."""
+    def subscribe(self, where: list, callback: Callable, *, batched: bool = False) -> Callable[[], None]:
+        """Append `callback` to a list; returns the function that removes it again.
+        batched=True: it does not need each real-mode delivery (see `batched`)."""
         where.append(callback)
-        return lambda: where.remove(callback) if callback in where else None
+        if batched:
+            self.batched.add(callback)
+
+        def off() -> None:
+            if callback in where:
+                where.remove(callback)
+            if callback not in where:
+                self.batched.discard(callback)
+        return off

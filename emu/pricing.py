@@ -107,6 +107,10 @@ class Pricer:
         needs_hooks = core.special.watch(watched)
         core.fast.insert(pc, size, bc.total, first, bc.n_insns, bc.taken_extra, bc.branch_target,
                          bc.fallthrough, func, bc.ends_with, rdtsc, may_set_if)
+        if bc.ends_with == "int":
+            native = core.__dict__.get("native")
+            if native is not None:
+                native.block_priced(pc, size, bc.ends_with)
         if needs_hooks:
             # this block holds instructions we watch (CR writes, LGDT...): retranslate it with the
             # hooks compiled in, before it runs

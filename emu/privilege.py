@@ -45,6 +45,7 @@ class PrivilegeTracker:
 
     def attach(self, machine: Any) -> "PrivilegeTracker":
         machine.observers.append(self.feed)
+        machine.hooks.batched.add(self.feed)   # real-mode (IVT) deliveries change no ring
         return self
 
     def feed(self, kind: str, cycle: int, _icount: int, f: dict[str, Any]) -> None:

@@ -20,6 +20,11 @@ from .quirks import forget_last_exception
 
 
 SEG_NAMES = {"cs", "ds", "es", "ss", "fs", "gs"}
+#: Segment registers whose MOV/POP is watched.  A data segment load (DS, ES, FS, GS) can change
+#: neither the mode nor the CPL, and a kernel's interrupt entry reloads them on every timer tick:
+#: watching them cost each tick of an idle guest four extra stops (issue 11).  CS cannot be a
+#: MOV/POP destination; SS stays (the stack segment is the architecture's, and it is rare).
+_MODE_SEGS = {"cs", "ss"}
 #: Bytes that can start (or, after 0x0F/0xFF, continue) a watched or IF-setting instruction:
 #: 0F 00/01/22/30/32/34/35/A1/A9/B2/B4/B5, 8E, EA, 9A, FF /3 /5, 07 17 1F, C4 C5, FB (sti), 9D (popf), CF (iret).
 #: A match only means "decode this block"; the decode decides.
@@ -49,6 +54,7 @@ class SpecialInsns:
         self._last_cpl = 0
         self._via = ""
         machine.hooks.events.append(self._observe)
+        machine.hooks.batched.add(self._observe)   # protected-mode deliveries only
 
     def _observe(self, kind: str, _cycle: int, _icount: int, f: dict) -> None:
         """Deliveries change the CPL too (ring 3 -> 0 through a gate): remember it."""
@@ -105,12 +111,16 @@ class SpecialInsns:
             op = insn.operands[0]
             if op.type == CX.X86_OP_REG:
                 name = insn.reg_name(op.reg)
-                return name in SEG_NAMES or name.startswith("cr")
+                return name in _MODE_SEGS or name.startswith("cr")
         return False
 
     def install_pending(self) -> None:
+        native = getattr(self.m, "native", None)
         for addr in self._pending:
-            self.m.uc.hook_add(UC_HOOK_CODE, self._on_special, None, addr, addr)
+            if native is not None:
+                native.watch_special(addr)    # a native filter in front of _on_special
+            else:
+                self.m.uc.hook_add(UC_HOOK_CODE, self._on_special, None, addr, addr)
         self._pending.clear()
 
     # ------------------------------------------------------------------ the hook

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -174,6 +175,9 @@ class BareflowApp(App[int]):
         self._fps = RateMeter()
         self._polls = 0
         self._cpu_seq = -1
+        self._cpu_shown: tuple = (None, None)
+        self._profile_shown: object = None
+        self._seen_version = -1
         self._last_profile = 0.0
         self._last_status: StatusInfo | None = None
         self._graphics_seq = 0
@@ -254,17 +258,24 @@ class BareflowApp(App[int]):
         if self.session is None:
             return
         v = self.view = self.session.poll()
-        now = time.monotonic()
         self._fit(self.size.width, self.size.height)
+        if v.version == self._seen_version:
+            return      # no frame since the last poll: nothing to redraw (an idle guest)
+        self._seen_version = v.version
+        now = time.monotonic()
         with self.batch_update():
             self.vga.update_frame(v.screen, v.cursor)
             self._poll_graphics(v)
             self._poll_serial()
             if v.cpu_seq != self._cpu_seq:
                 self._cpu_seq = v.cpu_seq
-                self.cpu.show(v.cpu, "live, 4 Hz" if v.state == "running" else "")
-            if now - self._last_profile >= PROFILE_EVERY_S:
+                note = "live, 4 Hz" if v.state == "running" else ""
+                if not _same_cpu((v.cpu, note), self._cpu_shown):   # an idle guest's views repeat
+                    self._cpu_shown = (v.cpu, note)
+                    self.cpu.show(v.cpu, note)
+            if now - self._last_profile >= PROFILE_EVERY_S and v.profile is not self._profile_shown:
                 self._last_profile = now
+                self._profile_shown = v.profile
                 if self.profile.children:        # not while the app tears its widgets down
                     self.profile.update_profile(v.profile)
             self._polls += 1
@@ -483,3 +494,12 @@ def run_tui(image: str, *, memory_mb: int = 64, symbols: str | None = None,
     if app.error_message:
         print(f"bareflow-emu: {app.error_message}", file=sys.stderr)
     return app.return_code or 0
+
+
+def _same_cpu(a: tuple, b: tuple) -> bool:
+    """The same CPU panel: equal views but for the counters (which the status line shows) and
+    the same note.  A guest sleeping in HLT gives such views at every capture."""
+    (va, na), (vb, nb) = a, b
+    if na != nb or va is None or vb is None:
+        return va is vb and na == nb
+    return replace(va, cycles=0, instructions=0) == replace(vb, cycles=0, instructions=0)

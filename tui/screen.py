@@ -17,6 +17,8 @@ back to text.
 """
 from __future__ import annotations
 
+import time
+
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -31,6 +33,11 @@ from .keymap import key_scancodes
 
 COLS, ROWS = 80, 25
 SCREEN_BYTES = COLS * ROWS * 2
+#: After this long without a key or a change on the screen the blinking (cursor and blink
+#: attribute) rests in its visible phase, as terminals stop blinking their cursor after a while
+#: (GTK's cursor-blink-timeout is 10 s): a guest idling at its prompt then costs the UI no
+#: redraw at all (issue 11).  The next key or screen change starts it again.
+BLINK_IDLE_S = 10.0
 
 #: CGA 16-colour palette (RGBI, with the brown fix on colour 6)
 CGA_PALETTE = (
@@ -96,6 +103,7 @@ class VgaScreen(Widget, can_focus=True):
         self._cursor_phase_on = True
         self._blink_rows: set[int] = set()
         self._ticks = 0
+        self._last_activity = time.monotonic()
         self.picture = GraphicsPicture()
 
     @property
@@ -141,12 +149,17 @@ class VgaScreen(Widget, can_focus=True):
             dirty.add(self._cursor[0])
             dirty.add(cursor[0])
             self._cursor = cursor
+        if dirty:
+            self._last_activity = time.monotonic()
         self._invalidate(dirty)
         return len(dirty)
 
     def tick_blink(self) -> None:
         if self.picture.frame is not None:
             return
+        if (time.monotonic() - self._last_activity > BLINK_IDLE_S
+                and self._cursor_phase_on and self._char_phase_on):
+            return      # resting, visible, until the next key or screen change
         self._tick_blink()
 
     def _tick_blink(self) -> None:
@@ -211,6 +224,7 @@ class VgaScreen(Widget, can_focus=True):
 
     # --- input --------------------------------------------------------------------------
     def on_key(self, event: events.Key) -> None:
+        self._last_activity = time.monotonic()
         codes = key_scancodes(event.key, event.character)
         if codes is None:
             return
@@ -219,5 +233,6 @@ class VgaScreen(Widget, can_focus=True):
         self.post_message(self.Scancodes(codes))
 
     def on_paste(self, event: events.Paste) -> None:
+        self._last_activity = time.monotonic()
         event.stop()
         self.post_message(self.Pasted(event.text))

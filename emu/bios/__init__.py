@@ -219,6 +219,16 @@ class Bios:
             return cost.SERVICE
         return cost.SERVICE          # default handler: just `iret` (SeaBIOS entry_iret)
 
+    #: what the default handler charges (see `default_vectors`)
+    default_cost = cost.SERVICE
+
+    def default_vectors(self) -> list[int]:
+        """Vectors whose stub `handle` answers with the default handler alone: no state, no
+        I/O, no trace event, `default_cost` cycles.  The machine may charge those without
+        calling `handle` (emu/native_delivery.py); keep this in step with `handle`."""
+        special = set(self._services) | {0x08, 0x09, 0x70} | set(_MASTER_DEFAULT) | set(_SLAVE)
+        return [v for v in range(256) if v not in special]
+
     def state(self) -> dict:
         """Plain data for machine snapshots: what is not in guest memory or a device."""
         return {"boot_ticks": self._boot_ticks, "wait_until": self.system._wait_until,

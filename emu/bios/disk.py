@@ -357,6 +357,17 @@ class DiskServices:
         self._ret(cpu, EPARAM if bad else OK)
         return cost.SERVICE + cost.DISK_REQUEST
 
+    def params_answers(self) -> list[tuple[int, int, int]]:
+        """(CH, CL, DH) that `_params` (INT 13h AH=08h) answers for each hard disk: a pure
+        function of the geometry, so the machine may answer it natively (emu/native_delivery.py)."""
+        out = []
+        for disk in self.hds:
+            nlc, nlh, nls = disk.lchs
+            nlc -= 2
+            nlh -= 1
+            out.append((nlc & 0xFF, ((nlc >> 2) & 0xC0) | (nls & 0x3F), nlh & 0xFF))
+        return out
+
     def _params(self, cpu: BiosCpu, ah: int) -> int:
         nlc, nlh, nls = self.disk.lchs
         nlc -= 2                       # 0-based, and the last cylinder is reserved

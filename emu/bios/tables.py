@@ -13,9 +13,9 @@ read under qemu-system-i386 -m 64 -net none with tests/images/kern_tables.asm:
 - ACPI tables in the reserved 128 KiB at the top of RAM (the E820 map already reserves it, as
   under QEMU): FACS (64-byte aligned), DSDT, FADT, MADT, HPET, WAET, RSDT, in QEMU's build order.
   OEM ID "BOCHS ", table ID "BXPC    ", creator "BXPC" revision 1, as QEMU 7.2 writes them.
-- The DSDT is a minimal one (only \\_S5, the soft-off sleep type 0 the PIIX4 uses): QEMU's AML
-  (PCI root, links, ISA devices, hotplug methods) is not reproduced; its signature, revision,
-  checksum and OEM IDs match, its length and body do not (docs/devices.md).
+- The DSDT is QEMU's i440FX DSDT built by dsdt.py (PCI root bridge, interrupt links, the ISA
+  devices, PCI and CPU hot-plug, HPET, sleep states), byte-identical to QEMU's for the same
+  RAM size, so every table after it lands at QEMU's address.
 - The HPET table when the board has an HPET (devices/hpet.py), as on QEMU's default machine.
 """
 from __future__ import annotations
@@ -23,6 +23,8 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
+from . import pcibios
+from .dsdt import NO_DISK_DRIVE_TYPE, dsdt_aml
 from .pciinit import PM_BASE
 
 if TYPE_CHECKING:
@@ -82,10 +84,10 @@ def facs() -> bytes:
     return struct.pack("<4sI", b"FACS", 64) + bytes(56)
 
 
-def dsdt() -> bytes:
-    # DefinitionBlock: Name (\_S5, Package (4) {0, 0, 0, 0}) -- PM1a_CNT SLP_TYP 0 is soft-off
-    aml = bytes([0x08, 0x5C]) + b"_S5_" + bytes([0x12, 0x06, 0x04, 0, 0, 0, 0])
-    return _acpi(b"DSDT", aml)
+def dsdt(memory_bytes: int = 64 << 20, hpet: bool = True, floppy_type: int = NO_DISK_DRIVE_TYPE) -> bytes:
+    """QEMU's i440FX DSDT (dsdt.py) for this RAM size and drive A."""
+    from ...devices.hpet import BASE
+    return _acpi(b"DSDT", dsdt_aml(memory_bytes, BASE if hpet else None, floppy_type))
 
 
 def fadt(facs_at: int, dsdt_at: int, pm_base: int = PM_BASE) -> bytes:
@@ -143,7 +145,8 @@ def rsdp(rsdt_at: int) -> bytes:
     return bytes(r)
 
 
-def acpi_blob(base: int, pm_base: int = PM_BASE, hpet: bool = True) -> tuple[bytes, int]:
+def acpi_blob(base: int, pm_base: int = PM_BASE, hpet: bool = True,
+              memory_bytes: int = 64 << 20, floppy_type: int = NO_DISK_DRIVE_TYPE) -> tuple[bytes, int]:
     """The tables laid out from `base` in QEMU's order; returns (bytes, RSDT address)."""
     out = bytearray()
 
@@ -154,7 +157,7 @@ def acpi_blob(base: int, pm_base: int = PM_BASE, hpet: bool = True) -> tuple[byt
         return at
 
     facs_at = place(facs(), 64)
-    dsdt_at = place(dsdt())
+    dsdt_at = place(dsdt(memory_bytes, hpet, floppy_type))
     tables = [place(fadt(facs_at, dsdt_at, pm_base)), place(madt())]
     if hpet:
         tables.append(place(hpet_table()))
@@ -216,7 +219,9 @@ def install_tables(m: "Board") -> None:
         pm_base = pci.config_read(1, 3, 0x40, 4) & 0xFFC0 or PM_BASE
     ram = m.ram
     top = m.memory_bytes
-    blob, rsdt_at = acpi_blob(top - HIGH_TABLES, pm_base, hpet="hpet" in m.devices)
+    floppy = getattr(getattr(m.bios, "disks", None), "floppy", None)
+    blob, rsdt_at = acpi_blob(top - HIGH_TABLES, pm_base, hpet="hpet" in m.devices, memory_bytes=top,
+                              floppy_type=floppy.drive_type if floppy is not None else NO_DISK_DRIVE_TYPE)
     ram[top - HIGH_TABLES: top - HIGH_TABLES + len(blob)] = blob
     ram[RSDP_AT:RSDP_AT + 20] = rsdp(rsdt_at)
     structures = smbios_structures(m.memory_bytes)
@@ -224,6 +229,7 @@ def install_tables(m: "Board") -> None:
     ram[SMBIOS_AT:SMBIOS_AT + 0x1F] = smbios_entry(table_at, structures)
     data = b"".join(structures)
     ram[table_at:table_at + len(data)] = data
+    pcibios.install(ram)
     fp, table = mp_tables(MPFP_AT + 16)
     ram[MPFP_AT:MPFP_AT + 16] = fp
     ram[MPFP_AT + 16:MPFP_AT + 16 + len(table)] = table

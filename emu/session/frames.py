@@ -175,10 +175,13 @@ class SessionView:
         self.graphics_seq = 0
         self.resets = 0
         self.ended = False
+        #: bumped by every frame applied: a front end with nothing new to show skips its redraw
+        self.version = 0
         self._serial: list[tuple[bool, bytearray]] = []
         self._serial_len = 0
 
     def apply(self, frame: Frame) -> None:
+        self.version += 1
         if isinstance(frame, StateFrame):
             self.state, self.machine_state, self.message = frame.state, frame.machine_state, frame.message
             self.cycles, self.instructions, self.wall_seconds = frame.cycles, frame.instructions, frame.wall_seconds

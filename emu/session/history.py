@@ -34,6 +34,12 @@ SHARE = 0.05
 MIN_PERIOD_S = 1.0
 #: guests bigger than this get no time travel (it keeps two full copies of RAM)
 MAX_MEMORY_MB = 512
+#: a periodic checkpoint needs the guest to have retired this many instructions per second
+#: (on average) since the last one: an idle guest's timer interrupts (~10,000/s for fluid_llama
+#: at its prompt) never reach it, a computing guest (millions/s) always does.  Testing the
+#: machine's state alone ("idle" in HLT) let a sample taken inside a timer tick through, and a
+#: checkpoint every few seconds was most of an idle TUI's cost (issue 11)
+ACTIVE_IPS = 500_000
 
 
 class History:
@@ -55,6 +61,7 @@ class History:
         self._plain = False              # the last run was paused: go on with run(), not run_until_stop()
         self._cost_s = 0.06              # the last checkpoint's cost (first guess: docs/debugging.md)
         self._last_cp_wall = time.monotonic()
+        self._cp_insns = machine.instructions
         self._running = False
         self._ours = 0                   # pauses our thread asked for during this run
         self._quit = threading.Event()
@@ -71,12 +78,20 @@ class History:
     def _due(self) -> bool:
         return time.monotonic() - self._last_cp_wall >= max(self.min_period_s, self._cost_s / self.share)
 
+    def _computing(self) -> bool:
+        """Has the guest computed since the last checkpoint (see ACTIVE_IPS)?"""
+        done = self.m.instructions - self._cp_insns
+        if done < 0:                 # a reset or a step back: count from here
+            self._cp_insns = self.m.instructions
+            return False
+        return done >= ACTIVE_IPS * (time.monotonic() - self._last_cp_wall)
+
     def _tick(self) -> None:
         """Other thread: ask the machine for a pause when a checkpoint is due during a run."""
         while not self._quit.wait(0.1):
             # an idle guest (HLT, waiting for input or its timer) changes little: no checkpoint
             if self._running and self._due() and getattr(self.m, "state", "") != "idle" and \
-                    self.m.cycles - self.tt.points[-1].cycles >= self.interval:
+                    self.m.cycles - self.tt.points[-1].cycles >= self.interval and self._computing():
                 self._ours += 1
                 self.m.request_pause()
 
@@ -88,6 +103,7 @@ class History:
         self.tt.checkpoint(kind)
         self._cost_s = time.perf_counter() - t0
         self._last_cp_wall = time.monotonic()
+        self._cp_insns = self.m.instructions
         if kind == "slice":
             self.periodic += 1
             self.periodic_s += self._cost_s

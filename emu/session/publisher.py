@@ -4,7 +4,8 @@ Why a process and not just the emulator thread: much of the machine is Python (t
 models, timer ticks while the guest idles in HLT).  Sharing one interpreter, the UI thread got
 the GIL only every few switch intervals and redrew the screen 4-10 times a second, and the guest
 lost speed to Textual.  Here the child process runs the `Runner` over the real `Machine` plus a
-publisher thread that sends the frames that changed (emu/session/frames.py) 25 times a second:
+publisher thread that sends the frames that changed (emu/session/frames.py) 25 times a second
+(twice a second while nothing visible changes, see IDLE_PUBLISH_S):
 counters and state, the cursor, the 4000 screen bytes, new COM1 bytes, the CPU view when a new
 one was captured, the profile twice a second, the journey.
 
@@ -25,6 +26,24 @@ from .frames import (COMMANDS, CpuFrame, CursorFrame, ErrorFrame, Frame, Graphic
 
 PUBLISH_HZ = 25
 PROFILE_EVERY_S = 0.5
+#: While nothing visible changes (the guest sleeps in HLT at its prompt, or the machine is
+#: paused), the publisher looks every IDLE_PUBLISH_S instead: the counters on the status line
+#: still move, twice a second.  A command from the front end (a key, F5...) wakes it at once and
+#: any visible change (screen, cursor, COM1, state) brings back the full rate (issue 11: the
+#: idle TUI's two processes took ~30% of a core, mostly sending and redrawing unchanged data).
+IDLE_PUBLISH_S = 0.5
+#: quiet ticks in a row (at the full rate) before the publisher slows down
+IDLE_AFTER_TICKS = 5
+#: below this many guest instructions per second the guest is not computing: what an idle
+#: kernel's timer interrupts retire (fluid_llama at its prompt: ~10,000/s); a computing guest
+#: retires millions
+IDLE_MAX_IPS = 500_000
+#: while quiet: a CPU view every IDLE_CPU_EVERY_S; the profile at most every
+#: IDLE_PROFILE_EVERY_S, and only once the guest has retired IDLE_PROFILE_GROWTH more
+#: instructions than at the last one sent (the shares shown then move by less than that)
+IDLE_CPU_EVERY_S = 2.0
+IDLE_PROFILE_EVERY_S = 5.0
+IDLE_PROFILE_GROWTH = 0.01
 
 
 class SerialCursor:
@@ -68,10 +87,29 @@ class Publisher:
         self._last_profile = 0.0
         self._state: StateFrame | None = None
         self._fb = FramebufferWatch()
+        self._profile_insns = -1
+        self._last_tick = (time.monotonic(), 0)
+        #: ticks in a row that changed nothing but the counters of an idle or stopped guest
+        self.quiet_ticks = 0
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing visible has changed for a while: publish at the idle rate."""
+        return self.quiet_ticks >= IDLE_AFTER_TICKS
+
+    def period(self) -> float:
+        """Seconds until the next tick."""
+        return IDLE_PUBLISH_S if self.quiet else 1 / PUBLISH_HZ
+
+    def wake(self) -> None:
+        """A command came from the front end: look at full rate again (its effect is visible)."""
+        self.quiet_ticks = 0
 
     def tick(self) -> list[Frame]:
         m, r = self.machine, self.runner
-        r.refresh_cpu()
+        quiet = self.quiet
+        live_view = getattr(r, "want_tables", False) or getattr(r, "want_irqs", False)   # a modal watches
+        r.refresh_cpu(IDLE_CPU_EVERY_S if quiet and not live_view else None)
         frames: list[Frame] = []
         screen = m.screen_bytes()
         if screen != self._screen:
@@ -88,8 +126,17 @@ class Publisher:
             self._cpu_seq = r.cpu_seq
             frames.append(CpuFrame(r.cpu_view, r.cpu_seq))
         now = time.monotonic()
-        if now - self._last_profile >= PROFILE_EVERY_S:
+        insns = m.instructions
+        if quiet and self.quiet_ticks == IDLE_AFTER_TICKS:    # just went quiet: the last figures
+            due = insns != self._profile_insns
+        elif quiet:
+            due = (now - self._last_profile >= IDLE_PROFILE_EVERY_S
+                   and abs(insns - self._profile_insns) > IDLE_PROFILE_GROWTH * self._profile_insns)
+        else:
+            due = now - self._last_profile >= PROFILE_EVERY_S and insns != self._profile_insns
+        if due:
             self._last_profile = now
+            self._profile_insns = insns
             frames.append(ProfileFrame(m.profile_table()))
         graphics = self._graphics()
         if graphics is not None:
@@ -99,9 +146,19 @@ class Publisher:
             frames.append(JourneyFrame(journey))
         state = StateFrame(r.state, m.state, r.message, m.cycles, m.instructions,
                            m.wall_seconds, tuple(sorted(m.breakpoints)))
+        visible = any(not isinstance(f, (StateFrame, ProfileFrame, CpuFrame)) for f in frames)
+        t0, i0 = self._last_tick
+        self._last_tick = (now, state.instructions)
         if state != self._state:
+            old = self._state
             self._state = state
             frames.append(state)
+            # counters that move while the guest sleeps in HLT (its timer interrupts) are not
+            # activity; a guest that computes, or a change of state or message, is
+            computing = state.instructions - i0 > IDLE_MAX_IPS * max(now - t0, 1 / PUBLISH_HZ)
+            visible = visible or computing or old is None or (old.state, old.message, old.breakpoints) != (
+                state.state, state.message, state.breakpoints)
+        self.quiet_ticks = 0 if visible else self.quiet_ticks + 1
         return frames
 
     def _graphics(self) -> Any:
@@ -158,7 +215,9 @@ def serve(conn: Any, cfg: Any) -> None:
     conn.send(ReadyFrame(machine.image_path.name))
     runner.start(run=cfg.autostart)
     stop = threading.Event()
-    publisher = threading.Thread(target=_publish, args=(conn, Publisher(machine, runner, feed), stop),
+    nudge = threading.Event()      # set by a command: publish now, at the full rate
+    pub = Publisher(machine, runner, feed)
+    publisher = threading.Thread(target=_publish, args=(conn, pub, stop, nudge),
                                  name="bareflow-publisher", daemon=True)
     publisher.start()
     try:
@@ -171,11 +230,14 @@ def serve(conn: Any, cfg: Any) -> None:
                 break
             if msg[0] == "call" and msg[1] in COMMANDS:
                 getattr(runner, msg[1])(*msg[2])
+                pub.wake()
+                nudge.set()
     finally:
         runner.stop()
         if history is not None:
             history.close()
         stop.set()
+        nudge.set()
         publisher.join(2)
         try:
             machine.close()
@@ -187,9 +249,15 @@ def serve(conn: Any, cfg: Any) -> None:
             pass
 
 
-def _publish(conn: Any, publisher: Publisher, stop: threading.Event) -> None:
-    """Publisher thread: the changed frames every 1/PUBLISH_HZ s, as one message."""
-    while not stop.wait(1 / PUBLISH_HZ):
+def _publish(conn: Any, publisher: Publisher, stop: threading.Event, nudge: threading.Event) -> None:
+    """Publisher thread: the changed frames as one message, every 1/PUBLISH_HZ s (every
+    IDLE_PUBLISH_S while nothing visible changes; at once after a command)."""
+    while True:
+        if nudge.wait(publisher.period()):
+            nudge.clear()
+            time.sleep(1 / PUBLISH_HZ)    # let the command take effect (a key's echo) first
+        if stop.is_set():
+            return
         frames = publisher.tick()
         if not frames:
             continue

@@ -174,10 +174,13 @@ class Runner:
         else:
             self.resume()
 
-    def refresh_cpu(self) -> None:
-        """Ask for a fresh CpuView while running (rate-limited to CPU_CAPTURE_EVERY_S)."""
+    def refresh_cpu(self, every: float | None = None) -> None:
+        """Ask for a fresh CpuView while running, at most once per `every` seconds
+        (CPU_CAPTURE_EVERY_S; the publisher asks less often while the guest sleeps in HLT)."""
         now = time.monotonic()
-        if self._want_run and now - self._last_capture_request >= CPU_CAPTURE_EVERY_S:
+        if every is None:
+            every = CPU_CAPTURE_EVERY_S
+        if self._want_run and now - self._last_capture_request >= every:
             self._last_capture_request = now
             self._want_capture = True
             self._request_pause()

@@ -25,7 +25,7 @@ import build as images  # noqa: E402
 from bareflow.emu.machine import Machine, MachineConfig, StopReason  # noqa: E402
 
 KERNELS = {"kern_cpuid": [], "kern_pci": [], "kern_lapic": [], "kern_ioapic": [], "kern_acpi": [], "kern_hpet": [], "kern_apicregs": [], "kern_pcimask": [], "kern_apicoff": [],
-           "kern_tables": []}
+           "kern_tables": [], "kern_pcibios": [], "kern_hotplug": []}
 needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-i386") is None, reason="no qemu-system-i386")
 needs_nasm = pytest.mark.skipif(shutil.which("nasm") is None, reason="no nasm")
 

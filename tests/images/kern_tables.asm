@@ -1,8 +1,8 @@
 ; Firmware tables: scan the F segment (and the EBDA) for the MP floating pointer, the ACPI RSDP
 ; and the SMBIOS entry point; print where they are, check every checksum, dump the MP
 ; configuration table, walk the RSDT (each table's header; FADT fields, MADT entries and the
-; small tables byte by byte) and the SMBIOS structures.  Table addresses in high RAM are not
-; printed (they depend on the DSDT's length, whose AML differs: docs/devices.md).
+; small tables byte by byte) and the SMBIOS structures.  The whole RSDP and every table's
+; address in high RAM are printed (the DSDT is QEMU's byte for byte, so they are QEMU's).
 %define IMG_SECTORS 40
 %define BODY_SECTORS 16
 %include "bios_lib.inc"
@@ -69,13 +69,9 @@ kmain:
         test esi, esi
         jz .noacpi
         KPUTS m_rsdp
-        mov ecx, 8                      ; signature, OEM ID, revision (not the checksum and the
-        call hexbytes                   ; address: they depend on where the RSDT is)
-        call kspace
-        add esi, 9
-        mov ecx, 7
+        mov ecx, 20                     ; all of it, the checksum and the RSDT's address too
         call hexbytes
-        sub esi, 9
+        call kspace
         mov ecx, 20
         call sumline
         mov esi, [esi + 16]             ; RSDT
@@ -222,14 +218,17 @@ header:                                 ; ESI = ACPI table: one line with its he
 table:                                  ; ESI = a table the RSDT points to
         push ebx
         push edi
+        mov eax, esi
+        call khex8
+        call kspace
         call header
         cmp dword [esi], "FACP"
         jne .madt
-        ; FADT: bytes 44..115 (after FIRMWARE_CTRL and DSDT, which are addresses)
+        ; FADT: bytes 36..115 (FIRMWARE_CTRL and DSDT addresses included)
         push esi
-        add esi, 44
-        mov ecx, [esi - 44 + 4]
-        sub ecx, 44
+        add esi, 36
+        mov ecx, [esi - 36 + 4]
+        sub ecx, 36
         call hexbytes
         pop esi
         call knl
@@ -262,6 +261,18 @@ table:                                  ; ESI = a table the RSDT points to
         add esi, 10
         mov ecx, 18
         call kputn
+        call kspace
+        sub esi, 10
+        mov eax, [esi + 4]              ; length, and a hash of every byte of the AML
+        call khex8
+        call kspace
+        mov ecx, [esi + 4]
+        xor eax, eax
+.dh:    rol eax, 5
+        xor al, [esi]
+        inc esi
+        loop .dh
+        call khex8
         call knl
         jmp .done
 .madt:  mov ecx, [esi + 4]             ; other tables: the body after the header

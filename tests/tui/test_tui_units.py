@@ -129,6 +129,28 @@ def test_blink_attribute_hides_text_in_off_phase():
     assert first.style.color == first.style.bgcolor
 
 
+def test_blink_rests_in_its_visible_phase_after_a_while_without_change(monkeypatch):
+    import bareflow.tui.screen as screen_mod
+    scr = VgaScreen(blink=True)
+    data = bytearray(b" \x07" * 2000)
+    data[0:2] = b"X\x8f"
+    scr.update_frame(bytes(data), (3, 0, True))
+    scr.tick_blink()                              # active: the cursor phase flips
+    assert not scr._cursor_phase_on
+    now = screen_mod.time.monotonic() + screen_mod.BLINK_IDLE_S + 1
+    monkeypatch.setattr(screen_mod.time, "monotonic", lambda: now)
+    for _ in range(8):                            # idle: it reaches the visible phase and stays
+        scr.tick_blink()
+    assert scr._cursor_phase_on and scr._char_phase_on
+    ticks = scr._ticks
+    scr.tick_blink()
+    assert scr._ticks == ticks, "resting: no redraw"
+    data[2:4] = b"Y\x07"                         # a change on the screen: blinking again
+    scr.update_frame(bytes(data), (3, 0, True))
+    scr.tick_blink()
+    assert scr._ticks == ticks + 1 and not scr._cursor_phase_on
+
+
 def test_status_figures():
     assert format_time(150_000_000) == "1.500000 s"
     meter = RateMeter(window=1.0)

@@ -1,0 +1,139 @@
+"""Issue 11, idle: a guest waiting at its prompt must cost the TUI's two processes next to nothing.
+
+What the emulator process does while the guest sleeps in HLT, and how each part is kept cheap:
+* the paced run loop lets an idle guest's clock lead the wall clock by up to PACE_LEAD_S, so its
+  100 Hz timer ticks are handled in bursts, one wake-up per burst (core.PACE_LEAD_S);
+* the publisher slows to IDLE_PUBLISH_S once nothing visible changes, and a command wakes it;
+* time travel takes no periodic checkpoint unless the guest computed since the last one;
+* the UI redraws nothing without a new frame and its cursor blink rests after BLINK_IDLE_S.
+bench/idle.py measures the whole (the TUI in tmux, /proc CPU times); these tests pin the parts.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bareflow.emu.session import frames as F
+from bareflow.emu.session import publisher as P
+from bareflow.emu.session.history import ACTIVE_IPS, History
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "tui"))
+
+from tui_fake import FakeMachine, FakeSession  # noqa: E402
+
+
+def test_publisher_slows_down_when_nothing_visible_changes_and_speeds_up_on_a_change():
+    m = FakeMachine()
+    s = FakeSession(m, autostart=False)          # paused: nothing changes after the first tick
+    try:
+        pub = P.Publisher(m, s.runner)
+        pub.tick()
+        assert not pub.quiet and pub.period() == pytest.approx(1 / P.PUBLISH_HZ)
+        for _ in range(P.IDLE_AFTER_TICKS):
+            frames = pub.tick()
+            assert not any(isinstance(f, (F.ScreenFrame, F.SerialFrame, F.StateFrame)) for f in frames)
+        assert pub.quiet and pub.period() == P.IDLE_PUBLISH_S
+        m.type_text("q")                         # the toy guest echoes on VGA and COM1
+        frames = pub.tick()
+        assert any(isinstance(f, F.SerialFrame) for f in frames)
+        assert not pub.quiet and pub.period() == pytest.approx(1 / P.PUBLISH_HZ)
+        for _ in range(P.IDLE_AFTER_TICKS):
+            pub.tick()
+        assert pub.quiet
+        pub.wake()                               # a command from the front end
+        assert not pub.quiet
+    finally:
+        s.close()
+
+
+def test_counters_of_a_sleeping_guest_are_sent_but_do_not_count_as_activity(monkeypatch):
+    m = FakeMachine()
+    s = FakeSession(m, autostart=False)
+    try:
+        m.instructions = 10_000_000              # a booted guest
+        pub = P.Publisher(m, s.runner)
+        pub.tick()
+        for _ in range(P.IDLE_AFTER_TICKS + 1):   # (the first quiet tick sends the last profile)
+            pub.tick()
+        assert pub.quiet
+        m.cycles += 1_000_000                    # a timer tick: 1M cycles, ~100 instructions
+        m.instructions += 100
+        frames = pub.tick()
+        assert any(isinstance(f, F.StateFrame) for f in frames)      # the status line moves
+        assert pub.quiet                                            # ...at the idle rate
+        assert not any(isinstance(f, F.ProfileFrame) for f in frames), \
+            "the profile waits until it changed by IDLE_PROFILE_GROWTH"
+        m.instructions += 50_000_000             # the guest computes
+        pub._last_tick = (time.monotonic() - 0.04, pub._last_tick[1])
+        pub.tick()
+        assert not pub.quiet
+    finally:
+        s.close()
+
+
+class _Stub:
+    instructions = 0
+
+
+def test_history_checkpoints_only_a_guest_that_computed():
+    h = History.__new__(History)                 # only the rule under test: no TimeTravel
+    h.m = _Stub()
+    h._cp_insns = 0
+    h._last_cp_wall = time.monotonic() - 2.0
+    h.m.instructions = 2 * 10_000                # two seconds of timer ticks at a prompt
+    assert not h._computing()
+    h.m.instructions = int(2.5 * ACTIVE_IPS)     # two seconds of computing
+    assert h._computing()
+    h.m.instructions = -5                        # a reset or a step back: count again from here
+    assert not h._computing() and h._cp_insns == -5
+
+
+@pytest.fixture
+def at_prompt(tmp_path):
+    from bareflow.emu.machine import Machine, MachineConfig
+    img = tmp_path / "llama.img"
+    shutil.copyfile(ROOT / "images" / "fluid_llama.img", img)
+    m = Machine(MachineConfig(image=str(img)))
+    guard = time.monotonic() + 120
+    while not m.serial_out.endswith(b"> ") and time.monotonic() < guard:
+        m.run(max_cycles=m.cycles + 10_000_000)
+    assert m.serial_out.endswith(b"> ")
+    yield m
+    m.close()
+
+
+class _CountingEvent(threading.Event):
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits = 0
+
+    def wait(self, timeout=None):
+        self.waits += 1
+        return super().wait(timeout)
+
+
+@pytest.mark.timeout(120)
+def test_an_idle_guest_keeps_real_time_with_one_wakeup_per_burst_of_ticks(at_prompt):
+    from bareflow.emu.core import PACE_LEAD_S
+    m = at_prompt
+    m._wake = _CountingEvent()
+    c0, i0 = m.cycles, m.instructions
+    t = threading.Thread(target=lambda: m.run(wait_for_input=True))
+    t0 = time.monotonic()
+    t.start()
+    time.sleep(2.0)
+    m.request_pause()
+    t.join(10)
+    wall = time.monotonic() - t0
+    guest = (m.cycles - c0) / 100e6
+    assert m.instructions - i0 < 50_000, "the guest sleeps in HLT between its timer ticks"
+    assert guest <= wall + PACE_LEAD_S + 0.02, (guest, wall)      # never runs ahead of the lead
+    assert guest >= 0.5 * wall, (guest, wall)                      # and keeps (about) real time
+    # 100 ticks a second; at most one sleep per PACE_LEAD_S of guest time (+ the pause)
+    assert m._wake.waits <= wall / PACE_LEAD_S + 5, m._wake.waits
