@@ -233,7 +233,7 @@ class Journey(RealModeMilestones, ProtectedModeMilestones, KernelMilestones, Rin
                 self.feed("io", machine.clock.now(), machine.instructions,
                           {"dir": d, "port": port, "size": size, "value": value})
 
-        machine.bus.observe_io(on_io)
+        machine.bus.observe_io(on_io, ports=WATCH_PORTS)   # the others may be answered natively
 
         def on_mmio(d: str, addr: int, size: int, value: int) -> None:
             if d == "write" and (addr & 0xFFFFF000) in (0xFEE00000, 0xFEC00000):
