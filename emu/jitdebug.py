@@ -18,7 +18,6 @@ gdb attached to the stub needs none of this: it reads the same descriptor itself
 """
 from __future__ import annotations
 
-import io
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
@@ -41,20 +40,16 @@ class JitFunction:
 
 def parse_symfile(data: bytes) -> list[tuple[str, int, int]]:
     """(name, address, size) of the FUNC symbols of an in-memory ELF; [] if it is not one."""
-    from elftools.common.exceptions import ELFError   # on demand: ~40 ms to import
-    from elftools.elf.elffile import ELFFile
-    from elftools.elf.sections import SymbolTableSection
+    from .elf32 import STT_FUNC, Elf, ElfFormatError   # not pyelftools: ~40+ ms to import
     try:
-        elf = ELFFile(io.BytesIO(data))
+        elf = Elf(bytes(data))
         out = []
-        for sec in elf.iter_sections():
-            if not isinstance(sec, SymbolTableSection):
-                continue
-            for sym in sec.iter_symbols():
-                if sym["st_info"]["type"] == "STT_FUNC" and sym.name and sym["st_size"] > 0:
-                    out.append((sym.name, int(sym["st_value"]), int(sym["st_size"])))
+        for sec in elf.symbol_tables():
+            for sym in elf.symbols(sec):
+                if sym.type == STT_FUNC and sym.name and sym.size > 0:
+                    out.append((sym.name, sym.value, sym.size))
         return out
-    except (ELFError, ValueError, struct.error, KeyError):
+    except (ElfFormatError, struct.error):
         return []
 
 

@@ -15,13 +15,9 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 
 from ..devices.base.errors import BadArgument
-
-if TYPE_CHECKING:
-    from elftools.elf.elffile import ELFFile
+from . import elf32
 
 
 class SymbolError(BadArgument):
@@ -55,6 +51,10 @@ class _Candidate:
 # Preference among symbols that share an address: FUNC over labels, global over weak/local.
 _TYPE_RANK = {"STT_FUNC": 0, "STT_NOTYPE": 1, "STT_OBJECT": 2}
 _BIND_RANK = {"STB_GLOBAL": 0, "STB_WEAK": 1, "STB_LOCAL": 2}
+_TYPE_NAMES = {elf32.STT_NOTYPE: "STT_NOTYPE", elf32.STT_OBJECT: "STT_OBJECT",
+               elf32.STT_FUNC: "STT_FUNC"}
+_BIND_NAMES = {elf32.STB_LOCAL: "STB_LOCAL", elf32.STB_GLOBAL: "STB_GLOBAL",
+               elf32.STB_WEAK: "STB_WEAK"}
 
 
 class SymbolTable:
@@ -84,22 +84,17 @@ class SymbolTable:
             raise SymbolError(f"symbol file not found: {p}")
         if not p.is_file():
             raise SymbolError(f"symbol file is not a regular file: {p}")
-        # pyelftools costs ~40 ms to import: only runs that load an ELF pay for it
-        from elftools.common.exceptions import ELFError
-        from elftools.elf.elffile import ELFFile
+        # emu/elf32.py, not pyelftools: its import alone cost 30-110 ms on every such run
         try:
-            with p.open("rb") as fh:
-                magic = fh.read(4)
-                if magic != b"\x7fELF":
-                    raise SymbolError(f"{p}: not an ELF file (no \\x7fELF magic)")
-                fh.seek(0)
-                candidates, addresses = _read_elf(ELFFile(fh), p)
-        except SymbolError:
-            raise
-        except (ELFError, ValueError, KeyError, IndexError, AssertionError) as err:
-            raise SymbolError(f"{p}: damaged ELF file ({err})") from None
+            data = p.read_bytes()
         except OSError as err:
             raise SymbolError(f"{p}: cannot read symbol file ({err.strerror or err})") from None
+        if data[:4] != b"\x7fELF":
+            raise SymbolError(f"{p}: not an ELF file (no \\x7fELF magic)")
+        try:
+            candidates, addresses = _read_elf(elf32.Elf(data), p)
+        except elf32.ElfFormatError as err:
+            raise SymbolError(f"{p}: damaged ELF file ({err})") from None
         functions = _disjoint(candidates)
         if not functions:
             raise SymbolError(f"{p}: the symbol table has no function or code-label symbols")
@@ -228,46 +223,43 @@ class SymbolTable:
         return f"{name}+0x{off:x}" if off else name
 
 
-def _read_elf(elf: "ELFFile", path: Path) -> tuple[list[_Candidate], dict[str, int]]:
-    if elf.elfclass != 32 or elf["e_machine"] != "EM_386":
+def _read_elf(elf: elf32.Elf, path: Path) -> tuple[list[_Candidate], dict[str, int]]:
+    if elf.elfclass != 32 or elf.e_machine != elf32.EM_386:
         raise SymbolError(f"{path}: wrong architecture ({elf.elfclass}-bit "
-                          f"{elf['e_machine']}); expected a 32-bit i386 ELF")
-    if elf["e_type"] == "ET_REL":
+                          f"{elf.machine_name}); expected a 32-bit i386 ELF")
+    if elf.e_type == elf32.ET_REL:
         raise SymbolError(f"{path}: a relocatable object (.o) has no final addresses; "
                           "give the linked ELF")
-    symtab = elf.get_section_by_name(".symtab")
-    from elftools.elf.constants import SH_FLAGS
-    from elftools.elf.sections import SymbolTableSection
-    if not isinstance(symtab, SymbolTableSection):
+    symtab = elf.section_by_name(".symtab")
+    if symtab is None or symtab.type not in (elf32.SHT_SYMTAB, elf32.SHT_DYNSYM):
         raise SymbolError(f"{path}: no symbol table (stripped ELF?); "
                           "use the unstripped ELF the image was built from")
-    sections = [elf.get_section(i) for i in range(elf.num_sections())]
+    sections = elf.sections()
     candidates: list[_Candidate] = []
     addresses: dict[str, int] = {}
-    labels: list[tuple[str, object]] = []
-    for sym in symtab.iter_symbols():
+    labels: list[tuple[str, _Candidate]] = []
+    for sym in elf.symbols(symtab):
         name = sym.name
-        stype = sym["st_info"]["type"]
-        bind = sym["st_info"]["bind"]
-        shndx = sym["st_shndx"]
-        if not name or stype not in _TYPE_RANK or not isinstance(shndx, int):
-            continue  # file/section symbols, undefined (SHN_UNDEF) and absolute ones
+        stype = _TYPE_NAMES.get(sym.type)
+        shndx = sym.shndx
+        if not name or stype is None or shndx in elf32.SPECIAL_SHNDX:
+            continue  # file/section symbols, undefined (SHN_UNDEF), absolute and common ones
         if name.startswith((".L", "$", "..@")):
             continue  # assembler-local temporaries and mapping symbols
-        value = sym["st_value"]
+        value = sym.value
         addresses.setdefault(name, value)
         if shndx >= len(sections):
-            continue
+            continue  # other reserved indexes (SHN_XINDEX, processor-specific) or out of range
         sec = sections[shndx]
-        if not sec["sh_flags"] & SH_FLAGS.SHF_ALLOC:
+        if not sec.flags & elf32.SHF_ALLOC:
             continue
-        executable = bool(sec["sh_flags"] & SH_FLAGS.SHF_EXECINSTR)
+        executable = bool(sec.flags & elf32.SHF_EXECINSTR)
         if stype != "STT_FUNC" and not executable:
             continue  # data objects are not functions
-        cand = _Candidate(start=value, size=sym["st_size"], name=name,
-                          sec_start=sec["sh_addr"], sec_end=sec["sh_addr"] + sec["sh_size"],
-                          rank=(_TYPE_RANK[stype], _BIND_RANK.get(bind, 3),
-                                0 if sym["st_size"] else 1, name))
+        cand = _Candidate(start=value, size=sym.size, name=name,
+                          sec_start=sec.addr, sec_end=sec.addr + sec.size,
+                          rank=(_TYPE_RANK[stype], _BIND_RANK.get(_BIND_NAMES.get(sym.bind), 3),
+                                0 if sym.size else 1, name))
         if stype == "STT_NOTYPE":
             labels.append((name, cand))
         else:
