@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 
 from ..devices.base.errors import BadArgument, BadImage, BareflowError
 from .argparser import Parser
-from .page_walk import add_address_option, addresses_text, resolve_address
+from .address_option import add_address_option, addresses_text, resolve_address  # page_walk on use
 from .process_exit import exit_process  # noqa: F401  (also the console script's quick exit)
 
 from .args import parse_cycles, parse_memory  # noqa: F401  (also used by the grader)

@@ -386,13 +386,6 @@ def resolve_address(machine: Any, text: str) -> int:
     return value
 
 
-def add_address_option(parser: Any) -> None:
-    """`explain --address A` (repeatable)."""
-    parser.add_argument("--address", action="append", default=[], metavar="A",
-                        help="after the journey, walk the page tables for linear address A (0x.., or a symbol) "
-                             "as the run left them (docs/journey.md); repeatable")
-
-
 def addresses_text(machine: Any, addresses: list[int]) -> str:
     """`explain --address A`: the walk of each address in the tables as the run left them,
     with the supervisor read / write and the user read / write each would allow ('' for none)."""

@@ -24,6 +24,7 @@ docs/cycle-model.md and docs/performance.md describe it.
 from __future__ import annotations
 
 import atexit
+import gc
 import marshal
 import os
 import tempfile
@@ -64,6 +65,23 @@ def _model_id() -> str:
     here = Path(__file__)   # not imported: capstone is slow to load
     src = b"".join(here.with_name(name).read_bytes() for name in _MODEL_FILES)
     return _sha256(src).hexdigest()[:16]
+
+
+def _unmarshal(raw: bytes) -> Any:
+    """marshal.loads with the cyclic GC paused.
+
+    Why: a shard is ~100k small tuples; built while the emulator's modules and machine are
+    alive, they set off a hundred young collections and a full one over every object of the
+    process - 50-120 ms instead of the 3-5 ms the decoding itself takes (issue 11, the
+    fluid_llama start-up).  Tuples of ints, bytes and strings cannot form cycles: pausing the
+    collector loses nothing.  The collector is restored as it was (tests may have it off)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return marshal.loads(raw)
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def cache_dir() -> Path:
@@ -117,7 +135,8 @@ class PriceCache:
     def _load(self, touch: bool = False) -> dict[Key, Any]:
         try:
             with open(self.path, "rb") as f:  # type: ignore[arg-type]
-                data = marshal.load(f)   # plain tuples and bytes: nothing in it can run code
+                raw = f.read()
+            data = _unmarshal(raw)   # plain tuples and bytes: nothing in it can run code
             if touch:
                 os.utime(self.path)   # least recently *used* shards go first
             return data if isinstance(data, dict) else {}
