@@ -180,3 +180,33 @@ def test_help_is_formatted_as_argparse_formats_it(monkeypatch):
         p.add_argument("--max-cycles", metavar="N", help="stop after N modelled cycles " * 4)
     assert ours.format_help() == stock.format_help()
     assert Formatter("x")._width == 65
+
+
+def test_the_cli_imports_neither_page_walk_nor_pyelftools():
+    """issue 11: `bareflow-emu run` paid for pyelftools (30-110 ms, now emu/elf32.py) and for
+    emu/page_walk.py (only `explain --address` needs it, emu/address_option.py imports it then)."""
+    code = ("import sys, bareflow.emu.cli; "
+            "print(sorted(m for m in sys.modules if m.startswith(('elftools', 'bareflow.emu.page_walk'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_shard_is_decoded_with_the_collector_paused_and_restored(tmp_path, monkeypatch):
+    """The shard decode pauses the cyclic GC (50-120 ms -> a few ms) and leaves it as it was."""
+    import gc
+    monkeypatch.setenv("BAREFLOW_CACHE_DIR", str(tmp_path))
+    first = PriceCache(enabled=True, identity="gc")
+    first.put((1, b"\x90", True, True), ((1, 2), (3,), False))
+    first.save()
+    states = []
+    real = pricecache.marshal.loads
+    monkeypatch.setattr(pricecache.marshal, "loads", lambda raw: states.append(gc.isenabled()) or real(raw))
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            again = PriceCache(enabled=True, identity="gc")
+            assert again.get((1, b"\x90", True, True)) == ((1, 2), (3,), False)
+            assert gc.isenabled() is enabled
+        finally:
+            gc.enable()
+    assert states == [False, False]
