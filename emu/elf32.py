@@ -17,7 +17,7 @@ understood so a wrong-architecture file is reported as such rather than as "dama
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # e_type
 ET_REL, ET_EXEC, ET_DYN = 1, 2, 3
@@ -37,12 +37,14 @@ STT_NOTYPE, STT_OBJECT, STT_FUNC = 0, 1, 2
 STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
 
 
+# Section and Symbol are NamedTuples rather than dataclasses: ~2 ms less each to import.
+
+
 class ElfFormatError(ValueError):
     """The bytes are not a well-formed ELF file; `str(err)` is one line."""
 
 
-@dataclass(frozen=True)
-class Section:
+class Section(NamedTuple):
     index: int
     name: str
     type: int
@@ -54,8 +56,7 @@ class Section:
     entsize: int
 
 
-@dataclass(frozen=True)
-class Symbol:
+class Symbol(NamedTuple):
     name: str
     value: int
     size: int

@@ -13,8 +13,8 @@ lookup is O(log n) and the dense index of a function is stable for a given set o
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..devices.base.errors import BadArgument
 from . import elf32
@@ -27,17 +27,18 @@ class SymbolError(BadArgument):
     """
 
 
-@dataclass(frozen=True, order=True)
-class Function:
-    """One guest function (or code label): the half-open address range [start, end)."""
+class Function(NamedTuple):
+    """One guest function (or code label): the half-open address range [start, end).
+
+    A NamedTuple, not a frozen dataclass: the same fields, order and immutability, and ~2 ms
+    less to import (every run that reads an ELF imports this module; issue 11)."""
 
     start: int
     end: int
     name: str
 
 
-@dataclass(frozen=True)
-class _Candidate:
+class _Candidate(NamedTuple):
     """A symbol before the ranges are made disjoint (rank orders aliases at one address)."""
 
     start: int
