@@ -132,3 +132,14 @@ def test_machine_with_a_diskette_describes_its_drive(tmp_path: Path) -> None:
     at = struct.unpack_from("<I", m.read_phys(BASE_64M + 0x198C + 40, 4))[0]     # FADT.DSDT
     table = m.read_phys(at, struct.unpack_from("<I", m.read_phys(at + 4, 4))[0])
     assert table == dsdt(64 << 20, floppy_type=4)
+
+
+def test_to_uuid_is_uuid_bytes_le_without_importing_uuid():
+    """ToUUID is done by hand (issue 11: `import uuid` was start-up cost): same bytes as uuid."""
+    import uuid
+
+    from bareflow.emu.bios import aml as _aml
+    for s in ("e5c937d0-3553-4d7a-9117-ea4d19c3434d", "00112233-4455-6677-8899-aabbccddeeff"):
+        assert _aml.to_uuid(s) == _aml.buffer(uuid.UUID(s).bytes_le)
+    with pytest.raises(ValueError):
+        _aml.to_uuid("e5c937d0-3553-4d7a-9117")
