@@ -106,6 +106,18 @@ def _strip_measured(out: bytes) -> list[bytes]:
             if not ln.startswith((b"[jit] ", b"[stats] "))]
 
 
+def warm_bytecode() -> None:
+    """Write the package's .pyc files before timing anything.
+
+    Why: an editable install has no bytecode until a module is first imported, and with
+    PYTHONDONTWRITEBYTECODE set (as in some shells and CI images) none is ever written, so every
+    timed run would compile each changed module again (emu/cli.py alone: ~10 ms).  An installed
+    package is byte-compiled by pip; this measures that, not the compiler."""
+    subprocess.run([PY, "-m", "compileall", "-q", "-j", "1"] +
+                   [str(ROOT / d) for d in ("emu", "devices", "tui", "tools")],
+                   check=False, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3)
@@ -113,6 +125,7 @@ def main() -> int:
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = ap.parse_args()
     results = []
+    warm_bytecode()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         if args.workload in ("compute", "all"):
