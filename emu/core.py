@@ -37,6 +37,7 @@ from .cpuid import CpuidHook
 from .special import SpecialInsns
 from .stops import StopReason
 from .trace import InsnWindow
+from .quirks import forget_stale_double_fault
 
 
 _PAUSED_STATES = (StopReason.PAUSED, StopReason.BREAKPOINT, StopReason.STEP, StopReason.CYCLE_LIMIT)
@@ -438,6 +439,10 @@ class Core(CoreDelivery):
         if self._byte_before(lin) == b"\xf4":
             self._halted = True
             self.emit("hlt", eip=self.cpu.get("eip"), interrupts=bool(self.cpu.get("eflags") & IF))
+        else:
+            # not a HLT: QEMU halted the CPU on a "triple fault" it composed from a remembered
+            # #DF; forget it and the instruction raises its own fault when run again
+            forget_stale_double_fault(self.uc)
 
     def _byte_before(self, lin: int) -> bytes:
         try:

@@ -34,6 +34,8 @@ typedef int (*miss_fn)(void *state, uint64_t pc, uint32_t size);
 #define UC_X86_REG_EDX 24
 #define UC_X86_REG_EIP 26
 #define UC_X86_REG_CS 11
+#define UC_X86_REG_EFLAGS 25
+#define EFLAGS_IF 0x200u
 
 
 enum { END_OTHER = 0, END_CALL = 1, END_RET = 2, END_JCC = 3, END_IRET = 4 };
@@ -411,6 +413,17 @@ static entry_t *lookup_or_miss(fp_state *st, uc_engine *uc, uint64_t pc, uint32_
     return &st->table[slot];
 }
 
+/* The IRQ window: a block that may set IF (POPF, STI, IRET) ran while an interrupt waits.
+ * IF lives in env->eflags itself (not in the lazily computed arithmetic flags), so reading it
+ * here is exact; only when it really is set does the machine have to deliver.  Code that keeps
+ * IF clear and saves its flags with PUSHF/POPF in a loop (GRUB's LZMA decoder, Linux's
+ * local_irq_save/restore with interrupts off) then runs on without a trip through Python. */
+static int if_now_set(fp_state *st, uc_engine *uc) {
+    uint64_t fl = 0;
+    if (st->reg_read(uc, UC_X86_REG_EFLAGS, &fl) != 0) return 1;
+    return (fl & EFLAGS_IF) != 0;
+}
+
 void fp_block_hook(uc_engine *uc, uint64_t pc, uint32_t size, void *user) {
     fp_state *st = (fp_state *)user;
     if (__builtin_expect(st->cycles >= st->deadline, 0)) {
@@ -431,7 +444,7 @@ void fp_block_hook(uc_engine *uc, uint64_t pc, uint32_t size, void *user) {
     }
     uint64_t now = st->cycles;
     if (prev && prev->ends) {
-        if ((prev->ends & ENDS_MAY_SET_IF) && st->irq_pending && !st->skip_window) {
+        if ((prev->ends & ENDS_MAY_SET_IF) && st->irq_pending && !st->skip_window && if_now_set(st, uc)) {
             /* the guest may just have enabled interrupts: let the machine deliver first */
             st->stop_reason = STOP_IRQ_WINDOW;
             st->emu_stop(uc);
