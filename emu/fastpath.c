@@ -63,6 +63,7 @@ typedef struct entry {
     uint32_t nrdtsc;
     uint32_t rdtsc_off[MAX_RDTSC];    /* offset of each RDTSC from pc */
     uint32_t rdtsc_prefix[MAX_RDTSC]; /* cycles before it in the block */
+    uint32_t ntimed;    /* slots used: the RDTSCs, then IN/OUTs (emu/fastpath_ports.c) */
     struct entry *succ; /* last successor block (a one-entry cache); always a live entry */
     uint32_t xflags;    /* XF_* (native delivery, below): set by fp_set_xflags after insert */
 } entry_t;
@@ -234,8 +235,12 @@ int fp_insert(fp_state *st, uint64_t pc, uint32_t size, uint32_t cost, uint32_t 
     e->fallthrough = fallthrough;
     e->func = func;
     e->ends = ends;
+    /* bits 8-15 of nrdtsc: how many slots are used in all, IN/OUTs after the RDTSCs */
+    uint32_t ntimed = nrdtsc >> 8;
+    nrdtsc &= 0xff;
     e->nrdtsc = nrdtsc > MAX_RDTSC ? MAX_RDTSC : nrdtsc;
-    for (uint32_t k = 0; k < e->nrdtsc; k++) {
+    e->ntimed = ntimed > MAX_RDTSC ? MAX_RDTSC : ntimed < e->nrdtsc ? e->nrdtsc : ntimed;
+    for (uint32_t k = 0; k < e->ntimed; k++) {
         e->rdtsc_off[k] = rdtsc_off[k];
         e->rdtsc_prefix[k] = rdtsc_prefix[k];
     }
@@ -567,6 +572,8 @@ size_t fp_entry_size(void) { return sizeof(entry_t); }
 
 /* Native real-mode delivery: emu/fastpath_native.c (its own file, same translation unit). */
 #include "fastpath_native.c"
+/* Native answers to IN/OUT (UART, CMOS/RTC registers): their own section, emu/fastpath_ports.c. */
+#include "fastpath_ports.c"
 
 /* Only so that the shared object is a valid extension module for setuptools. */
 static struct PyModuleDef fastpath_module = {PyModuleDef_HEAD_INIT, "_fastpath",
