@@ -29,6 +29,7 @@ enum { CK_PYTHON = 0, CK_RAM = 1, CK_TIME = 2, CK_REG_A = 3, CK_REG_C = 4 }; /* 
 
 typedef uint32_t (*py_in_fn)(uint32_t port, uint32_t size);
 typedef void (*py_out_fn)(uint32_t port, uint32_t size, uint32_t value);
+typedef int (*py_cpuid_fn)(void);
 
 /* The public head is mirrored by a ctypes Structure in emu/fastports.py: keep the order. */
 typedef struct {
@@ -72,6 +73,7 @@ typedef struct {
     fp_state *fp;
     py_in_fn py_in;
     py_out_fn py_out;
+    py_cpuid_fn py_cpuid;      /* emu/cpuid.py CpuidHook._on_cpuid, for the leaves it may change */
 } fp_ports;
 
 fp_ports *fpp_new(fp_state *fp) {
@@ -279,6 +281,26 @@ int fpp_cmos_time_at(fp_ports *p, uint32_t idx, uint64_t now, uint32_t *out) {
     if (p->cmos_frozen_valid) now = 0;
     return cmos_time(p, idx, now, out);
 }
+
+/* CPUID (emu/cpuid.py): the leaves for which the Python hook returns 0 whatever the state
+ * (Unicorn's qemu32 answer is QEMU 7.2's: leaf 0, leaf 3 and the extended leaves up to
+ * 80000004h) are left to the engine here, without entering Python; GRUB serialises every
+ * RDTSC with CPUID leaf 0 (grub_get_tsc).  Every other leaf, and every leaf while the native
+ * answers are switched off, goes to the Python hook, which may write the registers. */
+static int fpp_cpuid_hook(uc_engine *uc, void *user) {
+    fp_ports *p = (fp_ports *)user;
+    if (p->enabled) {
+        uint64_t eax = 0;
+        if (p->fp->reg_read(uc, UC_X86_REG_EAX, &eax) == 0) {
+            uint32_t leaf = (uint32_t)eax;
+            if (leaf == 0 || leaf == 3 || (leaf >= 0x80000000u && leaf <= 0x80000004u)) return 0;
+        }
+    }
+    return p->py_cpuid();
+}
+
+void fpp_set_cpuid(fp_ports *p, void *py_cpuid) { p->py_cpuid = (py_cpuid_fn)py_cpuid; }
+void *fpp_cpuid_hook_ptr(void) { return (void *)&fpp_cpuid_hook; }
 
 /* For tests: port 0x61 as the IN hook would answer it at cycle `now`; 0 if Python would. */
 int fpp_port61_at(fp_ports *p, uint64_t now, uint32_t *out) { return port61_at(p, now, out); }

@@ -38,7 +38,7 @@ from typing import Any, Callable, Sequence
 
 from unicorn.unicorn_py3 import unicorn as _ucpy
 from unicorn.unicorn_const import UC_HOOK_INSN
-from unicorn.x86_const import UC_X86_INS_IN, UC_X86_INS_OUT
+from unicorn.x86_const import UC_X86_INS_CPUID, UC_X86_INS_IN, UC_X86_INS_OUT
 
 from ..devices.base.errors import BareflowError
 from .fastpath import FastPath, _load
@@ -94,6 +94,7 @@ class _Ports(ctypes.Structure):
 
 IN_FN = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32)
 OUT_FN = ctypes.CFUNCTYPE(None, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32)
+CPUID_FN = ctypes.CFUNCTYPE(ctypes.c_int)
 _ready = False
 
 
@@ -113,6 +114,8 @@ def _lib() -> ctypes.CDLL:
         "fpp_layout": (sz, [ctypes.POINTER(sz), sz]),
         "fpp_cmos_time_at": (ctypes.c_int, [vp, u32, u64, ctypes.POINTER(u32)]),
         "fpp_port61_at": (ctypes.c_int, [vp, u64, ctypes.POINTER(u32)]),
+        "fpp_set_cpuid": (None, [vp, vp]),
+        "fpp_cpuid_hook_ptr": (vp, []),
     }.items():
         fn = getattr(lib, name)
         fn.restype = res
@@ -173,6 +176,21 @@ class NativePorts:
         self._add_hook(UC_X86_INS_IN, lib.fpp_in_hook_ptr())
         self._add_hook(UC_X86_INS_OUT, lib.fpp_out_hook_ptr())
         self._apply_enabled()
+
+    def hook_cpuid(self, on_cpuid: Callable[[], int]) -> None:
+        """Take over the CPUID hook (emu/cpuid.py `CpuidHook.go_native`): leaves whose answer
+        is always the engine's are left to it in C; the others call `on_cpuid` (1: skip the
+        engine's CPUID, the registers are written).  Switched off, every leaf calls it."""
+        def cb() -> int:
+            try:
+                return on_cpuid()
+            except BaseException as exc:
+                self._hook_failed(exc)
+                return 0
+
+        self._cpuid_cb = CPUID_FN(cb)
+        self._lib.fpp_set_cpuid(self._state, ctypes.cast(self._cpuid_cb, ctypes.c_void_p))
+        self._add_hook(UC_X86_INS_CPUID, self._lib.fpp_cpuid_hook_ptr())
 
     def _add_hook(self, insn: int, fnptr: int) -> None:
         handle = ctypes.c_size_t()

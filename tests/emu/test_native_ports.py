@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from unicorn import x86_const as X
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "images"))
@@ -56,7 +57,7 @@ def _run(img: Path, native: bool, trace_path: Path, max_cycles: int = 3_000_000_
 
 @pytest.mark.parametrize("name", ["ports", "native_ports.asm", "core_pm.asm", "bios_serial.asm",
                                   "reset_cmos.asm", "ata_pio.asm", "drives_probe.asm", "kern_acpi.asm",
-                                  "kern_apicoff.asm", "port61.asm", "fluid_llama"])
+                                  "kern_apicoff.asm", "kern_cpuid.asm", "port61.asm", "fluid_llama"])
 def test_native_answers_change_nothing(name, tmp_path):
     img = _image(name, tmp_path)
     kw: dict = {"no_reboot": False} if name == "reset_cmos.asm" else {}   # it reboots five times
@@ -183,9 +184,19 @@ needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-i386") is None, reason
 
 def test_port61_polling_is_native_and_prints_what_qemu_prints(tmp_path):
     """tests/images/port61.asm polls 0x61 as GRUB, Linux and BIOS delay loops do: all of it in C
-    but the reads past a block's fourth timed instruction; the transcript is QEMU's."""
+    but the reads past a block's fourth timed instruction, GRUB's CPUID leaf 0 too; the
+    transcript is QEMU's."""
     m = Machine(MachineConfig(image=images.build("port61.asm")))
+    hook = m.cpuid_hook
+    leaves: list[int] = []
+    python_cpuid = hook._on_cpuid
+
+    def spy(uc, ud):
+        leaves.append(uc.reg_read(X.UC_X86_REG_EAX))
+        return python_cpuid(uc, ud)
+    hook._on_cpuid = spy
     assert m.run(max_cycles=100_000_000) == StopReason.POWER_OFF
+    assert leaves == []                      # GRUB's CPUID leaf 0 before RDTSC stays in C
     counts = m.ports.counts()
     m.close()
     assert bytes(m.serial_out) == (ROOT / "tests" / "images" / "port61.expected").read_bytes()

@@ -1,7 +1,7 @@
 ; System control port B (0x61) polled the ways real guests poll it, for the native port path
 ; (emu/fastports.py: IN 0x61 answered in C from what devices/pit.py publishes):
 ;   - GRUB 2's timer calibration (grub_pit_wait): gate off, channel 2 mode 0, gate on, poll
-;     bit 5 (OUT2) with RDTSC in the loop;
+;     bit 5 (OUT2) with CPUID leaf 0 + RDTSC in the loop (grub_get_tsc);
 ;   - Linux's pit_calibrate_tsc: gate on / speaker off first, then mode 0, poll bit 5;
 ;   - a BIOS-style delay loop counting refresh toggles (bit 4);
 ;   - channel 2 in modes 1 (gate-triggered), 2, 3, 4 and 5, with a count latched and pending,
@@ -69,7 +69,9 @@ main:
         call hex8
         call space
         xor ecx, ecx
-.grub:  rdtsc
+.grub:  xor eax, eax                ; grub_get_tsc: CPUID leaf 0 serialises the RDTSC
+        cpuid
+        rdtsc
         inc ecx
         in al, 0x61
         test al, 0x20
