@@ -10,7 +10,10 @@ QEMU's `pit_get_next_transition_time` does, in PIT input ticks converted to cycl
 Modes 0-5 are modelled (6 and 7 alias 2 and 3 as on the chip).  Deliberate choices:
 - mode 2 output follows the datasheet (high, low for the last tick of each period); QEMU
   reports it inverted (a one-tick high pulse).  Both give a rising edge at every period end, so
-  IRQ0 timing is identical.
+  IRQ0 timing is identical.  QEMU 7.2's `pit_get_out` also shows modes 1 (d < count) and
+  4/5 (high only at d == count) inverted; ours follow the datasheet (low during the one-shot,
+  a one-tick low strobe), as QEMU's later fix of mode 1 does.  Port 0x61 bit 4: QEMU flips it
+  at every read; ours toggles with the refresh period.
 - like QEMU: the gate only restarts counting on a rising edge in modes 1/2/3/5 and does not
   pause modes 0/4; writing a control word changes the mode without restarting the count;
   BCD counting is recorded (status bit 0) but counts are binary; read-back null-count is 0.
