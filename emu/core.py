@@ -36,6 +36,7 @@ from .native_delivery import NativeDelivery
 from .pricing import Pricer
 from .cpuid import CpuidHook
 from .special import SpecialInsns
+from .sysenter import install as install_sysenter
 from .stops import StopReason
 from .trace import InsnWindow
 from .quirks import forget_stale_double_fault
@@ -76,6 +77,12 @@ class Core(CoreDelivery):
         self._df_retry: int | None = None   # see _stale_double_fault
         uc = Uc(UC_ARCH_X86, UC_MODE_32)
         uc.ctl_set_cpu_model(X.UC_CPU_X86_QEMU32)
+        # No exit address: after every emu_start Unicorn 2.1 drops the code at `until - 1`, which
+        # with paging on walks linear 0xFFFFFFFF and, when that is unmapped, leaves CR2 =
+        # 0xFFFFFFFF -- a #PF handler that reads CR2 in a later slice saw the wrong address
+        # (tests/emu/test_page_walk.py).  Slices end by deadline, stop or count, never at `until`.
+        uc.ctl_exits_enabled(True)
+        uc.ctl_set_exits([])
         self.uc = uc
         board.attach(uc)
         self.clock = board.clock
@@ -106,6 +113,7 @@ class Core(CoreDelivery):
         attach_devices(self.ports, board, self.cpu)
         self.cpuid_hook.go_native(self.ports)     # CPUID leaves Python never changes: in C
         self.clock.on_schedule = hold_if_unarmed(self.ports, self)
+        install_sysenter(self)            # Unicorn leaves SYSENTER to us (emu/sysenter.py)
         uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED,
                     self._on_unmapped)
 
