@@ -559,3 +559,4 @@ size_t fp_entry_size(void) { return sizeof(entry_t); }
 static struct PyModuleDef fastpath_module = {PyModuleDef_HEAD_INIT, "_fastpath",
                                              "BareFlow native block callback (loaded with ctypes).", -1, NULL};
 PyMODINIT_FUNC PyInit__fastpath(void) { return PyModule_Create(&fastpath_module); }
+#include "fastpath_pmirq.c"
