@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Protocol
 
+from .base.native import NO_NATIVE, NativePorts
 from .ata_drive import (  # noqa: F401 - the drive half; names re-exported for importers
     ABRT, BSY, DRDY, DRQ, DSC, ERR, HOB, MAX_MULT_SECTORS, NIEN, QEMU_VERSION, SECTOR, SRST,
     AtaDrive, Store, _padstr,
@@ -78,7 +79,27 @@ class AtaChannel:
         self.on_event = on_event
         self._pending = None        # the clock event finishing a block access or SRST
         self._pending_what = ""
+        self._native: NativePorts = NO_NATIVE
         self.reset()
+
+    def attach_native(self, native: NativePorts) -> None:
+        """Publish, after every change, the registers the machine's native port path may answer
+        without calling this channel (see `native_reads`)."""
+        self._native = native
+        self._publish()
+
+    def native_reads(self) -> tuple[list[int | None], int]:
+        """(base.. base+7, control port): what a one-byte IN reads where reading changes nothing:
+        every register but the data port (which moves the buffer) and the status register
+        while the IRQ is raised (reading it lowers the IRQ)."""
+        regs: list[int | None] = [None] + [self._io_read(self.base + r, 1) for r in range(1, 7)]
+        regs.append(None if self.irq_level else self._io_read(self.base + 7, 1))
+        return regs, self._io_read(self.ctrl_port, 1)
+
+    def _publish(self) -> None:
+        regs, alt = self.native_reads()
+        self._native.publish_reads(self.base, regs)
+        self._native.publish_reads(self.ctrl_port, [alt])
 
     # -- bus contract --------------------------------------------------------------------
     def ports(self) -> Iterable[int]:
@@ -95,6 +116,7 @@ class AtaChannel:
             d.reset()
             d.set_signature()
         self.irq.set_irq(self.irq_line, 0)
+        self._publish()
 
     @property
     def cur(self) -> AtaDrive:
@@ -108,7 +130,12 @@ class AtaChannel:
 
     def io_read(self, port: int, size: int) -> int:
         if port == self.base:
-            return self._data_read(size)
+            return self._data_read(size)      # publishes at the end of a buffer only
+        value = self._io_read(port, size)
+        self._publish()
+        return value
+
+    def _io_read(self, port: int, size: int) -> int:
         if size != 1:  # a wide read of byte registers: each byte from its own port
             return sum((self.io_read(port + i, 1) if port + i in self.ports() else 0xFF) << (8 * i)
                        for i in range(size))
@@ -133,8 +160,12 @@ class AtaChannel:
 
     def io_write(self, port: int, size: int, value: int) -> None:
         if port == self.base:
-            self._data_write(size, value)
+            self._data_write(size, value)     # publishes at the end of a buffer only
             return
+        self._io_write(port, size, value)
+        self._publish()
+
+    def _io_write(self, port: int, size: int, value: int) -> None:
         if size != 1:
             for i in range(size):
                 if port + i in self.ports():
@@ -213,6 +244,7 @@ class AtaChannel:
             s = self.cur
             s.status = DRDY | DSC
             self._raise()
+        self._publish()
 
     # -- commands ----------------------------------------------------------------------------
     def _exec(self, cmd: int) -> None:
@@ -398,6 +430,7 @@ class AtaChannel:
             self._sector_write(s)
         else:
             self._transfer_stop(s)
+        self._publish()
 
     def _data_read(self, size: int) -> int:
         s = self.cur
@@ -448,6 +481,7 @@ class AtaChannel:
             cycle, what = st["pending"]
             self._pending_what = what
             self._pending = self.clock.schedule(cycle, self._fire, f"{self.name} {what}")
+        self._publish()
 
 
 def firmware_residue(channel: AtaChannel) -> None:
@@ -458,6 +492,7 @@ def firmware_residue(channel: AtaChannel) -> None:
         d.select = 0xB0
     channel.unit = 1
     channel.cmd = 0x08            # SeaBIOS leaves ATA_CB_DC_HD15 (interrupts on)
+    channel._publish()
 
 
 def bios_transfer(channel: AtaChannel, unit: int, lba: int, count: int) -> None:
@@ -478,3 +513,4 @@ def bios_transfer(channel: AtaChannel, unit: int, lba: int, count: int) -> None:
             d.error = 0
     channel.unit = unit
     channel.cmd = 0x08
+    channel._publish()

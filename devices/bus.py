@@ -61,11 +61,43 @@ class Bus:
         #: and before a write reaches the device.  Subscribe with `observe_io`; an empty list
         #: costs one truth test per access.
         self.io_observers: list[Callable[[str, int, int, int], None]] = []
+        #: the ports each observer needs to see (None: all of them), for `observed_ports`
+        self._observed: dict[int, frozenset[int] | None] = {}
+        #: called with no argument when the set of observed ports changes (the machine's
+        #: native port path, emu/fastports.py, then hands those ports back to Python)
+        self.on_observe_change: list[Callable[[], None]] = []
 
-    def observe_io(self, callback: Callable[[str, int, int, int], None]) -> Callable[[], None]:
-        """Subscribe to every port access; returns the function that unsubscribes."""
+    def observe_io(self, callback: Callable[[str, int, int, int], None],
+                   ports: Iterable[int] | None = None) -> Callable[[], None]:
+        """Subscribe to port accesses; returns the function that unsubscribes.  `ports` says
+        which ports the observer needs to see every access of (None: all).  The callback is
+        called for every access that goes through the bus; accesses the machine answers
+        natively (emu/fastports.py) never reach the bus, so they are answered natively only
+        on ports no observer asked for."""
         self.io_observers.append(callback)
-        return lambda: self.io_observers.remove(callback) if callback in self.io_observers else None
+        self._observed[id(callback)] = None if ports is None else frozenset(ports)
+        self._observe_changed()
+
+        def unsubscribe() -> None:
+            if callback in self.io_observers:
+                self.io_observers.remove(callback)
+                if callback not in self.io_observers:
+                    self._observed.pop(id(callback), None)
+                self._observe_changed()
+        return unsubscribe
+
+    def observed_ports(self) -> frozenset[int] | None:
+        """The ports observers need every access of; None means all ports."""
+        union: set[int] = set()
+        for ports in self._observed.values():
+            if ports is None:
+                return None
+            union |= ports
+        return frozenset(union)
+
+    def _observe_changed(self) -> None:
+        for cb in self.on_observe_change:
+            cb()
 
     def register(self, device: Device) -> None:
         for port in device.ports():

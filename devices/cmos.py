@@ -20,6 +20,7 @@ import datetime as _dt
 from typing import Any, Iterable
 
 from .base.clock import CPU_HZ, Clock
+from .base.native import NO_NATIVE, CmosCell, NativePorts
 from .bus import IrqSink, split_read, split_write
 
 REG_A, REG_B, REG_C, REG_D = 0x0A, 0x0B, 0x0C, 0x0D
@@ -29,6 +30,13 @@ B_SET, B_PIE, B_AIE, B_UIE, B_DM, B_24H = 0x80, 0x40, 0x20, 0x10, 0x04, 0x02
 C_IRQF, C_PF, C_AF, C_UF = 0x80, 0x40, 0x20, 0x10
 UIP_CYCLES = 244 * CPU_HZ // 1_000_000
 _TIME_REGS = (0x00, 0x02, 0x04, 0x06, 0x07, 0x08, 0x09, REG_CENTURY)
+#: How the native port path answers a data-port read at each index (devices/base/native.py):
+#: 1 the RAM byte, 2 a time register, 3 register A (UIP from the clock), 4 register C (only
+#: while it reads 0 with IRQ8 low: then reading it changes nothing).
+_NATIVE_KINDS = bytes(2 if i in _TIME_REGS else 3 if i == REG_A else 4 if i == REG_C else 1
+                      for i in range(128))
+_CELL_FIELDS = ("cmos_index", "cmos_nmi", "cmos_base_seconds", "cmos_base_cycle", "cmos_frozen",
+                "cmos_frozen_valid", "cmos_irq_level", "cmos_hz", "cmos_uip_cycles")
 
 
 def _to_bcd(v: int) -> int:
@@ -56,7 +64,79 @@ class Cmos:
         self._start_seconds = calendar.timegm(start.timetuple())
         self._periodic_event = None
         self._second_event = None
+        self._cell = NO_NATIVE.cmos_cell(0x70, 0x71, _NATIVE_KINDS)
+        self._cell.cmos_hz, self._cell.cmos_uip_cycles = CPU_HZ, UIP_CYCLES
         self.reset()
+
+    def attach_native(self, native: NativePorts) -> None:
+        """Keep the registers the machine's native port path answers from (index, RAM, time
+        base, IRQ level) in its cell: one copy, which this device still alone gives meaning to.
+        Reads of time registers, A and C are answered there exactly as `io_read` would."""
+        old = self._cell
+        cell = native.cmos_cell(0x70, 0x71, _NATIVE_KINDS)
+        for f in _CELL_FIELDS:
+            setattr(cell, f, getattr(old, f))
+        cell.cmos_ram[:] = bytes(old.cmos_ram)
+        self._cell = cell
+
+    # -- the registers, stored in the cell ------------------------------------------------
+    @property
+    def index(self) -> int:
+        return self._cell.cmos_index
+
+    @index.setter
+    def index(self, value: int) -> None:
+        self._cell.cmos_index = value
+
+    @property
+    def nmi_masked(self) -> bool:
+        return bool(self._cell.cmos_nmi)
+
+    @nmi_masked.setter
+    def nmi_masked(self, value: bool) -> None:
+        self._cell.cmos_nmi = 1 if value else 0
+
+    @property
+    def ram(self) -> bytearray | memoryview:
+        """The 128 bytes (writable in place; assigning copies into the cell)."""
+        return self._cell.cmos_ram
+
+    @ram.setter
+    def ram(self, value: bytes | bytearray) -> None:
+        self._cell.cmos_ram[:] = bytes(value)
+
+    @property
+    def base_seconds(self) -> int:
+        return self._cell.cmos_base_seconds
+
+    @base_seconds.setter
+    def base_seconds(self, value: int) -> None:
+        self._cell.cmos_base_seconds = value
+
+    @property
+    def base_cycle(self) -> int:
+        return self._cell.cmos_base_cycle
+
+    @base_cycle.setter
+    def base_cycle(self, value: int) -> None:
+        self._cell.cmos_base_cycle = value
+
+    @property
+    def frozen(self) -> int | None:
+        return self._cell.cmos_frozen if self._cell.cmos_frozen_valid else None
+
+    @frozen.setter
+    def frozen(self, value: int | None) -> None:
+        self._cell.cmos_frozen_valid = 0 if value is None else 1
+        self._cell.cmos_frozen = 0 if value is None else value
+
+    @property
+    def _irq_level(self) -> int:
+        return self._cell.cmos_irq_level
+
+    @_irq_level.setter
+    def _irq_level(self, value: int) -> None:
+        self._cell.cmos_irq_level = value
 
     # -- contract -------------------------------------------------------------------------
     def ports(self) -> Iterable[int]:

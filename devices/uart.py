@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from .base.clock import CPU_HZ, Clock
+from .base.native import NO_NATIVE, NativePorts
 from .bus import IrqSink, split_read, split_write
 
 # Register bits (names as in the 16550A datasheet / Linux serial_reg.h)
@@ -60,7 +61,45 @@ class Uart16550:
         self._rx_event = None
         self._timeout_event = None
         self._irq_level = 0
+        self._native: NativePorts = NO_NATIVE
+        self._published: tuple[int, ...] | None = None
         self.reset()
+
+    def attach_native(self, native: NativePorts) -> None:
+        """Publish, after every change, the registers the machine's native port path may answer
+        without calling this device (see `native_reads`)."""
+        self._native = native
+        self._published = None
+        self._publish()
+
+    def native_reads(self) -> list[int | None]:
+        """What a one-byte IN of each register reads, where reading it changes nothing (the
+        same value `io_read` returns, with none of its side effects to perform); None where
+        only `io_read` can answer: RBR (takes a byte), LSR with BI/OE set, IIR announcing THR
+        empty, MSR with a delta bit (each cleared by the read)."""
+        dlab = self.lcr & LCR_DLAB
+        iir = self.iir
+        if self.mcr & MCR_LOOP:
+            m = self.mcr
+            msr: int | None = ((m & 0x0C) << 4) | ((m & 0x02) << 3) | ((m & 0x01) << 5)
+        else:
+            msr = None if self.msr & MSR_ANY_DELTA else self.msr
+        return [self.divider & 0xFF if dlab else None,
+                (self.divider >> 8) & 0xFF if dlab else self.ier,
+                None if (iir & 0x0F) == IIR_THRI else iir,
+                self.lcr,
+                self.mcr,
+                None if self.lsr & (LSR_BI | LSR_OE) else self.lsr,
+                msr,
+                self.scr]
+
+    def _publish(self) -> None:
+        # native_reads() depends on these registers only: most accesses change none of them
+        # (a THR write without THRI), and then there is nothing to publish
+        key = (self.lcr, self.ier, self.iir, self.mcr, self.lsr, self.msr, self.scr, self.divider)
+        if key != self._published:
+            self._published = key
+            self._native.publish_reads(self.base, self.native_reads())
 
     # -- contract -------------------------------------------------------------------------
     def ports(self) -> Iterable[int]:
@@ -94,11 +133,16 @@ class Uart16550:
         self._irq_level = 1
         self._update_irq()
         self._kick()
+        self._publish()
 
     def io_read(self, port: int, size: int) -> int:
         if size != 1:
             return split_read(lambda p: self.io_read(p, 1), self._owned, port, size)
-        reg = port - self.base
+        value = self._read(port - self.base)
+        self._publish()
+        return value
+
+    def _read(self, reg: int) -> int:
         if reg == 5:  # LSR first: polling loops read it most
             ret = self.lsr
             if ret & (LSR_BI | LSR_OE):
@@ -137,8 +181,10 @@ class Uart16550:
         if size != 1:
             split_write(lambda p, v: self.io_write(p, 1, v), self._owned, port, size, value)
             return
-        value &= 0xFF
-        reg = port - self.base
+        self._write(port - self.base, value & 0xFF)
+        self._publish()
+
+    def _write(self, reg: int, value: int) -> None:
         if reg == 0:
             if self.lcr & LCR_DLAB:
                 self.divider = (self.divider & 0xFF00) | value
@@ -299,6 +345,7 @@ class Uart16550:
         if self.rx_fifo:
             self.timeout_ipending = 1
             self._update_irq()
+            self._publish()
 
     def _took_byte(self) -> None:
         if self._host_unread:
@@ -320,6 +367,7 @@ class Uart16550:
     def _deliver_event(self, cycle: int) -> None:
         self._rx_event = None
         self._deliver(cycle)
+        self._publish()
 
     def _deliver(self, cycle: int) -> None:
         if not self._host or self._host_unread:
@@ -335,6 +383,7 @@ class Uart16550:
         if data:
             self._host += bytes(data)
             self._kick()
+            self._publish()
 
     def rx_pending(self) -> bool:
         """Host bytes not yet taken by the guest (queued or unread)."""
@@ -371,3 +420,4 @@ class Uart16550:
         if state["timeout_event"] is not None:
             self._timeout_event = self.clock.schedule(int(state["timeout_event"]),
                                                       self._on_timeout, "uart.timeout")
+        self._publish()

@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from .base.clock import CPU_HZ, Clock
+from .base.native import NO_NATIVE, NativePorts
 from .base.cp437 import CP437 as _CP437
 from .vga_font import FONT_8X16
 from .vga_memory import VgaMemory
@@ -69,6 +70,7 @@ class VgaText:
         self.on_window = on_window
         self._frame = CPU_HZ // FRAME_HZ
         self._line = self._frame // LINES_PER_FRAME
+        self._cell = self._new_cell(NO_NATIVE)
         self.mem = VgaMemory(self)
         self._window = "ram"
         #: bumped on every register write that can change the picture (the UI's cheap check)
@@ -77,6 +79,37 @@ class VgaText:
 
     def ports(self) -> Iterable[int]:
         return self.PORTS
+
+    def _new_cell(self, native: NativePorts) -> Any:
+        cell = native.vga_cell(0x3DA)
+        cell.vga_frame, cell.vga_line = self._frame, self._line
+        cell.vga_vfirst, cell.vga_vlast, cell.vga_visible = VRETRACE_FIRST, VRETRACE_LAST, VISIBLE_LINES
+        return cell
+
+    def attach_native(self, native: NativePorts) -> None:
+        """Keep the attribute flip-flop and misc in the machine's native port path, which then
+        answers colour-mode reads of input status 1 (0x3DA) as `input_status_1` computes them,
+        resetting the flip-flop as `io_read` does."""
+        old = self._cell
+        cell = self._new_cell(native)
+        cell.vga_flip, cell.vga_misc = old.vga_flip, old.vga_misc
+        self._cell = cell
+
+    @property
+    def ar_flip_flop(self) -> int:
+        return self._cell.vga_flip
+
+    @ar_flip_flop.setter
+    def ar_flip_flop(self, value: int) -> None:
+        self._cell.vga_flip = value
+
+    @property
+    def misc(self) -> int:
+        return self._cell.vga_misc
+
+    @misc.setter
+    def misc(self, value: int) -> None:
+        self._cell.vga_misc = value
 
     def reset(self) -> None:
         self.cr = bytearray(256)

@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 
 from ..devices.base.errors import BadArgument, BadImage, BareflowError
 from .argparser import Parser
+from .page_walk import add_address_option, addresses_text, resolve_address
 from .process_exit import exit_process  # noqa: F401  (also the console script's quick exit)
 
 from .args import parse_cycles, parse_memory  # noqa: F401  (also used by the grader)
@@ -455,6 +456,7 @@ def explain_parser() -> argparse.ArgumentParser:
     p.add_argument("--tables", action="store_true",
                    help="after the journey, decode the GDT/LDT, IDT and TSS as the run left them "
                         "(as Bochs's info gdt / info idt / info tss)")
+    add_address_option(p)
     p.add_argument("--irq", metavar="N|timer|all", help="after the journey, where a raised IRQ N (0-23, the LAPIC timer, or all) "
                    "stops on its way to the handler: 8259, I/O APIC, LAPIC, IF, IDT gate (docs/interrupts.md)")
     _brief_faults(p)
@@ -488,6 +490,7 @@ def _main_explain(args: list[str]) -> int:
         raise
     if stopper is not None:
         stopper.attach(machine)
+    addresses = [resolve_address(machine, a) for a in ns.address]
     watcher = FaultWatcher(machine)
     journey = Journey().attach(machine)
     watcher.on_explanation.append(journey.add_explanation)
@@ -540,6 +543,7 @@ def _main_explain(args: list[str]) -> int:
     if ns.tables:
         from .tables import machine_tables
         sys.stdout.write("\nDescriptor tables at the end of the run:\n" + machine_tables(machine).text())
+    sys.stdout.write(addresses_text(machine, addresses))      # explain --address (emu/page_walk.py)
     if ns.irq is not None:
         from .irqpath_report import report
         sys.stdout.write("\nThe interrupt path at the end of the run:\n" + report(machine, irq_lines))

@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any
 
-from unicorn import (UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_MEM_FETCH_UNMAPPED,
+from unicorn import (UC_ARCH_X86, UC_HOOK_MEM_FETCH_UNMAPPED,
                      UC_HOOK_MEM_READ_UNMAPPED, UC_HOOK_MEM_WRITE_UNMAPPED, UC_MODE_32, Uc, UcError)
 from unicorn import x86_const as X
 from unicorn.unicorn_const import UC_ERR_INSN_INVALID
@@ -29,14 +29,17 @@ from .core_delivery import CoreDelivery
 from .cpu import IF, Cpu
 from .debugger import Debugger
 from .fastpath import STOP_DEADLINE, STOP_IRQ_WINDOW, STOP_MISS_ERROR, FastPath
+from .fastports import NativePorts, attach_devices, hold_if_unarmed
 from .hooks import Hooks
 from .inputdoor import InputDoor
 from .native_delivery import NativeDelivery
 from .pricing import Pricer
 from .cpuid import CpuidHook
 from .special import SpecialInsns
+from .sysenter import install as install_sysenter
 from .stops import StopReason
 from .trace import InsnWindow
+from .quirks import forget_stale_double_fault
 
 
 _PAUSED_STATES = (StopReason.PAUSED, StopReason.BREAKPOINT, StopReason.STEP, StopReason.CYCLE_LIMIT)
@@ -74,6 +77,12 @@ class Core(CoreDelivery):
         self._df_retry: int | None = None   # see _stale_double_fault
         uc = Uc(UC_ARCH_X86, UC_MODE_32)
         uc.ctl_set_cpu_model(X.UC_CPU_X86_QEMU32)
+        # No exit address: after every emu_start Unicorn 2.1 drops the code at `until - 1`, which
+        # with paging on walks linear 0xFFFFFFFF and, when that is unmapped, leaves CR2 =
+        # 0xFFFFFFFF -- a #PF handler that reads CR2 in a later slice saw the wrong address
+        # (tests/emu/test_page_walk.py).  Slices end by deadline, stop or count, never at `until`.
+        uc.ctl_exits_enabled(True)
+        uc.ctl_set_exits([])
         self.uc = uc
         board.attach(uc)
         self.clock = board.clock
@@ -98,8 +107,12 @@ class Core(CoreDelivery):
         lo, hi = self.bios.stub_range      # the BIOS stubs: default handlers native, the rest _on_stub
         self.native.hook_stubs(lo, hi, self.bios.default_cost, self.bios.default_vectors())
         self.native.bios_disks(self.bios.disks.params_answers())
-        uc.hook_add(UC_HOOK_INSN, self._on_in, None, 1, 0, X.UC_X86_INS_IN)
-        uc.hook_add(UC_HOOK_INSN, self._on_out, None, 1, 0, X.UC_X86_INS_OUT)
+        # IN/OUT: native hooks that answer side-effect-free reads themselves and call
+        # _on_in/_on_out for everything else (emu/fastports.py)
+        self.ports = NativePorts(uc, self.fast, self._on_in, self._on_out)
+        attach_devices(self.ports, board, self.cpu)
+        self.clock.on_schedule = hold_if_unarmed(self.ports, self)
+        install_sysenter(self)            # Unicorn leaves SYSENTER to us (emu/sysenter.py)
         uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED,
                     self._on_unmapped)
 
@@ -178,7 +191,7 @@ class Core(CoreDelivery):
         self.pricer.host_wrote(addr, n)
 
     # ------------------------------------------------------------------ hooks
-    def _on_in(self, uc, port: int, size: int, _ud) -> int:
+    def _on_in(self, port: int, size: int) -> int:
         self._io_now = self.pricer.exact_now()
         try:
             return self.board.bus.io_read(port, size)
@@ -186,7 +199,7 @@ class Core(CoreDelivery):
             self._io_now = None
             self._after_io()
 
-    def _on_out(self, uc, port: int, size: int, value: int, _ud) -> None:
+    def _on_out(self, port: int, size: int, value: int) -> None:
         self._io_now = self.pricer.exact_now()
         try:
             self.board.bus.io_write(port, size, value)
@@ -201,6 +214,7 @@ class Core(CoreDelivery):
             self.fast.set_deadline(0)
         elif deadline is not None and deadline < self.fast.h.deadline:
             self.fast.set_deadline(deadline)
+        self.ports.release()    # the deadline is armed again (emu/fastports.py hold)
 
     def _on_stub(self, uc, address: int, size: int, _ud) -> None:
         vector = self.bios.vector_at(address)
@@ -397,6 +411,7 @@ class Core(CoreDelivery):
     def _emu_slice(self) -> None:
         fast = self.fast
         fast.write(stop_reason=0)
+        self.ports.release()    # the run loop armed the deadline for this slice
         self._bios_wait = False
         begin = self.cpu.get("eip")
         native = self.native
@@ -438,6 +453,10 @@ class Core(CoreDelivery):
         if self._byte_before(lin) == b"\xf4":
             self._halted = True
             self.emit("hlt", eip=self.cpu.get("eip"), interrupts=bool(self.cpu.get("eflags") & IF))
+        else:
+            # not a HLT: QEMU halted the CPU on a "triple fault" it composed from a remembered
+            # #DF; forget it and the instruction raises its own fault when run again
+            forget_stale_double_fault(self.uc)
 
     def _byte_before(self, lin: int) -> bytes:
         try:
@@ -505,6 +524,7 @@ class Core(CoreDelivery):
             debug.skip_bp = pc
         self.fast.write(step_mode=1)
         self.fast.set_deadline(None)   # one instruction: due events were run above
+        self.ports.release()
         self.fast.write(stop_reason=0)
         self._bios_wait = False
         try:

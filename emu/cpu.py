@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
+from typing import Callable
 from dataclasses import dataclass
 
 from unicorn import Uc
@@ -138,6 +139,9 @@ class Cpu:
         #: A20 is off (0x100000-0x10FFFF then reads through Unicorn, which applies the wrap).
         self.ram: bytearray | None = None
         self._cs_cache: tuple[int, int] | None = None
+        #: told each time the CS cache is filled or dropped (the native port path uses the same
+        #: base: emu/fastports.py)
+        self.cs_cache_listener: Callable[[tuple[int, int] | None], None] | None = None
         self.hma_alias = False
         #: called as write_hook(addr, data) for host writes, so the machine can drop stale code
         self._write_hook = write_hook
@@ -320,10 +324,14 @@ class Cpu:
         if cached is None or cached[0] != cs:
             d = self.descriptor(cs)
             cached = self._cs_cache = (cs, d.base if d is not None else 0)
+            if self.cs_cache_listener is not None:
+                self.cs_cache_listener(cached)
         return (cached[1] + eip) & 0xFFFFFFFF
 
     def forget_cs(self) -> None:
         self._cs_cache = None
+        if self.cs_cache_listener is not None:
+            self.cs_cache_listener(None)
 
     @property
     def mode(self) -> str:

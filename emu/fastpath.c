@@ -34,6 +34,8 @@ typedef int (*miss_fn)(void *state, uint64_t pc, uint32_t size);
 #define UC_X86_REG_EDX 24
 #define UC_X86_REG_EIP 26
 #define UC_X86_REG_CS 11
+#define UC_X86_REG_EFLAGS 25
+#define EFLAGS_IF 0x200u
 
 
 enum { END_OTHER = 0, END_CALL = 1, END_RET = 2, END_JCC = 3, END_IRET = 4 };
@@ -61,6 +63,7 @@ typedef struct entry {
     uint32_t nrdtsc;
     uint32_t rdtsc_off[MAX_RDTSC];    /* offset of each RDTSC from pc */
     uint32_t rdtsc_prefix[MAX_RDTSC]; /* cycles before it in the block */
+    uint32_t ntimed;    /* slots used: the RDTSCs, then IN/OUTs (emu/fastpath_ports.c) */
     struct entry *succ; /* last successor block (a one-entry cache); always a live entry */
     uint32_t xflags;    /* XF_* (native delivery, below): set by fp_set_xflags after insert */
 } entry_t;
@@ -232,8 +235,12 @@ int fp_insert(fp_state *st, uint64_t pc, uint32_t size, uint32_t cost, uint32_t 
     e->fallthrough = fallthrough;
     e->func = func;
     e->ends = ends;
+    /* bits 8-15 of nrdtsc: how many slots are used in all, IN/OUTs after the RDTSCs */
+    uint32_t ntimed = nrdtsc >> 8;
+    nrdtsc &= 0xff;
     e->nrdtsc = nrdtsc > MAX_RDTSC ? MAX_RDTSC : nrdtsc;
-    for (uint32_t k = 0; k < e->nrdtsc; k++) {
+    e->ntimed = ntimed > MAX_RDTSC ? MAX_RDTSC : ntimed < e->nrdtsc ? e->nrdtsc : ntimed;
+    for (uint32_t k = 0; k < e->ntimed; k++) {
         e->rdtsc_off[k] = rdtsc_off[k];
         e->rdtsc_prefix[k] = rdtsc_prefix[k];
     }
@@ -411,6 +418,17 @@ static entry_t *lookup_or_miss(fp_state *st, uc_engine *uc, uint64_t pc, uint32_
     return &st->table[slot];
 }
 
+/* The IRQ window: a block that may set IF (POPF, STI, IRET) ran while an interrupt waits.
+ * IF lives in env->eflags itself (not in the lazily computed arithmetic flags), so reading it
+ * here is exact; only when it really is set does the machine have to deliver.  Code that keeps
+ * IF clear and saves its flags with PUSHF/POPF in a loop (GRUB's LZMA decoder, Linux's
+ * local_irq_save/restore with interrupts off) then runs on without a trip through Python. */
+static int if_now_set(fp_state *st, uc_engine *uc) {
+    uint64_t fl = 0;
+    if (st->reg_read(uc, UC_X86_REG_EFLAGS, &fl) != 0) return 1;
+    return (fl & EFLAGS_IF) != 0;
+}
+
 void fp_block_hook(uc_engine *uc, uint64_t pc, uint32_t size, void *user) {
     fp_state *st = (fp_state *)user;
     if (__builtin_expect(st->cycles >= st->deadline, 0)) {
@@ -431,7 +449,7 @@ void fp_block_hook(uc_engine *uc, uint64_t pc, uint32_t size, void *user) {
     }
     uint64_t now = st->cycles;
     if (prev && prev->ends) {
-        if ((prev->ends & ENDS_MAY_SET_IF) && st->irq_pending && !st->skip_window) {
+        if ((prev->ends & ENDS_MAY_SET_IF) && st->irq_pending && !st->skip_window && if_now_set(st, uc)) {
             /* the guest may just have enabled interrupts: let the machine deliver first */
             st->stop_reason = STOP_IRQ_WINDOW;
             st->emu_stop(uc);
@@ -554,6 +572,8 @@ size_t fp_entry_size(void) { return sizeof(entry_t); }
 
 /* Native real-mode delivery: emu/fastpath_native.c (its own file, same translation unit). */
 #include "fastpath_native.c"
+/* Native answers to IN/OUT (UART, CMOS/RTC registers): their own section, emu/fastpath_ports.c. */
+#include "fastpath_ports.c"
 
 /* Only so that the shared object is a valid extension module for setuptools. */
 static struct PyModuleDef fastpath_module = {PyModuleDef_HEAD_INIT, "_fastpath",

@@ -189,13 +189,19 @@ class FastPath:
     # --- block table -------------------------------------------------------------------
     def insert(self, pc: int, size: int, cost: int, first_cost: int, ninsn: int, taken_extra: int,
                target: int | None, fallthrough: int, func: int, ends: str,
-               rdtsc: list[tuple[int, int]], may_set_if: bool = False) -> None:
-        n = min(len(rdtsc), 4)
-        offs = (ctypes.c_uint32 * 4)(*[o for o, _ in rdtsc[:4]])
-        pres = (ctypes.c_uint32 * 4)(*[p for _, p in rdtsc[:4]])
+               rdtsc: list[tuple[int, int]], may_set_if: bool = False,
+               io: list[tuple[int, int]] = ()) -> None:
+        """`rdtsc` and `io`: (offset in the block, cycles before it) of each RDTSC and IN/OUT;
+        four slots, RDTSCs first (the native port path, fastpath_ports.c, uses the rest)."""
+        timed = list(rdtsc[:4])
+        n = len(timed)
+        timed += list(io[:4 - n])
+        offs = (ctypes.c_uint32 * 4)(*[o for o, _ in timed])
+        pres = (ctypes.c_uint32 * 4)(*[p for _, p in timed])
         self._lib.fp_insert(self._state, pc, size, cost, first_cost, ninsn, taken_extra,
                             NO_DEADLINE if target is None else target, fallthrough, func,
-                            END_KINDS.get(ends, 0) | (ENDS_MAY_SET_IF if may_set_if else 0), n, offs, pres)
+                            END_KINDS.get(ends, 0) | (ENDS_MAY_SET_IF if may_set_if else 0),
+                            n | (len(timed) << 8), offs, pres)
 
     def invalidate(self, lo: int, hi: int) -> int:
         return self._lib.fp_invalidate(self._state, lo, hi)

@@ -119,10 +119,17 @@ def _original_cause(ctx: FaultContext, descs: list[str]) -> str:
         cr2 = ctx.regs.get("cr2", 0)
         what = "write" if (ec or 0) & 2 else "read"
         why = "a protection violation" if (ec or 0) & 1 else "a page that is not present"
+        pw = ctx.page_walk
+        if pw is not None and pw.refusal:
+            return f"#PF({hx(ec or 0)}): {_access_verb(ec or 0)} {cr2:#x} at {_where(ctx)}: {pw.refusal}"
         return f"#PF({hx(ec or 0)}): {what} of {cr2:#x} hit {why}"
     if v == 3:
         return f"#BP: int3 breakpoint at {_where(ctx)}"
     return f"{name} at {_where(ctx)}{itext}"
+
+
+def _access_verb(ec: int) -> str:
+    return ("user " if ec & 4 else "") + ("fetch from" if ec & 16 else "write to" if ec & 2 else "read of")
 
 
 def _where(ctx: FaultContext) -> str:
@@ -268,8 +275,12 @@ def explain(ctx: FaultContext) -> Explanation:
             if s and not s.startswith("0x"):
                 sym = f" <{s}>"
         instructions.append(f"{addr:#010x}{sym}: {text}{mark}")
+    walk_lines: list[str] = []
+    if ctx.page_walk is not None and ctx.vector == 14 and ctx.kind == "exception":
+        from .page_walk import fault_walk_lines
+        walk_lines = fault_walk_lines(ctx.page_walk, ctx.regs.get("cr2", 0), ctx.error_code or 0)
     return Explanation(summary=summary, steps=steps, descriptors=_dedupe(descs), instructions=instructions,
-                       outcome=outcome, cycle=ctx.cycle)
+                       outcome=outcome, cycle=ctx.cycle, page_walk=walk_lines)
 
 
 def _dedupe(items: list[str]) -> list[str]:

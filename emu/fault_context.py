@@ -64,6 +64,8 @@ class FaultContext:
     recent: list[tuple[int, str]] = field(default_factory=list)
     symbolize: Callable[[int], str] | None = None
     cycle: int = 0
+    #: a #PF: the walk of CR2 in the tables at the fault (emu/page_walk.PageWalk), or None
+    page_walk: Any = None
 
     # --- state helpers (the same rules as the CPU, over the frozen memory reader) ---------
     def descriptor(self, selector: int) -> Descriptor | None:
@@ -104,9 +106,14 @@ class Explanation:
     instructions: list[str] = field(default_factory=list)
     outcome: str = ""
     cycle: int = 0
+    #: a #PF: CR2, the error code in words and the page walk (emu/page_walk.fault_walk_lines)
+    page_walk: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         lines = [self.summary]
+        if self.page_walk:
+            lines.append("The page walk for CR2:")
+            lines += [f"  {w}" for w in self.page_walk]
         if self.steps:
             lines.append("What the CPU did:")
             lines += [f"  {i}. {s}" for i, s in enumerate(self.steps, 1)]
@@ -122,7 +129,8 @@ class Explanation:
 
     def to_dict(self) -> dict[str, Any]:
         return {"summary": self.summary, "steps": self.steps, "outcome": self.outcome,
-                "descriptors": self.descriptors, "instructions": self.instructions, "cycle": self.cycle}
+                "descriptors": self.descriptors, "instructions": self.instructions, "cycle": self.cycle,
+                "page_walk": self.page_walk}
 
 
 # ====================================================================== instruction decoding

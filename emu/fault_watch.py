@@ -251,6 +251,7 @@ class FaultWatcher:
             return None    # BIOS calls and ticks: the IVT
         self._take_native()
         frozen = None
+        walk = None
         pre: dict[str, int] = {}
         cpu = m.cpu
         if kind == "exception":
@@ -258,6 +259,7 @@ class FaultWatcher:
                 cs = cpu.get("cs")
                 frozen = (cs, cpu.regs(), m.cycles, cpu.protected, cpu.code32(), cpu.cpl,
                           list(m.fast.recent_blocks()), (cpu.table("gdtr"), cpu.table("idtr")))
+                walk = _page_fault_walk(m, vector, error_code)   # now: the handler may repair the tables
             except Exception:   # the explainer must never break the machine
                 frozen = None
         else:
@@ -266,19 +268,20 @@ class FaultWatcher:
         self._events = []
 
         def after(ok: bool) -> None:
-            self._after_delivery(vector, return_eip, kind, error_code, frozen, pre)
+            self._after_delivery(vector, return_eip, kind, error_code, frozen, pre, walk)
 
         return after
 
     def _after_delivery(self, vector: int, return_eip: int, kind: str, error_code: int | None,
-                        frozen: Any, pre: dict[str, int]) -> None:
+                        frozen: Any, pre: dict[str, int], walk: Any = None) -> None:
         m = self.m
         events, self._events = self._events or [], None
         interesting = kind == "exception" or any(e[0] in ("fault", "triple") for e in events)
         if not interesting:
             return
         if frozen is not None:
-            self._pending.append(lambda: self._explain_frozen(vector, return_eip, kind, error_code, frozen, events))
+            self._pending.append(lambda: self._explain_frozen(vector, return_eip, kind, error_code, frozen, events,
+                                                              walk))
         elif pre:
             try:
                 ctx = context_from_machine(m, vector, kind, error_code, pre["cs"], return_eip)
@@ -297,7 +300,7 @@ class FaultWatcher:
             del self._pending[:-self.KEEP]
 
     def _explain_frozen(self, vector: int, return_eip: int, kind: str, error_code: int | None,
-                        frozen: Any, events: list[tuple]) -> Explanation | None:
+                        frozen: Any, events: list[tuple], walk: Any = None) -> Explanation | None:
         m = self.m
         cs, regs, cycle, protected, code32, cpl, ring, tables = frozen
         try:
@@ -308,7 +311,17 @@ class FaultWatcher:
         except Exception:
             return None
         ctx.chain = events
+        ctx.page_walk = walk
         return _explain(ctx, vector, error_code)
+
+
+def _page_fault_walk(machine: "Machine", vector: int, error_code: int | None) -> Any:
+    """A #PF with paging on: the walk of CR2 as the CPU did it (emu/page_walk.py), taken at the
+    delivery, before the handler can change the tables."""
+    if vector != 14 or not machine.cpu.paging():
+        return None
+    from .page_walk import walk_machine
+    return walk_machine(machine, machine.cpu.get("cr2"), access=error_code or 0)
 
 
 def _explain(ctx: "FaultContext", vector: int, error_code: int | None) -> "Explanation":

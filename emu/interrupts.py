@@ -198,6 +198,10 @@ def _lower_cpl(cpu: Cpu) -> None:
     cpu.set("cr0", cr0)
 
 
+#: for emu/sysenter.py, which enters ring 0 the same way
+lower_cpl = _lower_cpl
+
+
 def deliver(cpu: Cpu, vector: int, return_eip: int, kind: str, error_code: int | None = None) -> Delivered:
     """Deliver once (no escalation): real-mode IVT or protected-mode IDT.  With paging on, the
     IDT, GDT, TSS and stack are read through the page tables; a missing page there is a #PF

@@ -33,6 +33,7 @@ from .journey_protected import (ProtectedModeMilestones, _PE_TEXT, _gdt_title,  
                                 _summarise_gates, _without_accessed)
 from .journey_realmode import RealModeMilestones, _A20_TEXT  # noqa: F401
 from .milestone import CPU_HZ_DEFAULT, Milestone, _disk_run_summary, _first, _hex, _wrap  # noqa: F401
+from .journey_paging import PagingMilestones
 from .privilege import RingMilestones
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ MAIN_NAMES = ("kmain", "kernel_main", "main", "app_main")
 WATCH_PORTS = frozenset({0x20, 0x21, 0xA0, 0xA1, 0x92, 0x60, 0x64})
 
 
-class Journey(RealModeMilestones, ProtectedModeMilestones, KernelMilestones, RingMilestones):
+class Journey(RealModeMilestones, ProtectedModeMilestones, KernelMilestones, RingMilestones, PagingMilestones):
     """Recognises boot milestones in a stream of machine events (see the module docstring)."""
 
     #: the record each milestone is (the privilege mixin builds its milestones with it)
@@ -88,6 +89,7 @@ class Journey(RealModeMilestones, ProtectedModeMilestones, KernelMilestones, Rin
         self._mutations = 0
         self._ended = False
         self._reset_rings()
+        self._reset_paging()
 
     # ------------------------------------------------------------------ output
     def add(self, m: Milestone) -> Milestone:
@@ -154,7 +156,8 @@ class Journey(RealModeMilestones, ProtectedModeMilestones, KernelMilestones, Rin
         return (len(self.milestones), self._mutations, self._pe_pending, self._protected32,
                 tuple(self._icw_expect), self._kbc_cmd, self._a20_pending, tuple(self._pic_base), self._a20,
                 len(self._seg_loads), self._seg_expected, len(self._irq_seen), self._exceptions,
-                len(self._symbols_seen), self._last_gdt, self._disk_reads, self._rings_state())
+                len(self._symbols_seen), self._last_gdt, self._disk_reads, self._rings_state(),
+                self._paging_state())
 
     def _live_fields(self, kind: str, f: dict[str, Any]) -> dict[str, Any]:
         """What the recogniser reads from the live machine, read now and kept with the event,
@@ -173,6 +176,8 @@ class Journey(RealModeMilestones, ProtectedModeMilestones, KernelMilestones, Rin
             return dict(f, cs_desc=self._describe_selector(f.get("cs", 0)))
         elif kind == "interrupt" and f.get("kind") == "hardware":
             return dict(f, irq_line=self._irq_line(f.get("vector", 0)))
+        elif kind == "interrupt" and f.get("kind") == "exception" and f.get("vector") == 14:
+            return dict(f, **self._pf_live(f))
         return f
 
     def rewind(self, cycle: int) -> None:
@@ -192,6 +197,7 @@ class Journey(RealModeMilestones, ProtectedModeMilestones, KernelMilestones, Rin
                 getattr(self, "_on_" + kind)(c, icount, fields)
         finally:
             self._replaying = False
+        self._paging_after_rewind()
 
     __call__ = feed
 
@@ -211,6 +217,8 @@ class Journey(RealModeMilestones, ProtectedModeMilestones, KernelMilestones, Rin
         def observe(kind: str, cycle: int, icount: int, fields: dict[str, Any]) -> None:
             # events from inside an instruction hook carry the cycle of their block's end;
             # the machine can tell the exact cycle of the instruction being executed
+            if kind == "mmio":
+                return                          # --trace's copy: the journey has its own (below)
             if kind in _IN_HOOK:
                 try:
                     cycle = min(cycle, machine.exact_now())
@@ -225,7 +233,14 @@ class Journey(RealModeMilestones, ProtectedModeMilestones, KernelMilestones, Rin
                 self.feed("io", machine.clock.now(), machine.instructions,
                           {"dir": d, "port": port, "size": size, "value": value})
 
-        machine.bus.observe_io(on_io)
+        machine.bus.observe_io(on_io, ports=WATCH_PORTS)   # the others may be answered natively
+
+        def on_mmio(d: str, addr: int, size: int, value: int) -> None:
+            if d == "write" and (addr & 0xFFFFF000) in (0xFEE00000, 0xFEC00000):
+                self.feed("mmio", machine.exact_now(), machine.instructions,
+                          {"dir": d, "addr": addr, "size": size, "value": value})
+
+        machine.board.mmio_observers.append(on_mmio)
         # time travel (emu/timetravel.py) goes back with Machine.restore: rewind with it
         machine.hooks.restores.append(lambda _snapshot: self.rewind(machine.cycles))
         self._a20 = machine.a20
@@ -338,7 +353,8 @@ class Journey(RealModeMilestones, ProtectedModeMilestones, KernelMilestones, Rin
 
 
 #: Events raised inside an instruction (which runs again after going back to its cycle).
-_IN_INSN = frozenset({"lgdt", "lidt", "cr_write", "cr0_pe", "a20", "bios", "io", "symbol", "seg_load", "ltr"})
+_IN_INSN = frozenset({"lgdt", "lidt", "cr_write", "cr0_pe", "a20", "bios", "io", "symbol", "seg_load", "ltr",
+                      "mmio", "pf_return"})
 
 #: Events the machine emits from an instruction hook (where Machine.exact_now() is exact).
 _IN_HOOK = frozenset({"lgdt", "lidt", "cr_write", "cr0_pe", "a20", "bios", "ltr"})

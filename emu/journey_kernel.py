@@ -25,6 +25,7 @@ class KernelMilestones:
 
     def _on_interrupt(self, cycle: int, icount: int, f: dict[str, Any]) -> None:
         self._rings_interrupt(cycle, icount, f)
+        self._paging_interrupt(cycle, icount, f)      # first #PF, LAPIC timer (emu/journey_paging.py)
         kind = f.get("kind")
         vector = f.get("vector", 0)
         if kind == "hardware":
@@ -75,10 +76,12 @@ class KernelMilestones:
 
     def add_explanation(self, expl: Any) -> None:
         """The fault explainer's words (emu/explain.py) for the latest exception or triple fault."""
+        # a #PF's page walk (emu/page_walk.py) comes first: CR2, the error code, each level
+        steps = list(getattr(expl, "page_walk", []) or []) + list(expl.steps)
         if not self._replaying and self.milestones:
             self._log.append(("explanation", self.milestones[-1].cycle, self.milestones[-1].icount,
-                              {"summary": expl.summary, "steps": list(expl.steps)}))
-        self._apply_explanation(expl.summary, list(expl.steps))
+                              {"summary": expl.summary, "steps": steps}))
+        self._apply_explanation(expl.summary, steps)
 
     def _on_explanation(self, cycle: int, icount: int, f: dict[str, Any]) -> None:
         self._apply_explanation(f["summary"], f["steps"])

@@ -171,6 +171,7 @@ class ProtectedModeMilestones:
     def _on_cr_write(self, cycle: int, icount: int, f: dict[str, Any]) -> None:
         cr = f.get("cr")
         setbits = f.get("set") or []
+        self._paging_track_cr(f)
         if cr == "cr4" and "OSFXSR" in setbits:
             self.add(Milestone(
                 "sse", cycle, icount, "SSE enabled: CR4.OSFXSR" + (" and OSXMMEXCPT" if "OSXMMEXCPT" in setbits else "")
@@ -181,9 +182,7 @@ class ProtectedModeMilestones:
                 "does this before running C code built for it.",
                 [f"CR4: {_hex(f.get('old'))} -> {_hex(f.get('new'))}"]))
         elif cr == "cr0" and "PG" in setbits:
-            self.add(Milestone("paging", cycle, icount, "Paging enabled: CR0.PG set",
-                               "From now on every address goes through the page tables CR3 points at.",
-                               [f"CR0: {_hex(f.get('old'))} -> {_hex(f.get('new'))}"]))
+            self._paging_milestone(cycle, icount, f)      # emu/journey_paging.py
 
 
 _PE_TEXT = ("Setting bit 0 (PE) of CR0 switched the CPU to protected mode. CS still holds the segment cached in "

@@ -103,10 +103,11 @@ class Pricer:
                                            for a in bc.io_addrs + bc.rdtsc_addrs if a in bc.insn_addrs}
         func = self.func_index(pc)
         rdtsc = [(a - pc, bc.prefix[bc.insn_addrs.index(a)]) for a in bc.rdtsc_addrs if a in bc.insn_addrs]
+        io = [(a - pc, bc.prefix[bc.insn_addrs.index(a)]) for a in bc.io_addrs if a in bc.insn_addrs]
         first = bc.prefix[1] if bc.n_insns > 1 else bc.total
         needs_hooks = core.special.watch(watched)
         core.fast.insert(pc, size, bc.total, first, bc.n_insns, bc.taken_extra, bc.branch_target,
-                         bc.fallthrough, func, bc.ends_with, rdtsc, may_set_if)
+                         bc.fallthrough, func, bc.ends_with, rdtsc, may_set_if, io)
         if bc.ends_with == "int":
             native = core.__dict__.get("native")
             if native is not None:

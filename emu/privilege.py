@@ -141,6 +141,17 @@ class RingMilestones:
                 [f"now CS={f.get('cs', 0):#06x} SS={f.get('ss', 0):#06x} ESP={f.get('esp', 0):#010x}"]))
         elif after < before and not self._ring0_back:
             self._ring0_back = True
+            if f.get("via") == "sysenter":
+                self.add(self._milestone(
+                    "syscall", cycle, icount, f"First system call: SYSENTER from ring {before} to ring {after}, "
+                    f"entry {where}",
+                    "The user program executed SYSENTER, the fast system call: no IDT gate and nothing pushed. "
+                    "The CPU loaded CS from IA32_SYSENTER_CS (MSR 0x174) and SS = CS + 8 as flat ring-0 "
+                    "segments, ESP from IA32_SYSENTER_ESP (0x175) and EIP from IA32_SYSENTER_EIP (0x176), and "
+                    "cleared IF. The user's return address and stack travel in registers (by convention EDX "
+                    "and ECX), which SYSEXIT uses to go back to ring 3.",
+                    [f"now CS={f.get('cs', 0):#06x} SS={f.get('ss', 0):#06x} ESP={f.get('esp', 0):#010x}"]))
+                return
             self.add(self._milestone(
                 "syscall", cycle, icount, f"First return to ring {after}: {via} from ring {before}, to {where}",
                 f"{via} entered the kernel at CPL {after} without an interrupt gate (SYSENTER takes "

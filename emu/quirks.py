@@ -129,3 +129,24 @@ def exception_error_code(uc: Uc) -> int | None:
         return None
     ctx = uc.context_save()
     return struct.unpack("<i", ctypes.string_at(ctx.context.value + off, 4))[0] & 0xFFFFFFFF
+
+
+def forget_stale_double_fault(uc: Uc) -> bool:
+    """True (and the memory cleared) if QEMU still remembers a #DF.
+
+    With `old_exception` = #DF, QEMU's `check_exception` treats the next fault as a triple fault
+    and halts the virtual CPU (EXCP_HLT): `emu_start` returns at the faulting instruction with
+    no exception reported, and the instruction would fault the same way on every retry.  Seen
+    with Linux started by GRUB 2: a #DF QEMU composed from two of its own page-fault probes was
+    never delivered to us, and the kernel's WP test (a write to a read-only fixmap page that must
+    raise #PF) then stopped the CPU for ever.  Double faults are decided by our delivery code, so
+    the remembered one is forgotten and the instruction runs again to raise its own fault."""
+    off = probe_old_exception_offset()
+    if off is None:
+        return False
+    ctx = uc.context_save()
+    if struct.unpack("<i", ctypes.string_at(ctx.context.value + off, 4))[0] != 8:
+        return False
+    ctypes.memmove(ctx.context.value + off, struct.pack("<i", -1), 4)
+    uc.context_restore(ctx)
+    return True

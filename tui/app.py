@@ -61,6 +61,7 @@ HELP_TEXT = """\
 [b]Shift+F8[/b]  run back to the last time a symbol or address ran
 [b]Shift+F3[/b]  save the VGA picture as PNG (native size, as [i]run --screen-png[/i])
 [b]Shift+F4[/b]  the descriptor tables: GDT, IDT, TSS decoded (as Bochs's info gdt/idt)
+[b]Shift+F7[/b]  the page walk of an address: PDE/PTE, flags, physical address or where it stops
 [b]Shift+F9[/b]  the interrupt path: where each IRQ line stops (mask, EOI, TPR, IF, gate) or its handler
 Going back restores a checkpoint and re-runs to the moment wanted (the clock is exact), which
 can take a second or more.  A terminal sends Shift+F5..F8 as F17..F20, which the guest's
@@ -152,6 +153,7 @@ class BareflowApp(App[int]):
         Binding("f20,shift+f8", "run_back_to", "Back to", key_display="⇧F8", priority=True),
         Binding("f15,shift+f3", "screenshot", "PNG", key_display="⇧F3", priority=True),
         Binding("f16,shift+f4", "tables", "Tables", key_display="⇧F4", priority=True),
+        Binding("f19,shift+f7", "page_walk", "Page walk", key_display="⇧F7", show=False, priority=True),
         Binding("f21,shift+f9", "irqs", "IRQs", key_display="⇧F9", priority=True),
     ]
 
@@ -431,6 +433,13 @@ class BareflowApp(App[int]):
             self.screen.dismiss()
         elif self.screen is self.main_screen and self.session is not None:
             self.push_screen(TablesScreen(self.session, lambda: self.view.cpu if self.view is not None else None))
+
+    def action_page_walk(self) -> None:
+        from .pagewalk import PageWalkScreen
+        if isinstance(self.screen, PageWalkScreen):
+            self.screen.dismiss()
+        elif self.screen is self.main_screen and self.session is not None:
+            self.push_screen(PageWalkScreen(self.session, lambda: self.view.cpu if self.view is not None else None))
 
     def action_irqs(self) -> None:
         from .irqs import IrqScreen

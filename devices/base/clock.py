@@ -40,6 +40,9 @@ class Clock:
         self._now = now or (lambda: 0)
         self._heap: list[Event] = []
         self._seq = itertools.count()
+        #: told the cycle of each new event (the machine's native port path must know when an
+        #: event was scheduled from outside an I/O access: emu/fastports.py `hold`)
+        self.on_schedule: Callable[[int], None] | None = None
 
     def bind(self, now: Callable[[], int]) -> None:
         """Attach the machine's exact cycle reader."""
@@ -52,6 +55,8 @@ class Clock:
         """Call `callback(cycle)` once the clock reaches `cycle` (absolute)."""
         ev = Event(int(cycle), next(self._seq), callback, name)
         heapq.heappush(self._heap, ev)
+        if self.on_schedule is not None:
+            self.on_schedule(ev.cycle)
         return ev
 
     def schedule_in(self, delta: int, callback: Callable[[int], None], name: str = "") -> Event:

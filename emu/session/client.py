@@ -88,6 +88,7 @@ class SessionClient(ABC):
     def run_back_to(self, target: str) -> None: self.command("run_back_to", target)
     def save_screen_png(self, path: str) -> None: self.command("save_screen_png", path)
     def set_tables(self, on: bool) -> None: self.command("set_tables", on)
+    def set_walk(self, target: str | None) -> None: self.command("set_walk", target)
     def set_irqs(self, on: bool) -> None: self.command("set_irqs", on)
 
     # --- host input to the guest (the machine's one input door) --------------------------

@@ -24,7 +24,7 @@ SERIAL_PENDING_MAX = 1 << 20
 #: the commands a front end may send (each a method of emu/session/runner.py's `Runner`)
 COMMANDS = ("toggle", "pause", "resume", "step", "step_over", "run_to", "toggle_breakpoint", "reset",
             "set_memory", "send_keys", "type_text", "send_serial", "step_back", "run_back", "run_back_to",
-            "save_screen_png", "set_tables", "set_irqs")
+            "save_screen_png", "set_tables", "set_irqs", "set_walk")
 
 
 # --------------------------------------------------------------------------- the CPU view
@@ -55,6 +55,8 @@ class CpuView:
     ring_short: str = ""
     #: the decoded descriptor tables (emu/tables.py), only while the tables view is open
     tables: str = ""
+    #: the page walk of one address (emu/page_walk.view_text), only while that view is open
+    walk: str = ""
     #: the interrupt path of every IRQ line (emu/irqpath.py `rows`), only while that view is open
     irqs: list = field(default_factory=list)
     cycles: int = 0

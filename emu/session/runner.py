@@ -360,12 +360,22 @@ class Runner:
         if on:
             self.submit(self._capture)
 
+    def set_walk(self, target: str | None) -> None:
+        """The page-walk view is open on `target` (address or symbol, '' = CR2 or EIP; None =
+        closed): walk it into each CpuView (emu/page_walk.py)."""
+        self.want_walk = target
+        if target is not None:
+            self.submit(self._capture)
+
     def _capture(self) -> None:
         try:
             self.cpu_view = capture_cpu(self.machine, self.mem_addr)
             if getattr(self, "want_tables", False):
                 from bareflow.emu.tables import machine_tables
                 self.cpu_view.tables = machine_tables(self.machine).text()
+            if getattr(self, "want_walk", None) is not None:
+                from bareflow.emu.page_walk import view_text
+                self.cpu_view.walk = view_text(self.machine, self.want_walk)
             if getattr(self, "want_irqs", False):
                 from bareflow.emu.irqpath_report import machine_rows
                 self.cpu_view.irqs = machine_rows(self.machine)
