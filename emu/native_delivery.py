@@ -17,6 +17,11 @@ deliveries) and there is no trace file, no breakpoint or watchpoint, no instruct
 The journey, the recorder of a trace, a debugger: each turns the native path off while it is
 attached, and every delivery goes through Python as before.
 
+Protected mode (emu/fastpath_pmirq.c): `deliver_protected` below computes a hardware
+interrupt's or INT n's delivery through a same-ring 32-bit gate in C, called from
+`_deliver_now`, which still does everything around it (subscribers, events, cycles, profiler),
+so it is used whoever listens; and the watched IRET filter answers same-ring returns.
+
 `BAREFLOW_NATIVE_DELIVERY=0` in the environment turns it off (a debugging aid, and how the
 tests get the reference run).
 """
