@@ -10,7 +10,7 @@
  * current privilege level (no stack switch), paging off, no error code.  Anything else --
  * paging on, v86 mode, a 16-bit or task gate, a gate or segment that is not present, beyond
  * its table's limit or in the LDT, a ring change, an expand-down or too small stack, a table
- * or the stack in the A20 alias (0x100000-0x10FFFF) -- returns 0 before anything is changed,
+ * or the stack outside plain RAM -- returns 0 before anything is changed,
  * and Python delivers as before (including the faults such cases raise).
  */
 #define XP_TF 0x100u
@@ -23,14 +23,17 @@
 typedef struct { uint32_t base, limit, type, s, dpl, present, db; } xp_seg;
 
 /* Physical reads/writes the native code makes stay in plain RAM, where Python's reads find the
- * same bytes: not the A20 alias window (emu/cpu.py read_phys, hma_alias), not the legacy VGA /
- * ROM window (devices answer there, emu/machine.py read_mem), not beyond RAM (MMIO). */
+ * same bytes: not the A20 alias window while A20 is off (emu/cpu.py read_phys, hma_alias), not
+ * the legacy VGA / ROM window (devices answer there, emu/machine.py read_mem), not beyond RAM
+ * (MMIO). */
 static xd_state *xp_cur;
 static inline int xp_hma(uint64_t a, uint64_t n) {
-    return (a < 0x110000ULL && a + n > 0xA0000ULL) || a + n > xp_cur->ram_size;
+    return (a < 0x100000ULL && a + n > 0xA0000ULL) || a + n > xp_cur->ram_size
+        || (xp_cur->a20_off && a < 0x110000ULL && a + n > 0x100000ULL);
 }
 
 void xd_set_ram(xd_state *x, uint64_t size) { x->ram_size = size; }
+void xd_set_a20(xd_state *x, uint32_t enabled) { x->a20_off = !enabled; }
 uint64_t xd_pm_special_count(xd_state *x) { return x->pm_special_count; }
 
 /* cpu.descriptor(): the GDT entry of a selector (never the LDT), decoded as decode_descriptor. */

@@ -73,6 +73,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "xd_counts": (None, [vp, ctypes.POINTER(u64)]),
         "xd_deliver_pm": (ctypes.c_int, [vp, vp, u32, u32, u32, ctypes.POINTER(u32)]),
         "xd_set_ram": (None, [vp, u64]),
+        "xd_set_a20": (None, [vp, u32]),
         "xd_pm_special_count": (u64, [vp]),
         "xd_record_get": (ctypes.c_int, [vp, u64, ctypes.POINTER(u64), ctypes.POINTER(u32),
                                          ctypes.POINTER(u32), ctypes.POINTER(u64), ctypes.POINTER(u32)]),
@@ -118,6 +119,7 @@ class NativeDelivery:
         self.pm_from_base = 0
         self._uch = core.uc._uch
         lib.xd_set_ram(self._x, core.board.memory_bytes)
+        lib.xd_set_a20(self._x, 0 if core.cpu.hma_alias else 1)   # then Core.a20_changed
 
     def hook_stubs(self, lo: int, hi: int, cost: int, default_vectors: list[int]) -> None:
         """The code hook over the BIOS stubs [lo, hi): vectors in `default_vectors` have only
@@ -275,6 +277,10 @@ class NativeDelivery:
         handled natively so far."""
         self._lib.xd_counts(self._x, self._counts)
         return tuple(self._counts)
+
+    def a20(self, enabled: bool) -> None:
+        """The A20 gate changed: the native reads avoid the HMA only while it aliases."""
+        self._lib.xd_set_a20(self._x, 1 if enabled else 0)
 
     def pm_counts(self) -> tuple[int, int]:
         """(protected-mode deliveries computed in C, protected-mode IRET/RETF answered in C)."""

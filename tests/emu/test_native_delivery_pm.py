@@ -78,3 +78,26 @@ def test_with_the_journey_attached(monkeypatch):
         if key != "pm":
             assert on[key] == off[key], key
     assert on["pm"][0] >= 10 and on["journey"]
+
+
+def test_the_bundled_unikernel_idles_natively_and_identically(monkeypatch):
+    """fluid_llama.img at its prompt: its 100 Hz ticks (gate 0x20, kernel code at 0x10F800, in
+    the HMA range with A20 on) are delivered and returned from natively, with the same machine."""
+    img = HERE.parents[1] / "images" / "fluid_llama.img"
+    if not img.exists():
+        pytest.skip("images/fluid_llama.img is not built")
+    runs = []
+    for native in (True, False):
+        monkeypatch.setenv("BAREFLOW_NATIVE_DELIVERY", "1" if native else "0")
+        m = Machine(MachineConfig(image=img))
+        m.run(400_000_000)
+        m.fast.flush_frames()
+        runs.append(({"cycles": m.cycles, "instructions": m.instructions, "regs": m.regs(),
+                      "ram": hashlib.sha1(bytes(m.board.ram)).hexdigest(), "serial": bytes(m.serial_out),
+                      "profile": [(p["name"], p["calls"], p["exclusive_cycles"]) for p in m.profile_table()]},
+                     m.native.pm_counts()))
+    (on, pm_on), (off, pm_off) = runs
+    for key in on:
+        assert on[key] == off[key], key
+    assert b"> " in on["serial"]
+    assert pm_on[0] >= 30 and pm_on[1] >= 30 and pm_off == (0, 0)
