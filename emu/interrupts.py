@@ -169,9 +169,18 @@ def deliver_protected(cpu: Cpu, vector: int, return_eip: int, kind: str,
         raise DeliveryFault(12, 0,
                             f"pushing the {total}-byte interrupt frame at SS:ESP={ss_sel:#x}:{esp:#x} leaves the "
                             f"stack segment (limit {ss_desc.limit:#x})")
-    for value in frame:
-        esp -= width
-        cpu.write(ss_desc.base + esp, (value & ((1 << (8 * width)) - 1)).to_bytes(width, "little"))
+    top = ss_desc.base + esp
+    if (top - total) >> 12 == (top - 1) >> 12:
+        # the whole frame lies in one page: one walk and one write (a timer tick of a paging
+        # kernel pushes three words; issue 11).  The bytes are those the pushes below write,
+        # and a fault on that page stops both before anything is written.
+        mask = (1 << (8 * width)) - 1
+        cpu.write(top - total, b"".join((v & mask).to_bytes(width, "little") for v in reversed(frame)))
+        esp -= total
+    else:
+        for value in frame:
+            esp -= width
+            cpu.write(ss_desc.base + esp, (value & ((1 << (8 * width)) - 1)).to_bytes(width, "little"))
     if new_cpl < cpl:
         _lower_cpl(cpu)
         cpu.set("ss", ss_sel)

@@ -251,9 +251,10 @@ class SpecialInsns:
         cpu = self.m.cpu
         if not cpu.protected or cpu.mode == "v86":
             return False                         # real mode has no rings; v86 leaves by interrupts
-        esp = cpu.get("esp") if cpu.stack32() else cpu.get("esp") & 0xFFFF
+        ss = cpu.descriptor(cpu.get("ss"))     # read once: its D bit and its base (issue 11)
+        esp = cpu.get("esp") if ss is not None and ss.db else cpu.get("esp") & 0xFFFF
         try:
-            raw = self.m.read_mem((cpu.seg_base("ss") + esp + (4 if wide else 2)) & 0xFFFFFFFF, 2)
+            raw = self.m.read_mem(((ss.base if ss is not None else 0) + esp + (4 if wide else 2)) & 0xFFFFFFFF, 2)
         except Exception:
             return True
         return (int.from_bytes(raw, "little") & 3) != cpu.cpl
