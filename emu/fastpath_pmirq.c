@@ -61,8 +61,8 @@ static int xp_descriptor(xd_state *x, uc_engine *uc, uint32_t sel, xp_seg *d) {
 
 /* Deliver `vector` through the IDT as deliver_protected does, or return 0 having changed
  * nothing.  out[]: from CS, the gate's selector, the gate's offset, the gate type (0xE/0xF),
- * the linear address of the lowest pushed byte (Python tells the pricer about the three
- * 4-byte pushes: cpu.write's hook), the from-CS segment base (the profiler's return address).
+ * the linear address of the lowest pushed byte (Python tells the pricer about the 12
+ * bytes: cpu.write's hook), the from-CS segment base (the profiler's return address).
  * 2: the frame was pushed but Unicorn refused the CS load (Python raises as cpu.set would). */
 int xd_deliver_pm(xd_state *x, uc_engine *uc, uint32_t vector, uint32_t return_eip, uint32_t software,
                   uint32_t *out) {

@@ -259,11 +259,8 @@ class NativeDelivery:
             return None
         cpu = self.core.cpu
         hook = cpu._write_hook
-        if hook is not None:              # cpu.write's three pushes: FLAGS, CS, EIP
-            at = out[4]
-            hook(at + 8, 4)
-            hook(at + 4, 4)
-            hook(at, 4)
+        if hook is not None:              # cpu.write's hook, as deliver_protected's one frame write
+            hook(out[4], 12)
         if ok == 2:                       # Unicorn refused the CS load: raise as cpu.set would
             cpu.set("cs", (out[1] & ~3) | (out[0] & 3))
         self.pm_from_base = out[5]
