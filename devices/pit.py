@@ -10,7 +10,10 @@ QEMU's `pit_get_next_transition_time` does, in PIT input ticks converted to cycl
 Modes 0-5 are modelled (6 and 7 alias 2 and 3 as on the chip).  Deliberate choices:
 - mode 2 output follows the datasheet (high, low for the last tick of each period); QEMU
   reports it inverted (a one-tick high pulse).  Both give a rising edge at every period end, so
-  IRQ0 timing is identical.
+  IRQ0 timing is identical.  QEMU 7.2's `pit_get_out` also shows modes 1 (d < count) and
+  4/5 (high only at d == count) inverted; ours follow the datasheet (low during the one-shot,
+  a one-tick low strobe), as QEMU's later fix of mode 1 does.  Port 0x61 bit 4: QEMU flips it
+  at every read; ours toggles with the refresh period.
 - like QEMU: the gate only restarts counting on a rising edge in modes 1/2/3/5 and does not
   pause modes 0/4; writing a control word changes the mode without restarting the count;
   BCD counting is recorded (status bit 0) but counts are binary; read-back null-count is 0.
@@ -20,6 +23,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from .base.clock import CPU_HZ, PIT_HZ, Clock
+from .base.native import NO_NATIVE, NativePorts
 from .bus import IrqSink, split_read, split_write
 
 RW_LSB, RW_MSB, RW_WORD0, RW_WORD1 = 1, 2, 3, 4
@@ -130,7 +134,30 @@ class Pit:
         self._irq_level = 0
         self.channels: list[_Channel] = []
         self.speaker_data = 0
+        self._cell = self._new_cell(NO_NATIVE)
         self.reset()
+
+    # -- native port path (emu/fastports.py) ------------------------------------------------
+    @staticmethod
+    def _new_cell(native: NativePorts) -> Any:
+        cell = native.port61_cell(0x61)
+        cell.p61_cpu_hz, cell.p61_pit_hz, cell.p61_refresh = CPU_HZ, PIT_HZ, REFRESH_TICKS
+        return cell
+
+    def attach_native(self, native: NativePorts) -> None:
+        """Publish, after every change to channel 2 or port B, what a read of port 0x61 depends
+        on; the machine's native path then answers it as `_read_port61` does, at the IN's exact
+        cycle.  Reading 0x61 has no side effect, so every read can be answered there."""
+        self._cell = self._new_cell(native)
+        self._publish61()
+
+    def _publish61(self) -> None:
+        ch2, cell = self.channels[2], self._cell
+        cell.p61_low = ch2.gate | (self.speaker_data << 1)
+        cell.p61_mode = ch2.mode
+        cell.p61_count = ch2.count
+        cell.p61_load_cycle = ch2.load_cycle
+        cell.p61_valid = 1 if 0 <= ch2.mode <= 5 and 0 < ch2.count <= 0x10000 else 0
 
     # -- contract -------------------------------------------------------------------------
     def ports(self) -> Iterable[int]:
@@ -146,6 +173,7 @@ class Pit:
         self._irq_level = 0
         self.irq.lower_irq(self.irq_line)
         self._reschedule(now)
+        self._publish61()
 
     def io_read(self, port: int, size: int) -> int:
         if size != 1:
@@ -202,6 +230,8 @@ class Pit:
             else:
                 ch.write_state = RW_WORD0
                 self._load(port - 0x40, ch.write_latch | (value << 8))
+        if port >= 0x42:        # 0x42, 0x43, 0x61: what port B reads may have changed
+            self._publish61()
 
     # -- registers ------------------------------------------------------------------------
     def _write_control(self, val: int) -> None:
@@ -270,6 +300,8 @@ class Pit:
             if idx == 0:
                 self._reschedule(now)
         ch.gate = level
+        if idx == 2:
+            self._publish61()
 
     # -- IRQ0 ----------------------------------------------------------------------------
     def _set_irq(self, level: int) -> None:
@@ -319,3 +351,4 @@ class Pit:
         if state["event"] is not None:
             self._event = self.clock.schedule(int(state["event"]), self._on_transition,
                                               "pit.irq0")
+        self._publish61()

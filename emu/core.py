@@ -111,6 +111,7 @@ class Core(CoreDelivery):
         # _on_in/_on_out for everything else (emu/fastports.py)
         self.ports = NativePorts(uc, self.fast, self._on_in, self._on_out)
         attach_devices(self.ports, board, self.cpu)
+        self.cpuid_hook.go_native(self.ports)     # CPUID leaves Python never changes: in C
         self.clock.on_schedule = hold_if_unarmed(self.ports, self)
         install_sysenter(self)            # Unicorn leaves SYSENTER to us (emu/sysenter.py)
         uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED,

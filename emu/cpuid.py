@@ -75,6 +75,14 @@ class CpuidHook:
         self.apic = apic
         self.handle = uc.hook_add(UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
 
+    def go_native(self, ports: Any) -> None:
+        """Hand the hook to the native path (emu/fastports.py `hook_cpuid`): leaf 0, 3 and
+        80000000h-80000004h, which this hook never changes, are then left to the engine without
+        entering Python (GRUB runs CPUID leaf 0 before every RDTSC); the rest come here."""
+        self.uc.hook_del(self.handle)
+        self.handle = None
+        ports.hook_cpuid(lambda: self._on_cpuid(self.uc, None))
+
     def _on_cpuid(self, uc, _ud) -> int:
         leaf = uc.reg_read(X.UC_X86_REG_EAX)
         subleaf = uc.reg_read(X.UC_X86_REG_ECX)

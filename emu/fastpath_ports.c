@@ -20,7 +20,7 @@
  * protected-mode CS whose base Python has not cached) is answered by Python.
  */
 
-enum { PR_PYTHON = 0, PR_VALUE = 1, PR_CMOS_DATA = 2, PR_VGA_STATUS = 3 }; /* rkind[port] */
+enum { PR_PYTHON = 0, PR_VALUE = 1, PR_CMOS_DATA = 2, PR_VGA_STATUS = 3, PR_PORT61 = 4 }; /* rkind[port] */
 enum { PW_PYTHON = 0, PW_CMOS_INDEX = 1 };                   /* wkind[port] */
 enum { CK_PYTHON = 0, CK_RAM = 1, CK_TIME = 2, CK_REG_A = 3, CK_REG_C = 4 }; /* cmos_kind[index] */
 #define UC_X86_REG_CR0 50
@@ -29,6 +29,7 @@ enum { CK_PYTHON = 0, CK_RAM = 1, CK_TIME = 2, CK_REG_A = 3, CK_REG_C = 4 }; /* 
 
 typedef uint32_t (*py_in_fn)(uint32_t port, uint32_t size);
 typedef void (*py_out_fn)(uint32_t port, uint32_t size, uint32_t value);
+typedef int (*py_cpuid_fn)(void);
 
 /* The public head is mirrored by a ctypes Structure in emu/fastports.py: keep the order. */
 typedef struct {
@@ -55,6 +56,16 @@ typedef struct {
     uint64_t vga_frame;        /* cycles per frame */
     uint64_t vga_line;         /* cycles per line */
     uint32_t vga_vfirst, vga_vlast, vga_visible, vga_pad;   /* retrace lines, visible lines */
+    /* 8254 + system control port B (devices/pit.py): IN 0x61, published by the PIT after
+     * every change it makes to channel 2 or to port B (one writer, the device) */
+    uint32_t p61_valid;        /* 0: Python answers (nothing published yet) */
+    uint32_t p61_low;          /* bit 0 gate of channel 2, bit 1 speaker data */
+    uint32_t p61_mode;         /* channel 2's mode, 0-5 (6 and 7 already folded) */
+    uint32_t p61_count;        /* channel 2's reload, 1-65536 */
+    uint64_t p61_load_cycle;   /* the cycle channel 2's count was (re)started */
+    uint64_t p61_cpu_hz;       /* CPU_HZ */
+    uint64_t p61_pit_hz;       /* PIT_HZ */
+    uint64_t p61_refresh;      /* PIT input ticks per refresh request (bit 4 toggles) */
     uint8_t rkind[65536];      /* per port, reads of one byte */
     uint8_t rval[65536];
     uint8_t wkind[65536];      /* per port, writes of one byte */
@@ -62,6 +73,7 @@ typedef struct {
     fp_state *fp;
     py_in_fn py_in;
     py_out_fn py_out;
+    py_cpuid_fn py_cpuid;      /* emu/cpuid.py CpuidHook._on_cpuid, for the leaves it may change */
 } fp_ports;
 
 fp_ports *fpp_new(fp_state *fp) {
@@ -193,6 +205,32 @@ static int vga_status(fp_ports *p, uc_engine *uc, uint32_t *out) {
     return 1;
 }
 
+/* Port B (devices/pit.py _read_port61): gate, speaker data, the refresh toggle and channel 2's
+ * OUT at `now`, with _Channel.ticks/out's formulas.  Reading it has no side effect. */
+static int port61_at(const fp_ports *p, uint64_t now, uint32_t *out) {
+    if (!p->p61_valid || !p->p61_cpu_hz || !p->p61_refresh || now < p->p61_load_cycle) return 0;
+    uint64_t d = (uint64_t)((unsigned __int128)(now - p->p61_load_cycle) * p->p61_pit_hz / p->p61_cpu_hz);
+    uint64_t ticks = (uint64_t)((unsigned __int128)now * p->p61_pit_hz / p->p61_cpu_hz);
+    uint32_t refresh = (uint32_t)((ticks / p->p61_refresh) & 1);
+    uint64_t count = p->p61_count, o;
+    if (!count) return 0;
+    switch (p->p61_mode) {
+    case 0: case 1: o = d >= count; break;
+    case 2: o = count < 2 ? 1 : (d % count) == count - 1 ? 0 : 1; break;
+    case 3: o = count < 2 ? 1 : (d % count) < ((count + 1) >> 1); break;
+    case 4: case 5: o = count < 2 ? 1 : d == count ? 0 : 1; break;
+    default: return 0;
+    }
+    *out = (p->p61_low & 3) | (refresh << 4) | ((uint32_t)o << 5);
+    return 1;
+}
+
+static int port61(fp_ports *p, uc_engine *uc, uint32_t *out) {
+    uint64_t now;
+    if (!p->p61_valid || !fpp_now(p, uc, &now)) return 0;
+    return port61_at(p, now, out);
+}
+
 static uint32_t fpp_in_hook(uc_engine *uc, uint32_t port, int size, void *user) {
     fp_ports *p = (fp_ports *)user;
     if (p->enabled && size == 1 && port < 65536) {
@@ -209,6 +247,12 @@ static uint32_t fpp_in_hook(uc_engine *uc, uint32_t port, int size, void *user) 
             break;
         case PR_VGA_STATUS:
             if (vga_status(p, uc, &v)) {
+                p->native_in++;
+                return v;
+            }
+            break;
+        case PR_PORT61:
+            if (port61(p, uc, &v)) {
                 p->native_in++;
                 return v;
             }
@@ -238,6 +282,29 @@ int fpp_cmos_time_at(fp_ports *p, uint32_t idx, uint64_t now, uint32_t *out) {
     return cmos_time(p, idx, now, out);
 }
 
+/* CPUID (emu/cpuid.py): the leaves for which the Python hook returns 0 whatever the state
+ * (Unicorn's qemu32 answer is QEMU 7.2's: leaf 0, leaf 3 and the extended leaves up to
+ * 80000004h) are left to the engine here, without entering Python; GRUB serialises every
+ * RDTSC with CPUID leaf 0 (grub_get_tsc).  Every other leaf, and every leaf while the native
+ * answers are switched off, goes to the Python hook, which may write the registers. */
+static int fpp_cpuid_hook(uc_engine *uc, void *user) {
+    fp_ports *p = (fp_ports *)user;
+    if (p->enabled) {
+        uint64_t eax = 0;
+        if (p->fp->reg_read(uc, UC_X86_REG_EAX, &eax) == 0) {
+            uint32_t leaf = (uint32_t)eax;
+            if (leaf == 0 || leaf == 3 || (leaf >= 0x80000000u && leaf <= 0x80000004u)) return 0;
+        }
+    }
+    return p->py_cpuid();
+}
+
+void fpp_set_cpuid(fp_ports *p, void *py_cpuid) { p->py_cpuid = (py_cpuid_fn)py_cpuid; }
+void *fpp_cpuid_hook_ptr(void) { return (void *)&fpp_cpuid_hook; }
+
+/* For tests: port 0x61 as the IN hook would answer it at cycle `now`; 0 if Python would. */
+int fpp_port61_at(fp_ports *p, uint64_t now, uint32_t *out) { return port61_at(p, now, out); }
+
 void *fpp_in_hook_ptr(void) { return (void *)&fpp_in_hook; }
 void *fpp_out_hook_ptr(void) { return (void *)&fpp_out_hook; }
 size_t fpp_state_size(void) { return sizeof(fp_ports); }
@@ -253,6 +320,9 @@ static const size_t fpp_head_layout[] = {
     offsetof(fp_ports, cmos_kind), offsetof(fp_ports, vga_flip), offsetof(fp_ports, vga_misc),
     offsetof(fp_ports, vga_frame), offsetof(fp_ports, vga_line), offsetof(fp_ports, vga_vfirst),
     offsetof(fp_ports, vga_vlast), offsetof(fp_ports, vga_visible), offsetof(fp_ports, vga_pad),
+    offsetof(fp_ports, p61_valid), offsetof(fp_ports, p61_low), offsetof(fp_ports, p61_mode),
+    offsetof(fp_ports, p61_count), offsetof(fp_ports, p61_load_cycle),
+    offsetof(fp_ports, p61_cpu_hz), offsetof(fp_ports, p61_pit_hz), offsetof(fp_ports, p61_refresh),
     offsetof(fp_ports, rkind), offsetof(fp_ports, rval),
     offsetof(fp_ports, wkind), offsetof(fp_ports, fp),
 };

@@ -8,7 +8,9 @@ RAM and time base live in the native struct (`Cmos.attach_native`): OUT 0x70 sto
 IN 0x71 reads a RAM byte, register A (UIP from the exact cycle), register C while it is 0 with
 IRQ8 low, or a time register (computed from the exact cycle as devices/cmos.py does); and
 the VGA's input status 1 (0x3DA in colour mode: retrace bits from the exact cycle, resetting
-the attribute flip-flop, which lives in the native struct while the VGA is attached).
+the attribute flip-flop, which lives in the native struct while the VGA is attached); and
+system control port B (IN 0x61: the refresh toggle and PIT channel 2's OUT from the exact
+cycle, from the channel-2 state devices/pit.py publishes after every change).
 Anything else calls the core's Python handlers, exactly as before.
 
 Exactness: a native answer charges nothing itself (an IN/OUT's cycles are in its block's
@@ -36,12 +38,12 @@ from typing import Any, Callable, Sequence
 
 from unicorn.unicorn_py3 import unicorn as _ucpy
 from unicorn.unicorn_const import UC_HOOK_INSN
-from unicorn.x86_const import UC_X86_INS_IN, UC_X86_INS_OUT
+from unicorn.x86_const import UC_X86_INS_CPUID, UC_X86_INS_IN, UC_X86_INS_OUT
 
 from ..devices.base.errors import BareflowError
 from .fastpath import FastPath, _load
 
-PR_PYTHON, PR_VALUE, PR_CMOS_DATA, PR_VGA_STATUS = 0, 1, 2, 3
+PR_PYTHON, PR_VALUE, PR_CMOS_DATA, PR_VGA_STATUS, PR_PORT61 = 0, 1, 2, 3, 4
 PW_PYTHON, PW_CMOS_INDEX = 0, 1
 
 
@@ -76,6 +78,14 @@ class _Ports(ctypes.Structure):
         ("vga_vlast", ctypes.c_uint32),
         ("vga_visible", ctypes.c_uint32),
         ("vga_pad", ctypes.c_uint32),
+        ("p61_valid", ctypes.c_uint32),
+        ("p61_low", ctypes.c_uint32),
+        ("p61_mode", ctypes.c_uint32),
+        ("p61_count", ctypes.c_uint32),
+        ("p61_load_cycle", ctypes.c_uint64),
+        ("p61_cpu_hz", ctypes.c_uint64),
+        ("p61_pit_hz", ctypes.c_uint64),
+        ("p61_refresh", ctypes.c_uint64),
         ("rkind", ctypes.c_uint8 * 65536),
         ("rval", ctypes.c_uint8 * 65536),
         ("wkind", ctypes.c_uint8 * 65536),
@@ -84,6 +94,7 @@ class _Ports(ctypes.Structure):
 
 IN_FN = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32)
 OUT_FN = ctypes.CFUNCTYPE(None, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32)
+CPUID_FN = ctypes.CFUNCTYPE(ctypes.c_int)
 _ready = False
 
 
@@ -102,6 +113,9 @@ def _lib() -> ctypes.CDLL:
         "fpp_state_size": (sz, []),
         "fpp_layout": (sz, [ctypes.POINTER(sz), sz]),
         "fpp_cmos_time_at": (ctypes.c_int, [vp, u32, u64, ctypes.POINTER(u32)]),
+        "fpp_port61_at": (ctypes.c_int, [vp, u64, ctypes.POINTER(u32)]),
+        "fpp_set_cpuid": (None, [vp, vp]),
+        "fpp_cpuid_hook_ptr": (vp, []),
     }.items():
         fn = getattr(lib, name)
         fn.restype = res
@@ -162,6 +176,21 @@ class NativePorts:
         self._add_hook(UC_X86_INS_IN, lib.fpp_in_hook_ptr())
         self._add_hook(UC_X86_INS_OUT, lib.fpp_out_hook_ptr())
         self._apply_enabled()
+
+    def hook_cpuid(self, on_cpuid: Callable[[], int]) -> None:
+        """Take over the CPUID hook (emu/cpuid.py `CpuidHook.go_native`): leaves whose answer
+        is always the engine's are left to it in C; the others call `on_cpuid` (1: skip the
+        engine's CPUID, the registers are written).  Switched off, every leaf calls it."""
+        def cb() -> int:
+            try:
+                return on_cpuid()
+            except BaseException as exc:
+                self._hook_failed(exc)
+                return 0
+
+        self._cpuid_cb = CPUID_FN(cb)
+        self._lib.fpp_set_cpuid(self._state, ctypes.cast(self._cpuid_cb, ctypes.c_void_p))
+        self._add_hook(UC_X86_INS_CPUID, self._lib.fpp_cpuid_hook_ptr())
 
     def _add_hook(self, insn: int, fnptr: int) -> None:
         handle = ctypes.c_size_t()
@@ -264,6 +293,12 @@ class NativePorts:
         self._store_read(status_port)
         return self.h
 
+    def port61_cell(self, port: int) -> _Ports:
+        """Attach the PIT's port B: IN `port` answered from the p61_* fields it publishes."""
+        self._reads[port] = (PR_PORT61, 0)
+        self._store_read(port)
+        return self.h
+
     def _store_read(self, port: int) -> None:
         kind, value = self._reads.get(port, (PR_PYTHON, 0))
         if port in self._forced:
@@ -282,6 +317,12 @@ class NativePorts:
         """The native answer for a CMOS time register at cycle `now` (tests)."""
         out = ctypes.c_uint32()
         return out.value if self._lib.fpp_cmos_time_at(self._state, index, now, ctypes.byref(out)) else None
+
+
+    def port61_at(self, now: int) -> int | None:
+        """The native answer for IN 0x61 at cycle `now` (tests), None if Python would answer."""
+        out = ctypes.c_uint32()
+        return out.value if self._lib.fpp_port61_at(self._state, now, ctypes.byref(out)) else None
 
 
 def attach_devices(ports: NativePorts, board: Any, cpu: Any) -> None:

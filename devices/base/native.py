@@ -33,6 +33,11 @@ class NativePorts(Protocol):
         geometry while misc bit 0 (colour) is set; the read resets the cell's flip-flop."""
         ...
 
+    def port61_cell(self, port: int) -> "Port61Cell":
+        """Attach system control port B: IN `port` answered from the cell (channel 2's gate,
+        mode, reload and start cycle, speaker data, the clock ratios) at the exact cycle."""
+        ...
+
 
 class CmosCell:
     """The CMOS/RTC state the native path reads (field names as in the native struct)."""
@@ -63,6 +68,21 @@ class VgaCell:
         self.vga_visible = 0
 
 
+class Port61Cell:
+    """The PIT state the native path reads for port 0x61 (field names as in the native struct).
+    Unlike the CMOS cell this is a published *copy*: the PIT writes it after each change."""
+
+    def __init__(self) -> None:
+        self.p61_valid = 0
+        self.p61_low = 0
+        self.p61_mode = 0
+        self.p61_count = 0
+        self.p61_load_cycle = 0
+        self.p61_cpu_hz = 0
+        self.p61_pit_hz = 0
+        self.p61_refresh = 0
+
+
 class _NoNative:
     """Nothing answers natively: publishing is a no-op, the CMOS cell is plain Python."""
 
@@ -74,6 +94,9 @@ class _NoNative:
 
     def vga_cell(self, status_port: int) -> VgaCell:
         return VgaCell()
+
+    def port61_cell(self, port: int) -> Port61Cell:
+        return Port61Cell()
 
 
 NO_NATIVE: NativePorts = _NoNative()

@@ -5,8 +5,9 @@ Each port-heavy guest runs twice, native answers on and off (off = every IN/OUT 
 as before the native path existed), and everything observable must be identical: stop reason,
 cycles, instructions, COM1 bytes, the profile and the event trace, byte for byte.  The native
 path must also really be used (counters), observers of port I/O must still see every access
-of the ports they asked for, and the RTC time registers computed in C must equal the Python
-model's over the whole calendar range.
+of the ports they asked for, the RTC time registers computed in C must equal the Python
+model's over the whole calendar range, and port 0x61 computed in C must equal devices/pit.py's
+in every channel-2 mode, at every cycle sampled.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from unicorn import x86_const as X
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "images"))
@@ -55,7 +57,7 @@ def _run(img: Path, native: bool, trace_path: Path, max_cycles: int = 3_000_000_
 
 @pytest.mark.parametrize("name", ["ports", "native_ports.asm", "core_pm.asm", "bios_serial.asm",
                                   "reset_cmos.asm", "ata_pio.asm", "drives_probe.asm", "kern_acpi.asm",
-                                  "kern_apicoff.asm", "fluid_llama"])
+                                  "kern_apicoff.asm", "kern_cpuid.asm", "port61.asm", "fluid_llama"])
 def test_native_answers_change_nothing(name, tmp_path):
     img = _image(name, tmp_path)
     kw: dict = {"no_reboot": False} if name == "reset_cmos.asm" else {}   # it reboots five times
@@ -175,6 +177,83 @@ def test_rtc_time_registers_in_c_match_the_model(tmp_path):
             assert m.ports.cmos_time_at(idx, now) == cmos._read_time(idx)
     cmos.frozen = -5        # before 1970: the C side leaves it to Python
     assert m.ports.cmos_time_at(0x00, 0) is None
+
+
+needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-i386") is None, reason="no qemu-system-i386")
+
+
+def test_port61_polling_is_native_and_prints_what_qemu_prints(tmp_path):
+    """tests/images/port61.asm polls 0x61 as GRUB, Linux and BIOS delay loops do: all of it in C
+    but the reads past a block's fourth timed instruction, GRUB's CPUID leaf 0 too; the
+    transcript is QEMU's."""
+    m = Machine(MachineConfig(image=images.build("port61.asm")))
+    hook = m.cpuid_hook
+    leaves: list[int] = []
+    python_cpuid = hook._on_cpuid
+
+    def spy(uc, ud):
+        leaves.append(uc.reg_read(X.UC_X86_REG_EAX))
+        return python_cpuid(uc, ud)
+    hook._on_cpuid = spy
+    assert m.run(max_cycles=100_000_000) == StopReason.POWER_OFF
+    assert leaves == []                      # GRUB's CPUID leaf 0 before RDTSC stays in C
+    counts = m.ports.counts()
+    m.close()
+    assert bytes(m.serial_out) == (ROOT / "tests" / "images" / "port61.expected").read_bytes()
+    assert counts["native_in"] > 50_000
+    assert counts["python_in"] < 1_100       # 4 of 8 reads x 64 x 4 samples, and a few others
+
+
+@needs_qemu
+def test_port61_expected_is_qemus():
+    out, status = images.run_qemu(images.build("port61.asm"))
+    assert status == 1
+    assert out == (ROOT / "tests" / "images" / "port61.expected").read_bytes()
+
+
+class _At:
+    """A clock stopped at a cycle the test chooses (the PIT asks it for `now()`)."""
+
+    def __init__(self, clock) -> None:
+        self.clock, self.t = clock, 0
+
+    def now(self) -> int:
+        return self.t
+
+    def __getattr__(self, name):
+        return getattr(self.clock, name)
+
+
+def test_port61_in_c_matches_the_model(tmp_path):
+    """fastpath_ports.c port61_at against devices/pit.py `_read_port61`: channel 2 in modes 0-7
+    with counts 1, 2, 3, odd, even and 0 (65536), gate low/high, speaker data, started at
+    cycles far and near, sampled at random cycles and at every cycle around the edges."""
+    m = Machine(MachineConfig(image=_image("ports", tmp_path)))
+    pit = m.board.devices["pit"]
+    at = _At(pit.clock)
+    pit.clock = at
+    rng = random.Random(61)
+    try:
+        for mode in range(8):
+            for count in (1, 2, 3, 7, 40, 1193, 0xFFFF, 0):
+                for low in range(4):
+                    at.t = rng.choice([0, 5, 123_456_789, 98_765_432_109, 2**47 + 3])
+                    pit.io_write(0x61, 1, low & 1 ^ 1)     # a gate edge may restart the count
+                    pit.io_write(0x61, 1, low)
+                    pit.io_write(0x43, 1, 0xB0 | mode << 1)
+                    pit.io_write(0x42, 1, count & 0xFF)
+                    pit.io_write(0x42, 1, count >> 8)
+                    start = at.t
+                    span = (count or 0x10000) * 2 * 100_000_000 // 1_193_182 + 300
+                    cycles = [start + rng.randrange(0, 3 * span) for _ in range(40)]
+                    cycles += list(range(start, start + 200)) + list(range(start + span // 2 - 100, start + span // 2 + 100))
+                    for t in cycles:
+                        at.t = t
+                        assert m.ports.port61_at(t) == pit.io_read(0x61, 1), (mode, count, low, start, t)
+        at.t = 10
+        assert m.ports.port61_at(5) is None          # before channel 2 started: Python decides
+    finally:
+        pit.clock = at.clock
 
 
 def test_layout_is_checked():
