@@ -180,6 +180,9 @@ class Core(CoreDelivery):
 
     def a20_changed(self, enabled: bool) -> None:
         self.cpu.hma_alias = not enabled
+        native = self.__dict__.get("native")
+        if native is not None:
+            native.a20(enabled)
 
     def io_enter(self) -> None:
         self._io_now = self.pricer.exact_now()

@@ -118,8 +118,11 @@ class CoreDelivery:
         start = self.fast.h.cycles
         self.cpu.forget_cs()
         from_cs = self.cpu.get("cs")
+        # protected mode's common case in C (emu/fastpath_pmirq.c), else the Python delivery
+        native = self.native.deliver_protected(vector, return_eip, kind)
         try:
-            chain = deliver_with_escalation(self.cpu, vector, return_eip, kind, error_code)
+            chain = [native] if native is not None else deliver_with_escalation(
+                self.cpu, vector, return_eip, kind, error_code)
         except TripleFault as tf:
             self.last_fault = {"vector": vector, "kind": kind, "error_code": error_code, "why": tf.why,
                                "cs": from_cs, "eip": return_eip, "mode": self.cpu.mode}
@@ -151,7 +154,9 @@ class CoreDelivery:
         handler = self.cpu.linear_pc()
         self.fast.break_chain()
         func = self.pricer.func_index(handler)
-        self.fast.push_frame(_return_linear(self.cpu, final), func, start)
+        back = ((self.native.pm_from_base + final.from_eip) & 0xFFFFFFFF if native is not None
+                else _return_linear(self.cpu, final))
+        self.fast.push_frame(back, func, start)
         if not self.cpu.protected:
             self.native.handler_named(handler, func)   # the native path may deliver there now
         return True

@@ -574,6 +574,8 @@ size_t fp_entry_size(void) { return sizeof(entry_t); }
 #include "fastpath_native.c"
 /* Native answers to IN/OUT (UART, CMOS/RTC registers): their own section, emu/fastpath_ports.c. */
 #include "fastpath_ports.c"
+/* Protected-mode delivery computed in C, the same-ring IRET filter: emu/fastpath_pmirq.c. */
+#include "fastpath_pmirq.c"
 
 /* Only so that the shared object is a valid extension module for setuptools. */
 static struct PyModuleDef fastpath_module = {PyModuleDef_HEAD_INIT, "_fastpath",

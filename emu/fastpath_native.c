@@ -113,7 +113,12 @@ typedef struct {
     uint32_t hd_count;
     uint8_t hd_ch[4], hd_cl[4], hd_dh[4];  /* INT 13h AH=08h answers per hard disk */
     uint64_t service_count;     /* services answered here */
+    uint64_t ram_size;          /* guest RAM (emu/fastpath_pmirq.c reads only RAM) */
+    uint64_t pm_special_count;  /* protected-mode IRET/RETF answered here (fastpath_pmirq.c) */
+    uint32_t a20_off;           /* A20 is off: 0x100000-0x10FFFF aliases the first 64 KiB */
 } xd_state;
+
+static int xp_special_same_ring(xd_state *x, uc_engine *uc, uint64_t address);   /* fastpath_pmirq.c */
 
 static void codemap_add(fp_state *st, const entry_t *e, int delta) {
     uint16_t *m = st->codemap;
@@ -353,6 +358,7 @@ static void xd_special_hook(uc_engine *uc, uint64_t address, uint32_t size, void
             }
         }
     }
+    if ((x->enabled & XD_SPECIAL) && xp_special_same_ring(x, uc, address)) return;
     x->py_special(address, size);
 }
 

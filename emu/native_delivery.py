@@ -17,6 +17,11 @@ deliveries) and there is no trace file, no breakpoint or watchpoint, no instruct
 The journey, the recorder of a trace, a debugger: each turns the native path off while it is
 attached, and every delivery goes through Python as before.
 
+Protected mode (emu/fastpath_pmirq.c): `deliver_protected` below computes a hardware
+interrupt's or INT n's delivery through a same-ring 32-bit gate in C, called from
+`_deliver_now`, which still does everything around it (subscribers, events, cycles, profiler),
+so it is used whoever listens; and the watched IRET filter answers same-ring returns.
+
 `BAREFLOW_NATIVE_DELIVERY=0` in the environment turns it off (a debugging aid, and how the
 tests get the reference run).
 """
@@ -30,6 +35,7 @@ from unicorn.unicorn_py3 import unicorn as _ucpy
 from unicorn.unicorn_const import UC_HOOK_CODE, UC_HOOK_INTR
 
 from ..devices.base.errors import BareflowError
+from .interrupts import Delivered
 
 XD_SOFT, XD_EXC, XD_SPECIAL, XD_STUBS, XD_SERVICES = 1, 2, 4, 8, 16
 XF_ENDS_INT = 1
@@ -65,6 +71,10 @@ def _declare(lib: ctypes.CDLL) -> None:
         "xd_site_hook_ptr": (vp, []),
         "xd_special_hook_ptr": (vp, []),
         "xd_counts": (None, [vp, ctypes.POINTER(u64)]),
+        "xd_deliver_pm": (ctypes.c_int, [vp, vp, u32, u32, u32, ctypes.POINTER(u32)]),
+        "xd_set_ram": (None, [vp, u64]),
+        "xd_set_a20": (None, [vp, u32]),
+        "xd_pm_special_count": (u64, [vp]),
         "xd_record_get": (ctypes.c_int, [vp, u64, ctypes.POINTER(u64), ctypes.POINTER(u32),
                                          ctypes.POINTER(u32), ctypes.POINTER(u64), ctypes.POINTER(u32)]),
     }
@@ -104,6 +114,12 @@ class NativeDelivery:
         self._hooks: list[ctypes.c_size_t] = []
         self._add_hook(UC_HOOK_INTR, lib.xd_intr_hook_ptr(), 1, 0)
         self.enabled = 0
+        self._pm_out = (ctypes.c_uint32 * 6)()
+        self.pm_count = 0                 # protected-mode deliveries computed in C
+        self.pm_from_base = 0
+        self._uch = core.uc._uch
+        lib.xd_set_ram(self._x, core.board.memory_bytes)
+        lib.xd_set_a20(self._x, 0 if core.cpu.hma_alias else 1)   # then Core.a20_changed
 
     def hook_stubs(self, lo: int, hi: int, cost: int, default_vectors: list[int]) -> None:
         """The code hook over the BIOS stubs [lo, hi): vectors in `default_vectors` have only
@@ -229,12 +245,43 @@ class NativeDelivery:
             # a hook added after translation applies once the block is translated again
             self.core.uc.ctl_remove_cache(lin, lin + 1)
 
+    def deliver_protected(self, vector: int, return_eip: int, kind: str) -> Any:
+        """Protected mode, a hardware interrupt or INT n: emu/interrupts.py deliver_protected's
+        common case computed in C (emu/fastpath_pmirq.c) -- a present 32-bit interrupt/trap gate
+        to a code segment of the same privilege, paging off.  Returns the `Delivered` record,
+        or None having changed nothing (then Python delivers, with its faults)."""
+        if not self.allowed or kind == "exception":
+            return None
+        out = self._pm_out
+        ok = self._lib.xd_deliver_pm(self._x, self._uch, vector, return_eip & 0xFFFFFFFF,
+                                     kind == "software", out)
+        if not ok:
+            return None
+        cpu = self.core.cpu
+        hook = cpu._write_hook
+        if hook is not None:              # cpu.write's hook, as deliver_protected's one frame write
+            hook(out[4], 12)
+        if ok == 2:                       # Unicorn refused the CS load: raise as cpu.set would
+            cpu.set("cs", (out[1] & ~3) | (out[0] & 3))
+        self.pm_from_base = out[5]
+        self.pm_count += 1
+        return Delivered(vector, kind, None, out[0], return_eip, out[1], out[2],
+                         "32-bit interrupt gate" if out[3] == 0xE else "32-bit trap gate")
+
     # ------------------------------------------------------------------ what C tells Python
     def counts(self) -> tuple[int, ...]:
         """(software interrupts, exceptions, IRET/RETF, BIOS default handlers, BIOS services)
         handled natively so far."""
         self._lib.xd_counts(self._x, self._counts)
         return tuple(self._counts)
+
+    def a20(self, enabled: bool) -> None:
+        """The A20 gate changed: the native reads avoid the HMA only while it aliases."""
+        self._lib.xd_set_a20(self._x, 1 if enabled else 0)
+
+    def pm_counts(self) -> tuple[int, int]:
+        """(protected-mode deliveries computed in C, protected-mode IRET/RETF answered in C)."""
+        return self.pm_count, self._lib.xd_pm_special_count(self._x)
 
     def exceptions(self) -> int:
         self._lib.xd_counts(self._x, self._counts)
