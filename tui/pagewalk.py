@@ -12,8 +12,9 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
+
+from .live_text import LiveTextScreen
 
 
 def _normalise(text: str) -> str:
@@ -32,21 +33,14 @@ def _normalise(text: str) -> str:
     return "0x" + t
 
 
-class PageWalkScreen(ModalScreen[None]):
+class PageWalkScreen(LiveTextScreen):
+    FIELD, TEXT_ID = "walk", "walk-text"
     BINDINGS = [Binding("escape", "dismiss", "Close", priority=True)]
     DEFAULT_CSS = """
     PageWalkScreen { align: center middle; }
     PageWalkScreen > #walk-box { width: 95%; height: 90%; border: round $accent; background: $surface; }
     PageWalkScreen #walk-scroll { height: 1fr; }
     """
-
-    def __init__(self, session, cpu_view) -> None:
-        """`session`: the SessionClient (asked to walk an address into each CPU view while this
-        screen is open); `cpu_view()`: the latest CpuView the session published."""
-        super().__init__()
-        self.session = session
-        self.cpu_view = cpu_view
-        self._shown = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="walk-box"):
@@ -56,24 +50,13 @@ class PageWalkScreen(ModalScreen[None]):
             with VerticalScroll(id="walk-scroll"):
                 yield Static("walking ...", id="walk-text", markup=False)
 
-    def on_mount(self) -> None:
+    def start(self) -> None:
         self.session.set_walk("")
-        self.set_interval(0.25, self.refresh_text)
         self.query_one("#walk-addr", Input).focus()
 
-    def on_unmount(self) -> None:
+    def stop(self) -> None:
         self.session.set_walk(None)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.session.set_walk(_normalise(event.value))
-
-    def refresh_text(self) -> None:
-        view = self.cpu_view()
-        text = getattr(view, "walk", "") if view is not None else ""
-        if text and text != self._shown:
-            self._shown = text
-            self.query_one("#walk-text", Static).update(text)
-
-    def body(self) -> str:
-        return str(self.query_one("#walk-text", Static).render())

@@ -7,25 +7,19 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from .live_text import LiveTextScreen
 
-class TablesScreen(ModalScreen[None]):
+
+class TablesScreen(LiveTextScreen):
+    FIELD, TEXT_ID = "tables", "tables-text"
     BINDINGS = [Binding("escape,q", "dismiss", "Close", priority=True)]
     DEFAULT_CSS = """
     TablesScreen { align: center middle; }
     TablesScreen > #tables-box { width: 95%; height: 90%; border: round $accent; background: $surface; }
     TablesScreen #tables-scroll { height: 1fr; }
     """
-
-    def __init__(self, session, cpu_view) -> None:
-        """`session`: the SessionClient (asked to add the tables to each CPU view while this
-        screen is open); `cpu_view()`: the latest CpuView the session published."""
-        super().__init__()
-        self.session = session
-        self.cpu_view = cpu_view
-        self._shown = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="tables-box"):
@@ -34,19 +28,8 @@ class TablesScreen(ModalScreen[None]):
             with VerticalScroll(id="tables-scroll"):
                 yield Static("reading the tables ...", id="tables-text", markup=False)
 
-    def on_mount(self) -> None:
+    def start(self) -> None:
         self.session.set_tables(True)
-        self.set_interval(0.25, self.refresh_text)
 
-    def on_unmount(self) -> None:
+    def stop(self) -> None:
         self.session.set_tables(False)
-
-    def refresh_text(self) -> None:
-        view = self.cpu_view()
-        text = getattr(view, "tables", "") if view is not None else ""
-        if text and text != self._shown:
-            self._shown = text
-            self.query_one("#tables-text", Static).update(text)
-
-    def body(self) -> str:
-        return str(self.query_one("#tables-text", Static).render())
