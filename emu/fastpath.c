@@ -576,6 +576,8 @@ size_t fp_entry_size(void) { return sizeof(entry_t); }
 #include "fastpath_ports.c"
 /* Protected-mode delivery computed in C, the same-ring IRET filter: emu/fastpath_pmirq.c. */
 #include "fastpath_pmirq.c"
+/* The same with paging on (page walks in C): emu/fastpath_paging.c. */
+#include "fastpath_paging.c"
 
 /* Only so that the shared object is a valid extension module for setuptools. */
 static struct PyModuleDef fastpath_module = {PyModuleDef_HEAD_INIT, "_fastpath",
