@@ -46,6 +46,7 @@ typedef struct xg_state {
     uint64_t deliver_count;           /* deliveries made here with paging on */
     uint64_t special_count;           /* IRET / far RET answered here with paging on */
     uint64_t cr3_count;               /* MOV CR3 answered here (XD_CRW) */
+    uint64_t read_count;              /* Cpu.read / Cpu.fetch done here with paging on */
 } xg_state;
 
 /* One walk's pending Accessed/Dirty updates, and the data bytes read, of one operation. */
@@ -75,6 +76,7 @@ void xg_counts(xg_state *g, uint64_t *out) {
     out[0] = g->deliver_count;
     out[1] = g->special_count;
     out[2] = g->cr3_count;
+    out[3] = g->read_count;
 }
 
 static int xg_phys(xd_state *x, uc_engine *uc, uint64_t a, void *buf, uint32_t n) {
@@ -332,5 +334,43 @@ static int xg_special_same_ring(xd_state *x, uc_engine *uc, uint32_t cr0, uint64
     if (!xg_forget_exception(p, uc) || !xg_commit(x, uc, &g)) return 0;
     p->special_count++;
     x->pm_special_count++;
+    return 1;
+}
+
+/* Cpu.read / Cpu.fetch in one call (emu/cpu.py, through emu/native_paging.py): n bytes at
+ * linear `lin`.  Paging on: every page walked as Walker.spans does (all pages first, then the
+ * bytes), `touch` (Cpu.read) setting the Accessed bits as its walks do; paging off: the
+ * physical bytes, as read_phys.  1: done; 0: left to Python, nothing changed (a fault --
+ * Python raises it, having set the bits of the pages before it, as it always did --, bytes or
+ * entries outside plain RAM, the HMA alias, paging on without the native walker). */
+int xg_read_linear(xd_state *x, uc_engine *uc, uint64_t lin, uint32_t n, uint32_t touch, uint8_t *out) {
+    xp_cur = x;
+    uint32_t cr0 = rd32(x->fp, uc, UC_X86_REG_CR0);
+    if ((cr0 & 0x80000001u) != 0x80000001u) {
+        if (lin > 0xffffffffULL || xp_hma(lin, n)) return 0;
+        return x->mem_read(uc, lin, out, n) == 0;
+    }
+    if (!x->pg || lin > 0xffffffffULL) return 0;
+    xg_ctx g;
+    xg_regs(x, uc, &g, cr0);
+    uint64_t phys[4];
+    uint32_t len[4];
+    int k = 0;
+    uint32_t a = (uint32_t)lin, left = n;
+    while (left > 0) {
+        if (k == 4) return 0;
+        uint32_t chunk = 0x1000u - (a & 0xFFFu);
+        if (chunk > left) chunk = left;
+        if (!xg_translate(x, uc, &g, a, 0, touch, &phys[k]) || xp_hma(phys[k], chunk)) return 0;
+        len[k++] = chunk;
+        a += chunk;
+        left -= chunk;
+    }
+    if (!xg_commit(x, uc, &g)) return 0;
+    for (int i = 0; i < k; i++) {
+        if (x->mem_read(uc, phys[i], out, len[i]) != 0) return 0;
+        out += len[i];
+    }
+    x->pg->read_count++;
     return 1;
 }

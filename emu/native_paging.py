@@ -8,6 +8,9 @@ GDT descriptors, the stack).  emu/fastpath_paging.c does the same walks as emu/p
 computation as the paging-off native path (emu/fastpath_pmirq.c), or nothing at all: any fault
 or unusual case is left to the Python path, which stays the reference.
 
+The same walker serves `Cpu.read` and `Cpu.fetch` (the pricer's code bytes of every block
+seen, each descriptor read, ...): one C call instead of a Python walk per page.
+
 This module only wires it: the C side needs QEMU's remembered-exception offset (emu/quirks.py
 `probe_old_exception_offset`, which Python's watched-instruction hook clears with paging on) and
 a Unicorn context to clear it through.  `BAREFLOW_NATIVE_PAGING=0` turns the paging-on part
@@ -24,6 +27,8 @@ from unicorn.unicorn_py3 import unicorn as _ucpy
 from .quirks import probe_old_exception_offset
 
 _SIGS_DONE: set[int] = set()
+#: the largest read done in C (a block's code bytes, a descriptor, a few stack words)
+READ_MAX = 4096
 
 
 def _declare(lib: ctypes.CDLL) -> None:
@@ -33,7 +38,9 @@ def _declare(lib: ctypes.CDLL) -> None:
     for name, res, args in (("xg_new", vp, [vp, vp, vp, ctypes.c_int32]),
                             ("xg_free", None, [vp]),
                             ("xd_set_paging", None, [vp, vp]),
-                            ("xg_counts", None, [vp, ctypes.POINTER(u64)])):
+                            ("xg_counts", None, [vp, ctypes.POINTER(u64)]),
+                            ("xg_read_linear", ctypes.c_int, [vp, vp, u64, ctypes.c_uint32, ctypes.c_uint32,
+                                                              ctypes.c_char_p])):
         fn = getattr(lib, name)
         fn.restype = res
         fn.argtypes = args
@@ -49,7 +56,7 @@ class NativePaging:
         self._x = native._x
         self._g = None
         self._ctx = None
-        self._counts = (ctypes.c_uint64 * 3)()
+        self._counts = (ctypes.c_uint64 * 4)()
         if os.environ.get("BAREFLOW_NATIVE_PAGING", "1") == "0" or not native.allowed:
             return
         uclib = _ucpy.uclib
@@ -64,15 +71,29 @@ class NativePaging:
                              ctx, -1 if off is None else off)
         if self._g:
             lib.xd_set_paging(self._x, self._g)
+            self._uch = native.core.uc._uch
+            self._buf = ctypes.create_string_buffer(READ_MAX)
+            self._read_fn = lib.xg_read_linear
+            native.core.cpu.native_read = self.read
+
+    def read(self, lin: int, n: int, touch: int) -> bytes | None:
+        """Cpu.read (touch=1) / Cpu.fetch (touch=0) of n bytes at linear `lin` in C, or None:
+        Python reads (and raises) as before (see xg_read_linear)."""
+        if n > READ_MAX or n <= 0 or lin < 0:
+            return None
+        buf = self._buf
+        if self._read_fn(self._x, self._uch, lin, n, touch, buf):
+            return buf.raw[:n]
+        return None
 
     @property
     def active(self) -> bool:
         return bool(self._g)
 
-    def counts(self) -> tuple[int, int, int]:
-        """(deliveries, IRET/far RET, MOV CR3) done in C with paging on, so far."""
+    def counts(self) -> tuple[int, int, int, int]:
+        """(deliveries, IRET/far RET, MOV CR3, linear reads) done in C with paging on, so far."""
         if not self._g:
-            return 0, 0, 0
+            return 0, 0, 0, 0
         self._lib.xg_counts(self._g, self._counts)
         return tuple(self._counts)
 
