@@ -29,6 +29,7 @@ from .quirks import probe_old_exception_offset
 _SIGS_DONE: set[int] = set()
 #: the largest read done in C (a block's code bytes, a descriptor, a few stack words)
 READ_MAX = 4096
+_new_buf = ctypes.create_string_buffer
 
 
 def _declare(lib: ctypes.CDLL) -> None:
@@ -72,7 +73,6 @@ class NativePaging:
         if self._g:
             lib.xd_set_paging(self._x, self._g)
             self._uch = native.core.uc._uch
-            self._buf = ctypes.create_string_buffer(READ_MAX)
             self._read_fn = lib.xg_read_linear
             native.core.cpu.native_read = self.read
 
@@ -81,7 +81,7 @@ class NativePaging:
         Python reads (and raises) as before (see xg_read_linear)."""
         if n > READ_MAX or n <= 0 or lin < 0:
             return None
-        buf = self._buf
+        buf = _new_buf(n)     # one per call: ctypes lets another thread in during the call
         if self._read_fn(self._x, self._uch, lin, n, touch, buf):
             return buf.raw[:n]
         return None
