@@ -150,6 +150,8 @@ class NativePorts:
 
         def on_in(port: int, size: int) -> int:
             try:
+                if self.before_python is not None:
+                    self.before_python(port, False)
                 return py_in(port, size)
             except BaseException as exc:   # never unwind through C: stop, as the binding does
                 self._hook_failed(exc)
@@ -157,10 +159,14 @@ class NativePorts:
 
         def on_out(port: int, size: int, value: int) -> None:
             try:
+                if self.before_python is not None:
+                    self.before_python(port, True)
                 py_out(port, size, value)
             except BaseException as exc:
                 self._hook_failed(exc)
 
+        #: called before an access goes to Python (emu/fastpic.py settles the native tick)
+        self.before_python: Callable[[int, bool], None] | None = None
         self._in_cb = IN_FN(on_in)       # keep references: C holds the pointers
         self._out_cb = OUT_FN(on_out)
         lib.fpp_set_python(self._state, ctypes.cast(self._in_cb, ctypes.c_void_p),
