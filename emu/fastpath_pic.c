@@ -81,6 +81,7 @@ typedef struct {
     fpic_rec log[FPIC_LOG];
     /* private */
     xd_state *x;
+    fp_ports *ports;          /* the native port path: its CS cache is dropped at a delivery */
 } fpic_state;
 
 fpic_state *fpic_new(xd_state *x) {
@@ -93,6 +94,7 @@ fpic_state *fpic_new(xd_state *x) {
 }
 
 void fpic_free(fpic_state *p) { free(p); }
+void fpic_set_ports(fpic_state *p, fp_ports *ports) { p->ports = ports; }
 
 /* ---- devices/pic.py, line for line ------------------------------------------------ */
 static int fpic_priority(uint32_t mask, uint32_t priority_add) {
@@ -314,6 +316,7 @@ static void fpic_hlt_hook(uc_engine *uc, uint64_t address, uint32_t size, void *
     st->prev = NULL;
     fp_push_frame(st, ((uint64_t)out[5] + eip) & 0xffffffffULL, func, start);
     p->ticks++;
+    if (p->ports) p->ports->cs_valid = 0;              /* _deliver_now: cpu.forget_cs() */
     /* the deadline the run loop would arm now; a wake-up or pause written meanwhile wins */
     uint64_t nd = next < p->ev_limit ? next : p->ev_limit;
     __atomic_compare_exchange_n(&st->deadline, &dl, nd, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);

@@ -75,6 +75,7 @@ def _lib() -> ctypes.CDLL:
     for name, (res, args) in {
         "fpic_new": (vp, [vp]),
         "fpic_free": (None, [vp]),
+        "fpic_set_ports": (None, [vp, vp]),
         "fpic_hlt_hook_ptr": (vp, []),
         "fpic_state_size": (sz, []),
         "fpic_layout": (sz, [ctypes.POINTER(sz), sz]),
@@ -122,6 +123,7 @@ class PicTick:
         self._hooks: list[ctypes.c_size_t] = []
         self._scheduling = False
         core.ports.before_python = self.before_port
+        lib.fpic_set_ports(self._state, core.ports._state)
         clock = core.clock
         clock.before_schedule = self.settle
         prev = clock.on_schedule
@@ -225,6 +227,7 @@ class PicTick:
             h.armed = 0
         if h.transitions != self._transitions:
             self._transitions = h.transitions
+            self.core.cpu._cs_cache = None     # as _deliver_now's forget_cs (C dropped its copy)
             nxt = h.pit_next
             level = h.pit_level
             self._gsi._levels[self._pit.irq_line] = level
