@@ -381,6 +381,9 @@ class Core(CoreDelivery):
                     return self._stopped(StopReason.IDLE, self._idle_message())
                 if wait_for_input and pace_idle(self, deadline):
                     continue  # woken early by input or a pause: look again
+                if self.pic_tick.idle(deadline, max_cycles, wait_for_input):
+                    self._halted = False    # the PIT's tick was taken natively (emu/fastpic.py)
+                    continue
                 fast.advance_to(deadline)
                 continue
             fast.set_deadline(deadline)

@@ -55,6 +55,7 @@ typedef struct {
     uint32_t hlt_eip;
     uint32_t vector, from_cs, from_eip, to_cs, to_eip, gate_type;
     uint32_t status;                    /* 1 delivered; 2 Unicorn refused the CS load */
+    uint32_t has_hlt;                   /* 0: Python emitted the `hlt` event itself */
 } fpic_rec;
 
 /* The public head is mirrored by a ctypes Structure in emu/fastpic.py: keep the order. */
@@ -230,23 +231,17 @@ static int fpic_gate_target(xd_state *x, uc_engine *uc, uint32_t vector, uint64_
     return 1;
 }
 
-/* The code hook on a registered HLT (see the header comment). */
-static void fpic_hlt_hook(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
-    (void)size;
-    fpic_state *p = (fpic_state *)user;
+/* The run loop's work after a HLT at cycle st->cycles with deadline `dl`, up to and including
+ * the delivery, or nothing (0).  `eip`: the return address (after the HLT).  hlt: log the
+ * `hlt` event too (the hook: the HLT did not run; the run loop's call: Python emitted it). */
+static int fpic_take(fpic_state *p, uc_engine *uc, uint64_t dl, uint32_t eip, int hlt) {
     xd_state *x = p->x;
     fp_state *st = x->fp;
-    if (!p->armed || st->step_mode || p->intr || st->irq_pending || !p->pit_valid || p->nlog >= FPIC_LOG) return;
-    entry_t *e = st->cur;
-    if (!e || e->used != 1 || address != e->pc + e->size - 1) return;
     uint64_t now = st->cycles;
-    uint64_t dl = __atomic_load_n(&st->deadline, __ATOMIC_SEQ_CST);
     if (dl != p->pit_next || p->pit_next >= p->ev_limit || now >= p->ev_limit || now < p->pit_load_cycle
-        || st->misses != p->arm_misses) goto decline;
+        || st->misses != p->arm_misses) return 0;
     uint32_t cr0 = rd32(st, uc, UC_X86_REG_CR0), flags = rd32(st, uc, UC_X86_REG_EFLAGS);
-    if (!(cr0 & 1) || (cr0 & 0x80000000u) || !(flags & FL_IF) || (flags & XP_VM)) goto decline;
-    uint8_t op;
-    if (x->mem_read(uc, address, &op, 1) != 0 || op != 0xF4) goto decline;
+    if (!(cr0 & 1) || (cr0 & 0x80000000u) || !(flags & FL_IF) || (flags & XP_VM)) return 0;
 
     /* the run loop after the HLT, on copies: fire due PIT transitions, advance the idle
      * clock to the next one, until the 8259 raises INT */
@@ -278,7 +273,6 @@ static void fpic_hlt_hook(uc_engine *uc, uint64_t address, uint32_t size, void *
     uint64_t handler;
     int32_t func;
     if (!fpic_gate_target(x, uc, vector, &handler) || !handler_func(x, handler, &func)) goto decline;
-    uint32_t eip = rd32(st, uc, UC_X86_REG_EIP) + 1;    /* the return address: after the HLT */
     /* the frame may not touch priced code (Python would drop it: Pricer.host_wrote) */
     xp_seg ssd;
     if (!xp_descriptor(x, uc, rd32(st, uc, UC_X86_REG_SS) & 0xffff, &ssd)) goto decline;
@@ -303,6 +297,7 @@ static void fpic_hlt_hook(uc_engine *uc, uint64_t address, uint32_t size, void *
     r->hlt_cycle = now;
     r->hlt_icount = hlt_icount;
     r->hlt_eip = eip;
+    r->has_hlt = (uint32_t)hlt;
     r->int_cycle = start;
     r->int_icount = st->instructions;
     r->vector = vector;
@@ -317,13 +312,44 @@ static void fpic_hlt_hook(uc_engine *uc, uint64_t address, uint32_t size, void *
     fp_push_frame(st, ((uint64_t)out[5] + eip) & 0xffffffffULL, func, start);
     p->ticks++;
     if (p->ports) p->ports->cs_valid = 0;              /* _deliver_now: cpu.forget_cs() */
-    /* the deadline the run loop would arm now; a wake-up or pause written meanwhile wins */
-    uint64_t nd = next < p->ev_limit ? next : p->ev_limit;
-    __atomic_compare_exchange_n(&st->deadline, &dl, nd, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
     if (ok == 2) st->emu_stop(uc);                      /* Python raises as cpu.set would */
-    return;
+    return 1;
 decline:
-    p->declined++;
+    return 0;
+}
+
+/* The code hook on a registered HLT (see the header comment). */
+static void fpic_hlt_hook(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
+    (void)size;
+    fpic_state *p = (fpic_state *)user;
+    xd_state *x = p->x;
+    fp_state *st = x->fp;
+    if (!p->armed || st->step_mode || p->intr || st->irq_pending || !p->pit_valid || p->nlog >= FPIC_LOG) return;
+    entry_t *e = st->cur;
+    if (!e || e->used != 1 || address != e->pc + e->size - 1) return;
+    uint8_t op;
+    uint64_t dl = __atomic_load_n(&st->deadline, __ATOMIC_SEQ_CST);
+    if (x->mem_read(uc, address, &op, 1) != 0 || op != 0xF4
+        || !fpic_take(p, uc, dl, rd32(st, uc, UC_X86_REG_EIP) + 1, 1)) {
+        p->declined++;
+        return;
+    }
+    /* the deadline the run loop would arm now; a wake-up or pause written meanwhile wins */
+    uint64_t nd = p->pit_next < p->ev_limit ? p->pit_next : p->ev_limit;
+    __atomic_compare_exchange_n(&st->deadline, &dl, nd, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+/* The run loop, halted after a HLT (emu/core.py: the guest is idle, its pacing wait is over):
+ * the same work as the hook, with the HLT already executed and its event emitted by Python.
+ * 1: the tick was delivered (the CPU runs the handler), 0: nothing changed. */
+int fpic_idle(fpic_state *p, uc_engine *uc, uint64_t deadline) {
+    fp_state *st = p->x->fp;
+    if (!p->armed || st->step_mode || p->intr || st->irq_pending || !p->pit_valid || p->nlog >= FPIC_LOG) return 0;
+    if (!fpic_take(p, uc, deadline, rd32(st, uc, UC_X86_REG_EIP), 0)) {
+        p->declined++;
+        return 0;
+    }
+    return 1;
 }
 
 void *fpic_hlt_hook_ptr(void) { return (void *)&fpic_hlt_hook; }

@@ -47,7 +47,7 @@ class _Rec(ctypes.Structure):
                 ("int_cycle", ctypes.c_uint64), ("int_icount", ctypes.c_uint64),
                 ("hlt_eip", ctypes.c_uint32), ("vector", ctypes.c_uint32), ("from_cs", ctypes.c_uint32),
                 ("from_eip", ctypes.c_uint32), ("to_cs", ctypes.c_uint32), ("to_eip", ctypes.c_uint32),
-                ("gate_type", ctypes.c_uint32), ("status", ctypes.c_uint32)]
+                ("gate_type", ctypes.c_uint32), ("status", ctypes.c_uint32), ("has_hlt", ctypes.c_uint32)]
 
 
 class _Fpic(ctypes.Structure):
@@ -77,6 +77,7 @@ def _lib() -> ctypes.CDLL:
         "fpic_free": (None, [vp]),
         "fpic_set_ports": (None, [vp, vp]),
         "fpic_hlt_hook_ptr": (vp, []),
+        "fpic_idle": (ctypes.c_int, [vp, vp, ctypes.c_uint64]),
         "fpic_state_size": (sz, []),
         "fpic_layout": (sz, [ctypes.POINTER(sz), sz]),
         "fpic_pit_probe": (None, [vp, ctypes.c_uint64, ctypes.POINTER(ctypes.c_uint64)]),
@@ -179,6 +180,17 @@ class PicTick:
         h.arm_misses = core.fast.h.misses
         h.armed = 1
 
+    def idle(self, deadline: int, max_cycles: int | None, paced: bool) -> bool:
+        """The run loop, halted after a HLT whose event it emitted and whose pacing wait is
+        over, would now advance the clock to `deadline` and go round: take the tick natively
+        instead (fpic_idle: the same work as the HLT hook).  True if it was delivered."""
+        self.arm(max_cycles, paced)
+        if not self.h.armed:
+            return False
+        ok = self._lib.fpic_idle(self._state, self.core.uc._uch, deadline)
+        self.settle(disarm=True)
+        return bool(ok)
+
     def _devices_ok(self) -> bool:
         if not self.allowed or not self._sites or not self.h.pit_valid or self._pit._event is None:
             return False
@@ -239,23 +251,25 @@ class PicTick:
         n = h.nlog
         if n:
             recs = [(r.hlt_cycle, r.hlt_icount, r.hlt_eip, r.int_cycle, r.int_icount, r.vector, r.from_cs,
-                     r.from_eip, r.to_cs, r.to_eip, r.gate_type, r.status) for r in h.log[:n]]
+                     r.from_eip, r.to_cs, r.to_eip, r.gate_type, r.status, r.has_hlt) for r in h.log[:n]]
             h.nlog = 0
             self._emit(recs)
 
     def _emit(self, recs: list[tuple]) -> None:
         core = self.core
         trace, observers = core.trace, core.hooks.events
-        for (hc, hi, heip, ic, ii, vector, from_cs, from_eip, to_cs, to_eip, gtype, status) in recs:
+        for (hc, hi, heip, ic, ii, vector, from_cs, from_eip, to_cs, to_eip, gtype, status, has_hlt) in recs:
             if status == 2:     # Unicorn refused the CS load: raise as cpu.set would
                 core.cpu.set("cs", to_cs & ~3 | from_cs & 3)
             if trace is None and not observers:
                 continue
             for event, cycle, icount, fields in (
-                    ("hlt", hc, hi, {"eip": heip, "interrupts": True}),
+                    ("hlt", hc, hi, {"eip": heip, "interrupts": True}) if has_hlt else (None, 0, 0, None),
                     ("interrupt", ic, ii, {"vector": vector, "kind": "hardware", "error_code": None,
                                            "cs": from_cs, "eip": from_eip, "to_cs": to_cs, "to_eip": to_eip,
                                            "gate": _GATES.get(gtype, "?")})):
+                if event is None:
+                    continue
                 if trace is not None:
                     trace.emit(event, cycle, icount, fields)
                 for observer in observers:
