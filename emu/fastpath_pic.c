@@ -79,6 +79,7 @@ typedef struct {
     uint64_t ticks;           /* ticks delivered here (counter; tests) */
     uint64_t declined;        /* armed HLTs left to Python */
     uint64_t transitions;     /* PIT transitions fired here (Python resyncs when it moved) */
+    uint64_t eois;            /* OCW2 EOIs written here (OUT 0x20 / 0xA0; counter) */
     fpic_rec log[FPIC_LOG];
     /* private */
     xd_state *x;
@@ -352,6 +353,40 @@ int fpic_idle(fpic_state *p, uc_engine *uc, uint64_t deadline) {
     return 1;
 }
 
+/* OUT to a command port (0x20 master, 0xA0 slave) that Python published as PW_PIC: an OCW2
+ * EOI -- non-specific, specific, and their rotating forms -- computed as Pic._write_command and
+ * Pic._update do, when the master's INT does not change (that calls Python's on_intr: LINT0).
+ * 0: Python does the write (anything else: ICW1, OCW3, set priority, the rotate-in-AEOI bits). */
+static int fpic_out(void *pv, uint32_t port, uint32_t value) {
+    fpic_state *p = (fpic_state *)pv;
+    if (port != 0x20 && port != 0xA0) return 0;
+    value &= 0xff;
+    uint32_t cmd = value >> 5;
+    if ((value & 0x18) || (cmd != 1 && cmd != 3 && cmd != 5 && cmd != 7)) return 0;
+    fpic_chip m = p->master, s = p->slave;
+    fpic_chip *c = port == 0xA0 ? &s : &m;
+    if (cmd == 1 || cmd == 5) {
+        int pr = fpic_priority(c->isr & 0xff, c->priority_add);
+        if (pr != 8) {
+            uint32_t irq = (uint32_t)(pr + (int)c->priority_add) & 7;
+            c->isr &= ~(1u << irq);
+            if (cmd == 5) c->priority_add = (irq + 1) & 7;
+        }
+    } else if (cmd == 3) {
+        c->isr &= ~(1u << (value & 7));
+    } else {
+        c->isr &= ~(1u << (value & 7));
+        c->priority_add = ((value & 7) + 1) & 7;
+    }
+    if (fpic_update(&m, &s, c == &s) != p->intr) return 0;
+    p->master = m;
+    p->slave = s;
+    p->eois++;
+    return 1;
+}
+
+void fpp_set_pic(fp_ports *ports, fpic_state *p) { ports->pic = p; }
+
 void *fpic_hlt_hook_ptr(void) { return (void *)&fpic_hlt_hook; }
 size_t fpic_state_size(void) { return sizeof(fpic_state); }
 
@@ -370,7 +405,7 @@ static const size_t fpic_head_layout[] = {
     offsetof(fpic_state, stack_lo), offsetof(fpic_state, stack_hi), offsetof(fpic_state, arm_misses),
     offsetof(fpic_state, vec_cost),
     offsetof(fpic_state, nlog), offsetof(fpic_state, ticks), offsetof(fpic_state, declined),
-    offsetof(fpic_state, transitions), offsetof(fpic_state, log), offsetof(fpic_state, x),
+    offsetof(fpic_state, transitions), offsetof(fpic_state, eois), offsetof(fpic_state, log), offsetof(fpic_state, x),
 };
 size_t fpic_layout(size_t *out, size_t n) {
     size_t count = sizeof(fpic_head_layout) / sizeof(fpic_head_layout[0]);

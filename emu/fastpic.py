@@ -60,6 +60,7 @@ class _Fpic(ctypes.Structure):
                 ("pace_limit", ctypes.c_uint64), ("stack_lo", ctypes.c_uint64), ("stack_hi", ctypes.c_uint64),
                 ("arm_misses", ctypes.c_uint64), ("vec_cost", ctypes.c_uint32), ("nlog", ctypes.c_uint32),
                 ("ticks", ctypes.c_uint64), ("declined", ctypes.c_uint64), ("transitions", ctypes.c_uint64),
+                ("eois", ctypes.c_uint64),
                 ("log", _Rec * LOG)]
 
 
@@ -76,6 +77,7 @@ def _lib() -> ctypes.CDLL:
         "fpic_new": (vp, [vp]),
         "fpic_free": (None, [vp]),
         "fpic_set_ports": (None, [vp, vp]),
+        "fpp_set_pic": (None, [vp, vp]),
         "fpic_hlt_hook_ptr": (vp, []),
         "fpic_idle": (ctypes.c_int, [vp, vp, ctypes.c_uint64]),
         "fpic_state_size": (sz, []),
@@ -125,6 +127,9 @@ class PicTick:
         self._scheduling = False
         core.ports.before_python = self.before_port
         lib.fpic_set_ports(self._state, core.ports._state)
+        if self.allowed:     # OUT 0x20 / 0xA0: the EOIs in C (fpic_out) unless an observer wants them
+            lib.fpp_set_pic(core.ports._state, self._state)
+            core.ports.pic_command_ports((0x20, 0xA0))
         clock = core.clock
         clock.before_schedule = self.settle
         prev = clock.on_schedule
@@ -283,7 +288,8 @@ class PicTick:
     # ------------------------------------------------------------------ what tests read
     def counts(self) -> dict[str, int]:
         h = self.h
-        return {"ticks": h.ticks, "declined": h.declined, "transitions": h.transitions, "sites": len(self._sites)}
+        return {"ticks": h.ticks, "declined": h.declined, "transitions": h.transitions, "eois": h.eois,
+                "sites": len(self._sites)}
 
     def pit_probe(self, now: int) -> tuple[int, int | None]:
         """(channel 0's output, its next transition's cycle) at `now` by the C arithmetic."""

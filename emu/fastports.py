@@ -44,7 +44,7 @@ from ..devices.base.errors import BareflowError
 from .fastpath import FastPath, _load
 
 PR_PYTHON, PR_VALUE, PR_CMOS_DATA, PR_VGA_STATUS, PR_PORT61 = 0, 1, 2, 3, 4
-PW_PYTHON, PW_CMOS_INDEX = 0, 1
+PW_PYTHON, PW_CMOS_INDEX, PW_PIC = 0, 1, 2
 
 
 class _Ports(ctypes.Structure):
@@ -304,6 +304,13 @@ class NativePorts:
         self._reads[port] = (PR_PORT61, 0)
         self._store_read(port)
         return self.h
+
+    def pic_command_ports(self, ports: Sequence[int]) -> None:
+        """The 8259's command ports: an OCW2 EOI written there is done in C on the registers
+        the native idle tick's struct holds (emu/fastpath_pic.c fpic_out), unless observed."""
+        for port in ports:
+            self._writes[port] = PW_PIC
+            self._store_write(port)
 
     def _store_read(self, port: int) -> None:
         kind, value = self._reads.get(port, (PR_PYTHON, 0))

@@ -99,6 +99,19 @@ def test_pic_tick_guest_prints_its_ticks(monkeypatch, tmp_path):
     assert n["ticks"] >= 15 and n["sites"] >= 5
 
 
+@pytest.mark.parametrize("name", ["pic_tick", "irq_open", "irq_noeoi"])
+def test_native_eois_change_nothing(name, monkeypatch, tmp_path):
+    """Without the journey (which observes the 8259's ports) the EOIs -- non-specific, specific,
+    rotating, the slave's and the master's cascade EOI -- are written in C too."""
+    img = images.build(name)
+    on, n_on = _observe(img, True, monkeypatch, tmp_path, 50_000_000, journey=False)
+    off, n_off = _observe(img, False, monkeypatch, tmp_path, 50_000_000, journey=False)
+    _compare(on, off, name)
+    assert n_off["eois"] == 0
+    if name == "pic_tick":
+        assert n_on["eois"] >= 20, n_on
+
+
 def _llama_idle(m: Machine, max_cycles: int) -> StopReason:
     """fluid_llama to its prompt, then idle; keys typed between idle stretches."""
     m.run(400_000_000)
@@ -118,6 +131,17 @@ def test_the_bundled_image_idles_natively_and_identically(monkeypatch, tmp_path)
     _compare(on, off, "fluid_llama")
     assert b"> " in on["serial"] and n_off["ticks"] == 0
     assert n_on["ticks"] >= 150, n_on                 # ~600 ticks in all, the first few in Python
+    assert n_on["eois"] == 0                          # the journey observes port 0x20
+
+
+def test_the_bundled_image_idles_headless_with_native_eois(monkeypatch, tmp_path):
+    """Headless (no journey): the kernel's EOIs are written in C as well."""
+    if not LLAMA.exists():
+        pytest.skip("images/fluid_llama.img is not built")
+    on, n_on = _observe(LLAMA, True, monkeypatch, tmp_path, 200_000_000, journey=False, feed=_llama_idle)
+    off, _ = _observe(LLAMA, False, monkeypatch, tmp_path, 200_000_000, journey=False, feed=_llama_idle)
+    _compare(on, off, "fluid_llama headless")
+    assert n_on["ticks"] >= 150 and n_on["eois"] >= 150, n_on
     assert any(e[0] == "interrupt" for e in on["events"]) and any(e[0] == "hlt" for e in on["events"])
 
 
