@@ -86,16 +86,14 @@ typedef struct {
     fp_ports *ports;          /* the native port path: its CS cache is dropped at a delivery */
 } fpic_state;
 
-fpic_state *fpic_new(xd_state *x) {
-    fpic_state *p = (fpic_state *)calloc(1, sizeof(fpic_state));
-    if (!p) return NULL;
+/* The struct's memory belongs to Python (emu/fastpic.py: a buffer of fpic_state_size() bytes
+ * that devices/pic.py's registers live in, so it outlives the core as long as the device does). */
+void fpic_init(fpic_state *p, xd_state *x) {
+    memset(p, 0, sizeof(*p));
     p->x = x;
     p->pit_next = FPIC_NONE;
-    p->ev_limit = p->pace_limit = 0;
-    return p;
 }
 
-void fpic_free(fpic_state *p) { free(p); }
 void fpic_set_ports(fpic_state *p, fp_ports *ports) { p->ports = ports; }
 
 /* ---- devices/pic.py, line for line ------------------------------------------------ */

@@ -74,8 +74,7 @@ def _lib() -> ctypes.CDLL:
         return lib
     sz, vp = ctypes.c_size_t, ctypes.c_void_p
     for name, (res, args) in {
-        "fpic_new": (vp, [vp]),
-        "fpic_free": (None, [vp]),
+        "fpic_init": (None, [vp, vp]),
         "fpic_set_ports": (None, [vp, vp]),
         "fpp_set_pic": (None, [vp, vp]),
         "fpic_hlt_hook_ptr": (vp, []),
@@ -106,10 +105,12 @@ class PicTick:
         lib = _lib()
         self._lib = lib
         self.core = core
-        self._state = lib.fpic_new(core.native._x)
-        if not self._state:
-            raise MemoryError("fpic_new failed")
-        self.h = _Fpic.from_address(self._state)
+        # Python owns the memory: the 8259's registers live in it, and the device may outlive
+        # the core (a board kept after its machine); the view below keeps the buffer alive
+        buf = ctypes.create_string_buffer(lib.fpic_state_size())
+        lib.fpic_init(buf, core.native._x)
+        self._state = ctypes.addressof(buf)
+        self.h = _Fpic.from_buffer(buf)
         self.allowed = (os.environ.get("BAREFLOW_NATIVE_PIC", "1") != "0"
                         and os.environ.get("BAREFLOW_NATIVE_DELIVERY", "1") != "0")
         board = core.board
@@ -140,11 +141,6 @@ class PicTick:
             if prev is not None:
                 prev(cycle)
         clock.on_schedule = on_schedule
-
-    def __del__(self) -> None:
-        state, self._state = getattr(self, "_state", None), None
-        if state:
-            self._lib.fpic_free(state)
 
     # ------------------------------------------------------------------ the HLT sites
     def hlt_seen(self, address: int) -> None:

@@ -207,3 +207,20 @@ def test_pit_arithmetic_in_c_matches_the_model(monkeypatch):
         tick = ch.next_transition_tick(now)
         want = (ch.out(now), None if tick is None else ch.load_cycle + _ticks_to_cycle_ceil(tick))
         assert m.pic_tick.pit_probe(now) == want, (ch.mode, ch.count, ch.load_cycle, now)
+
+
+def test_the_8259_outlives_its_machine(monkeypatch):
+    """The registers live in memory Python owns: a device kept after its machine is gone still
+    reads and writes them."""
+    import gc
+    monkeypatch.setenv("BAREFLOW_NATIVE_PIC", "1")
+    m = Machine(MachineConfig(image=images.build("irq_open")))
+    m.run(50_000_000)
+    pic = m.board.devices["pic"]
+    base = pic.state()["vector_base"]
+    m.close()
+    del m
+    gc.collect()
+    assert pic.state()["vector_base"] == base == [0x20, 0x28]
+    pic.io_write(0x21, 1, 0x5A)
+    assert pic.io_read(0x21, 1) == 0x5A
