@@ -149,6 +149,7 @@ int ps_attach(ps_state *p, const uint8_t *base, uint64_t len) {
     uint32_t nslots = ps_u32(base + 12);
     if (ps_u64(base + 24) != len || ps_crc(0, base, 48) != ps_u32(base + 48)) return 0;
     if (nslots == 0 || (nslots & (nslots - 1)) || PS_HEAD + (uint64_t)nslots * 8 > len) return 0;
+    if ((uint64_t)ps_u32(base + 16) * 2 > nslots) return 0;   /* records: at most half the slots */
     p->shard = base;
     p->shard_len = len;
     p->nslots = nslots;

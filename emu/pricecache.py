@@ -117,6 +117,7 @@ class PriceCache:
         self.model = _model_id() if enabled else ""
         self.path = cache_dir() / f"prices-{self.model}" / f"{identity}{SUFFIX}" if enabled else None
         self._new: dict[Key, Any] = {}
+        self._records: dict[Key, bytes] = {}
         #: record offsets in `shard` this process read: what a full shard restarts from
         self._used: set[int] = set()
         self._map: mmap.mmap | None = None
@@ -196,9 +197,12 @@ class PriceCache:
         """Call `fn` (a bound method, held weakly) before each save."""
         self._before_save.append(weakref.WeakMethod(fn))
 
-    def put(self, key: Key, value: Any) -> None:
+    def put(self, key: Key, value: Any, record: bytes | None = None) -> None:
+        """A price this run computed; `record` is its encoding if the caller has it already."""
         if self.enabled:
             self._new[key] = value
+            if record is not None:
+                self._records[key] = record
 
     def keys(self) -> set[Key]:
         """Every key the shard and this run hold (tests, tools)."""
@@ -222,18 +226,20 @@ class PriceCache:
             on_disk = PriceCache(enabled=False)
             on_disk.model, on_disk.path = self.model, self.path
             on_disk._open()
-            merged = dict(on_disk.shard.records())
-            if len(merged) + len(self._new) > MAX_SHARD_ENTRIES:
+            new = [(key, self._records.get(key) or priceshard.encode(key, value))
+                   for key, value in self._new.items()]
+            if on_disk.shard.nrecords + len(new) > MAX_SHARD_ENTRIES:
                 # an image that keeps generating code: start this shard again from what this
                 # run used, so the next run of the same work still finds all its prices
-                merged = {}
+                kept = {}
                 for off in self._used:
                     rec = self.shard.record_at(off)
                     if rec is not None:
-                        merged[priceshard.record_key(rec)] = bytes(rec)
-            for key, value in self._new.items():
-                merged[key] = priceshard.encode(key, value)
-            data = priceshard.build(merged.items(), self.model)
+                        kept[priceshard.record_key(rec)] = bytes(rec)
+                kept.update(new)
+                data = priceshard.build(kept.items(), self.model)
+            else:
+                data = priceshard.append(on_disk.shard, new, self.model)
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".prices-")
             try:
                 with os.fdopen(fd, "wb") as f:
@@ -246,6 +252,7 @@ class PriceCache:
                     pass
                 raise
             self._new.clear()
+            self._records.clear()
             try:
                 self.path.with_suffix(".marshal").unlink()   # type: ignore[union-attr]  # an earlier format
             except OSError:

@@ -189,9 +189,13 @@ class Pricer:
             bc = self.costs.block(code, pc, mode32, protected=protected)
             watched, may_set_if = core.special.classify(code, pc, mode32)
             value = (dataclasses.astuple(bc), watched, may_set_if)
-            self._prices.put(key, value)
-            if self._native is not None and self._native.add(priceshard.encode(key, value)):
-                self._overlay.append(value)   # a re-translation of it is priced in C
+            if self._native is not None:
+                record = priceshard.encode(key, value)
+                self._prices.put(key, value, record)
+                if self._native.add(record):
+                    self._overlay.append(value)   # a re-translation of it is priced in C
+            else:
+                self._prices.put(key, value)
         self._native_blocks.pop((pc, size), None)
         self._remember((pc, size), bc)
         for page in range(pc >> 12, ((pc + size - 1) >> 12) + 1):

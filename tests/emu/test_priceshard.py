@@ -226,3 +226,40 @@ def test_garbage_files_open_as_empty(tmp_path, monkeypatch, junk):
     c.path.write_bytes(junk)
     again = PriceCache(enabled=True, identity="junk")
     assert not again.shard.ok and again.address() == (0, 0) and again.get((0, b"\x90", True, True)) is None
+
+
+def test_append_keeps_the_old_records_and_grows_the_index():
+    entries = _entries()
+    first = priceshard.build([(k, priceshard.encode(k, v)) for k, v in entries[:3]], MODEL)
+    shard = priceshard.Shard(first, MODEL)
+    more = [(k, priceshard.encode(k, v)) for k, v in entries]          # 3 already there
+    extra = []
+    model = CostModel()
+    for i in range(40):                                                 # forces the index to double
+        key = (0x200000 + i, b"\x90\x40", True, True)
+        value = (dataclasses.astuple(model.block(key[1], key[0], True)), (), False)
+        extra.append((key, value))
+        more.append((key, priceshard.encode(key, value)))
+    data = priceshard.append(shard, more, MODEL)
+    again = priceshard.Shard(data, MODEL)
+    assert again.ok and again.nslots > shard.nslots
+    assert again.nrecords == len(entries) + 40 == len(list(again.records()))
+    for key, value in entries + extra:
+        assert again.get(key) == value
+    assert all(o > 0 for o in _c_lookup(data))
+
+
+def test_append_onto_a_damaged_shard_still_finds_the_new_prices():
+    rng = random.Random(99)
+    data = _shard_bytes()
+    entries = _entries()
+    for _ in range(200):
+        bad = _damaged(data, rng)
+        old = priceshard.Shard(bad, MODEL)
+        out = priceshard.append(old, [(k, priceshard.encode(k, v)) for k, v in entries[:4]], MODEL)
+        merged = priceshard.Shard(out, MODEL)
+        assert merged.ok
+        for key, value in entries[:4]:
+            assert merged.get(key) == value
+        for key, value in entries[4:]:
+            assert merged.get(key) in (None, value)
