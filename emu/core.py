@@ -337,6 +337,7 @@ class Core(CoreDelivery):
         finally:
             self.wall_seconds += time.perf_counter() - t0
             self.cpu_seconds += time.process_time() - c0
+            self.pricer.sync()      # names C gave during the run, for readers on other threads
             if self.trace is not None:
                 self.trace.flush()
 

@@ -3,9 +3,9 @@
  * translation block, plus the RDTSC hook.
  *
  * Why native: a Python UC_HOOK_BLOCK costs 8-20x the guest's own speed; this callback
- * costs ~1.0x.  Python is entered only the first time a (pc, size) block is seen, to price
- * it with the documented cost model (emu/costs.py); after that every execution is a hash
- * lookup and a few additions:
+ * costs ~1.0x.  Python is entered only the first time a (pc, size) block is seen and the
+ * price cache (read here: fastpath_prices.c) does not hold it, to price it with the documented
+ * cost model (emu/costs.py); after that every execution is a hash lookup and a few additions:
  *   - the cycle clock and instruction count (exact, deterministic);
  *   - a deadline: when the clock reaches the next device event (or a pause is asked), the
  *     callback stops the engine BEFORE the block runs (Unicorn re-runs it on resume), so
@@ -527,8 +527,8 @@ int fp_rdtsc_hook(uc_engine *uc, void *user) {
  * holds translated code (self-modifying code, a JIT filling its code heap), or the host
  * flushed the cache.  The price of a block is cached per (pc, size), and new bytes under the
  * same pc and size would keep the stale price: so a block we priced before is dropped here,
- * its next execution misses and Python prices the bytes that are there now (the price cache
- * makes an unchanged block cheap).  Translations are rare next to executions, so the
+ * its next execution misses and the bytes that are there now are priced (from the price cache
+ * in C when they are unchanged: fastpath_prices.c, else by Python).  Translations are rare next to executions, so the
  * per-block hot path is unchanged. */
 typedef struct { uint64_t pc; uint16_t icount; uint16_t size; } uc_tb_view;
 

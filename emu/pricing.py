@@ -1,16 +1,21 @@
 """Block pricing: what each translated block costs, and the exact time inside one.
 
-The native fast path (emu/fastpath.c) charges a block's cycles when it starts; it calls back
-into Python only the first time it sees a (pc, size) block.  `Pricer.on_miss` then reads the
+The native fast path (emu/fastpath.c) charges a block's cycles when it starts; when it has no
+price for a (pc, size) it looks the block up in the price cache itself (emu/fastpath_prices.c)
+and calls back into Python only for a block the cache does not hold or that needs Python (its
+watched instructions' hooks, PAE paging).  `Pricer.on_miss` then reads the
 block's bytes (by LINEAR address, through the guest's page tables when paging is on), prices
 it with the cost model (emu/costs.py, cached across runs by emu/pricecache.py), finds its
 function for the profiler, and notes instructions the core must watch (emu/special.py).
 `exact_now()` turns the block-start clock into the cycle at the instruction executing now
 (an IN/OUT, an RDTSC, an MMIO access), from the per-instruction prefix sums of the price.
+Blocks C priced are learnt lazily (`_sync`: their pages, the pseudo-functions C named) and
+their full `BlockCost` is read from the cache only when asked for (`_cost`).
 """
 from __future__ import annotations
 
 import dataclasses
+import threading
 from typing import Any
 
 from . import priceshard
@@ -48,9 +53,19 @@ class Pricer:
     # ------------------------------------------------------------------ read side
     @property
     def func_names(self) -> list[str]:
-        """The profiler's function names by id (the names C gave pseudo-functions included)."""
+        """The profiler's function names by id (the names C gave pseudo-functions included).
+
+        Only the thread that runs the machine learns new names from C (`_sync` empties a log C
+        appends to inside `emu_start`); another thread (the session's publisher reading
+        `profile_table()`) sees the names known at the last sync, which `Core.run` makes when
+        it returns: a pseudo-function C named during a run may show up in a live view a little
+        late, never under a wrong name."""
         self._sync()
         return self._names
+
+    def sync(self) -> None:
+        """Learn what C priced and named (the machine's thread, outside `emu_start`)."""
+        self._sync()
 
     def block(self, pc: int, size: int) -> BlockCost | None:
         return self._cost((pc, size))
@@ -97,6 +112,10 @@ class Pricer:
         pending = self._pending
         if pending is None or not pending.value:
             return
+        door = getattr(self._core, "door", None)
+        owner = door.owner if door is not None else None
+        if owner is not None and owner != threading.get_ident():
+            return    # C may be appending inside emu_start on the machine's thread
         blocks, names = self._native.drain()   # type: ignore[union-attr]
         for key in names:
             name = pseudo_name(key)
