@@ -49,6 +49,11 @@ if [ -z "$whl" ]; then
     exit 0
   fi
 fi
+# keep PyPI's library beside it: the stock-vs-patched equivalence test and before/after
+# benchmarks load it with LIBUNICORN_PATH=.venv/unicorn-stock
+if [ -f "$lib" ] && ! has_marker; then
+  mkdir -p "$venv/unicorn-stock" && cp "$lib" "$venv/unicorn-stock/libunicorn.so.2"
+fi
 if "$py" -m pip install -q --no-deps --force-reinstall "$whl" >&2 && has_marker; then
   echo "patched $UC_KEY" > "$stamp"
 else
