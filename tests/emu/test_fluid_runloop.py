@@ -1,0 +1,110 @@
+"""The fluid_llama batch run loop (issue 11, "fluid"): what stays out of Python there.
+
+Pins the mechanisms, so that a change which brings a cost back into the run loop fails:
+- the watched instructions the batch executes (LIDT, MOV CR0, far jumps, MOV SS: the kernel
+  switches between real and protected mode for its BIOS calls) are decoded by
+  emu/x86_watched.py, so a warm run never imports capstone;
+- the decoder and capstone give the same events (cr_write, lidt with its entries, mode,
+  privilege...), cycles, instructions and COM1 bytes (capstone forced by making the small
+  decoder refuse everything).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "images"))
+import build as images  # noqa: E402
+
+from bareflow.emu import x86_watched  # noqa: E402
+from bareflow.emu.machine import Machine, MachineConfig  # noqa: E402
+
+LLAMA = ROOT / "images" / "fluid_llama.img"
+CMDLINE = 'prompt="Once upon a time" steps=48 exit=1'
+LLAMA_CYCLES, LLAMA_INSNS = 110_135_667, 36_915_989
+
+
+def _llama(tmp_path: Path) -> Path:
+    img = tmp_path / "llama.img"
+    shutil.copy(LLAMA, img)
+    elf = ROOT / "images" / "tinyllama_bare.elf"
+    if elf.exists():
+        shutil.copy(elf, tmp_path / elf.name)
+    subprocess.run([sys.executable, "-m", "bareflow.tools.image", "set-cmdline", str(img), CMDLINE],
+                   check=True, capture_output=True)
+    return img
+
+
+_PROBE = """
+import json, sys
+from bareflow.emu.machine import Machine, MachineConfig
+m = Machine(MachineConfig(image=sys.argv[1]))
+reason = m.run(max_cycles=2_000_000_000)
+print(json.dumps({"capstone": "capstone" in sys.modules, "cycles": m.cycles,
+                  "insns": m.instructions, "reason": reason.value,
+                  "serial": bytes(m.serial_out).hex()}))
+"""
+
+
+@pytest.mark.skipif(not LLAMA.exists(), reason="images/fluid_llama.img is not built")
+def test_a_warm_fluid_llama_batch_loads_no_capstone(tmp_path):
+    img = _llama(tmp_path)
+    env = {**os.environ, "BAREFLOW_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("BAREFLOW_PRICE_CACHE", None)
+    runs = []
+    for _ in range(2):          # cold (prices the blocks with capstone), then warm
+        out = subprocess.run([sys.executable, "-c", _PROBE, str(img)], env=env, capture_output=True,
+                             text=True, timeout=300, check=True)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    cold, warm = runs
+    assert warm["capstone"] is False
+    assert (warm["cycles"], warm["insns"]) == (LLAMA_CYCLES, LLAMA_INSNS)
+    for key in ("cycles", "insns", "reason", "serial"):
+        assert cold[key] == warm[key], key
+
+
+def _run_events(img: Path, max_cycles: int) -> dict:
+    m = Machine(MachineConfig(image=str(img)))
+    events: list = []
+    m.hooks.events.append(lambda kind, cycle, icount, fields: events.append((kind, cycle, icount, repr(fields))))
+    reason = m.run(max_cycles=max_cycles)
+    return {"events": events, "cycles": m.cycles, "insns": m.instructions, "reason": reason.value,
+            "serial": bytes(m.serial_out), "regs": {r: m.cpu.get(r) for r in ("eax", "ebx", "ecx", "edx", "esp", "eip", "cr0")}}
+
+
+def _refuse(*_args, **_kw):
+    return None
+
+
+@pytest.mark.parametrize("which", ["core_pm.asm", "llama"])
+def test_small_decoder_and_capstone_give_the_same_run(which, tmp_path, monkeypatch):
+    if which == "llama":
+        if not LLAMA.exists():
+            pytest.skip("images/fluid_llama.img is not built")
+        img, limit = _llama(tmp_path), 2_000_000_000
+    else:
+        img, limit = images.build(which, tmp_path), 50_000_000
+    calls = []
+    real = x86_watched.decode
+
+    def counting(*a, **k):
+        insn = real(*a, **k)
+        calls.append(insn is not None)
+        return insn
+    monkeypatch.setattr(x86_watched, "decode", counting)
+    ours = _run_events(img, limit)
+    assert calls and all(calls), "the small decoder was not used for every watched instruction"
+    monkeypatch.setattr(x86_watched, "decode", _refuse)       # special.py falls back to capstone
+    theirs = _run_events(img, limit)
+    kinds = {e[0] for e in ours["events"]}
+    assert {"cr_write", "mode"} <= kinds and kinds & {"lgdt", "lidt"}, kinds
+    assert ours == theirs
+    if which == "llama":
+        assert (ours["cycles"], ours["insns"]) == (LLAMA_CYCLES, LLAMA_INSNS)
