@@ -47,6 +47,8 @@ _PAUSED_STATES = (StopReason.PAUSED, StopReason.BREAKPOINT, StopReason.STEP, Sto
 #: timer ticks are then handled in bursts of a few (5 at 100 Hz) with one wake-up per burst,
 #: not one per tick (issue 11).  Input still wakes the loop at once; no one sees 50 ms.
 PACE_LEAD_S = 0.05
+#: `_io_now` inside an IN/OUT whose exact cycle nobody has asked for yet (see `Core._on_in`)
+_IO_LAZY = -1
 
 
 class Core(CoreDelivery):
@@ -147,9 +149,12 @@ class Core(CoreDelivery):
 
     # ------------------------------------------------------------------ time
     def _now(self) -> int:
-        if self._io_now is not None:
-            return self._io_now
-        return self.fast.h.cycles
+        now = self._io_now
+        if now is None:
+            return self.fast.h.cycles
+        if now < 0:     # _IO_LAZY: inside an IN/OUT, first asked now (see _on_out)
+            now = self._io_now = self.pricer.exact_now()
+        return now
 
     @property
     def cycles(self) -> int:
@@ -195,8 +200,13 @@ class Core(CoreDelivery):
         self.pricer.host_wrote(addr, n)
 
     # ------------------------------------------------------------------ hooks
+    # An IN/OUT's exact cycle is computed when a device first asks for the time (`_now`), not
+    # on entry: most accesses that reach Python (a UART THR byte, a VGA CRTC index/data pair, a
+    # PIC EOI) never ask, and the computation costs two ctypes calls and a few lookups (~5 us;
+    # ~5,000 OUTs in the fluid_llama batch).  Same value: nothing a port handler does moves the
+    # block, its base cycle or CS:EIP, which are all exact_now reads.
     def _on_in(self, port: int, size: int) -> int:
-        self._io_now = self.pricer.exact_now()
+        self._io_now = _IO_LAZY
         try:
             return self.board.bus.io_read(port, size)
         finally:
@@ -204,7 +214,7 @@ class Core(CoreDelivery):
             self._after_io()
 
     def _on_out(self, port: int, size: int, value: int) -> None:
-        self._io_now = self.pricer.exact_now()
+        self._io_now = _IO_LAZY
         try:
             self.board.bus.io_write(port, size, value)
         finally:

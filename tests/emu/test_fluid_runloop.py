@@ -108,3 +108,60 @@ def test_small_decoder_and_capstone_give_the_same_run(which, tmp_path, monkeypat
     assert ours == theirs
     if which == "llama":
         assert (ours["cycles"], ours["insns"]) == (LLAMA_CYCLES, LLAMA_INSNS)
+
+
+# ---------------------------------------------------------------- the lazy I/O time
+def _eager_on_in(self, port, size):          # emu/core.py before the lazy time, verbatim
+    self._io_now = self.pricer.exact_now()
+    try:
+        return self.board.bus.io_read(port, size)
+    finally:
+        self._io_now = None
+        self._after_io()
+
+
+def _eager_on_out(self, port, size, value):
+    self._io_now = self.pricer.exact_now()
+    try:
+        self.board.bus.io_write(port, size, value)
+    finally:
+        self._io_now = None
+        self._after_io()
+
+
+def _port_run(img: Path, trace_path: Path, **kw) -> tuple:
+    from bareflow.emu.trace import TraceSink
+    m = Machine(MachineConfig(image=img, trace=TraceSink(trace_path), **kw))
+    m.ports.disable()          # every IN/OUT through Python: the time-dependent reads too
+    reason = m.run(max_cycles=3_000_000_000)
+    m.close()
+    return (reason, m.cycles, m.instructions, bytes(m.serial_out), m.exit_status, m.profile_table(),
+            trace_path.read_bytes())
+
+
+@pytest.mark.parametrize("name", ["native_ports.asm", "bios_serial.asm", "reset_cmos.asm", "ata_pio.asm",
+                                  "port61.asm", "irq_open.asm", "kern_lapic.asm", "llama"])
+def test_lazy_io_time_changes_nothing(name, tmp_path, monkeypatch):
+    """An IN/OUT's exact cycle computed when a device first asks (emu/core.py `_now`) must be
+    the cycle computed on entry, as before: the same run, trace and profile, byte for byte."""
+    from bareflow.emu import core as core_mod, pricing
+    if name == "llama":
+        if not LLAMA.exists():
+            pytest.skip("images/fluid_llama.img is not built")
+        img = _llama(tmp_path)
+    else:
+        img = images.build(name, tmp_path)
+    kw: dict = {"no_reboot": False} if name == "reset_cmos.asm" else {}
+    asked = []
+    real = pricing.Pricer.exact_now
+    monkeypatch.setattr(pricing.Pricer, "exact_now", lambda self: asked.append(1) or real(self))
+    lazy = _port_run(img, tmp_path / "lazy.jsonl", **kw)
+    lazy_asked = len(asked)
+    monkeypatch.setattr(core_mod.Core, "_on_in", _eager_on_in)
+    monkeypatch.setattr(core_mod.Core, "_on_out", _eager_on_out)
+    asked.clear()
+    eager = _port_run(img, tmp_path / "eager.jsonl", **kw)
+    for what, a, b in zip(("reason", "cycles", "instructions", "COM1", "exit status", "profile", "trace"),
+                          lazy, eager):
+        assert a == b, f"{name}: {what} differs with the lazy I/O time"
+    assert lazy_asked < len(asked), "every access still computed its time"
