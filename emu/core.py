@@ -75,6 +75,8 @@ class Core(CoreDelivery):
         self._stop: StopReason | None = None
         self._halted = False
         self._io_now: int | None = None
+        #: emit's cache: (the events list it was built from, len(hooks.kinds), kind -> observers)
+        self._event_routes: tuple[list, int, dict[str, list]] = ([], 0, {})
         self._bios_wait = False
         self._df_retry: int | None = None   # see _stale_double_fault
         uc = Uc(UC_ARCH_X86, UC_MODE_32)
@@ -595,7 +597,17 @@ class Core(CoreDelivery):
     # ------------------------------------------------------------------ events and the trace
     def emit(self, _event: str, **fields: Any) -> None:
         """An architectural event: to the trace file and the `hooks.events` subscribers."""
-        observers = self.hooks.events
+        hooks = self.hooks
+        observers = hooks.events
+        if observers:
+            # only the subscribers that read this kind (Hooks.kinds), looked up per kind and
+            # rebuilt whenever the list or the declared kinds change
+            routes = self._event_routes
+            if routes[0] != observers or routes[1] != len(hooks.kinds):
+                routes = self._event_routes = (list(observers), len(hooks.kinds), {})
+            observers = routes[2].get(_event)
+            if observers is None:
+                observers = routes[2][_event] = hooks.observers_of(_event)
         if self.trace is None and not observers:
             return
         fast = getattr(self, "fast", None)

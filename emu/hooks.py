@@ -43,10 +43,18 @@ class Hooks:
         #: the BIOS services) the native path makes without telling Python, one by one
         #: (emu/native_delivery.py): while any other subscriber is attached, all go through Python
         self.batched: set[Callable] = set()
+        #: `events` subscribers that read only these kinds of event: the machine does not call
+        #: them for the others (a batch run's COM1 bytes are "serial" events, ~4,000 in the
+        #: fluid_llama batch, that none of the always-attached watchers reads: issue 11)
+        self.kinds: dict[Callable, frozenset[str]] = {}
 
-    def subscribe(self, where: list, callback: Callable, *, batched: bool = False) -> Callable[[], None]:
+    def subscribe(self, where: list, callback: Callable, *, batched: bool = False,
+                  kinds: frozenset[str] | None = None) -> Callable[[], None]:
         """Append `callback` to a list; returns the function that removes it again.
-        batched=True: it does not need each real-mode delivery (see `batched`)."""
+        batched=True: it does not need each real-mode delivery (see `batched`).
+        kinds: the event kinds it reads (see `kinds`); None: all of them."""
+        if kinds is not None:
+            self.kinds[callback] = frozenset(kinds)
         where.append(callback)
         if batched:
             self.batched.add(callback)
@@ -56,4 +64,10 @@ class Hooks:
                 where.remove(callback)
             if callback not in where:
                 self.batched.discard(callback)
+                self.kinds.pop(callback, None)
         return off
+
+    def observers_of(self, kind: str) -> list[Callable]:
+        """The `events` subscribers to call for an event of `kind`, in subscription order."""
+        kinds = self.kinds
+        return [cb for cb in self.events if kinds.get(cb) is None or kind in kinds[cb]]

@@ -56,8 +56,8 @@ class SpecialInsns:
         #: the CPL at the last check or delivery: a change is a "privilege" event
         self._last_cpl = 0
         self._via = ""
-        machine.hooks.events.append(self._observe)
-        machine.hooks.batched.add(self._observe)   # protected-mode deliveries only
+        machine.hooks.subscribe(machine.hooks.events, self._observe, kinds=frozenset({"interrupt", "boot"}),
+                                batched=True)   # protected-mode deliveries only
 
     def _observe(self, kind: str, _cycle: int, _icount: int, f: dict) -> None:
         """Deliveries change the CPL too (ring 3 -> 0 through a gate): remember it."""

@@ -165,3 +165,51 @@ def test_lazy_io_time_changes_nothing(name, tmp_path, monkeypatch):
                           lazy, eager):
         assert a == b, f"{name}: {what} differs with the lazy I/O time"
     assert lazy_asked < len(asked), "every access still computed its time"
+
+
+# ---------------------------------------------------------------- events routed by kind
+def test_events_reach_only_the_subscribers_of_their_kind(tmp_path):
+    """Hooks.kinds: a subscriber that declared kinds is called for those only, one without
+    sees everything, in subscription order; the routes follow (un)subscriptions."""
+    m = Machine(MachineConfig(image=str(images.build("core_pm.asm", tmp_path))))
+    hooks = m.hooks
+    seen: dict[str, list] = {"all": [], "serial": [], "mode": []}
+    off_all = hooks.subscribe(hooks.events, lambda k, c, i, f: seen["all"].append(k))
+    hooks.subscribe(hooks.events, lambda k, c, i, f: seen["serial"].append(k), kinds=frozenset({"serial"}))
+    m.emit("serial", byte=65, char="A")
+    m.emit("mode", mode="protected")
+    late = hooks.subscribe(hooks.events, lambda k, c, i, f: seen["mode"].append(k), kinds=frozenset({"mode"}))
+    m.emit("mode", mode="real")
+    m.emit("serial", byte=66, char="B")
+    late()
+    m.emit("mode", mode="protected")
+    off_all()
+    m.emit("mode", mode="real")
+    assert seen == {"all": ["serial", "mode", "mode", "serial", "mode"], "serial": ["serial", "serial"],
+                    "mode": ["mode"]}
+    # the watchers every run attaches read none of the COM1 bytes
+    watchers = [m.special._observe, m.privilege.feed]
+    assert all(w in hooks.events for w in watchers)
+    assert not [w for w in watchers if w in hooks.observers_of("serial")]
+
+
+def test_the_watchers_still_see_their_events(tmp_path):
+    """ring3.asm goes to ring 3 and back: the privilege tracker (kinds privilege/interrupt/boot)
+    counts the same transitions as before routing existed (all events delivered)."""
+    from bareflow.emu import hooks as hooks_mod
+    img = images.build("ring3.asm", tmp_path)
+
+    def counts(routed: bool) -> tuple:
+        orig = hooks_mod.Hooks.observers_of
+        if not routed:
+            hooks_mod.Hooks.observers_of = lambda self, kind: list(self.events)
+        try:
+            m = Machine(MachineConfig(image=str(img)))
+            m.run(max_cycles=50_000_000)
+            pt = m.privilege
+            return m.cycles, bytes(m.serial_out), pt.to_user, pt.to_kernel, pt.cpl
+        finally:
+            hooks_mod.Hooks.observers_of = orig
+    routed = counts(True)
+    assert routed[2] > 0 and routed[3] > 0, routed      # it did go to ring 3 and back
+    assert routed == counts(False)
