@@ -47,8 +47,7 @@ _PAUSED_STATES = (StopReason.PAUSED, StopReason.BREAKPOINT, StopReason.STEP, Sto
 #: timer ticks are then handled in bursts of a few (5 at 100 Hz) with one wake-up per burst,
 #: not one per tick (issue 11).  Input still wakes the loop at once; no one sees 50 ms.
 PACE_LEAD_S = 0.05
-#: `_io_now` inside an IN/OUT whose exact cycle nobody has asked for yet (see `Core._on_in`)
-_IO_LAZY = -1
+_IO_LAZY = -1   #: `_io_now` inside an IN/OUT whose exact cycle nobody has asked for yet
 
 
 class Core(CoreDelivery):
@@ -75,8 +74,6 @@ class Core(CoreDelivery):
         self._stop: StopReason | None = None
         self._halted = False
         self._io_now: int | None = None
-        #: emit's cache: (the events list it was built from, len(hooks.kinds), kind -> observers)
-        self._event_routes: tuple[list, int, dict[str, list]] = ([], 0, {})
         self._bios_wait = False
         self._df_retry: int | None = None   # see _stale_double_fault
         uc = Uc(UC_ARCH_X86, UC_MODE_32)
@@ -152,11 +149,9 @@ class Core(CoreDelivery):
     # ------------------------------------------------------------------ time
     def _now(self) -> int:
         now = self._io_now
-        if now is None:
-            return self.fast.h.cycles
-        if now < 0:     # _IO_LAZY: inside an IN/OUT, first asked now (see _on_out)
+        if now is not None and now < 0:     # _IO_LAZY: inside an IN/OUT, first asked now
             now = self._io_now = self.pricer.exact_now()
-        return now
+        return self.fast.h.cycles if now is None else now
 
     @property
     def cycles(self) -> int:
@@ -202,11 +197,7 @@ class Core(CoreDelivery):
         self.pricer.host_wrote(addr, n)
 
     # ------------------------------------------------------------------ hooks
-    # An IN/OUT's exact cycle is computed when a device first asks for the time (`_now`), not
-    # on entry: most accesses that reach Python (a UART THR byte, a VGA CRTC index/data pair, a
-    # PIC EOI) never ask, and the computation costs two ctypes calls and a few lookups (~5 us;
-    # ~5,000 OUTs in the fluid_llama batch).  Same value: nothing a port handler does moves the
-    # block, its base cycle or CS:EIP, which are all exact_now reads.
+    # IN/OUT: the exact cycle is computed if a device asks (`_now`); no handler moves its inputs
     def _on_in(self, port: int, size: int) -> int:
         self._io_now = _IO_LAZY
         try:
@@ -597,17 +588,7 @@ class Core(CoreDelivery):
     # ------------------------------------------------------------------ events and the trace
     def emit(self, _event: str, **fields: Any) -> None:
         """An architectural event: to the trace file and the `hooks.events` subscribers."""
-        hooks = self.hooks
-        observers = hooks.events
-        if observers:
-            # only the subscribers that read this kind (Hooks.kinds), looked up per kind and
-            # rebuilt whenever the list or the declared kinds change
-            routes = self._event_routes
-            if routes[0] != observers or routes[1] != len(hooks.kinds):
-                routes = self._event_routes = (list(observers), len(hooks.kinds), {})
-            observers = routes[2].get(_event)
-            if observers is None:
-                observers = routes[2][_event] = hooks.observers_of(_event)
+        observers = self.hooks.route(_event) if self.hooks.events else ()   # its readers only
         if self.trace is None and not observers:
             return
         fast = getattr(self, "fast", None)

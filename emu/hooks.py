@@ -47,6 +47,7 @@ class Hooks:
         #: them for the others (a batch run's COM1 bytes are "serial" events, ~4,000 in the
         #: fluid_llama batch, that none of the always-attached watchers reads: issue 11)
         self.kinds: dict[Callable, frozenset[str]] = {}
+        self._routes: tuple[list, int, dict[str, list[Callable]]] = ([], 0, {})
 
     def subscribe(self, where: list, callback: Callable, *, batched: bool = False,
                   kinds: frozenset[str] | None = None) -> Callable[[], None]:
@@ -66,6 +67,17 @@ class Hooks:
                 self.batched.discard(callback)
                 self.kinds.pop(callback, None)
         return off
+
+    def route(self, kind: str) -> list[Callable]:
+        """`observers_of(kind)`, kept per kind and rebuilt when `events` or `kinds` change
+        (`Core.emit` asks it for every event)."""
+        cache = self._routes
+        if cache[0] != self.events or cache[1] != len(self.kinds):
+            cache = self._routes = (list(self.events), len(self.kinds), {})
+        found = cache[2].get(kind)
+        if found is None:
+            found = cache[2][kind] = self.observers_of(kind)
+        return found
 
     def observers_of(self, kind: str) -> list[Callable]:
         """The `events` subscribers to call for an event of `kind`, in subscription order."""
