@@ -229,7 +229,7 @@ class Core(CoreDelivery):
             return
         self._io_now = self.pricer.exact_now()
         try:
-            cost = self.bios.handle(vector, self.cpu)
+            cost = self.bios.handle(vector, self.cpu.bios_view())
         finally:
             self._io_now = None
         if cost is None:

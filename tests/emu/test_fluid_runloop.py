@@ -213,3 +213,19 @@ def test_the_watchers_still_see_their_events(tmp_path):
     routed = counts(True)
     assert routed[2] > 0 and routed[3] > 0, routed      # it did go to ring 3 and back
     assert routed == counts(False)
+
+
+# ---------------------------------------------------------------- BIOS services' memory view
+def test_bios_services_read_physical_memory_without_a_cr0_read_each(tmp_path):
+    """Cpu.bios_view: with paging off a service reads through read_phys (the same bytes as
+    read, without one CR0 read through ctypes per access); with paging on it gets the CPU."""
+    m = Machine(MachineConfig(image=str(images.build("core_pm.asm", tmp_path))))
+    cpu = m.cpu
+    view = cpu.bios_view()
+    assert view is not cpu and view is cpu.bios_view()          # made once
+    for addr, n in ((0x400, 2), (0x44A, 2), (0x7C00, 16), (0xFFFF0, 16)):
+        assert view.read(addr, n) == cpu.read(addr, n)
+    assert view.get("cs") == cpu.get("cs") and view.write == cpu.write
+    cpu.set("cr3", 0x9000)
+    cpu.set("cr0", cpu.get("cr0") | 0x80000001)
+    assert cpu.bios_view() is cpu
