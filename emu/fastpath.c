@@ -594,6 +594,8 @@ size_t fp_entry_size(void) { return sizeof(entry_t); }
 #include "fastpath_ports.c"
 /* Protected-mode delivery computed in C, the same-ring IRET filter: emu/fastpath_pmirq.c. */
 #include "fastpath_pmirq.c"
+/* The idle timer tick (8259 + PIT channel 0) inside emu_start: emu/fastpath_pic.c. */
+#include "fastpath_pic.c"
 
 /* Only so that the shared object is a valid extension module for setuptools. */
 static struct PyModuleDef fastpath_module = {PyModuleDef_HEAD_INIT, "_fastpath",
