@@ -94,6 +94,7 @@ class Core(CoreDelivery):
         self.pricer = Pricer(self, func_names, price_shard)
         self.costs = self.pricer.costs
         self.fast = FastPath(uc, self.pricer.on_miss, nfuncs=len(func_names) + 64, block_hook=accounting)
+        self.pricer.attach_native()   # cached prices charged in C (emu/fastpath_prices.c)
         self.door = InputDoor(self)
         self.special = SpecialInsns(self)
         self.cpuid_hook = CpuidHook(uc, apic=board.devices.get("lapic"))   # qemu32 as QEMU 7.2 answers
@@ -340,6 +341,7 @@ class Core(CoreDelivery):
         finally:
             self.wall_seconds += time.perf_counter() - t0
             self.cpu_seconds += time.process_time() - c0
+            self.pricer.sync()      # names C gave during the run, for readers on other threads
             if self.trace is not None:
                 self.trace.flush()
 
