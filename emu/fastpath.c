@@ -64,7 +64,7 @@ typedef struct entry {
     uint64_t fallthrough;
     int32_t func;       /* profiler function index */
     uint32_t ends;      /* END_* */
-    struct entry *succ; /* last successor block (a one-entry cache); always a live entry */
+    struct entry *succ; /* last successor block (a one-entry cache); may be a tombstone: see fp_block_hook */
     /* ---- 64 bytes: the rest is read only by the RDTSC/port hooks and native delivery */
     uint32_t nrdtsc;
     uint32_t rdtsc_off[MAX_RDTSC];    /* offset of each RDTSC from pc */
