@@ -45,6 +45,7 @@ from .quirks import forget_stale_double_fault
 
 
 _PAUSED_STATES = (StopReason.PAUSED, StopReason.BREAKPOINT, StopReason.STEP, StopReason.CYCLE_LIMIT)
+_IO_LAZY = -1   #: `_io_now` inside an IN/OUT whose exact cycle nobody has asked for yet
 
 
 class Core(CoreDelivery):
@@ -147,9 +148,10 @@ class Core(CoreDelivery):
 
     # ------------------------------------------------------------------ time
     def _now(self) -> int:
-        if self._io_now is not None:
-            return self._io_now
-        return self.fast.h.cycles
+        now = self._io_now
+        if now is not None and now < 0:     # _IO_LAZY: inside an IN/OUT, first asked now
+            now = self._io_now = self.pricer.exact_now()
+        return self.fast.h.cycles if now is None else now
 
     @property
     def cycles(self) -> int:
@@ -196,8 +198,9 @@ class Core(CoreDelivery):
         self.pricer.host_wrote(addr, n)
 
     # ------------------------------------------------------------------ hooks
+    # IN/OUT: the exact cycle is computed if a device asks (`_now`); no handler moves its inputs
     def _on_in(self, port: int, size: int) -> int:
-        self._io_now = self.pricer.exact_now()
+        self._io_now = _IO_LAZY
         try:
             return self.board.bus.io_read(port, size)
         finally:
@@ -205,7 +208,7 @@ class Core(CoreDelivery):
             self._after_io()
 
     def _on_out(self, port: int, size: int, value: int) -> None:
-        self._io_now = self.pricer.exact_now()
+        self._io_now = _IO_LAZY
         try:
             self.board.bus.io_write(port, size, value)
         finally:
@@ -227,7 +230,7 @@ class Core(CoreDelivery):
             return
         self._io_now = self.pricer.exact_now()
         try:
-            cost = self.bios.handle(vector, self.cpu)
+            cost = self.bios.handle(vector, self.cpu.bios_view())
         finally:
             self._io_now = None
         if cost is None:
@@ -572,7 +575,7 @@ class Core(CoreDelivery):
     # ------------------------------------------------------------------ events and the trace
     def emit(self, _event: str, **fields: Any) -> None:
         """An architectural event: to the trace file and the `hooks.events` subscribers."""
-        observers = self.hooks.events
+        observers = self.hooks.route(_event) if self.hooks.events else ()   # its readers only
         if self.trace is None and not observers:
             return
         if self.pic_tick is not None:

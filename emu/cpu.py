@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
-from typing import Callable
+from typing import Any, Callable
 from dataclasses import dataclass
 
 from unicorn import Uc
@@ -238,6 +238,18 @@ class Cpu:
             return self.walker.read_linear(addr, n)
         return bytes(self.uc.mem_read(addr, n))
 
+    def bios_view(self) -> "Cpu":
+        """What a BIOS service gets (emu/bios): this CPU, or with paging off (real mode, where
+        the IVT stubs are reached) a view whose `read` is `read_phys`, the same bytes without
+        the CR0 read through ctypes that `read` makes each time (a teletype character reads
+        the BDA ~20 times; a service cannot turn paging on).  Everything else is this CPU's."""
+        if self.paging():
+            return self
+        view = self.__dict__.get("_bios_view")
+        if view is None:
+            view = self._bios_view = _PhysReadView(self)
+        return view
+
     def peek(self, addr: int, n: int) -> bytes:
         """Linear read for a debugger: the tables are not touched; raises PageFault."""
         if self.paging():
@@ -354,3 +366,16 @@ class Cpu:
         if self.get("eflags") & VM:
             return "v86"
         return "protected"
+
+
+class _PhysReadView:
+    """A Cpu whose linear reads are physical (paging is off): see `Cpu.bios_view`."""
+
+    __slots__ = ("_cpu", "read")
+
+    def __init__(self, cpu: Cpu) -> None:
+        self._cpu = cpu
+        self.read = cpu.read_phys
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cpu, name)

@@ -163,7 +163,8 @@ class FaultWatcher:
         self._native_seen = native.exceptions() if native is not None else 0
         hooks = machine.hooks
         self._unsubscribe = [hooks.subscribe(hooks.deliveries, self._before_delivery, batched=True),
-                             hooks.subscribe(hooks.events, self._observe, batched=True)]
+                             hooks.subscribe(hooks.events, self._observe, batched=True,
+                                             kinds=frozenset({"fault", "triple_fault", "interrupt"}))]
 
     @property
     def explanations(self) -> list[Explanation]:

@@ -44,10 +44,19 @@ class Hooks:
         #: (emu/native_delivery.py), and without the `cr_write` event of a MOV CR3 with paging
         #: on (emu/fastpath_paging.c): while any other subscriber is attached, all go through Python
         self.batched: set[Callable] = set()
+        #: `events` subscribers that read only these kinds of event: the machine does not call
+        #: them for the others (a batch run's COM1 bytes are "serial" events, ~4,000 in the
+        #: fluid_llama batch, that none of the always-attached watchers reads: issue 11)
+        self.kinds: dict[Callable, frozenset[str]] = {}
+        self._routes: tuple[list, int, dict[str, list[Callable]]] = ([], 0, {})
 
-    def subscribe(self, where: list, callback: Callable, *, batched: bool = False) -> Callable[[], None]:
+    def subscribe(self, where: list, callback: Callable, *, batched: bool = False,
+                  kinds: frozenset[str] | None = None) -> Callable[[], None]:
         """Append `callback` to a list; returns the function that removes it again.
-        batched=True: it does not need each real-mode delivery (see `batched`)."""
+        batched=True: it does not need each real-mode delivery (see `batched`).
+        kinds: the event kinds it reads (see `kinds`); None: all of them."""
+        if kinds is not None:
+            self.kinds[callback] = frozenset(kinds)
         where.append(callback)
         if batched:
             self.batched.add(callback)
@@ -57,4 +66,21 @@ class Hooks:
                 where.remove(callback)
             if callback not in where:
                 self.batched.discard(callback)
+                self.kinds.pop(callback, None)
         return off
+
+    def route(self, kind: str) -> list[Callable]:
+        """`observers_of(kind)`, kept per kind and rebuilt when `events` or `kinds` change
+        (`Core.emit` asks it for every event)."""
+        cache = self._routes
+        if cache[0] != self.events or cache[1] != len(self.kinds):
+            cache = self._routes = (list(self.events), len(self.kinds), {})
+        found = cache[2].get(kind)
+        if found is None:
+            found = cache[2][kind] = self.observers_of(kind)
+        return found
+
+    def observers_of(self, kind: str) -> list[Callable]:
+        """The `events` subscribers to call for an event of `kind`, in subscription order."""
+        kinds = self.kinds
+        return [cb for cb in self.events if kinds.get(cb) is None or kind in kinds[cb]]

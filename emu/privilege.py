@@ -44,8 +44,8 @@ class PrivilegeTracker:
         self.last: Transition | None = None
 
     def attach(self, machine: Any) -> "PrivilegeTracker":
-        machine.observers.append(self.feed)
-        machine.hooks.batched.add(self.feed)   # real-mode (IVT) deliveries change no ring
+        machine.hooks.subscribe(machine.observers, self.feed, kinds=frozenset({"privilege", "interrupt", "boot"}),
+                                batched=True)   # real-mode (IVT) deliveries change no ring
         return self
 
     def feed(self, kind: str, cycle: int, _icount: int, f: dict[str, Any]) -> None:

@@ -11,8 +11,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .capstone_lazy import CX, capstone   # loaded at the first decode (emu/capstone_lazy.py)
+from .capstone_lazy import capstone   # loaded at the first capstone decode (emu/capstone_lazy.py)
 from unicorn import UC_HOOK_CODE
+
+from . import x86_watched
+from .x86_watched import X86_OP_IMM, X86_OP_MEM, X86_OP_REG   # capstone's values (a test compares)
 
 from .quirks import exception_error_code
 from .cpu import CR0_NAMES, CR4_NAMES, decode_bits, decode_descriptor
@@ -44,17 +47,17 @@ class SpecialInsns:
         self._mds: tuple[Any, Any] | None = None
         self._hooked: set[int] = set()
         self._pending: list[int] = []
-        #: address -> (the 16 bytes there, their decode): an interrupt handler's segment loads
-        #: run on every tick, and capstone costs more than the rest of the hook together
-        self._decoded: dict[int, tuple[bytes, bool, Any]] = {}
+        #: (address, with_access) -> (the 16 bytes there, code32, their decode): an interrupt
+        #: handler's segment loads run on every tick; a decode is reused while the bytes stay
+        self._decoded: dict[tuple[int, bool], tuple[bytes, bool, Any]] = {}
         self._last_mode: str | None = None
         #: set when an instruction may have changed the mode; the run loop then calls check_mode()
         self.mode_check_due = False
         #: the CPL at the last check or delivery: a change is a "privilege" event
         self._last_cpl = 0
         self._via = ""
-        machine.hooks.events.append(self._observe)
-        machine.hooks.batched.add(self._observe)   # protected-mode deliveries only
+        machine.hooks.subscribe(machine.hooks.events, self._observe, kinds=frozenset({"interrupt", "boot"}),
+                                batched=True)   # protected-mode deliveries only
 
     def _observe(self, kind: str, _cycle: int, _icount: int, f: dict) -> None:
         """Deliveries change the CPL too (ring 3 -> 0 through a gate): remember it."""
@@ -109,7 +112,7 @@ class SpecialInsns:
             return True
         if mn in ("mov", "pop") and insn.operands:
             op = insn.operands[0]
-            if op.type == CX.X86_OP_REG:
+            if op.type == X86_OP_REG:
                 name = insn.reg_name(op.reg)
                 return name in _MODE_SEGS or name.startswith("cr")
         return False
@@ -124,16 +127,23 @@ class SpecialInsns:
         self._pending.clear()
 
     # ------------------------------------------------------------------ the hook
-    def _decode_at(self, address: int) -> Any | None:
+    def _decode_at(self, address: int, *, with_access: bool = False) -> Any | None:
+        """The instruction at `address`: emu/x86_watched.py's decode of the opcodes watched
+        here (no capstone in the run loop), capstone's for anything else, or when the caller
+        needs capstone's operand access flags (`with_access`)."""
         code = self.m.read_mem(address, 16)
         code32 = self.m.cpu.code32()
-        hit = self._decoded.get(address)
+        key = (address, with_access)
+        hit = self._decoded.get(key)
         if hit is not None and hit[0] == code and hit[1] == code32:
             return hit[2]
-        for insn in self._md(code32).disasm(code, address):
-            self._decoded[address] = (code, code32, insn)
-            return insn
-        return None
+        insn = None if with_access else x86_watched.decode(code, address, code32)
+        if insn is None:
+            insn = next(iter(self._md(code32).disasm(code, address)), None)
+            if insn is None:
+                return None
+        self._decoded[key] = (code, code32, insn)
+        return insn
 
     def _on_special(self, uc, address: int, size: int, _ud) -> None:
         m = self.m
@@ -168,7 +178,7 @@ class SpecialInsns:
                 return
             if mn == "rdmsr":
                 return
-        if mn == "mov" and insn.operands and insn.operands[0].type == CX.X86_OP_REG:
+        if mn == "mov" and insn.operands and insn.operands[0].type == X86_OP_REG:
             dst = insn.reg_name(insn.operands[0].reg)
             if dst.startswith("cr"):
                 src = insn.reg_name(insn.operands[1].reg)
@@ -265,7 +275,7 @@ class SpecialInsns:
         op = insn.operands[0] if insn.operands else None
         if op is None:
             return
-        if op.type == CX.X86_OP_REG:
+        if op.type == X86_OP_REG:
             sel = cpu.get(_reg32(insn.reg_name(op.reg))) & 0xFFFF
         else:
             addr = self._mem_operand(insn)
@@ -286,7 +296,7 @@ class SpecialInsns:
         """Linear address of an instruction's memory operand."""
         cpu = self.m.cpu
         for op in insn.operands:
-            if op.type != CX.X86_OP_MEM:
+            if op.type != X86_OP_MEM:
                 continue
             mem = op.mem
             addr = mem.disp
@@ -343,11 +353,11 @@ class SpecialInsns:
         pc = cpu.linear_pc()
         if not pc <= cr2 < pc + 16:          # not the instruction fetch itself
             try:
-                insn = self._decode_at(pc)
+                insn = self._decode_at(pc, with_access=True)
             except Exception:
                 insn = None
             if insn is not None:
-                write = any(op.type == CX.X86_OP_MEM and op.access & capstone.CS_AC_WRITE
+                write = any(op.type == X86_OP_MEM and op.access & capstone.CS_AC_WRITE
                             for op in insn.operands) or insn.mnemonic.startswith(("push", "call", "stos", "movs"))
         try:
             cpu.walker.translate(cr2, write=write, user=user)
@@ -359,9 +369,9 @@ class SpecialInsns:
         cpu = self.m.cpu
         mn = insn.mnemonic
         ops = insn.operands
-        if mn == "mov" and ops and ops[0].type == CX.X86_OP_REG and insn.reg_name(ops[0].reg) in SEG_NAMES:
+        if mn == "mov" and ops and ops[0].type == X86_OP_REG and insn.reg_name(ops[0].reg) in SEG_NAMES:
             src = ops[1]
-            if src.type == CX.X86_OP_REG:
+            if src.type == X86_OP_REG:
                 return cpu.get(_reg32(insn.reg_name(src.reg))) & 0xFFFF
             addr = self._mem_operand(insn)
             return int.from_bytes(self.m.read_mem(addr, 2), "little") if addr is not None else None
@@ -369,7 +379,7 @@ class SpecialInsns:
             ss_base = cpu.seg_base("ss")
             return int.from_bytes(self.m.read_mem(ss_base + cpu.get("esp"), 2), "little")
         if mn in ("ljmp", "lcall"):
-            if len(ops) == 2 and ops[0].type == CX.X86_OP_IMM:
+            if len(ops) == 2 and ops[0].type == X86_OP_IMM:
                 return ops[0].imm & 0xFFFF
             addr = self._mem_operand(insn)
             if addr is not None:
@@ -388,7 +398,7 @@ def _fits(insn: Any, d: Any) -> bool:
     mn = insn.mnemonic
     if mn in ("ljmp", "lcall"):
         return d.is_code
-    target = insn.reg_name(insn.operands[0].reg) if insn.operands and insn.operands[0].type == CX.X86_OP_REG else ""
+    target = insn.reg_name(insn.operands[0].reg) if insn.operands and insn.operands[0].type == X86_OP_REG else ""
     if target == "ss" or mn == "lss":
         return (not d.is_code) and bool(d.type & 2)
     # data segment registers accept data segments and readable code segments

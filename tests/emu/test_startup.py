@@ -50,15 +50,14 @@ def test_a_warm_run_loads_no_capstone_and_counts_the_same(name, tmp_path):
     """Cold: the blocks are priced (capstone decodes them).  Warm: every price is in the
     cache, so pricing loads neither capstone (15-25 ms to import) nor OpenSSL's hashlib; the
     cycles, instructions and COM1 output are the same.  (core_pm.asm executes watched
-    instructions - LGDT, MOV CR0 - which emu/special.py decodes when they run, so capstone is
-    loaded there at that point; the one-instruction image has none.)"""
+    instructions - LGDT, MOV CR0, far jumps - which emu/special.py decodes when they run, with
+    emu/x86_watched.py, not capstone.)"""
     img = images.build(name, tmp_path)
     cold = _probe(img, tmp_path / "cache")
     warm = _probe(img, tmp_path / "cache")
     assert cold["capstone"] is True
     assert warm["hashlib"] is False
-    if name == ONE:
-        assert warm["capstone"] is False
+    assert warm["capstone"] is False
     for key in ("cycles", "insns", "reason", "serial"):
         assert cold[key] == warm[key], key
 
