@@ -29,9 +29,10 @@ SEG_NAMES = {"cs", "ds", "es", "ss", "fs", "gs"}
 #: MOV/POP destination; SS stays (the stack segment is the architecture's, and it is rare).
 _MODE_SEGS = {"cs", "ss"}
 #: Bytes that can start (or, after 0x0F/0xFF, continue) a watched or IF-setting instruction:
-#: 0F 00/01/22/30/32/34/35/A1/A9/B2/B4/B5, 8E, EA, 9A, FF /3 /5, 07 17 1F, C4 C5, FB (sti), 9D (popf), CF (iret).
+#: 0F 00/01/22/30/32/34/35/A1/A9/B2/B4/B5, 8E, EA, 9A, FF /3 /5, 07 17 1F, C4 C5, FB (sti), 9D (popf), CF (iret),
+#: CA CB (retf: a far return to an outer ring is a privilege change without a gate).
 #: A match only means "decode this block"; the decode decides.
-_CANDIDATE = re.compile(rb"\x0f[\x00\x01\x22\x30\x32\x34\x35\xa1\xa9\xb2\xb4\xb5]|[\x8e\xea\x9a\x07\x17\x1f\xc4\xc5\xfb\x9d\xcf]"
+_CANDIDATE = re.compile(rb"\x0f[\x00\x01\x22\x30\x32\x34\x35\xa1\xa9\xb2\xb4\xb5]|[\x8e\xea\x9a\x07\x17\x1f\xc4\xc5\xfb\x9d\xcf\xca\xcb]"
                         rb"|\xff[\x18-\x1f\x28-\x2f\x58-\x5f\x68-\x6f\x98-\x9f\xa8-\xaf\xd8-\xdf\xe8-\xef]")
 WATCHED = {"lgdt", "lidt", "lmsw", "ljmp", "lcall", "ltr", "lldt", "lss", "lds", "les", "lfs", "lgs", "wrmsr",
            # privilege changes made by an instruction (ring 0 -> 3 and back without a gate)

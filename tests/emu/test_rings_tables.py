@@ -135,3 +135,22 @@ def test_tui_tables_view_and_ring_status() -> None:
         asyncio.run(go())
     finally:
         session.close()
+
+
+@needs_nasm
+def test_a_far_return_alone_in_its_block_is_seen_as_the_ring_change(tmp_path) -> None:
+    """ring3.asm entering ring 3 by RETF instead of IRET: the block holding the pushes and the
+    RETF has no other watched byte, and the tracker must still see 0 -> 3 there (CA/CB were
+    missing from special.py's candidate bytes, so the first entry was missed)."""
+    images = HERE.parent / "images"
+    src = (images / "ring3.asm").read_text()
+    old = "        push dword 0x002\n        push dword UCODE\n        push dword user\n        iret\n"
+    assert old in src
+    src = src.replace(old, "        push dword UCODE\n        push dword user\n        retf\n", 1)
+    (tmp_path / "ring3_retf.asm").write_text(src.replace('%include "', f'%include "{images}/'))
+    m = Machine(MachineConfig(image=str(build(tmp_path / "ring3_retf.asm", tmp_path))))
+    j = Journey().attach(m)
+    m.run(max_cycles=50_000_000)
+    assert bytes(m.serial_out) == EXPECTED.read_bytes()
+    assert m.privilege.short() == "CPL 0 kernel, 3x 0->3 / 3x 3->0"
+    assert [x.title for x in j.find("ring3")] == ["First entry to ring 3 (user mode) by a far RET, at 0x001b:0x8036"]
