@@ -36,6 +36,17 @@ class Guest:
         self.out = b""
         self.sock = sock
 
+    def stop(self) -> None:
+        """End QEMU: SIGTERM to `timeout`, which passes it on to QEMU (a SIGKILL would kill
+        only `timeout` and leave QEMU running with nobody to stop it)."""
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(5)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+
     def wait_for(self, text: bytes, seconds: float = 10) -> bool:
         end = time.monotonic() + seconds
         while text not in self.out and time.monotonic() < end:
@@ -91,9 +102,7 @@ def test_keyboard_and_serial_lines(tmp_path):
         g.serial(b"quit\r")
         assert g.p.wait(10) == 1
     finally:
-        if g.p.poll() is None:
-            g.p.kill()
-            g.p.wait()
+        g.stop()
 
 
 def test_vga_text_screen_scrolls_and_matches_serial(tmp_path):
@@ -115,9 +124,7 @@ def test_vga_text_screen_scrolls_and_matches_serial(tmp_path):
         g.serial(b"quit\r")
         g.p.wait(10)
     finally:
-        if g.p.poll() is None:
-            g.p.kill()
-            g.p.wait()
+        g.stop()
     rows = [cells[r * 160:(r + 1) * 160] for r in range(25)]
     text = [bytes(row[0::2]).decode("cp437").rstrip() for row in rows]
     serial_lines = g.out.decode("latin-1").replace("\r\n", "\n").split("\n")
@@ -151,9 +158,7 @@ def test_scancode_decoding(tmp_path):
         assert g.p.wait(15) == 1, g.out
         g.wait_for(b"\x00", 0.5)
     finally:
-        if g.p.poll() is None:
-            g.p.kill()
-            g.p.wait()
+        g.stop()
     codes = [int(l.split()[1], 16) for l in g.out.decode("latin-1").replace("\r", "").splitlines()
              if l.startswith("keys: 0x")]
     assert codes == [0x03, ord("A"), ord("a"), ord("B"), ord("b"), ord("1"), ord("!"),
