@@ -229,6 +229,8 @@ class Journey(RealModeMilestones, ProtectedModeMilestones, KernelMilestones, Rin
         machine.hooks.events.append(observe)
 
         def on_io(d: str, port: int, size: int, value: int) -> None:
+            if port in (0x20, 0xA0) and not value & 0x10:
+                return      # OCW2/OCW3 (an EOI each timer tick): `_on_io` only looks at ICW1
             if port in WATCH_PORTS and d == "out":
                 self.feed("io", machine.clock.now(), machine.instructions,
                           {"dir": d, "port": port, "size": size, "value": value})
@@ -331,8 +333,9 @@ class Journey(RealModeMilestones, ProtectedModeMilestones, KernelMilestones, Rin
     def _irq_line(self, vector: int) -> int | None:
         bases = self._pic_base
         if self.machine is not None:
-            try:
-                bases = list(self.machine.pic.state()["vector_base"])
+            try:       # the two ICW2 bases (each hardware interrupt: not the whole `state()`)
+                pic = self.machine.pic
+                bases = [int(pic.master.irq_base), int(pic.slave.irq_base)]
             except Exception:
                 pass
         if bases[0] <= vector < bases[0] + 8:

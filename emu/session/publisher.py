@@ -5,7 +5,7 @@ models, timer ticks while the guest idles in HLT).  Sharing one interpreter, the
 the GIL only every few switch intervals and redrew the screen 4-10 times a second, and the guest
 lost speed to Textual.  Here the child process runs the `Runner` over the real `Machine` plus a
 publisher thread that sends the frames that changed (emu/session/frames.py) 25 times a second
-(twice a second while nothing visible changes, see IDLE_PUBLISH_S):
+(once a second while nothing visible changes, see IDLE_PUBLISH_S):
 counters and state, the cursor, the 4000 screen bytes, new COM1 bytes, the CPU view when a new
 one was captured, the profile twice a second, the journey.
 
@@ -28,10 +28,12 @@ PUBLISH_HZ = 25
 PROFILE_EVERY_S = 0.5
 #: While nothing visible changes (the guest sleeps in HLT at its prompt, or the machine is
 #: paused), the publisher looks every IDLE_PUBLISH_S instead: the counters on the status line
-#: still move, twice a second.  A command from the front end (a key, F5...) wakes it at once and
-#: any visible change (screen, cursor, COM1, state) brings back the full rate (issue 11: the
-#: idle TUI's two processes took ~30% of a core, mostly sending and redrawing unchanged data).
-IDLE_PUBLISH_S = 0.5
+#: still move, once a second (each look is a message, a wake-up of the UI and a redraw of the
+#: status line).  A command from the front end (a key, F5...) or a byte the guest writes to COM1
+#: wakes it at once, and any visible change (screen, cursor, COM1, state) brings back the full
+#: rate (issue 11: the idle TUI's two processes took ~30% of a core, mostly sending and redrawing
+#: unchanged data).
+IDLE_PUBLISH_S = 1.0
 #: quiet ticks in a row (at the full rate) before the publisher slows down
 IDLE_AFTER_TICKS = 5
 #: below this many guest instructions per second the guest is not computing: what an idle
@@ -217,6 +219,9 @@ def serve(conn: Any, cfg: Any) -> None:
     stop = threading.Event()
     nudge = threading.Event()      # set by a command: publish now, at the full rate
     pub = Publisher(machine, runner, feed)
+    # guest output while quiet (a message printed without a key): publish it now, not at the
+    # next idle look; one attribute test per COM1 byte on the emulator thread otherwise
+    machine.on_serial.append(lambda _byte: pub.quiet and nudge.set())
     publisher = threading.Thread(target=_publish, args=(conn, pub, stop, nudge),
                                  name="bareflow-publisher", daemon=True)
     publisher.start()
