@@ -34,6 +34,9 @@ PROFILE_EVERY_S = 0.5
 #: rate (issue 11: the idle TUI's two processes took ~30% of a core, mostly sending and redrawing
 #: unchanged data).
 IDLE_PUBLISH_S = 1.0
+#: after a command, once the guest has written to COM1 (a key's echo), this long for the rest
+#: of the echo (the guest writes its screen beside it) before the frames go out
+ECHO_SETTLE_S = 0.005
 #: quiet ticks in a row (at the full rate) before the publisher slows down
 IDLE_AFTER_TICKS = 5
 #: below this many guest instructions per second the guest is not computing: what an idle
@@ -219,10 +222,16 @@ def serve(conn: Any, cfg: Any) -> None:
     stop = threading.Event()
     nudge = threading.Event()      # set by a command: publish now, at the full rate
     pub = Publisher(machine, runner, feed)
-    # guest output while quiet (a message printed without a key): publish it now, not at the
-    # next idle look; one attribute test per COM1 byte on the emulator thread otherwise
-    machine.on_serial.append(lambda _byte: pub.quiet and nudge.set())
-    publisher = threading.Thread(target=_publish, args=(conn, pub, stop, nudge),
+    echo = threading.Event()       # set by each COM1 byte: what a command (a key) caused has come
+
+    def on_byte(_byte: int) -> None:
+        """Emulator thread, each COM1 byte: a key's echo can be published at once, and guest
+        output while quiet (a message printed without a key) is not left for the next idle look."""
+        echo.set()
+        if pub.quiet:
+            nudge.set()
+    machine.on_serial.append(on_byte)
+    publisher = threading.Thread(target=_publish, args=(conn, pub, stop, nudge, echo),
                                  name="bareflow-publisher", daemon=True)
     publisher.start()
     try:
@@ -234,6 +243,7 @@ def serve(conn: Any, cfg: Any) -> None:
             if msg[0] == "quit":
                 break
             if msg[0] == "call" and msg[1] in COMMANDS:
+                echo.clear()
                 getattr(runner, msg[1])(*msg[2])
                 pub.wake()
                 nudge.set()
@@ -254,13 +264,19 @@ def serve(conn: Any, cfg: Any) -> None:
             pass
 
 
-def _publish(conn: Any, publisher: Publisher, stop: threading.Event, nudge: threading.Event) -> None:
+def _publish(conn: Any, publisher: Publisher, stop: threading.Event, nudge: threading.Event,
+             echo: threading.Event | None = None) -> None:
     """Publisher thread: the changed frames as one message, every 1/PUBLISH_HZ s (every
     IDLE_PUBLISH_S while nothing visible changes; at once after a command)."""
     while True:
         if nudge.wait(publisher.period()):
             nudge.clear()
-            time.sleep(1 / PUBLISH_HZ)    # let the command take effect (a key's echo) first
+            # let the command take effect first: a key's echo (its first COM1 byte, then
+            # ECHO_SETTLE_S for the rest of it and the screen), at most 1/PUBLISH_HZ
+            if echo is None:
+                time.sleep(1 / PUBLISH_HZ)
+            elif echo.wait(1 / PUBLISH_HZ):
+                time.sleep(ECHO_SETTLE_S)
         if stop.is_set():
             return
         frames = publisher.tick()
