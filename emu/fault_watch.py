@@ -79,13 +79,16 @@ def _priced_blocks(machine: "Machine", pcs: set[int]) -> dict[int, Any]:
 def _exact_block(machine: "Machine", bc: Any) -> list[tuple[int, str]] | None:
     """A block's instructions exactly as the machine priced them: the instruction boundaries
     it recorded tell whether the block was 16- or 32-bit code (the CPU may have switched
-    since), so each block is decoded in its own mode."""
+    since), so each block is decoded in its own mode.  Many blocks split the same way in both
+    modes (`31 c0` is `xor ax, ax` or `xor eax, eax`; `cf` is `iret` or `iretd`): the CPU's mode
+    now is tried first, as it ran the most recent blocks."""
     if bc is None:
         return None
     from .fault_context import _insn_text, _md
     code = machine.read_mem(bc.address, bc.size)
     want = list(bc.insn_addrs)
-    for code32 in (True, False):
+    now32 = bool(machine.cpu.code32())
+    for code32 in (now32, not now32):
         md = _md(code32)
         got = [(i.address, _insn_text(i)) for i in md.disasm(code, bc.address)]
         if [a for a, _ in got] == want:

@@ -163,7 +163,7 @@ def fetch_debs(cache: Path, packages: list[str], arch: str | None = None) -> Pat
 
 
 def linux_kernel() -> Path:
-    """Debian's i386 `linux-image-*-686` bzImage, fetched once (as tests/emu/test_linux_kernel.py)."""
+    """Debian's i386 `linux-image-*-686` bzImage, fetched once into ~/.cache/bareflow/linux (tests and bench)."""
     found = sorted(LINUX_CACHE.glob("boot/vmlinuz-*-686"))
     if found:
         return found[-1]

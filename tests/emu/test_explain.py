@@ -174,3 +174,18 @@ def test_unit_irq_through_a_short_idt():
     assert e.summary == "IDT limit is 0xff, so vector 0x20 cannot be delivered"
     assert e.steps[0] == "Delivering IRQ vector 0x20: IDT limit is 0xff, so vector 0x20 cannot be delivered -> #GP(0x103)."
     assert e.steps[1].startswith("#GP(0x103) was delivered through IDT entry 13")
+
+
+def test_real_mode_blocks_are_listed_as_16_bit_code(tmp_path):
+    """`cf` is `iret` in real mode and `iretd` in 32-bit code, with the same boundaries: the
+    recent instructions of a real-mode fault are decoded as the CPU ran them (16-bit)."""
+    src = tmp_path / "rm_ud.asm"
+    src.write_text("bits 16\norg 0x7c00\nxor ax, ax\ninc ax\nud2\ntimes 510-($-$$) db 0\ndw 0xaa55\n")
+    img = tmp_path / "rm_ud.img"
+    subprocess.run(["nasm", "-f", "bin", "-o", str(img), str(src)], check=True)
+    m = Machine(MachineConfig(image=img))
+    w = FaultWatcher(m)
+    m.run(2_000_000)          # the BIOS's default #UD handler IRETs back to the ud2, again and again
+    insns = w.last.instructions
+    assert insns[-1].endswith("ud2   <-- faulted here")
+    assert any(i.endswith(": iret") for i in insns) and not any("iretd" in i for i in insns), insns
