@@ -196,6 +196,15 @@ class BareflowApp(App[int]):
         self.measured_fps: float | None = None
         self.measured_mips: float | None = None
 
+    def get_driver_class(self):
+        """Textual's Linux driver, but with an input thread that sleeps until a key comes
+        (tui/driver.py); other platforms and drivers chosen by TEXTUAL_DRIVER as Textual has them."""
+        cls = super().get_driver_class()
+        if cls.__module__ == "textual.drivers.linux_driver" and cls.__name__ == "LinuxDriver":
+            from .driver import QuietLinuxDriver
+            return QuietLinuxDriver
+        return cls
+
     # --- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Horizontal(id="top"):

@@ -93,3 +93,62 @@ def test_the_blink_timer_sleeps_while_the_blinking_rests_and_a_key_wakes_it(monk
         asyncio.run(body())
     finally:
         session.close()
+
+
+@pytest.mark.timeout(30)
+def test_the_input_thread_sleeps_until_a_key_and_still_times_out_a_lone_escape():
+    """tui/driver.py: the terminal input thread (Textual's looks every 0.1 s) blocks until a
+    byte comes; a lone Escape is still reported after ESCDELAY; stopping wakes it at once."""
+    import os
+    import pty
+    import time
+
+    from textual import events
+
+    from bareflow.tui.driver import QuietLinuxDriver
+
+    assert BareflowApp(None).driver_class is QuietLinuxDriver
+    asyncio.run(_drive_a_pty(QuietLinuxDriver, events, os, pty, time))
+
+
+async def _drive_a_pty(QuietLinuxDriver, events, os, pty, time) -> None:
+    """The test's body: Textual's driver wants a running loop; nothing here needs it to run."""
+    import tty
+    master, slave = pty.openpty()
+    tty.setraw(slave)                       # as the driver's application mode sets it
+    driver = QuietLinuxDriver(BareflowApp(None))
+    driver.fileno = slave
+    got: list = []
+    driver.process_message = got.append
+    thread = threading.Thread(target=driver.run_input_thread)
+    thread.start()
+
+    def wakeups() -> int:       # the thread's voluntary context switches: each sleep it ends
+        with open(f"/proc/self/task/{thread.native_id}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("voluntary_ctxt_switches"))
+    try:
+        time.sleep(0.3)
+        w0 = wakeups()
+        time.sleep(1.0)
+        assert wakeups() - w0 <= 2, wakeups() - w0           # asleep (Textual's loop: 10)
+        os.write(master, b"a")
+        end = time.monotonic() + 5
+        while not any(isinstance(e, events.Key) and e.key == "a" for e in got) and time.monotonic() < end:
+            time.sleep(0.01)
+        assert any(isinstance(e, events.Key) and e.key == "a" for e in got), got
+        os.write(master, b"\x1b")                               # Escape alone: times out
+        end = time.monotonic() + 5
+        while not any(isinstance(e, events.Key) and e.key == "escape" for e in got) and time.monotonic() < end:
+            time.sleep(0.01)
+        assert any(isinstance(e, events.Key) and e.key == "escape" for e in got), got
+        time.sleep(0.5)
+        w1 = wakeups()
+        time.sleep(1.0)
+        assert wakeups() - w1 <= 2, "asleep again once the sequence timed out"
+    finally:
+        t0 = time.monotonic()
+        driver.exit_event.set()
+        thread.join(5)
+        assert not thread.is_alive() and time.monotonic() - t0 < 1.0, "the exit event wakes it"
+        os.close(master)
+        os.close(slave)
