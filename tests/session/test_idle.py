@@ -223,6 +223,7 @@ def test_the_journey_does_not_look_at_end_of_interrupt_writes(at_prompt):
     from bareflow.emu.journey import Journey
     m = at_prompt
     j = Journey().attach(m)
+    assert not {0x20, 0xA0} & set(m.bus.observed_ports() or {0x20}), "EOIs may be answered natively"
     fed: list[tuple] = []
     original = j.feed
     j.feed = lambda kind, cycle, icount, fields: (fed.append((kind, fields)), original(kind, cycle, icount, fields))
@@ -235,3 +236,23 @@ def test_the_journey_does_not_look_at_end_of_interrupt_writes(at_prompt):
     assert len([1 for kind, f in fed if kind == "interrupt"]) >= 40
     base = m.pic.state()["vector_base"]            # read from the PIC itself, as before
     assert [j._irq_line(base[0]), j._irq_line(base[0] + 1), j._irq_line(base[1] + 3)] == [0, 1, 11]
+
+
+def test_a_live_journey_without_the_command_ports_is_the_journey_that_watched_them():
+    """The live journey no longer watches 0x20/0xA0 (every tick's EOI): it learns from the chip
+    that a data write is the ICW2.  Beside it on the same run, a journey that watches those
+    ports and is never told (the old way: ICW1 arms the expectation) finds the same milestones:
+    same kinds, cycles, titles and details."""
+    from bareflow.emu.journey import Journey
+    from bareflow.emu.machine import Machine, MachineConfig
+    m = Machine(MachineConfig(image=str(images.build("core_pm.asm"))))
+    live = Journey().attach(m)
+    old = Journey().attach(m)
+    old._icw2_expected = lambda port: None
+    m.bus.observe_io(lambda d, port, size, value: old.feed("io", m.clock.now(), m.instructions, {
+        "dir": d, "port": port, "size": size, "value": value}) if d == "out" else None, ports=(0x20, 0xA0))
+    m.run(2_000_000_000)
+    assert live.find("pic_remap") and live.find("irq")
+    assert [(x.kind, x.cycle, x.title, x.details) for x in live.milestones] == \
+        [(x.kind, x.cycle, x.title, x.details) for x in old.milestones]
+    m.close()
