@@ -9,9 +9,16 @@ slave cascaded on master IRQ2, and spurious IRQ7/IRQ15 when INTA finds nothing p
 WHY a Python model: Unicorn has no interrupt controller; the machine asks `intr_pending()`
 between guest blocks and, when the CPU accepts, calls `acknowledge()` (the INTA cycle) to get
 the vector.  Both are a handful of integer operations.
+
+The registers are kept in a ctypes structure (`PicCell`: both chips and the INT level), so
+that the machine's native idle tick (emu/fastpic.py, emu/fastpath_pic.c) can run the same
+INTA and EOI arithmetic on the same bytes: once attached (`attach_cell`) the cell IS the
+native struct, one copy that Python and C both read and write.  Unattached (CPU-less tests)
+it is a plain standalone structure.
 """
 from __future__ import annotations
 
+import ctypes
 from typing import Any, Callable, Iterable
 
 from .bus import split_read, split_write
@@ -27,19 +34,20 @@ def _priority(mask: int, priority_add: int) -> int:
     return p
 
 
-class _Chip:
-    """One 8259A.  Plain attributes so the hot path is cheap."""
+class _Chip(ctypes.Structure):
+    """One 8259A: its registers are the fields (the same order as `fpic_chip` in
+    emu/fastpath_pic.c); every value is a small non-negative integer."""
 
-    __slots__ = ("irr", "imr", "isr", "last_irr", "priority_add", "irq_base", "read_reg_select",
-                 "poll", "special_mask", "init_state", "auto_eoi", "rotate_on_auto_eoi",
-                 "special_fully_nested_mode", "init4", "single_mode", "elcr", "elcr_mask",
-                 "is_master")
+    _fields_ = [(name, ctypes.c_uint32) for name in (
+        "irr", "imr", "isr", "last_irr", "priority_add", "irq_base", "read_reg_select",
+        "poll", "special_mask", "init_state", "auto_eoi", "rotate_on_auto_eoi",
+        "special_fully_nested_mode", "init4", "single_mode", "elcr", "elcr_mask", "is_master")]
 
     _FIELDS = ("irr", "imr", "isr", "last_irr", "priority_add", "irq_base", "read_reg_select",
                "poll", "special_mask", "init_state", "auto_eoi", "rotate_on_auto_eoi",
                "special_fully_nested_mode", "init4", "single_mode", "elcr")
 
-    def __init__(self, is_master: bool, elcr_mask: int) -> None:
+    def setup(self, is_master: bool, elcr_mask: int) -> None:
         self.is_master = is_master
         self.elcr_mask = elcr_mask
         self.elcr = 0
@@ -112,6 +120,12 @@ class _Chip:
             setattr(self, f, int(d[f]))
 
 
+class PicCell(ctypes.Structure):
+    """Both chips and the master's INT level: the head of `fpic_state` (emu/fastpath_pic.c)."""
+
+    _fields_ = [("master", _Chip), ("slave", _Chip), ("intr", ctypes.c_uint32)]
+
+
 class Pic:
     """Master + slave 8259A, slave on master IRQ2; lines 0-15 as on the PC/AT.
 
@@ -125,11 +139,31 @@ class Pic:
 
     def __init__(self, *, on_intr: Callable[[bool], None] | None = None) -> None:
         self.on_intr = on_intr
-        self.master = _Chip(True, 0xF8)
-        self.slave = _Chip(False, 0xDE)
+        self._cell = PicCell()
+        self.master = self._cell.master
+        self.slave = self._cell.slave
+        self.master.setup(True, 0xF8)
+        self.slave.setup(False, 0xDE)
         self._owned = frozenset(self.PORTS)
-        #: Level of the master's INT pin (what the CPU samples); read it as an attribute.
-        self.intr = False
+
+    @property
+    def intr(self) -> bool:
+        """Level of the master's INT pin (what the CPU samples)."""
+        return bool(self._cell.intr)
+
+    @intr.setter
+    def intr(self, level: bool) -> None:
+        self._cell.intr = 1 if level else 0
+
+    def attach_cell(self, cell: ctypes.Structure) -> None:
+        """Move the registers into `cell` (a structure that starts like `PicCell`: the native
+        tick's struct), which is their storage from now on."""
+        new = PicCell.from_address(ctypes.addressof(cell))
+        ctypes.memmove(ctypes.addressof(new), ctypes.addressof(self._cell), ctypes.sizeof(PicCell))
+        self._keep = cell
+        self._cell = new
+        self.master = new.master
+        self.slave = new.slave
 
     # -- contract -------------------------------------------------------------------------
     def ports(self) -> Iterable[int]:

@@ -135,6 +135,7 @@ class Pit:
         self.channels: list[_Channel] = []
         self.speaker_data = 0
         self._cell = self._new_cell(NO_NATIVE)
+        self._tick: Any = None      # the native idle tick's struct (attach_tick), or None
         self.reset()
 
     # -- native port path (emu/fastports.py) ------------------------------------------------
@@ -158,6 +159,39 @@ class Pit:
         cell.p61_count = ch2.count
         cell.p61_load_cycle = ch2.load_cycle
         cell.p61_valid = 1 if 0 <= ch2.mode <= 5 and 0 < ch2.count <= 0x10000 else 0
+
+    # -- native idle tick (emu/fastpic.py) ------------------------------------------------
+    def attach_tick(self, cell: Any) -> None:
+        """Publish channel 0 into `cell` after every change this model makes (mode, reload,
+        start cycle, IRQ0 level, the cycle of the pending transition event): the machine's
+        native idle tick then fires its periodic transitions as `_on_transition` does, and
+        hands the result back with `native_advanced`."""
+        cell.cpu_hz, cell.pit_hz = CPU_HZ, PIT_HZ
+        self._tick = cell
+        self._publish0()
+
+    def _publish0(self) -> None:
+        cell = self._tick
+        if cell is None:
+            return
+        ch = self.channels[0]
+        cell.pit_mode = ch.mode
+        cell.pit_count = ch.count
+        cell.pit_load_cycle = ch.load_cycle
+        cell.pit_level = self._irq_level
+        cell.pit_next = (1 << 64) - 1 if self._event is None else self._event.cycle
+        cell.pit_valid = 1 if 0 <= ch.mode <= 5 and 0 < ch.count <= 0x10000 and ch.load_cycle >= 0 else 0
+
+    def native_advanced(self, level: int, next_cycle: int | None) -> None:
+        """The native tick fired channel 0's transitions up to now: IRQ0 was driven to `level`
+        (the 8259 saw it there), the next transition is at `next_cycle`.  Re-schedule the
+        clock event there, as the last `_on_transition` would have."""
+        self._irq_level = level
+        Clock.cancel(self._event)
+        self._event = None
+        if next_cycle is not None:
+            self._event = self.clock.schedule(next_cycle, self._on_transition, "pit.irq0")
+        self._publish0()
 
     # -- contract -------------------------------------------------------------------------
     def ports(self) -> Iterable[int]:
@@ -232,6 +266,8 @@ class Pit:
                 self._load(port - 0x40, ch.write_latch | (value << 8))
         if port >= 0x42:        # 0x42, 0x43, 0x61: what port B reads may have changed
             self._publish61()
+        if port in (0x40, 0x43):
+            self._publish0()
 
     # -- registers ------------------------------------------------------------------------
     def _write_control(self, val: int) -> None:
@@ -302,6 +338,8 @@ class Pit:
         ch.gate = level
         if idx == 2:
             self._publish61()
+        elif idx == 0:
+            self._publish0()
 
     # -- IRQ0 ----------------------------------------------------------------------------
     def _set_irq(self, level: int) -> None:
@@ -322,6 +360,7 @@ class Pit:
         if tick is not None:
             self._event = self.clock.schedule(ch.load_cycle + _ticks_to_cycle_ceil(tick),
                                               self._on_transition, "pit.irq0")
+        self._publish0()
 
     def _on_transition(self, cycle: int) -> None:
         self._event = None
@@ -352,3 +391,4 @@ class Pit:
             self._event = self.clock.schedule(int(state["event"]), self._on_transition,
                                               "pit.irq0")
         self._publish61()
+        self._publish0()

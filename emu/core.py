@@ -33,6 +33,8 @@ from .fastports import NativePorts, attach_devices, hold_if_unarmed
 from .hooks import Hooks
 from .inputdoor import InputDoor
 from .native_delivery import NativeDelivery
+from .fastpic import PicTick
+from .pacing import PACE_LEAD_S, pace_idle  # noqa: F401  (PACE_LEAD_S: the pacing rule, emu/pacing.py)
 from .pricing import Pricer
 from .cpuid import CpuidHook
 from .special import SpecialInsns
@@ -43,10 +45,6 @@ from .quirks import forget_stale_double_fault
 
 
 _PAUSED_STATES = (StopReason.PAUSED, StopReason.BREAKPOINT, StopReason.STEP, StopReason.CYCLE_LIMIT)
-#: How far an idle guest's clock may run ahead of the wall clock before the loop sleeps: its
-#: timer ticks are then handled in bursts of a few (5 at 100 Hz) with one wake-up per burst,
-#: not one per tick (issue 11).  Input still wakes the loop at once; no one sees 50 ms.
-PACE_LEAD_S = 0.05
 
 
 class Core(CoreDelivery):
@@ -95,6 +93,7 @@ class Core(CoreDelivery):
         self.pricer = Pricer(self, func_names, price_shard)
         self.costs = self.pricer.costs
         self.fast = FastPath(uc, self.pricer.on_miss, nfuncs=len(func_names) + 64, block_hook=accounting)
+        self.pricer.attach_native()   # cached prices charged in C (emu/fastpath_prices.c)
         self.door = InputDoor(self)
         self.special = SpecialInsns(self)
         self.cpuid_hook = CpuidHook(uc, apic=board.devices.get("lapic"))   # qemu32 as QEMU 7.2 answers
@@ -113,6 +112,7 @@ class Core(CoreDelivery):
         attach_devices(self.ports, board, self.cpu)
         self.cpuid_hook.go_native(self.ports)     # CPUID leaves Python never changes: in C
         self.clock.on_schedule = hold_if_unarmed(self.ports, self)
+        self.pic_tick = PicTick(self)   # the idle timer tick inside emu_start (emu/fastpic.py)
         install_sysenter(self)            # Unicorn leaves SYSENTER to us (emu/sysenter.py)
         uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED,
                     self._on_unmapped)
@@ -185,6 +185,7 @@ class Core(CoreDelivery):
             native.a20(enabled)
 
     def io_enter(self) -> None:
+        self.pic_tick.settle(disarm=True)     # MMIO may change what the native tick relies on
         self._io_now = self.pricer.exact_now()
 
     def io_exit(self) -> None:
@@ -270,6 +271,7 @@ class Core(CoreDelivery):
         self.emit("power_off", status=status)
         self.finish(StopReason.POWER_OFF, f"powered off (status {status})")
 
+    pic_tick: Any = None
     #: True: a reset request stops the run (QEMU -no-reboot); False: a real reset (emu/reboot.py)
     no_reboot = True
     _reboot_pending: str | None = None
@@ -336,6 +338,7 @@ class Core(CoreDelivery):
         finally:
             self.wall_seconds += time.perf_counter() - t0
             self.cpu_seconds += time.process_time() - c0
+            self.pricer.sync()      # names C gave during the run, for readers on other threads
             if self.trace is not None:
                 self.trace.flush()
 
@@ -378,8 +381,11 @@ class Core(CoreDelivery):
                         self.state = "running"
                         continue
                     return self._stopped(StopReason.IDLE, self._idle_message())
-                if wait_for_input and self._pace_idle(deadline):
+                if wait_for_input and pace_idle(self, deadline):
                     continue  # woken early by input or a pause: look again
+                if self.pic_tick.idle(deadline, max_cycles, wait_for_input):
+                    self._halted = False    # the PIT's tick was taken natively (emu/fastpic.py)
+                    continue
                 fast.advance_to(deadline)
                 continue
             fast.set_deadline(deadline)
@@ -387,30 +393,8 @@ class Core(CoreDelivery):
                 fast.set_deadline(0)
             if self.pricer.pending_retranslate:
                 self._apply_retranslate()
+            self.pic_tick.arm(max_cycles, wait_for_input)
             self._emu_slice()
-
-    def _pace_idle(self, deadline: int) -> bool:
-        """Interactive runs: a halted guest waits in real time, so an idle kernel's clock (and
-        its timer ticks) keep pace with the wall clock instead of racing ahead.  Compute is never
-        slowed: only HLT time is paced.  True if woken early (input, pause)."""
-        now = time.perf_counter()
-        if self._pace_origin is None or self._pace_origin[1] > self.fast.h.cycles:
-            self._pace_origin = (now, self.fast.h.cycles)
-        wall0, cyc0 = self._pace_origin
-        ahead = (deadline - cyc0) / CPU_HZ - (now - wall0)
-        interval = (deadline - self.fast.h.cycles) / CPU_HZ
-        if ahead > interval + PACE_LEAD_S + 0.002:   # a lead earned computing is not paid back (issue 12)
-            self._pace_origin = (now, self.fast.h.cycles)
-            ahead = interval
-        if ahead > PACE_LEAD_S:
-            self.state = "idle"
-            woken = self._wake.wait(min(ahead, 0.1))
-            self._wake.clear()
-            self.state = "running"
-            return woken or ahead > 0.1
-        if ahead < -0.25:  # far behind (we were computing): do not try to catch up later
-            self._pace_origin = (now, self.fast.h.cycles)
-        return False
 
     def _emu_slice(self) -> None:
         fast = self.fast
@@ -422,8 +406,10 @@ class Core(CoreDelivery):
         native.update()
         try:
             self.uc.emu_start(begin, 1 << 48)
+            self.pic_tick.settle(disarm=True)
             native.raise_hook_error()
         except UcError as exc:
+            self.pic_tick.settle(disarm=True)
             native.raise_hook_error()
             if exc.errno == UC_ERR_INSN_INVALID and self._stop is None:
                 # QEMU's translator rejects the opcode: on a CPU that is #UD, delivered like any fault
@@ -457,6 +443,7 @@ class Core(CoreDelivery):
         if self._byte_before(lin) == b"\xf4":
             self._halted = True
             self.emit("hlt", eip=self.cpu.get("eip"), interrupts=bool(self.cpu.get("eflags") & IF))
+            self.pic_tick.hlt_seen((lin - 1) & 0xFFFFFFFF)
         else:
             # not a HLT: QEMU halted the CPU on a "triple fault" it composed from a remembered
             # #DF; forget it and the instruction raises its own fault when run again
@@ -588,6 +575,8 @@ class Core(CoreDelivery):
         observers = self.hooks.events
         if self.trace is None and not observers:
             return
+        if self.pic_tick is not None:
+            self.pic_tick.settle()      # events of native ticks first, in order
         fast = getattr(self, "fast", None)
         cycle = fast.h.cycles if fast is not None else 0
         icount = fast.h.instructions if fast is not None else 0

@@ -157,8 +157,7 @@ class CoreDelivery:
         back = ((self.native.pm_from_base + final.from_eip) & 0xFFFFFFFF if native is not None
                 else _return_linear(self.cpu, final))
         self.fast.push_frame(back, func, start)
-        if not self.cpu.protected:
-            self.native.handler_named(handler, func)   # the native path may deliver there now
+        self.native.handler_named(handler, func)   # the native paths may deliver there now (the idle tick too)
         return True
 
 

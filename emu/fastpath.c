@@ -3,9 +3,9 @@
  * translation block, plus the RDTSC hook.
  *
  * Why native: a Python UC_HOOK_BLOCK costs 8-20x the guest's own speed; this callback
- * costs ~1.0x.  Python is entered only the first time a (pc, size) block is seen, to price
- * it with the documented cost model (emu/costs.py); after that every execution is a hash
- * lookup and a few additions:
+ * costs ~1.0x.  Python is entered only the first time a (pc, size) block is seen and the
+ * price cache (read here: fastpath_prices.c) does not hold it, to price it with the documented
+ * cost model (emu/costs.py); after that every execution is a hash lookup and a few additions:
  *   - the cycle clock and instruction count (exact, deterministic);
  *   - a deadline: when the clock reaches the next device event (or a pause is asked), the
  *     callback stops the engine BEFORE the block runs (Unicorn re-runs it on resume), so
@@ -110,9 +110,11 @@ typedef struct {
     frame_t stack[STACK_DEPTH];
     uint64_t retranslated;  /* priced blocks dropped because Unicorn translated them again */
     uint16_t *codemap;      /* native delivery: priced blocks per byte of real-mode memory (or NULL) */
+    struct ps_state *prices;/* the price cache read natively (emu/fastpath_prices.c), or NULL */
 } fp_state;
 
 static void codemap_add(fp_state *st, const entry_t *e, int delta);
+static int ps_try(fp_state *st, uc_engine *uc, uint64_t pc, uint32_t size);   /* fastpath_prices.c */
 
 static inline uint32_t hash_key(uint64_t pc, uint32_t size) {
     uint64_t h = (pc ^ ((uint64_t)size << 40)) * 0x9E3779B97F4A7C15ULL;
@@ -399,15 +401,19 @@ static void slow_edges(fp_state *st, entry_t *prev, entry_t *e, uint64_t pc, uin
 static entry_t *lookup_or_miss(fp_state *st, uc_engine *uc, uint64_t pc, uint32_t size) {
     int64_t slot = find_slot(st, pc, size);
     if (slot < 0) {
-        st->misses++;
         uint64_t prev_pc = 0;
         uint32_t prev_size = 0;
         int had_prev = st->prev != NULL;
         if (had_prev) { prev_pc = st->prev->pc; prev_size = st->prev->size; }
-        if (st->miss(st, pc, size) != 0 || (slot = find_slot(st, pc, size)) < 0) {
-            st->stop_reason = STOP_MISS_ERROR;
-            st->emu_stop(uc);
-            return NULL;
+        if (st->prices && ps_try(st, uc, pc, size) && (slot = find_slot(st, pc, size)) >= 0) {
+            /* priced from the cache without Python (emu/fastpath_prices.c) */
+        } else {
+            st->misses++;
+            if (st->miss(st, pc, size) != 0 || (slot = find_slot(st, pc, size)) < 0) {
+                st->stop_reason = STOP_MISS_ERROR;
+                st->emu_stop(uc);
+                return NULL;
+            }
         }
         /* the table may have been rebuilt: find the previous block again */
         if (had_prev) {
@@ -521,8 +527,8 @@ int fp_rdtsc_hook(uc_engine *uc, void *user) {
  * holds translated code (self-modifying code, a JIT filling its code heap), or the host
  * flushed the cache.  The price of a block is cached per (pc, size), and new bytes under the
  * same pc and size would keep the stale price: so a block we priced before is dropped here,
- * its next execution misses and Python prices the bytes that are there now (the price cache
- * makes an unchanged block cheap).  Translations are rare next to executions, so the
+ * its next execution misses and the bytes that are there now are priced (from the price cache
+ * in C when they are unchanged: fastpath_prices.c, else by Python).  Translations are rare next to executions, so the
  * per-block hot path is unchanged. */
 typedef struct { uint64_t pc; uint16_t icount; uint16_t size; } uc_tb_view;
 
@@ -576,6 +582,10 @@ size_t fp_entry_size(void) { return sizeof(entry_t); }
 #include "fastpath_ports.c"
 /* Protected-mode delivery computed in C, the same-ring IRET filter: emu/fastpath_pmirq.c. */
 #include "fastpath_pmirq.c"
+/* The price cache read natively (a block already priced never enters Python): fastpath_prices.c. */
+#include "fastpath_prices.c"
+/* The idle timer tick (8259 + PIT channel 0) inside emu_start: emu/fastpath_pic.c. */
+#include "fastpath_pic.c"
 
 /* Only so that the shared object is a valid extension module for setuptools. */
 static struct PyModuleDef fastpath_module = {PyModuleDef_HEAD_INIT, "_fastpath",

@@ -21,7 +21,7 @@
  */
 
 enum { PR_PYTHON = 0, PR_VALUE = 1, PR_CMOS_DATA = 2, PR_VGA_STATUS = 3, PR_PORT61 = 4 }; /* rkind[port] */
-enum { PW_PYTHON = 0, PW_CMOS_INDEX = 1 };                   /* wkind[port] */
+enum { PW_PYTHON = 0, PW_CMOS_INDEX = 1, PW_PIC = 2 };       /* wkind[port] */
 enum { CK_PYTHON = 0, CK_RAM = 1, CK_TIME = 2, CK_REG_A = 3, CK_REG_C = 4 }; /* cmos_kind[index] */
 #define UC_X86_REG_CR0 50
 #define UC_X86_REG_EFLAGS 25
@@ -74,7 +74,10 @@ typedef struct {
     py_in_fn py_in;
     py_out_fn py_out;
     py_cpuid_fn py_cpuid;      /* emu/cpuid.py CpuidHook._on_cpuid, for the leaves it may change */
+    void *pic;                 /* emu/fastpath_pic.c: the 8259's command ports (PW_PIC, fpic_out) */
 } fp_ports;
+
+static int fpic_out(void *pic, uint32_t port, uint32_t value);   /* emu/fastpath_pic.c */
 
 fp_ports *fpp_new(fp_state *fp) {
     fp_ports *p = (fp_ports *)calloc(1, sizeof(fp_ports));
@@ -268,6 +271,10 @@ static void fpp_out_hook(uc_engine *uc, uint32_t port, int size, uint32_t value,
     if (p->enabled && size == 1 && port < 65536 && p->wkind[port] == PW_CMOS_INDEX) {
         p->cmos_index = value & 0x7f;
         p->cmos_nmi = (value >> 7) & 1;
+        p->native_out++;
+        return;
+    }
+    if (p->enabled && size == 1 && port < 65536 && p->wkind[port] == PW_PIC && p->pic && fpic_out(p->pic, port, value)) {
         p->native_out++;
         return;
     }

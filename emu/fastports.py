@@ -44,7 +44,7 @@ from ..devices.base.errors import BareflowError
 from .fastpath import FastPath, _load
 
 PR_PYTHON, PR_VALUE, PR_CMOS_DATA, PR_VGA_STATUS, PR_PORT61 = 0, 1, 2, 3, 4
-PW_PYTHON, PW_CMOS_INDEX = 0, 1
+PW_PYTHON, PW_CMOS_INDEX, PW_PIC = 0, 1, 2
 
 
 class _Ports(ctypes.Structure):
@@ -150,6 +150,8 @@ class NativePorts:
 
         def on_in(port: int, size: int) -> int:
             try:
+                if self.before_python is not None:
+                    self.before_python(port, False)
                 return py_in(port, size)
             except BaseException as exc:   # never unwind through C: stop, as the binding does
                 self._hook_failed(exc)
@@ -157,10 +159,14 @@ class NativePorts:
 
         def on_out(port: int, size: int, value: int) -> None:
             try:
+                if self.before_python is not None:
+                    self.before_python(port, True)
                 py_out(port, size, value)
             except BaseException as exc:
                 self._hook_failed(exc)
 
+        #: called before an access goes to Python (emu/fastpic.py settles the native tick)
+        self.before_python: Callable[[int, bool], None] | None = None
         self._in_cb = IN_FN(on_in)       # keep references: C holds the pointers
         self._out_cb = OUT_FN(on_out)
         lib.fpp_set_python(self._state, ctypes.cast(self._in_cb, ctypes.c_void_p),
@@ -298,6 +304,13 @@ class NativePorts:
         self._reads[port] = (PR_PORT61, 0)
         self._store_read(port)
         return self.h
+
+    def pic_command_ports(self, ports: Sequence[int]) -> None:
+        """The 8259's command ports: an OCW2 EOI written there is done in C on the registers
+        the native idle tick's struct holds (emu/fastpath_pic.c fpic_out), unless observed."""
+        for port in ports:
+            self._writes[port] = PW_PIC
+            self._store_write(port)
 
     def _store_read(self, port: int) -> None:
         kind, value = self._reads.get(port, (PR_PYTHON, 0))

@@ -127,5 +127,6 @@ def _name_in_machine(machine: "Machine", jd: JitDebug, f: JitFunction) -> None:
         pricer._pseudo[f.name] = idx
         machine.fast.ensure_funcs(idx + 1)
     jd.ids[f.name] = idx
+    pricer.jit_functions_changed(jd)   # the native pricer names code as func_index does
     machine.symbols.add_dynamic(f.start, f.end, f.name)
     pricer.host_wrote(f.start, f.end - f.start)

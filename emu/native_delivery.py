@@ -280,8 +280,10 @@ class NativeDelivery:
         self._lib.xd_set_a20(self._x, 1 if enabled else 0)
 
     def pm_counts(self) -> tuple[int, int]:
-        """(protected-mode deliveries computed in C, protected-mode IRET/RETF answered in C)."""
-        return self.pm_count, self._lib.xd_pm_special_count(self._x)
+        """(protected-mode deliveries computed in C, protected-mode IRET/RETF answered in C);
+        the deliveries include the idle ticks emu/fastpic.py made inside emu_start."""
+        tick = getattr(self.core, "pic_tick", None)
+        return self.pm_count + (tick.h.ticks if tick is not None else 0), self._lib.xd_pm_special_count(self._x)
 
     def exceptions(self) -> int:
         self._lib.xd_counts(self._x, self._counts)

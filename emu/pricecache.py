@@ -7,31 +7,39 @@ keeps those results on disk, keyed by exactly those inputs, so a cached price is
 price the model would compute (same cycles, same trace, every run).
 
 Why it is cut into shards, one per image: a single file for every image ever run grew without
-bound (35-58 MB after ~600 images) and was loaded whole at every start, so a 1000-cycle run
-took seconds.  Now a run loads only its own image's shard (a few hundred KB at most), and the
-folder is kept under a size budget by dropping the shards used least recently.  The shard is
-named after the image's identity (its size and first 64 KiB, see `image_identity`): two images
-that share it merely share prices, which stay correct because the key is the code itself.
+bound (35-58 MB after ~600 images) and was loaded whole at every start.  Why a shard is a
+binary file mapped in place (emu/priceshard.py) rather than a decoded dict: a 13.6 MB shard
+took 1.2-1.7 s to decode, and the native fast path reads the mapping itself
+(emu/fastpath_prices.c), so a cached block is charged without entering Python.  The folder is
+kept under a size budget by dropping the shards used least recently.  The shard is named after
+the image's identity (its size and first 64 KiB, see `image_identity`): two images that share
+it merely share prices, which stay correct because the key is the code itself.
 
 Layout: $BAREFLOW_CACHE_DIR, else $XDG_CACHE_HOME/bareflow, else ~/.cache/bareflow; inside it
-`prices-<cost model hash>/<image identity>.marshal`, so any change to the cost model starts
+`prices-<cost model hash>/<image identity>.bfp`, so any change to the cost model starts
 afresh.  Limits: `MAX_SHARD_ENTRIES` per shard (a shard past it restarts from the prices this
 run used), `MAX_SHARDS` shards and `BAREFLOW_PRICE_CACHE_MB` (default 64) for the folder.
 BAREFLOW_PRICE_CACHE=0 turns it off.  Two runs may share the folder: a shard is replaced
-atomically (write + rename), a shard that vanishes or is damaged is simply a miss.
-docs/cycle-model.md and docs/performance.md describe it.
+atomically (write + rename, never written in place), a shard that vanishes or is damaged is
+simply a miss.  docs/cycle-model.md and docs/performance.md describe it.
 """
 from __future__ import annotations
 
 import atexit
-import gc
-import marshal
+import ctypes
+import mmap
 import os
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from . import priceshard
+
 Key = tuple[int, bytes, bool, bool]
+#: the shard's file name ends so; the marshal shards of earlier versions (`.marshal`) are never
+#: read, only pruned with the rest (least recently used first)
+SUFFIX = ".bfp"
 _instances: list["PriceCache"] = []
 MAX_SHARD_ENTRIES = 100_000
 #: at most this many shards (images) are kept, whatever their size: a save scans the folder to
@@ -67,23 +75,6 @@ def _model_id() -> str:
     return _sha256(src).hexdigest()[:16]
 
 
-def _unmarshal(raw: bytes) -> Any:
-    """marshal.loads with the cyclic GC paused.
-
-    Why: a shard is ~100k small tuples; built while the emulator's modules and machine are
-    alive, they set off a hundred young collections and a full one over every object of the
-    process - 50-120 ms instead of the 3-5 ms the decoding itself takes (issue 11, the
-    fluid_llama start-up).  Tuples of ints, bytes and strings cannot form cycles: pausing the
-    collector loses nothing.  The collector is restored as it was (tests may have it off)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return marshal.loads(raw)
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def cache_dir() -> Path:
     env = os.environ.get("BAREFLOW_CACHE_DIR")
     if env:
@@ -114,34 +105,48 @@ def _budget_bytes() -> int:
 
 
 class PriceCache:
-    """In-memory dict backed by one shard file (marshal of plain tuples); merged back at exit.
+    """One image's shard (emu/priceshard.py), mapped read-only, plus what this run priced.
 
-    Values are `dataclasses.astuple(BlockCost)` plus what special.py learnt of the block."""
+    Values are `(dataclasses.astuple(BlockCost), watched addresses, may set IF)`.  Opening costs
+    one `mmap` whatever the shard's size; the native fast path reads the same mapping
+    (`address()`), so a block priced by an earlier run is charged without entering Python."""
 
     def __init__(self, enabled: bool | None = None, identity: str = "default") -> None:
         if enabled is None:
             enabled = os.environ.get("BAREFLOW_PRICE_CACHE", "1") != "0"
         self.enabled = enabled
         self.identity = identity
-        self.path = cache_dir() / f"prices-{_model_id()}" / f"{identity}.marshal" if enabled else None
-        self._data: dict[Key, Any] = {}
+        self.model = _model_id() if enabled else ""
+        self.path = cache_dir() / f"prices-{self.model}" / f"{identity}{SUFFIX}" if enabled else None
         self._new: dict[Key, Any] = {}
-        #: keys this process read from the shard: what a full shard restarts from
-        self._used: set[Key] = set()
+        self._records: dict[Key, bytes] = {}
+        #: record offsets in `shard` this process read: what a full shard restarts from
+        self._used: set[int] = set()
+        self._map: mmap.mmap | None = None
+        #: called before a save: the pricers that learn from the native reader what it used
+        self._before_save: list[Any] = []
+        self.shard = priceshard.Shard(b"", self.model)
         if enabled:
-            self._data = self._load(touch=True)
+            self._open(touch=True)
             _instances.append(self)
 
-    def _load(self, touch: bool = False) -> dict[Key, Any]:
+    def _open(self, touch: bool = False) -> None:
+        """Map the shard (private, never written: pages are shared with the page cache).  A
+        missing, empty or foreign file leaves an empty shard: every lookup is a miss."""
         try:
             with open(self.path, "rb") as f:  # type: ignore[arg-type]
-                raw = f.read()
-            data = _unmarshal(raw)   # plain tuples and bytes: nothing in it can run code
+                size = os.fstat(f.fileno()).st_size
+                if size < priceshard.HEADER_SIZE:
+                    return
+                m = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY)
+            shard = priceshard.Shard(m, self.model)
+            if not shard.ok:
+                return
+            self._map, self.shard = m, shard
             if touch:
                 os.utime(self.path)   # least recently *used* shards go first
-            return data if isinstance(data, dict) else {}
-        except Exception:  # missing, truncated, written by another version: start afresh
-            return {}
+        except (OSError, ValueError):
+            pass
 
     _by_identity: dict[str, "PriceCache"] = {}
 
@@ -157,36 +162,103 @@ class PriceCache:
     def shared(cls) -> "PriceCache":
         return cls.for_image("default")
 
+    def address(self) -> tuple[int, int]:
+        """(address, length) of the mapped shard for the native reader; (0, 0) when there is none.
+        The mapping lives as long as this object (the process): a save renames a new file over
+        the path, the old file's pages stay mapped."""
+        if self._map is None or not self.shard.ok:
+            return 0, 0
+        buf = ctypes.c_char.from_buffer(self._map)
+        return ctypes.addressof(buf), len(self._map)
+
     def get(self, key: Key) -> Any:
-        value = self._data.get(key)
-        if value is not None:
-            self._used.add(key)
+        value = self._new.get(key)
+        if value is not None or not self.shard.ok:
+            return value
+        off = self.shard.find(key)
+        if off < 0:
+            return None
+        rec = self.shard.record_at(off)
+        try:
+            value = priceshard.record_value(rec)   # type: ignore[arg-type]
+        except (ValueError, EOFError, TypeError):
+            return None
+        self._used.add(off)
         return value
 
-    def put(self, key: Key, value: Any) -> None:
+    def value_at(self, off: int) -> Any:
+        """The value of the record at `off` (one the native reader found and checked)."""
+        self._used.add(off)
+        return priceshard.record_value(self.shard.record_at(off))   # type: ignore[arg-type]
+
+    def used(self, offsets: Any) -> None:
+        """Records the native fast path served: kept when a full shard restarts."""
+        self._used.update(offsets)
+
+    def before_save(self, fn: Any) -> None:
+        """Call `fn` (a bound method, held weakly) before each save."""
+        self._before_save.append(weakref.WeakMethod(fn))
+
+    def put(self, key: Key, value: Any, record: bytes | None = None) -> None:
+        """A price this run computed; `record` is its encoding if the caller has it already."""
         if self.enabled:
-            self._data[key] = value
             self._new[key] = value
+            if record is not None:
+                self._records[key] = record
+
+    def keys(self) -> set[Key]:
+        """Every key the shard and this run hold (tests, tools)."""
+        return {k for k, _ in self.shard.records()} | set(self._new)
 
     def save(self) -> None:
         """Merge what this process priced into the shard (atomically; other processes may too),
         then keep the folder within its budget."""
+        for ref in self._before_save:
+            fn = ref()
+            if fn is not None:
+                try:
+                    fn()
+                except Exception:   # a machine already torn down: what it used is lost, no more
+                    pass
         if not self.enabled or not self._new:
             return
         try:
             folder = self.path.parent  # type: ignore[union-attr]
             folder.mkdir(parents=True, exist_ok=True)
-            merged = self._load()
-            if len(merged) + len(self._new) > MAX_SHARD_ENTRIES:
+            on_disk = PriceCache(enabled=False)
+            on_disk.model, on_disk.path = self.model, self.path
+            on_disk._open()
+            new = [(key, self._records.get(key) or priceshard.encode(key, value))
+                   for key, value in self._new.items()]
+            if on_disk.shard.nrecords + len(new) > MAX_SHARD_ENTRIES:
                 # an image that keeps generating code: start this shard again from what this
                 # run used, so the next run of the same work still finds all its prices
-                merged = {k: self._data[k] for k in self._used if k in self._data}
-            merged.update(self._new)
+                kept = {}
+                for off in self._used:
+                    rec = self.shard.record_at(off)
+                    if rec is not None:
+                        kept[priceshard.record_key(rec)] = bytes(rec)
+                kept.update(new)
+                data = priceshard.build(kept.items(), self.model)
+            else:
+                data = priceshard.append(on_disk.shard, new, self.model)
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".prices-")
-            with os.fdopen(fd, "wb") as f:
-                marshal.dump(merged, f)
-            os.replace(tmp, self.path)  # type: ignore[arg-type]
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, self.path)  # type: ignore[arg-type]
+            except OSError:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
             self._new.clear()
+            self._records.clear()
+            try:
+                self.path.with_suffix(".marshal").unlink()   # type: ignore[union-attr]  # an earlier format
+            except OSError:
+                pass
             prune(folder.parent, _budget_bytes())
         except OSError:
             pass  # a read-only home: the cache is an optimisation, never an error

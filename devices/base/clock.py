@@ -43,6 +43,9 @@ class Clock:
         #: told the cycle of each new event (the machine's native port path must know when an
         #: event was scheduled from outside an I/O access: emu/fastports.py `hold`)
         self.on_schedule: Callable[[int], None] | None = None
+        #: called before an event is scheduled (the machine's native idle tick first hands
+        #: back the PIT event it moved, so the queue's order is the Python path's: emu/fastpic.py)
+        self.before_schedule: Callable[[], None] | None = None
 
     def bind(self, now: Callable[[], int]) -> None:
         """Attach the machine's exact cycle reader."""
@@ -53,6 +56,8 @@ class Clock:
 
     def schedule(self, cycle: int, callback: Callable[[int], None], name: str = "") -> Event:
         """Call `callback(cycle)` once the clock reaches `cycle` (absolute)."""
+        if self.before_schedule is not None:
+            self.before_schedule()
         ev = Event(int(cycle), next(self._seq), callback, name)
         heapq.heappush(self._heap, ev)
         if self.on_schedule is not None:
@@ -73,6 +78,10 @@ class Clock:
         while heap and heap[0].cancelled:
             heapq.heappop(heap)
         return heap[0].cycle if heap else None
+
+    def next_deadline_excluding(self, skip: Event | None) -> int | None:
+        """Cycle of the earliest live event other than `skip`, or None."""
+        return min((e.cycle for e in self._heap if not e.cancelled and e is not skip), default=None)
 
     def run_due(self, now: int) -> int:
         """Fire all events due at or before `now`; returns how many fired."""
