@@ -104,6 +104,8 @@ def main() -> int:
     args = ap.parse_args()
     results = [measure(n, args.reps) for n in args.only.split(",") if n]
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    from bareflow.emu.engine_build import describe   # which Unicorn the runs loaded
+    print(f"engine: {describe()}")
     for r in results:
         if "skipped" in r:
             print(f"{r['workload']:>10}: skipped: {r['skipped']}")

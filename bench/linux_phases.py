@@ -81,6 +81,8 @@ def main() -> int:
         rows.append({"phase": PHASES[i][1], "guest_s": round((c_b - c_a) / CPU_HZ, 3),
                      "instructions": i_b - i_a, "cpu_s": round(cpu, 2),
                      "mips": round((i_b - i_a) / cpu / 1e6, 1) if cpu > 0 else None})
+    from bareflow.emu.engine_build import describe
+    print(f"engine: {describe()}")
     print(f"{'phase':<78} {'guest s':>8} {'insns (M)':>10} {'CPU s':>7} {'MIPS':>6}")
     for r in rows:
         print(f"{r['phase'][:78]:<78} {r['guest_s']:8.2f} {r['instructions'] / 1e6:10.0f} {r['cpu_s']:7.2f} "

@@ -132,6 +132,8 @@ def main() -> int:
             results.append(run_workload("compute loop (bench/compute.asm)", build_compute(tmp), args.reps, tmp))
         if args.workload in ("llama", "all"):
             results.append(run_workload(f"fluid_llama.img ({LLAMA_CMDLINE})", build_llama(tmp), args.reps, tmp))
+    from bareflow.emu.engine_build import describe   # which Unicorn the runs loaded
+    print(f"engine: {describe()}")
     for r in results:
         m = r["median_seconds"]
         print(f"\n== {r['workload']}  (median of {r['reps']})")

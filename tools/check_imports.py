@@ -205,10 +205,11 @@ def upward_imports(g: dict[str, set[str]]) -> list[str]:
 
 
 #: what a front end may import from the layers below: the session and the shared bottom layer
-#: (tui/cli.py also hands the headless commands to bareflow.emu.cli); never the machine itself
+#: (tui/cli.py also hands the headless commands to bareflow.emu.cli, and asks the leaf
+#: bareflow.emu.engine_build which Unicorn library is loaded for --version); never the machine itself
 FRONT_END = "bareflow.tui"
 FRONT_END_MAY_IMPORT = ("bareflow.emu.session", "bareflow.emu.cli", "bareflow.devices.base", "bareflow.emu.clock",
-                        "bareflow.emu.errors", "bareflow.tui")
+                        "bareflow.emu.errors", "bareflow.emu.engine_build", "bareflow.tui")
 
 
 def front_end_reaches(g: dict[str, set[str]]) -> list[str]:

@@ -17,6 +17,8 @@ command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v qemu-system-i386 >/dev/null 2>&1 || need_apt+=(qemu-system-x86)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v gdb >/dev/null 2>&1 || need_apt+=(gdb)
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)   # the patched Unicorn (tools/unicorn/)
+command -v patch >/dev/null 2>&1 || need_apt+=(patch)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}" >&2
   sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
@@ -34,6 +36,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stam
   .venv/bin/python -m pip install -q -e ".[test]" >&2
   touch "$stamp"
 fi
+
+# Unicorn 2.1.4 with the store-path patch (issue 11; tools/unicorn/README.md): built once per
+# machine from the registry's sdist and cached; stock PyPI Unicorn stays if it cannot be built.
+bash tools/unicorn/install.sh .venv
 
 # Start-up (issue 11): setuptools' editable install puts an import hook in a .pth file, and every
 # Python start in this venv ran it (pathlib, importlib.util, re, urllib... ~20 ms, half of a bare

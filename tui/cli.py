@@ -7,6 +7,7 @@ module sits above both, so the emulator package never imports a front end.
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Sequence
 
 from bareflow.emu import cli as emu_cli
@@ -30,6 +31,10 @@ def _tui_replay(image: str, recording: dict[str, Any]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if list(sys.argv[1:] if argv is None else argv) == ["--version"]:
+        from bareflow.emu.engine_build import version_line   # which Unicorn build runs
+        print(version_line())
+        return 0
     return emu_cli.main(argv, front_end=_tui, replay_front_end=_tui_replay)
 
 
