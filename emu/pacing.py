@@ -14,12 +14,9 @@ from typing import Any
 from ..devices.base.clock import CPU_HZ
 
 #: How far an idle guest's clock may run ahead of the wall clock before the loop sleeps: its
-#: timer ticks are then handled in bursts (10 at 100 Hz) with one wake-up per burst, not one
-#: per tick (issue 11).  Input still wakes the loop at once; no one sees 100 ms.  0.1 s rather
-#: than 0.05: with the tick native the wake-up is most of an idle TUI's emulator cost
-#: (docs/performance.md, "The idle TUI": 10 instead of 16-17 wake-ups a second, ~0.2-0.4% of a
-#: core less); more would not help while `pace_idle` sleeps at most 0.1 s at a time.
-PACE_LEAD_S = 0.1
+#: timer ticks are then handled in bursts of a few (5 at 100 Hz) with one wake-up per burst,
+#: not one per tick (issue 11).  Input still wakes the loop at once; no one sees 50 ms.
+PACE_LEAD_S = 0.05
 
 
 def pace_idle(core: Any, deadline: int) -> bool:
