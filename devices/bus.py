@@ -64,7 +64,8 @@ class Bus:
         #: the ports each observer needs to see (None: all of them), for `observed_ports`
         self._observed: dict[int, frozenset[int] | None] = {}
         #: called with no argument when the set of observed ports changes (the machine's
-        #: native port path, emu/fastports.py, then hands those ports back to Python)
+        #: native port path, emu/fastports.py, then hands those ports back to Python), or
+        #: when a device claims ports
         self.on_observe_change: list[Callable[[], None]] = []
 
     def observe_io(self, callback: Callable[[str, int, int, int], None],
@@ -105,6 +106,8 @@ class Bus:
                 raise ValueError(f"port {port:#x} claimed by {self._ports[port].name} and {device.name}")
             self._ports[port] = device
         self.devices.append(device)
+        if self.on_observe_change:
+            self._observe_changed()     # a native path may answer ports nobody claimed
 
     def device_at(self, port: int) -> Device | None:
         return self._ports.get(port)

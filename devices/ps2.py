@@ -35,6 +35,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from .base.clock import CPU_HZ, Clock
+from .base.native import NO_NATIVE, NativePorts
 from .bus import IrqSink
 from .scancodes import XLATE, set1_to_set2, text_to_set2
 
@@ -80,6 +81,26 @@ class I8042:
         self._kbd_level = 0
         self._aux_level = 0
         self.reset()
+
+    # -- the native port path ---------------------------------------------------------------
+    _native: NativePorts = NO_NATIVE
+    _status = 0
+
+    @property
+    def status(self) -> int:
+        return self._status
+
+    @status.setter
+    def status(self, value: int) -> None:
+        """Every change is published: a one-byte IN 0x64 only reads it (no side effect), so
+        the machine's native port path answers it without calling `io_read` (Linux polls it
+        ~17,000 times in a boot)."""
+        self._status = value
+        self._native.publish_reads(0x64, (value & 0xFF,))
+
+    def attach_native(self, native: NativePorts) -> None:
+        self._native = native
+        native.publish_reads(0x64, (self._status & 0xFF,))
 
     # -- contract -------------------------------------------------------------------------
     def ports(self) -> Iterable[int]:

@@ -212,14 +212,28 @@ class Cpu:
             w = self._walker = Walker(self.read_phys, self._write_phys_quiet, self._regs_for_walk)
         return w
 
+    #: (linear, n, touch) -> bytes, or None to read here: the native walker
+    #: (emu/native_paging.py), the same bytes and Accessed bits in one C call
+    native_read: Callable[[int, int, int], bytes | None] | None = None
+
     def read(self, addr: int, n: int) -> bytes:
         """Linear read for the CPU (sets the page tables' Accessed bits when paging)."""
+        nr = self.native_read
+        if nr is not None:
+            data = nr(addr, n, 1)
+            if data is not None:
+                return data
         if self.paging():
             return self.walker.read_linear(addr, n, touch=True)
         return self.read_phys(addr, n)
 
     def fetch(self, addr: int, n: int) -> bytes:
         """Code bytes at a linear address (the block pricer, the decoder): no A/D side effects."""
+        nr = self.native_read
+        if nr is not None:
+            data = nr(addr, n, 0)
+            if data is not None:
+                return data
         if self.paging():
             return self.walker.read_linear(addr, n)
         return bytes(self.uc.mem_read(addr, n))

@@ -582,6 +582,8 @@ size_t fp_entry_size(void) { return sizeof(entry_t); }
 #include "fastpath_ports.c"
 /* Protected-mode delivery computed in C, the same-ring IRET filter: emu/fastpath_pmirq.c. */
 #include "fastpath_pmirq.c"
+/* The same with paging on (page walks in C): emu/fastpath_paging.c. */
+#include "fastpath_paging.c"
 /* The price cache read natively (a block already priced never enters Python): fastpath_prices.c. */
 #include "fastpath_prices.c"
 /* The idle timer tick (8259 + PIT channel 0) inside emu_start: emu/fastpath_pic.c. */

@@ -116,6 +116,7 @@ typedef struct {
     uint64_t ram_size;          /* guest RAM (emu/fastpath_pmirq.c reads only RAM) */
     uint64_t pm_special_count;  /* protected-mode IRET/RETF answered here (fastpath_pmirq.c) */
     uint32_t a20_off;           /* A20 is off: 0x100000-0x10FFFF aliases the first 64 KiB */
+    struct xg_state *pg;        /* paging on: emu/fastpath_paging.c (NULL: Python) */
 } xd_state;
 
 static int xp_special_same_ring(xd_state *x, uc_engine *uc, uint64_t address);   /* fastpath_pmirq.c */

@@ -22,6 +22,11 @@
 
 typedef struct { uint32_t base, limit, type, s, dpl, present, db; } xp_seg;
 
+/* Paging on: the same computations through the page tables (emu/fastpath_paging.c). */
+static int xg_deliver_pm(xd_state *x, uc_engine *uc, uint32_t cr0, uint32_t vector, uint32_t return_eip,
+                         uint32_t software, uint32_t *out);
+static int xg_special_same_ring(xd_state *x, uc_engine *uc, uint32_t cr0, uint64_t address);
+
 /* Physical reads/writes the native code makes stay in plain RAM, where Python's reads find the
  * same bytes: not the A20 alias window while A20 is off (emu/cpu.py read_phys, hma_alias), not
  * the legacy VGA / ROM window (devices answer there, emu/machine.py read_mem), not beyond RAM
@@ -69,7 +74,8 @@ int xd_deliver_pm(xd_state *x, uc_engine *uc, uint32_t vector, uint32_t return_e
     fp_state *st = x->fp;
     xp_cur = x;
     uint32_t cr0 = rd32(st, uc, UC_X86_REG_CR0);
-    if (!(cr0 & 1) || (cr0 & 0x80000000u)) return 0;
+    if (!(cr0 & 1)) return 0;
+    if (cr0 & 0x80000000u) return xg_deliver_pm(x, uc, cr0, vector, return_eip, software, out);
     uint32_t flags = rd32(st, uc, UC_X86_REG_EFLAGS);
     if (flags & XP_VM) return 0;
     uint32_t cs = rd32(st, uc, UC_X86_REG_CS) & 0xffff, cpl = cs & 3;
@@ -129,7 +135,8 @@ static int xp_special_same_ring(xd_state *x, uc_engine *uc, uint64_t address) {
     fp_state *st = x->fp;
     xp_cur = x;
     uint32_t cr0 = rd32(st, uc, UC_X86_REG_CR0);
-    if (!(cr0 & 1) || (cr0 & 0x80000000u) || (rd32(st, uc, UC_X86_REG_EFLAGS) & XP_VM)) return 0;
+    if (!(cr0 & 1) || (rd32(st, uc, UC_X86_REG_EFLAGS) & XP_VM)) return 0;
+    if (cr0 & 0x80000000u) return xg_special_same_ring(x, uc, cr0, address);
     uint8_t head[2];
     if (address > 0xffffffffULL || xp_hma(address, 2) || x->mem_read(uc, address, head, 2) != 0) return 0;
     uint8_t op = head[0] == 0x66 ? head[1] : head[0];

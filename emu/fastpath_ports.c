@@ -21,7 +21,7 @@
  */
 
 enum { PR_PYTHON = 0, PR_VALUE = 1, PR_CMOS_DATA = 2, PR_VGA_STATUS = 3, PR_PORT61 = 4 }; /* rkind[port] */
-enum { PW_PYTHON = 0, PW_CMOS_INDEX = 1, PW_PIC = 2 };       /* wkind[port] */
+enum { PW_PYTHON = 0, PW_CMOS_INDEX = 1, PW_PIC = 2, PW_IGNORE = 3 };   /* wkind[port] */
 enum { CK_PYTHON = 0, CK_RAM = 1, CK_TIME = 2, CK_REG_A = 3, CK_REG_C = 4 }; /* cmos_kind[index] */
 #define UC_X86_REG_CR0 50
 #define UC_X86_REG_EFLAGS 25
@@ -275,6 +275,11 @@ static void fpp_out_hook(uc_engine *uc, uint32_t port, int size, uint32_t value,
         return;
     }
     if (p->enabled && size == 1 && port < 65536 && p->wkind[port] == PW_PIC && p->pic && fpic_out(p->pic, port, value)) {
+        p->native_out++;
+        return;
+    }
+    if (p->enabled && port < 65536 && p->wkind[port] == PW_IGNORE) {
+        /* a port nothing claims (emu/fastports.py ignore_writes): the bus drops any write */
         p->native_out++;
         return;
     }

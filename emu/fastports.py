@@ -44,7 +44,7 @@ from ..devices.base.errors import BareflowError
 from .fastpath import FastPath, _load
 
 PR_PYTHON, PR_VALUE, PR_CMOS_DATA, PR_VGA_STATUS, PR_PORT61 = 0, 1, 2, 3, 4
-PW_PYTHON, PW_CMOS_INDEX, PW_PIC = 0, 1, 2
+PW_PYTHON, PW_CMOS_INDEX, PW_PIC, PW_IGNORE = 0, 1, 2, 3
 
 
 class _Ports(ctypes.Structure):
@@ -91,6 +91,10 @@ class _Ports(ctypes.Structure):
         ("wkind", ctypes.c_uint8 * 65536),
     ]
 
+
+#: ports whose writes the C hook drops when no device claims them when the board is wired (the
+#: POST / delay port; QEMU's i440FX has a dummy there that ignores writes)
+IGNORED_IF_UNCLAIMED = (0x80,)
 
 IN_FN = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32)
 OUT_FN = ctypes.CFUNCTYPE(None, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32)
@@ -305,6 +309,16 @@ class NativePorts:
         self._store_read(port)
         return self.h
 
+    def ignore_writes(self, port: int, ignore: bool = True) -> None:
+        """OUT `port` (any size) is dropped in C while no device claims the port, as the bus
+        would drop it (devices/bus.py io_write).  Linux and BIOS delay loops write the POST
+        port 0x80 tens of thousands of times."""
+        if ignore:
+            self._writes[port] = PW_IGNORE
+        else:
+            self._writes.pop(port, None)
+        self._store_write(port)
+
     def pic_command_ports(self, ports: Sequence[int]) -> None:
         """The 8259's command ports: an OCW2 EOI written there is done in C on the registers
         the native idle tick's struct holds (emu/fastpath_pic.c fpic_out), unless observed."""
@@ -346,8 +360,13 @@ def attach_devices(ports: NativePorts, board: Any, cpu: Any) -> None:
         if attach is not None:
             attach(ports)
     bus = board.bus
-    bus.on_observe_change.append(lambda: ports.observed(bus.observed_ports()))
-    ports.observed(bus.observed_ports())
+
+    def refresh() -> None:       # observers or the port map changed
+        for port in IGNORED_IF_UNCLAIMED:
+            ports.ignore_writes(port, bus.device_at(port) is None)
+        ports.observed(bus.observed_ports())
+    bus.on_observe_change.append(refresh)
+    refresh()
     cpu.cs_cache_listener = ports.cs_cache
 
 

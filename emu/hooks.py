@@ -41,7 +41,8 @@ class Hooks:
         self.inputs: list[Callable[[InputRecord], None]] = []
         #: `events`/`deliveries` subscribers that can do without real-mode IVT deliveries (and
         #: the BIOS services) the native path makes without telling Python, one by one
-        #: (emu/native_delivery.py): while any other subscriber is attached, all go through Python
+        #: (emu/native_delivery.py), and without the `cr_write` event of a MOV CR3 with paging
+        #: on (emu/fastpath_paging.c): while any other subscriber is attached, all go through Python
         self.batched: set[Callable] = set()
 
     def subscribe(self, where: list, callback: Callable, *, batched: bool = False) -> Callable[[], None]:

@@ -36,8 +36,10 @@ from unicorn.unicorn_const import UC_HOOK_CODE, UC_HOOK_INTR
 
 from ..devices.base.errors import BareflowError
 from .interrupts import Delivered
+from .native_paging import NativePaging
 
 XD_SOFT, XD_EXC, XD_SPECIAL, XD_STUBS, XD_SERVICES = 1, 2, 4, 8, 16
+XD_CRW = 32   # MOV CR3 with paging on (emu/fastpath_paging.c): its `cr_write` event is skipped
 XF_ENDS_INT = 1
 #: the register order of a native exception record (fastpath.c XD_NREGS)
 RECORD_REGS = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip", "eflags",
@@ -120,6 +122,7 @@ class NativeDelivery:
         self._uch = core.uc._uch
         lib.xd_set_ram(self._x, core.board.memory_bytes)
         lib.xd_set_a20(self._x, 0 if core.cpu.hma_alias else 1)   # then Core.a20_changed
+        self.paging = NativePaging(self)  # paging on: emu/fastpath_paging.c
 
     def hook_stubs(self, lo: int, hi: int, cost: int, default_vectors: list[int]) -> None:
         """The code hook over the BIOS stubs [lo, hi): vectors in `default_vectors` have only
@@ -195,7 +198,7 @@ class NativeDelivery:
                     and all(cb in batched for cb in hooks.events)
                     and all(cb in batched for cb in hooks.deliveries)
                     and not (jit is not None and jit.functions)):
-                bits |= XD_SOFT | XD_EXC | XD_SERVICES
+                bits |= XD_SOFT | XD_EXC | XD_SERVICES | XD_CRW
         if bits != self.enabled:
             self.enabled = bits
             self._lib.xd_set_enabled(self._x, bits)

@@ -8,7 +8,8 @@ cycles, instructions, registers, RAM, COM1, the per-function profile, every even
 sees (the `interrupt` events with their gate and target), the journey's milestones -- and the
 guests with timers must have been delivered natively, so a path that silently falls back
 cannot pass.  Guests that need what the native code leaves to Python (a not-present gate, a
-ring change, paging) are in the list too: they must fall back and still match.
+ring change) are in the list too: they must fall back and still match.  (Paging on is native
+too since emu/fastpath_paging.c: core_paging's INT 0x30; tests/emu/test_native_paging.py.)
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ pytestmark = pytest.mark.skipif(shutil.which("nasm") is None, reason="nasm is ne
 
 #: guest -> (native deliveries at least, native same-ring IRETs at least)
 GUESTS = {"irq_open": (3, 3), "irq_noeoi": (1, 1), "kern_lapic": (10, 10), "kern_hpet": (10, 10),
-          "core_pm": (1, 1), "irq_np": (0, 0), "ring3": (0, 0), "core_paging": (0, 0), "irq_masked": (0, 0)}
+          "core_pm": (1, 1), "irq_np": (0, 0), "ring3": (0, 0), "irq_masked": (0, 0),
+          "core_paging": (1, 1)}   # paging on: emu/fastpath_paging.c (tests/emu/test_native_paging.py)
 
 
 def observe(name: str, monkeypatch: pytest.MonkeyPatch, native: bool, journey: bool = False) -> dict[str, Any]:
