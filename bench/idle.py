@@ -11,7 +11,10 @@ headless  `bareflow-emu run IMG` with its stdin on a pipe nobody writes to (it w
           input at the prompt as it would on a terminal)
 qemu      qemu-system-i386 TCG on the same image, -display none, waiting at the same prompt
 
-Each is reported as % of one core over the window (100% = one core busy).
+Each is reported as % of one core over the window (100% = one core busy).  `--threads` adds,
+for the TUI, each thread's share and its wake-ups per second (voluntary context switches from
+/proc/PID/task/TID/status: each one ends a sleep); `--root DIR` measures the checkout at DIR
+(its .venv and images) with this script, to put two trees side by side.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 EXE = ROOT / ".venv" / "bin" / "bareflow-emu"
@@ -64,9 +68,32 @@ def python_descendants(pid: int) -> list[int]:
 def measure(pids: dict[str, int], seconds: float) -> dict[str, float]:
     t0 = time.monotonic()
     c0 = {k: cpu_seconds(p) for k, p in pids.items()}
+    th0 = {k: threads(p) for k, p in pids.items()}
     time.sleep(seconds)
     dt = time.monotonic() - t0
-    return {k: 100.0 * (cpu_seconds(p) - c0[k]) / dt for k, p in pids.items()}
+    res: dict[str, Any] = {k: 100.0 * (cpu_seconds(p) - c0[k]) / dt for k, p in pids.items()}
+    for k, p in pids.items():
+        now = threads(p)
+        res["threads:" + k] = [(f"{tid} {name}", 100.0 * (cpu - th0[k][tid][1]) / dt, (sw - th0[k][tid][2]) / dt)
+                               for tid, (name, cpu, sw) in sorted(now.items()) if tid in th0[k]]
+    return res
+
+
+def threads(pid: int) -> dict[int, tuple[str, float, int]]:
+    """Each thread of pid: (name, CPU seconds, voluntary context switches)."""
+    out: dict[int, tuple[str, float, int]] = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            base = f"/proc/{pid}/task/{task}"
+            with open(f"{base}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"{base}/status") as f:
+                status = dict(line.split(":", 1) for line in f if ":" in line)
+            out[int(task)] = (status["Name"].strip(), (int(fields[11]) + int(fields[12])) / TICKS,
+                              int(status["voluntary_ctxt_switches"]))
+        except (OSError, KeyError, ValueError):
+            pass
+    return out
 
 
 def wait_for(cond, timeout: float, what: str) -> None:
@@ -124,12 +151,22 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--settle", type=float, default=5, help="seconds to wait after the prompt")
     ap.add_argument("--mode", choices=["tui", "headless", "qemu", "all"], default="all")
+    ap.add_argument("--threads", action="store_true", help="TUI: each thread's CPU and wake-ups")
+    ap.add_argument("--root", type=Path, help="measure the checkout at ROOT (default: this one)")
     args = ap.parse_args()
+    global ROOT, EXE, IMAGE
+    if args.root is not None:
+        ROOT = args.root.resolve()
+        EXE, IMAGE = ROOT / ".venv" / "bin" / "bareflow-emu", ROOT / "images" / "fluid_llama.img"
     print(f"load: {os.getloadavg()}")
     if args.mode in ("tui", "all"):
         r = run_tui(args.seconds, args.settle)
         print(f"TUI idle at the prompt over {args.seconds:.0f} s: UI {r['ui']:.2f}%  "
               f"emulator {r['emulator']:.2f}%  together {r['together']:.2f}% of a core")
+        if args.threads:
+            for proc in ("ui", "emulator"):
+                for name, cpu, wakes in r["threads:" + proc]:
+                    print(f"  {proc:8s} {name:26s} {cpu:5.2f}%  {wakes:6.1f} wake-ups/s")
     if args.mode in ("headless", "all"):
         pct = run_headless(args.seconds, args.settle, [str(EXE), "run", str(IMAGE)])
         print(f"headless `bareflow-emu run` idle at the prompt: {pct:.2f}% of a core")

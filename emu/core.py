@@ -379,7 +379,7 @@ class Core(CoreDelivery):
                 if deadline is None:
                     if wait_for_input:
                         self.state = "idle"
-                        self._wake.wait(0.05)
+                        self._wake.wait(1.0)   # input and pauses set _wake (issue 11: no polling)
                         self._wake.clear()
                         self.state = "running"
                         continue

@@ -42,6 +42,10 @@ if TYPE_CHECKING:
 ENTRY_NAMES = ("_start", "start", "_entry", "kernel_entry")
 MAIN_NAMES = ("kmain", "kernel_main", "main", "app_main")
 WATCH_PORTS = frozenset({0x20, 0x21, 0xA0, 0xA1, 0x92, 0x60, 0x64})
+#: what a live journey observes on the bus: not the 8259s' command ports 0x20/0xA0, which every
+#: timer tick writes (its EOI) and which the machine may then answer natively; an ICW2 is known
+#: from the chip itself when it is written (`_live_fields`: the chip expects it after an ICW1)
+LIVE_PORTS = WATCH_PORTS - {0x20, 0xA0}
 
 
 class Journey(RealModeMilestones, ProtectedModeMilestones, KernelMilestones, RingMilestones, PagingMilestones):
@@ -174,6 +178,10 @@ class Journey(RealModeMilestones, ProtectedModeMilestones, KernelMilestones, Rin
                 return dict(f, full_entries=full)
         elif kind == "mode":
             return dict(f, cs_desc=self._describe_selector(f.get("cs", 0)))
+        elif kind == "io" and f.get("port") in (0x21, 0xA1):
+            icw2 = self._icw2_expected(f["port"])
+            if icw2 is not None:
+                return dict(f, icw2=icw2)
         elif kind == "interrupt" and f.get("kind") == "hardware":
             return dict(f, irq_line=self._irq_line(f.get("vector", 0)))
         elif kind == "interrupt" and f.get("kind") == "exception" and f.get("vector") == 14:
@@ -229,11 +237,11 @@ class Journey(RealModeMilestones, ProtectedModeMilestones, KernelMilestones, Rin
         machine.hooks.events.append(observe)
 
         def on_io(d: str, port: int, size: int, value: int) -> None:
-            if port in WATCH_PORTS and d == "out":
+            if port in LIVE_PORTS and d == "out":
                 self.feed("io", machine.clock.now(), machine.instructions,
                           {"dir": d, "port": port, "size": size, "value": value})
 
-        machine.bus.observe_io(on_io, ports=WATCH_PORTS)   # the others may be answered natively
+        machine.bus.observe_io(on_io, ports=LIVE_PORTS)    # the others may be answered natively
 
         def on_mmio(d: str, addr: int, size: int, value: int) -> None:
             if d == "write" and (addr & 0xFFFFF000) in (0xFEE00000, 0xFEC00000):
@@ -328,11 +336,21 @@ class Journey(RealModeMilestones, ProtectedModeMilestones, KernelMilestones, Rin
                 return e.get("text", "?")
         return "descriptor unknown"
 
+    def _icw2_expected(self, port: int) -> bool | None:
+        """Does the live 8259 of `port` (0x21/0xA1) take this data write as its ICW2 (it had an
+        ICW1)?  Read before the write reaches the chip; None when unknown."""
+        try:
+            pic = self.machine.pic
+            return int((pic.master if port == 0x21 else pic.slave).init_state) == 1
+        except Exception:
+            return None
+
     def _irq_line(self, vector: int) -> int | None:
         bases = self._pic_base
         if self.machine is not None:
-            try:
-                bases = list(self.machine.pic.state()["vector_base"])
+            try:       # the two ICW2 bases (each hardware interrupt: not the whole `state()`)
+                pic = self.machine.pic
+                bases = [int(pic.master.irq_base), int(pic.slave.irq_base)]
             except Exception:
                 pass
         if bases[0] <= vector < bases[0] + 8:

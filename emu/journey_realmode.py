@@ -181,7 +181,9 @@ class RealModeMilestones:
                 self._icw_expect[chip] = 2
         elif port in (0x21, 0xA1):
             chip = 0 if port == 0x21 else 1
-            if self._icw_expect[chip] == 2:
+            # a live journey does not watch 0x20/0xA0 (emu/journey.py LIVE_PORTS): the chip
+            # said whether this is an ICW2 ("icw2"); a trace's events carry the ICW1 itself
+            if f.get("icw2", self._icw_expect[chip] == 2):
                 self._icw_expect[chip] = 0
                 self._pic_remapped(cycle, icount, chip, value & 0xF8)
         elif port == 0x92:

@@ -19,6 +19,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Static
 
@@ -184,9 +185,25 @@ class BareflowApp(App[int]):
         #: the journey timeline opens by itself on each milestone the run pauses at (once each)
         self._journey_opened_at: tuple | None = None
         self._faults = FaultTracker()
+        #: event-driven polling (see _start_polling): a poll is posted / delayed / when it ran
+        self._notified = False
+        self._poll_posted = False
+        self._poll_timer = None
+        self._last_poll = 0.0
+        #: polls so far (tests count the UI's wake-ups at idle with it)
+        self.polls_done = 0
         #: figures the docs quote: polls per second and the guest's MIPS while running
         self.measured_fps: float | None = None
         self.measured_mips: float | None = None
+
+    def get_driver_class(self):
+        """Textual's Linux driver, but with an input thread that sleeps until a key comes
+        (tui/driver.py); other platforms and drivers chosen by TEXTUAL_DRIVER as Textual has them."""
+        cls = super().get_driver_class()
+        if cls.__module__ == "textual.drivers.linux_driver" and cls.__name__ == "LinuxDriver":
+            from .driver import QuietLinuxDriver
+            return QuietLinuxDriver
+        return cls
 
     # --- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -225,9 +242,37 @@ class BareflowApp(App[int]):
             self._start_polling()
 
     def _start_polling(self) -> None:
-        self.set_interval(1 / self.poll_hz, self.poll)
+        """A session that tells when frames arrive (the real one) is polled then, and the app
+        sleeps while none come (an idle guest: one status update a second); one that does not
+        (the tests' in-process fake) is polled POLL_HZ times a second."""
+        self._notified = self.session.on_change(self._frames_arrived)
+        if not self._notified:
+            self.set_interval(1 / self.poll_hz, self.poll)
         if self.blink:
-            self.set_interval(BLINK_TICK_S, self.vga.tick_blink)
+            self.vga.start_blinking(BLINK_TICK_S)
+        self.poll()
+
+    class _FramesArrived(Message):
+        """The session applied new frames to its view (posted from its reader thread)."""
+
+    def _frames_arrived(self) -> None:
+        """Session reader thread: ask the UI thread for one poll (post_message is thread-safe);
+        frames that arrive before it ran are shown by the same poll."""
+        if not self._poll_posted:
+            self._poll_posted = True
+            self.post_message(self._FramesArrived())
+
+    @on(_FramesArrived)
+    def _on_frames_arrived(self) -> None:
+        self._poll_posted = False           # first: frames arriving from now on post again
+        wait = self._last_poll + 1 / self.poll_hz - time.monotonic()
+        if wait <= 0:
+            self.poll()
+        elif self._poll_timer is None:      # at most POLL_HZ redraws a second
+            self._poll_timer = self.set_timer(wait, self._delayed_poll)
+
+    def _delayed_poll(self) -> None:
+        self._poll_timer = None
         self.poll()
 
     def on_resize(self, event) -> None:
@@ -258,6 +303,8 @@ class BareflowApp(App[int]):
         if self.session is None:
             return
         v = self.view = self.session.poll()
+        self._last_poll = time.monotonic()
+        self.polls_done += 1
         self._fit(self.size.width, self.size.height)
         if v.version == self._seen_version:
             return      # no frame since the last poll: nothing to redraw (an idle guest)

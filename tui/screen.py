@@ -104,6 +104,9 @@ class VgaScreen(Widget, can_focus=True):
         self._blink_rows: set[int] = set()
         self._ticks = 0
         self._last_activity = time.monotonic()
+        #: the blink timer (start_blinking) and whether it is paused while the blinking rests
+        self._blink_timer = None
+        self._blink_resting = False
         self.picture = GraphicsPicture()
 
     @property
@@ -117,6 +120,8 @@ class VgaScreen(Widget, can_focus=True):
             return
         self.picture.set_frame(frame)
         self._strips = [None] * ROWS
+        if frame is None:
+            self._touch()       # back to text: the cursor blinks again
         if self.is_mounted:
             self.refresh()
 
@@ -150,16 +155,31 @@ class VgaScreen(Widget, can_focus=True):
             dirty.add(cursor[0])
             self._cursor = cursor
         if dirty:
-            self._last_activity = time.monotonic()
+            self._touch()
         self._invalidate(dirty)
         return len(dirty)
 
+    def start_blinking(self, every: float) -> None:
+        """Blink on a timer of this widget, every `every` seconds (the app's BLINK_TICK_S)."""
+        self._blink_timer = self.set_interval(every, self.tick_blink)
+
+    def _touch(self) -> None:
+        """A key or a change on the screen: blinking goes on (again) from now."""
+        self._last_activity = time.monotonic()
+        timer = self._blink_timer
+        if timer is not None and self._blink_resting:
+            self._blink_resting = False
+            timer.reset()       # restarts it, a full period from now
+
     def tick_blink(self) -> None:
-        if self.picture.frame is not None:
+        if self.picture.frame is not None or (time.monotonic() - self._last_activity > BLINK_IDLE_S
+                                              and self._cursor_phase_on and self._char_phase_on):
+            # a graphics mode (nothing blinks), or resting, visible, until the next key or
+            # screen change: the timer sleeps too, so a still screen costs no wake-up (issue 11)
+            if self._blink_timer is not None:
+                self._blink_resting = True
+                self._blink_timer.pause()
             return
-        if (time.monotonic() - self._last_activity > BLINK_IDLE_S
-                and self._cursor_phase_on and self._char_phase_on):
-            return      # resting, visible, until the next key or screen change
         self._tick_blink()
 
     def _tick_blink(self) -> None:
@@ -224,7 +244,7 @@ class VgaScreen(Widget, can_focus=True):
 
     # --- input --------------------------------------------------------------------------
     def on_key(self, event: events.Key) -> None:
-        self._last_activity = time.monotonic()
+        self._touch()
         codes = key_scancodes(event.key, event.character)
         if codes is None:
             return
@@ -233,6 +253,6 @@ class VgaScreen(Widget, can_focus=True):
         self.post_message(self.Scancodes(codes))
 
     def on_paste(self, event: events.Paste) -> None:
-        self._last_activity = time.monotonic()
+        self._touch()
         event.stop()
         self.post_message(self.Pasted(event.text))

@@ -15,7 +15,7 @@ import multiprocessing as mp
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from .frames import COMMANDS, ByeFrame, ErrorFrame, Frame, ReadyFrame, SessionView
 
@@ -59,6 +59,13 @@ class SessionClient(ABC):
         """COM1 output since the last call, as [(did the machine reset before it?, bytes)]:
         the front end keeps no cursor into the guest's output and makes no reset check."""
         return self.poll().take_serial()
+
+    def on_change(self, callback: Callable[[], None] | None) -> bool:
+        """Ask to be told when frames were applied to the view: `callback()` is then called,
+        from any thread, after each batch (and once when the session ends), so a front end can
+        sleep until there is something to show instead of polling (issue 11: an idle TUI).
+        False: this client does not tell (the in-process fake of the tests); poll it."""
+        return False
 
     @property
     @abstractmethod
@@ -116,6 +123,7 @@ class RemoteSession(SessionClient):
         self._send_lock = threading.Lock()
         self._view_lock = threading.Lock()
         self._closed = False
+        self._on_change: Callable[[], None] | None = None
         self.view = SessionView()
         self._proc.start()
         child_conn.close()
@@ -141,6 +149,18 @@ class RemoteSession(SessionClient):
 
     def poll(self) -> SessionView:
         return self.view
+
+    def on_change(self, callback: Callable[[], None] | None) -> bool:
+        self._on_change = callback
+        return True
+
+    def _changed(self) -> None:
+        callback = self._on_change
+        if callback is not None:
+            try:
+                callback()
+            except Exception:       # a front end that is closing: the reader goes on
+                pass
 
     def take_serial(self) -> list[tuple[bool, bytes]]:
         with self._view_lock:
@@ -173,9 +193,12 @@ class RemoteSession(SessionClient):
             with self._view_lock:
                 for frame in frames:
                     view.apply(frame)
+            self._changed()
         if not self._closed:
             view.state = "error"
             view.message = "the emulator process ended unexpectedly"
+            view.version += 1
+        self._changed()
 
     def close(self, timeout: float = 5.0) -> bool:
         if not self._closed:

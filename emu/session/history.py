@@ -40,6 +40,11 @@ MAX_MEMORY_MB = 512
 #: machine's state alone ("idle" in HLT) let a sample taken inside a timer tick through, and a
 #: checkpoint every few seconds was most of an idle TUI's cost (issue 11)
 ACTIVE_IPS = 500_000
+#: the pause thread looks every TICK_S while a checkpoint may be due; while none can be (no run,
+#: the guest only idles, or the next is not due for a while) it sleeps up to IDLE_TICK_S, so an
+#: idle TUI's emulator process is not woken 10 times a second for nothing (issue 11)
+TICK_S = 0.1
+IDLE_TICK_S = 1.0
 
 
 class History:
@@ -65,6 +70,8 @@ class History:
         self._running = False
         self._ours = 0                   # pauses our thread asked for during this run
         self._quit = threading.Event()
+        #: set when a run starts (and on close): the pause thread looks at once, whatever it slept
+        self._kick = threading.Event()
         self.periodic = 0                # periodic checkpoints taken (figures for the docs)
         self.periodic_s = 0.0
         self._ticker = threading.Thread(target=self._tick, name="bareflow-history", daemon=True)
@@ -88,15 +95,33 @@ class History:
 
     def _tick(self) -> None:
         """Other thread: ask the machine for a pause when a checkpoint is due during a run."""
-        while not self._quit.wait(0.1):
-            # an idle guest (HLT, waiting for input or its timer) changes little: no checkpoint
-            if self._running and self._due() and getattr(self.m, "state", "") != "idle" and \
-                    self.m.cycles - self.tt.points[-1].cycles >= self.interval and self._computing():
-                self._ours += 1
-                self.m.request_pause()
+        wait = TICK_S
+        while True:
+            self._kick.wait(wait)
+            self._kick.clear()
+            if self._quit.is_set():
+                return
+            wait = self._look()
+
+    def _look(self) -> float:
+        """One look of the pause thread; returns the seconds until the next one."""
+        if not self._running:
+            return IDLE_TICK_S
+        left = self._last_cp_wall + max(self.min_period_s, self._cost_s / self.share) - time.monotonic()
+        if left > 0:                        # not due (the same rule as _due)
+            return min(max(left, TICK_S), IDLE_TICK_S)
+        idle = getattr(self.m, "state", "") == "idle"
+        if not self._computing():
+            return IDLE_TICK_S if idle else TICK_S      # asleep in HLT / starting to compute?
+        # an idle guest (HLT, waiting for input or its timer) changes little: no checkpoint
+        if not idle and self.m.cycles - self.tt.points[-1].cycles >= self.interval:
+            self._ours += 1
+            self.m.request_pause()
+        return TICK_S
 
     def close(self) -> None:
         self._quit.set()
+        self._kick.set()
 
     def _checkpoint(self, kind: str) -> None:
         t0 = time.perf_counter()
@@ -121,6 +146,7 @@ class History:
         outside = self.outside_pauses()
         self._ours = 0
         self._running = True
+        self._kick.set()
         try:
             while True:
                 r = go(max_cycles, wait_for_input=wait_for_input)

@@ -5,7 +5,7 @@ models, timer ticks while the guest idles in HLT).  Sharing one interpreter, the
 the GIL only every few switch intervals and redrew the screen 4-10 times a second, and the guest
 lost speed to Textual.  Here the child process runs the `Runner` over the real `Machine` plus a
 publisher thread that sends the frames that changed (emu/session/frames.py) 25 times a second
-(twice a second while nothing visible changes, see IDLE_PUBLISH_S):
+(once a second while nothing visible changes, see IDLE_PUBLISH_S):
 counters and state, the cursor, the 4000 screen bytes, new COM1 bytes, the CPU view when a new
 one was captured, the profile twice a second, the journey.
 
@@ -28,10 +28,15 @@ PUBLISH_HZ = 25
 PROFILE_EVERY_S = 0.5
 #: While nothing visible changes (the guest sleeps in HLT at its prompt, or the machine is
 #: paused), the publisher looks every IDLE_PUBLISH_S instead: the counters on the status line
-#: still move, twice a second.  A command from the front end (a key, F5...) wakes it at once and
-#: any visible change (screen, cursor, COM1, state) brings back the full rate (issue 11: the
-#: idle TUI's two processes took ~30% of a core, mostly sending and redrawing unchanged data).
-IDLE_PUBLISH_S = 0.5
+#: still move, once a second (each look is a message, a wake-up of the UI and a redraw of the
+#: status line).  A command from the front end (a key, F5...) or a byte the guest writes to COM1
+#: wakes it at once, and any visible change (screen, cursor, COM1, state) brings back the full
+#: rate (issue 11: the idle TUI's two processes took ~30% of a core, mostly sending and redrawing
+#: unchanged data).
+IDLE_PUBLISH_S = 1.0
+#: after a command, once the guest has written to COM1 (a key's echo), this long for the rest
+#: of the echo (the guest writes its screen beside it) before the frames go out
+ECHO_SETTLE_S = 0.005
 #: quiet ticks in a row (at the full rate) before the publisher slows down
 IDLE_AFTER_TICKS = 5
 #: below this many guest instructions per second the guest is not computing: what an idle
@@ -217,7 +222,16 @@ def serve(conn: Any, cfg: Any) -> None:
     stop = threading.Event()
     nudge = threading.Event()      # set by a command: publish now, at the full rate
     pub = Publisher(machine, runner, feed)
-    publisher = threading.Thread(target=_publish, args=(conn, pub, stop, nudge),
+    echo = threading.Event()       # set by each COM1 byte: what a command (a key) caused has come
+
+    def on_byte(_byte: int) -> None:
+        """Emulator thread, each COM1 byte: a key's echo can be published at once, and guest
+        output while quiet (a message printed without a key) is not left for the next idle look."""
+        echo.set()
+        if pub.quiet:
+            nudge.set()
+    machine.on_serial.append(on_byte)
+    publisher = threading.Thread(target=_publish, args=(conn, pub, stop, nudge, echo),
                                  name="bareflow-publisher", daemon=True)
     publisher.start()
     try:
@@ -229,6 +243,7 @@ def serve(conn: Any, cfg: Any) -> None:
             if msg[0] == "quit":
                 break
             if msg[0] == "call" and msg[1] in COMMANDS:
+                echo.clear()
                 getattr(runner, msg[1])(*msg[2])
                 pub.wake()
                 nudge.set()
@@ -249,13 +264,19 @@ def serve(conn: Any, cfg: Any) -> None:
             pass
 
 
-def _publish(conn: Any, publisher: Publisher, stop: threading.Event, nudge: threading.Event) -> None:
+def _publish(conn: Any, publisher: Publisher, stop: threading.Event, nudge: threading.Event,
+             echo: threading.Event | None = None) -> None:
     """Publisher thread: the changed frames as one message, every 1/PUBLISH_HZ s (every
     IDLE_PUBLISH_S while nothing visible changes; at once after a command)."""
     while True:
         if nudge.wait(publisher.period()):
             nudge.clear()
-            time.sleep(1 / PUBLISH_HZ)    # let the command take effect (a key's echo) first
+            # let the command take effect first: a key's echo (its first COM1 byte, then
+            # ECHO_SETTLE_S for the rest of it and the screen), at most 1/PUBLISH_HZ
+            if echo is None:
+                time.sleep(1 / PUBLISH_HZ)
+            elif echo.wait(1 / PUBLISH_HZ):
+                time.sleep(ECHO_SETTLE_S)
         if stop.is_set():
             return
         frames = publisher.tick()

@@ -137,3 +137,122 @@ def test_an_idle_guest_keeps_real_time_with_one_wakeup_per_burst_of_ticks(at_pro
     assert guest >= 0.5 * wall, (guest, wall)                      # and keeps (about) real time
     # 100 ticks a second; at most one sleep per PACE_LEAD_S of guest time (+ the pause)
     assert m._wake.waits <= wall / PACE_LEAD_S + 5, m._wake.waits
+
+
+# --------------------------------------------------------------------------- wake-ups (tuiidle)
+sys.path.insert(0, str(ROOT / "tests" / "images"))
+import build as images  # noqa: E402
+
+
+@pytest.mark.timeout(120)
+def test_an_idle_session_sends_one_message_a_second_and_tells_the_front_end():
+    """The real emulator process over a guest asleep at its prompt (tests/images/idle_prompt.asm,
+    the BIOS's 18.2 Hz tick): once quiet, one message of frames every IDLE_PUBLISH_S (the
+    counters), and `on_change` is how the front end learns of each (it has no poll timer);
+    a key's echo is published as soon as the guest wrote it."""
+    from bareflow.emu.session.client import RemoteSession, SessionConfig
+    s = RemoteSession(SessionConfig(image=str(images.build("idle_prompt.asm")), time_travel=True))
+    calls: list[float] = []
+    try:
+        assert s.on_change(lambda: calls.append(time.monotonic())) is True
+        end = time.monotonic() + 60
+        seen = b""
+        while b"> " not in seen and time.monotonic() < end:
+            time.sleep(0.1)
+            seen += b"".join(data for _restart, data in s.take_serial())
+        assert b"> " in seen and calls, "the prompt came, and the front end was told"
+        time.sleep(P.IDLE_AFTER_TICKS / P.PUBLISH_HZ + 1.5)       # quiet by now
+        n0, t0 = len(calls), time.monotonic()
+        time.sleep(5.0)
+        rate = (len(calls) - n0) / (time.monotonic() - t0)
+        assert 0.5 / P.IDLE_PUBLISH_S <= rate <= 1.3 / P.IDLE_PUBLISH_S, rate
+        assert P.IDLE_PUBLISH_S >= 1.0, "an idle status line moves once a second, not more"
+        assert s.poll().state == "running"
+        # a byte typed on COM1 comes back (the guest's IRQ4 handler echoes it): the command
+        # wakes the publisher, which sends as soon as the echo is there (it slept 1/PUBLISH_HZ)
+        s.take_serial()
+        delays = []
+        for ch in b"echo!":
+            time.sleep(1.2)                  # quiet again
+            t1 = time.monotonic()
+            s.send_serial(bytes((ch,)))
+            got = b""
+            while bytes((ch,)) not in got and time.monotonic() - t1 < 5:
+                time.sleep(0.002)
+                got += b"".join(data for _restart, data in s.take_serial())
+            delays.append(time.monotonic() - t1)
+            assert bytes((ch,)) in got, got
+        delays.sort()
+        assert delays[2] < 1 / P.PUBLISH_HZ, delays
+    finally:
+        s.close()
+
+
+@pytest.mark.timeout(60)
+def test_the_history_thread_sleeps_while_there_is_nothing_to_checkpoint():
+    """History's pause thread looked 10 times a second whatever the guest did; now it sleeps
+    up to IDLE_TICK_S while no run is going (or the guest sleeps in HLT), and a run wakes it."""
+    from bareflow.emu.machine import Machine, MachineConfig
+    from bareflow.emu.session import history as H
+    m = Machine(MachineConfig(image=str(images.build("idle_prompt.asm"))))
+    h = H.History(m)
+    looks: list[float] = []
+    original = h._look
+    h._look = lambda: (looks.append(time.monotonic()), original())[1]
+    try:
+        time.sleep(2.5)
+        assert len(looks) <= 2.5 / H.IDLE_TICK_S + 1, len(looks)       # not 25
+        n = len(looks)
+        t = threading.Thread(target=lambda: h.run_until_stop(m.cycles + 400_000_000, wait_for_input=True))
+        t.start()           # paced: 4 s of an idle guest (HLT + the BIOS tick)
+        time.sleep(0.3)
+        assert len(looks) > n, "a run wakes the thread at once"
+        time.sleep(2.0)
+        assert len(looks) - n <= 2.3 / H.IDLE_TICK_S + 2, len(looks) - n
+        assert h.periodic == 0, "an idle guest gets no periodic checkpoint"
+        m.request_pause()
+        t.join(10)
+    finally:
+        h.close()
+        m.close()
+
+
+def test_the_journey_does_not_look_at_end_of_interrupt_writes(at_prompt):
+    """Each timer tick's EOI (OUT 0x20, OCW2) reached the journey, which only ever acts on ICW1
+    there: it is dropped before the journey's bookkeeping; the interrupts still reach it."""
+    from bareflow.emu.journey import Journey
+    m = at_prompt
+    j = Journey().attach(m)
+    assert not {0x20, 0xA0} & set(m.bus.observed_ports() or {0x20}), "EOIs may be answered natively"
+    fed: list[tuple] = []
+    original = j.feed
+    j.feed = lambda kind, cycle, icount, fields: (fed.append((kind, fields)), original(kind, cycle, icount, fields))
+    eois: list[int] = []
+    m.bus.observe_io(lambda d, port, size, value: eois.append(value) if (d, port) == ("out", 0x20) else None,
+                     ports=(0x20,))
+    m.run(max_cycles=m.cycles + 50_000_000)       # half a second: ~50 ticks
+    assert len(eois) >= 40 and all(not v & 0x10 for v in eois)
+    assert not [f for kind, f in fed if kind == "io" and f.get("port") == 0x20]
+    assert len([1 for kind, f in fed if kind == "interrupt"]) >= 40
+    base = m.pic.state()["vector_base"]            # read from the PIC itself, as before
+    assert [j._irq_line(base[0]), j._irq_line(base[0] + 1), j._irq_line(base[1] + 3)] == [0, 1, 11]
+
+
+def test_a_live_journey_without_the_command_ports_is_the_journey_that_watched_them():
+    """The live journey no longer watches 0x20/0xA0 (every tick's EOI): it learns from the chip
+    that a data write is the ICW2.  Beside it on the same run, a journey that watches those
+    ports and is never told (the old way: ICW1 arms the expectation) finds the same milestones:
+    same kinds, cycles, titles and details."""
+    from bareflow.emu.journey import Journey
+    from bareflow.emu.machine import Machine, MachineConfig
+    m = Machine(MachineConfig(image=str(images.build("core_pm.asm"))))
+    live = Journey().attach(m)
+    old = Journey().attach(m)
+    old._icw2_expected = lambda port: None
+    m.bus.observe_io(lambda d, port, size, value: old.feed("io", m.clock.now(), m.instructions, {
+        "dir": d, "port": port, "size": size, "value": value}) if d == "out" else None, ports=(0x20, 0xA0))
+    m.run(2_000_000_000)
+    assert live.find("pic_remap") and live.find("irq")
+    assert [(x.kind, x.cycle, x.title, x.details) for x in live.milestones] == \
+        [(x.kind, x.cycle, x.title, x.details) for x in old.milestones]
+    m.close()
