@@ -63,20 +63,26 @@ class Bus:
         self.io_observers: list[Callable[[str, int, int, int], None]] = []
         #: the ports each observer needs to see (None: all of them), for `observed_ports`
         self._observed: dict[int, frozenset[int] | None] = {}
+        #: the observers that only need writes (`observe_io(..., writes_only=True)`)
+        self._writes_only: set[int] = set()
         #: called with no argument when the set of observed ports changes (the machine's
         #: native port path, emu/fastports.py, then hands those ports back to Python), or
         #: when a device claims ports
         self.on_observe_change: list[Callable[[], None]] = []
 
     def observe_io(self, callback: Callable[[str, int, int, int], None],
-                   ports: Iterable[int] | None = None) -> Callable[[], None]:
+                   ports: Iterable[int] | None = None, writes_only: bool = False) -> Callable[[], None]:
         """Subscribe to port accesses; returns the function that unsubscribes.  `ports` says
         which ports the observer needs to see every access of (None: all).  The callback is
         called for every access that goes through the bus; accesses the machine answers
         natively (emu/fastports.py) never reach the bus, so they are answered natively only
-        on ports no observer asked for."""
+        on ports no observer asked for.  `writes_only`: the observer ignores reads, so reads of
+        its ports may still be answered natively (it may still be called for reads that went
+        through the bus)."""
         self.io_observers.append(callback)
         self._observed[id(callback)] = None if ports is None else frozenset(ports)
+        if writes_only:
+            self._writes_only.add(id(callback))
         self._observe_changed()
 
         def unsubscribe() -> None:
@@ -84,13 +90,17 @@ class Bus:
                 self.io_observers.remove(callback)
                 if callback not in self.io_observers:
                     self._observed.pop(id(callback), None)
+                    self._writes_only.discard(id(callback))
                 self._observe_changed()
         return unsubscribe
 
-    def observed_ports(self) -> frozenset[int] | None:
-        """The ports observers need every access of; None means all ports."""
+    def observed_ports(self, reads: bool = False) -> frozenset[int] | None:
+        """The ports observers need every write of (`reads`: every read of); None means all
+        ports."""
         union: set[int] = set()
-        for ports in self._observed.values():
+        for key, ports in self._observed.items():
+            if reads and key in self._writes_only:
+                continue
             if ports is None:
                 return None
             union |= ports

@@ -179,7 +179,8 @@ class NativePorts:
         self._reads: dict[int, tuple[int, int]] = {}
         self._writes: dict[int, int] = {}
         self._blocked: frozenset[int] | None = frozenset()   # None: every port goes to Python
-        self._forced: frozenset[int] = frozenset()   # ports the tables send to Python now
+        self._forced: frozenset[int] = frozenset()   # ports whose writes the tables send to Python now
+        self._forced_r: frozenset[int] = frozenset()   # ... and whose reads
         self._wanted = True
         self._held = False
         self._hooks: list[ctypes.c_size_t] = []
@@ -252,13 +253,16 @@ class NativePorts:
             self._held = False
             self._apply_enabled()
 
-    def observed(self, ports: frozenset[int] | None) -> None:
-        """The bus's observers need every access of `ports` (None: of all ports)."""
+    def observed(self, ports: frozenset[int] | None, read_ports: frozenset[int] | None = None) -> None:
+        """The bus's observers need every write of `ports` (None: of all ports) and every read
+        of `read_ports` (a subset; by default the same ports)."""
         self._blocked = ports
         self._apply_enabled()
         if ports is None:
             return          # switched off altogether; the tables keep what they hold
-        stale, self._forced = self._forced | ports, ports
+        read_ports = ports if read_ports is None else read_ports
+        stale = self._forced | self._forced_r | ports
+        self._forced, self._forced_r = ports, read_ports
         for port in stale:
             self._store_read(port)
             self._store_write(port)
@@ -328,7 +332,7 @@ class NativePorts:
 
     def _store_read(self, port: int) -> None:
         kind, value = self._reads.get(port, (PR_PYTHON, 0))
-        if port in self._forced:
+        if port in self._forced_r:
             kind = PR_PYTHON
         h = self.h
         h.rval[port] = value
@@ -364,7 +368,7 @@ def attach_devices(ports: NativePorts, board: Any, cpu: Any) -> None:
     def refresh() -> None:       # observers or the port map changed
         for port in IGNORED_IF_UNCLAIMED:
             ports.ignore_writes(port, bus.device_at(port) is None)
-        ports.observed(bus.observed_ports())
+        ports.observed(bus.observed_ports(), bus.observed_ports(reads=True))
     bus.on_observe_change.append(refresh)
     refresh()
     cpu.cs_cache_listener = ports.cs_cache

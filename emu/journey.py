@@ -241,7 +241,9 @@ class Journey(RealModeMilestones, ProtectedModeMilestones, KernelMilestones, Rin
                 self.feed("io", machine.clock.now(), machine.instructions,
                           {"dir": d, "port": port, "size": size, "value": value})
 
-        machine.bus.observe_io(on_io, ports=LIVE_PORTS)    # the others may be answered natively
+        # writes only: the other ports, and reads of these (the 8042 status a kernel polls at
+        # every tick), may be answered natively
+        machine.bus.observe_io(on_io, ports=LIVE_PORTS, writes_only=True)
 
         def on_mmio(d: str, addr: int, size: int, value: int) -> None:
             if d == "write" and (addr & 0xFFFFF000) in (0xFEE00000, 0xFEC00000):

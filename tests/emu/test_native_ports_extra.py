@@ -76,3 +76,30 @@ def test_observers_of_port_80_see_every_write(tmp_path):
     m.run(max_cycles=100_000_000)
     assert sum(1 for d, p in seen if p == 0x80) == 3001
     assert sum(1 for d, p in seen if (d, p) == ("in", 0x64)) == 3004
+
+
+def test_a_writes_only_observer_sees_every_write_and_reads_stay_native(tmp_path):
+    """`observe_io(..., writes_only=True)` (the live journey's 8042/8259 data ports): every
+    write of those ports reaches the observer, while the 3,000 status reads stay in C; the
+    machine is the same as with a full observer."""
+    runs = []
+    for writes_only in (True, False):
+        m = Machine(MachineConfig(image=images.build("port80_kbd")))
+        seen: list[tuple] = []
+        m.board.bus.observe_io(lambda d, p, s, v: seen.append((d, p, v)), ports=[0x60, 0x64],
+                               writes_only=writes_only)
+        m.run(max_cycles=100_000_000)
+        runs.append((m.cycles, m.instructions, bytes(m.serial_out), [x for x in seen if x[0] == "out"],
+                     m.ports.counts()))
+    (cyc_w, ins_w, out_w, writes_w, c_w), (cyc_a, ins_a, out_a, writes_a, c_a) = runs
+    assert (cyc_w, ins_w, out_w) == (cyc_a, ins_a, out_a)
+    assert writes_w == writes_a and writes_w        # the 8042 commands, each seen
+    assert c_w["native_in"] >= 3000 and c_a["native_in"] < 100
+
+
+def test_the_live_journey_leaves_the_8042_status_reads_native():
+    from bareflow.emu.journey import Journey
+    m = Machine(MachineConfig(image=images.build("port80_kbd")))
+    Journey().attach(m)
+    m.run(max_cycles=100_000_000)
+    assert m.ports.counts()["native_in"] >= 3000
