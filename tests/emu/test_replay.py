@@ -50,7 +50,9 @@ def test_record_stdin_pipe_then_replay(tmp_path):
                              "30000000", "--record", str(rec)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=ROOT)
     import time
-    time.sleep(0.3)      # lands somewhere in the boot: where exactly depends on the host
+    # sent at once: it lands somewhere in the boot, where exactly depends on the host (the whole
+    # 30 M-cycle run takes ~0.4 s now: a later send could miss it)
+    time.sleep(0.02)
     out, err = proc.communicate(b"hi\n", timeout=240)
     assert proc.returncode == 67, err
     doc = json.loads(rec.read_text())
