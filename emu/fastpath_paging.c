@@ -202,17 +202,7 @@ static int xg_descriptor(xd_state *x, uc_engine *uc, xg_ctx *g, uint32_t sel, xp
     if ((sel & 4) || index + 7 > (gdtr.limit & 0xffff)) return 0;
     uint8_t r[8];
     if (!xg_read(x, uc, g, (uint32_t)(gdtr.base + index), r, 8, 1)) return 0;
-    uint32_t lo = r[0] | (r[1] << 8) | (r[2] << 16) | ((uint32_t)r[3] << 24);
-    uint32_t hi = r[4] | (r[5] << 8) | (r[6] << 16) | ((uint32_t)r[7] << 24);
-    d->limit = (lo & 0xffff) | (hi & 0x000f0000u);
-    if (hi >> 23 & 1) d->limit = (d->limit << 12) | 0xfff;
-    d->base = (lo >> 16) | ((hi & 0xff) << 16) | (hi & 0xff000000u);
-    d->type = (hi >> 8) & 0xf;
-    d->s = hi >> 12 & 1;
-    d->dpl = (hi >> 13) & 3;
-    d->present = hi >> 15 & 1;
-    d->db = hi >> 22 & 1;
-    return 1;
+    return xp_decode(r, d);
 }
 
 static void xg_regs(xd_state *x, uc_engine *uc, xg_ctx *g, uint32_t cr0) {

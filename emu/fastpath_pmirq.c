@@ -42,15 +42,9 @@ void xd_set_a20(xd_state *x, uint32_t enabled) { x->a20_off = !enabled; }
 uint64_t xd_pm_special_count(xd_state *x) { return x->pm_special_count; }
 
 /* cpu.descriptor(): the GDT entry of a selector (never the LDT), decoded as decode_descriptor. */
-static int xp_descriptor(xd_state *x, uc_engine *uc, uint32_t sel, xp_seg *d) {
-    xd_mmr gdtr;
-    memset(&gdtr, 0, sizeof(gdtr));
-    x->fp->reg_read(uc, UC_X86_REG_GDTR, &gdtr);
-    uint64_t base = gdtr.base & 0xffffffffULL;
-    uint32_t index = sel & ~7u;
-    if ((sel & 4) || index + 7 > (gdtr.limit & 0xffff)) return 0;
-    uint8_t r[8];
-    if (xp_hma(base + index, 8) || x->mem_read(uc, base + index, r, 8) != 0) return 0;
+/* The 8 bytes of a GDT entry in words (Cpu.decode_descriptor): shared by the paging-off
+ * read below and the paging-on one (fastpath_paging.c xg_descriptor). */
+static int xp_decode(const uint8_t r[8], xp_seg *d) {
     uint32_t lo = r[0] | (r[1] << 8) | (r[2] << 16) | ((uint32_t)r[3] << 24);
     uint32_t hi = r[4] | (r[5] << 8) | (r[6] << 16) | ((uint32_t)r[7] << 24);
     d->limit = (lo & 0xffff) | (hi & 0x000f0000u);
@@ -62,6 +56,18 @@ static int xp_descriptor(xd_state *x, uc_engine *uc, uint32_t sel, xp_seg *d) {
     d->present = hi >> 15 & 1;
     d->db = hi >> 22 & 1;
     return 1;
+}
+
+static int xp_descriptor(xd_state *x, uc_engine *uc, uint32_t sel, xp_seg *d) {
+    xd_mmr gdtr;
+    memset(&gdtr, 0, sizeof(gdtr));
+    x->fp->reg_read(uc, UC_X86_REG_GDTR, &gdtr);
+    uint64_t base = gdtr.base & 0xffffffffULL;
+    uint32_t index = sel & ~7u;
+    if ((sel & 4) || index + 7 > (gdtr.limit & 0xffff)) return 0;
+    uint8_t r[8];
+    if (xp_hma(base + index, 8) || x->mem_read(uc, base + index, r, 8) != 0) return 0;
+    return xp_decode(r, d);
 }
 
 /* Deliver `vector` through the IDT as deliver_protected does, or return 0 having changed
