@@ -28,7 +28,7 @@ from bareflow.devices.uart import Uart16550
 from bareflow.devices.vga import VgaText
 from bareflow.devices.base.clock import Clock
 
-OUT8, IN8, OUT16, IN16, DELAY, IN_DISCARD = 1, 2, 3, 4, 5, 6
+OUT8, IN8, OUT16, IN16, IN_DISCARD, WAIT_IRQ0 = 1, 2, 3, 4, 6, 7
 
 pytestmark = pytest.mark.skipif(not (shutil.which("nasm") and shutil.which("qemu-system-i386")),
                                 reason="needs nasm and qemu-system-i386")
@@ -40,8 +40,10 @@ def script() -> list[tuple[int, int, int]]:
     i = lambda port: s.append((IN8, port, 0))  # noqa: E731
     # -- quiet the interrupt sources SeaBIOS may have left running -------------------
     o(0x70, 0x0B); o(0x71, 0x02); o(0x70, 0x0C); i(0x71)          # RTC: no interrupts
-    o(0x43, 0x30); o(0x40, 0x01); o(0x40, 0x00)                    # PIT ch0 mode 0, count 1
-    s.append((DELAY, 0, 2000))                                     # let it expire in QEMU
+    # PIT channel 0: stop SeaBIOS's 18.2 Hz tick.  Under QEMU the last edge is raised by a host
+    # timer, so a fixed delay loses the race on a loaded machine (the edge then lands after the
+    # 8259's ICW1 below and shows as IRR bit 0).  WAIT_IRQ0 waits for that edge itself.
+    s.append((WAIT_IRQ0, 0, 0))
     o(0x4D0, 0x00); o(0x4D1, 0x00)
     # -- 8259A ---------------------------------------------------------------------
     for port, val in ((0x20, 0x11), (0x21, 0x20), (0x21, 0x04), (0x21, 0x01),
@@ -210,10 +212,10 @@ next:
     je do_in8
     cmp bl, 3
     je do_out16
-    cmp bl, 5
-    je do_delay
     cmp bl, 6
     je do_discard
+    cmp bl, 7
+    je do_wait_irq0
     in ax, dx
     mov dx, 0xe9
     out dx, al
@@ -236,11 +238,36 @@ do_in8: mov cl, al
 do_discard:
     in al, dx
     jmp next
-do_delay:
-    mov cx, ax
-.l: in al, 0x80
-    loop .l
-    jmp next
+; Load PIT ch0 with mode 0, count 0xFFFF (OUT low now, one rising edge ~55 ms later, then no
+; timer at all), clear the 8259's IRR with ICW1, and poll the IRR until that edge is latched.
+; Should a stalled host let the edge come before the ICW1, the poll times out and it starts over.
+do_wait_irq0:
+    mov al, 0x30
+    out 0x43, al
+    mov al, 0xff
+    out 0x40, al
+    out 0x40, al
+    mov al, 0x11
+    out 0x20, al
+    mov al, 0x20
+    out 0x21, al
+    mov al, 0x04
+    out 0x21, al
+    mov al, 0x01
+    out 0x21, al
+    xor bp, bp
+.poll:
+    mov al, 0x0a
+    out 0x20, al
+    in al, 0x20
+    test al, 1
+    jnz next
+    mov cx, 64
+.d: in al, 0x80
+    loop .d
+    dec bp
+    jnz .poll
+    jmp do_wait_irq0
 done:
     mov dx, 0xf4
     xor al, al
