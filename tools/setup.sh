@@ -27,6 +27,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 stamp=.venv/.bareflow-installed
+# every C file fastpath.c #includes (fastpath_*.c) rebuilds it when it changes
+for f in emu/fastpath_*.c; do if [ -f "$stamp" ] && [ "$f" -nt "$stamp" ]; then rm -f "$stamp"; fi; done
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
