@@ -446,8 +446,29 @@ static __attribute__((noinline)) entry_t *miss_path(fp_state *st, uc_engine *uc,
     return e;
 }
 
-void fp_block_hook(uc_engine *uc, uint64_t pc, uint32_t size, void *user) {
-    fp_state *st = (fp_state *)user;
+/* Charge block e, which starts at `now` (the common tail of both paths). */
+static inline __attribute__((always_inline)) void charge(fp_state *st, entry_t *e, uint64_t pc, uint64_t now,
+                                                         uint32_t cost, uint32_t n) {
+    st->block_base = now;
+    st->cycles = now + cost;
+    st->instructions += n;
+    st->blocks++;
+    st->cur = e;
+    st->skip_window = 0;
+    st->ring[st->ring_pos++ & (RING - 1)] = pc;
+    /* exclusive cycles: on the entry's own line (fp_fold_excl moves them to func_excl) */
+    if (st->profiling) e->excl += cost;
+    /* the likely next blocks' entries (both ways of a Jcc): fetched while the guest's block
+     * runs (the entry's line was the hook's main stall, perf annotate) */
+    uintptr_t s0 = e->succ[0], s1 = e->succ[1];
+    /* (an empty link prefetches e itself: a prefetch of address 0 may cost a page walk) */
+    __builtin_prefetch(s0 ? LINK_ENTRY(s0) : e, 0, 3);
+    __builtin_prefetch(s1 ? LINK_ENTRY(s1) : e, 0, 3);
+}
+
+/* Every case: the deadline, the first block, a successor-cache miss (lookup, pricing), the IRQ
+ * window, calls and returns, step mode.  fp_block_hook below takes the common case itself. */
+static __attribute__((noinline)) void hook_general(uc_engine *uc, uint64_t pc, uint32_t size, fp_state *st) {
     if (__builtin_expect(st->cycles >= st->deadline, 0)) {
         /* stop before this block runs; it is re-run (and charged) on resume */
         st->stop_reason = STOP_DEADLINE;
@@ -464,8 +485,7 @@ void fp_block_hook(uc_engine *uc, uint64_t pc, uint32_t size, void *user) {
     if (__builtin_expect(prev != NULL, 1) && LINK_HIT(link = prev->succ[0])) {
         /* the most recent successor */
     } else if (prev != NULL && LINK_HIT(link = prev->succ[1])) {
-        prev->succ[1] = prev->succ[0];   /* most recent first */
-        prev->succ[0] = link;
+        /* the other way (links are replaced oldest first, never swapped) */
     } else {
         e = miss_path(st, uc, pc, size, &link);
         if (!e) return;
@@ -499,18 +519,46 @@ void fp_block_hook(uc_engine *uc, uint64_t pc, uint32_t size, void *user) {
         n = e->ninsn;
         st->prev = e;
     }
-    st->block_base = now;
-    st->cycles = now + cost;
-    st->instructions += n;
-    st->blocks++;
-    st->cur = e;
-    st->skip_window = 0;
-    st->ring[st->ring_pos++ & (RING - 1)] = pc;
-    /* exclusive cycles: on the entry's own line (fp_fold_excl moves them to func_excl) */
-    if (st->profiling) e->excl += cost;
-    /* the likely next block's entry: fetched while the guest's block runs (its first line was
-     * the hook's main stall, perf annotate) */
-    if (e->succ[0]) __builtin_prefetch(LINK_ENTRY(e->succ[0]), 0, 3);
+    charge(st, e, pc, now, cost, n);
+}
+
+/* The common case, with no call but a tail call (so no stack frame, few registers): the
+ * deadline is ahead, one of the previous block's two successor links is this block, no IRQ
+ * window is to be checked, not in step mode.  Anything else goes to hook_general, which does the
+ * same and the rest.  A call or a return is recorded after the charge (the shadow stack and
+ * the counters are apart: the order does not matter). */
+void fp_block_hook(uc_engine *uc, uint64_t pc, uint32_t size, void *user) {
+    fp_state *st = (fp_state *)user;
+    entry_t *prev = st->prev;
+    uint64_t now = st->cycles;
+    if (__builtin_expect(now >= st->deadline || prev == NULL || st->step_mode, 0)) goto general;
+    uintptr_t link = prev->succ[0];
+    entry_t *e = LINK_ENTRY(link);
+    if (__builtin_expect(e == NULL || e->pc != pc || e->size != size || e->used != 1, 0)) {
+        link = prev->succ[1];
+        e = LINK_ENTRY(link);
+        if (e == NULL || e->pc != pc || e->size != size || e->used != 1) goto general;
+    }
+    uint32_t ends = prev->ends;
+    if (ends) {
+        if (__builtin_expect((ends & ENDS_MAY_SET_IF) && st->irq_pending && !st->skip_window, 0)) goto general;
+        if (link & LINK_TAKEN) {
+            now += prev->taken_extra;
+            if (st->profiling) prev->excl += prev->taken_extra;
+        }
+        uint32_t kind = ends & ENDS_KIND_MASK;
+        if (kind != END_JCC && kind != END_OTHER && st->profiling) {
+            st->prev = e;
+            charge(st, e, pc, now, e->cost, e->ninsn);
+            call_ret_edge(st, prev, e, pc, now);
+            return;
+        }
+    }
+    st->prev = e;
+    charge(st, e, pc, now, e->cost, e->ninsn);
+    return;
+general:
+    hook_general(uc, pc, size, st);
 }
 
 int fp_current(fp_state *st, uint64_t *pc, uint32_t *size, int32_t *func) {
