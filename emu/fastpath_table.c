@@ -46,7 +46,7 @@ static void *big_map(size_t bytes, size_t *len, int noreserve) {
     if (a > (uintptr_t)p) munmap(p, a - (uintptr_t)p);
     uintptr_t end = (uintptr_t)p + total, aend = a + want;
     if (end > aend) munmap((void *)aend, end - aend);
-#ifdef MADV_HUGEPAGE
+#if defined(MADV_HUGEPAGE) && !defined(FP_NO_HUGEPAGE)
     madvise((void *)a, want, MADV_HUGEPAGE);
 #endif
     *len = want;
