@@ -17,7 +17,7 @@ from __future__ import annotations
 import ctypes
 import random
 
-from bareflow.emu.fastpath import MISS_FN, _Header, _load
+from bareflow.emu.fastpath import MISS_FN, FastPath, _Header, _load
 
 HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p)
 EDGE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
@@ -115,6 +115,7 @@ class Native:
         self.hook = HOOK(lib.fp_block_hook_ptr())
         self.edge = EDGE(lib.fp_edge_hook_ptr())
         self.h = _Header.from_address(self.st)
+        self._lib, self._state = lib, self.st   # what FastPath's profile methods use
 
     def insert(self, b: Block) -> None:
         zeros = (ctypes.c_uint32 * 4)()
@@ -130,9 +131,11 @@ class Native:
         self.edge(None, ctypes.byref(view), None, self.st)
 
     def profile(self) -> tuple[list[int], list[int], list[int]]:
-        self.lib.fp_fold_excl(self.st)        # what FastPath.func_counters does first
-        h = self.h
-        return h.func_excl[:NFUNCS], h.func_incl[:NFUNCS], h.func_calls[:NFUNCS]
+        excl, incl, calls = FastPath.func_counters(self, NFUNCS)   # it folds first
+        return list(excl), list(incl), list(calls)
+
+    def ensure_funcs(self, n: int) -> None:
+        self.lib.fp_ensure_funcs(self.st, n)
 
     def free(self) -> None:
         self.lib.fp_free(self.st)
@@ -235,6 +238,29 @@ def test_the_profile_read_midway_equals_the_model():
         assert sum(excl) > 0
 
 
+def test_setting_the_profile_midway_drops_the_pending_cycles():
+    """FastPath.set_func_counters (a snapshot restored) replaces the profile: cycles the
+    entries still hold must not land on top of the values set."""
+    rng = random.Random(7)
+    nat = Native(_load())
+    model = Model()
+    try:
+        prog = _program()
+        trace = list(_trace(rng, prog, 400))
+        for b in trace[:200]:
+            nat.run(b)
+            model.run(b)
+        base = [1000 * (i + 1) for i in range(NFUNCS)]
+        FastPath.set_func_counters(nat, base, [0] * NFUNCS, [0] * NFUNCS)
+        model.excl = list(base)
+        for b in trace[200:]:
+            nat.run(b)
+            model.run(b)
+        assert nat.profile()[0] == model.excl
+    finally:
+        nat.free()
+
+
 def test_reading_the_profile_midway_changes_nothing():
     for seed in range(4):
         a = _drive(seed, read_midway=True)
@@ -291,3 +317,40 @@ def test_many_blocks_grow_the_index_and_reuse_dead_entries():
         assert nat.h.cycles == model.cycles
     finally:
         nat.free()
+
+
+def test_a_machine_profile_read_every_slice_equals_one_read_at_the_end():
+    """The same through the machine: the self-modifying image (its function is translated
+    again, so its entries die with cycles pending) and the protected-mode image (calls, IRQs),
+    run in short slices twice: once with `profile_table()` (FastPath.func_counters, which
+    folds) read after every slice, once read only at the end: the same clock, the same profile.
+    (The same slices both times: where a run stops can move the clock of a halted guest.)"""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "images"))
+    import build as images
+    from bareflow.emu.machine import Machine, MachineConfig, StopReason
+
+    def sliced(img, step: int, read: bool):
+        m = Machine(MachineConfig(image=img))
+        limit, slices = 0, 0
+        while True:
+            limit += step
+            reason = m.run(max_cycles=limit)
+            slices += 1
+            if read:
+                m.profile_table()
+            if reason != StopReason.CYCLE_LIMIT:
+                break
+        assert reason == StopReason.POWER_OFF
+        assert slices > 10
+        return m
+
+    for name, step in (("core_smc.asm", 997), ("core_pm.asm", 20_011)):
+        img = images.build(name)
+        a, b = sliced(img, step, True), sliced(img, step, False)
+        assert a.fast.retranslated > 0
+        assert (a.cycles, a.instructions) == (b.cycles, b.instructions)
+        rows = a.profile_table()
+        assert rows == b.profile_table()
+        assert sum(r["exclusive_cycles"] for r in rows) > 0
