@@ -354,3 +354,26 @@ def test_a_machine_profile_read_every_slice_equals_one_read_at_the_end():
         rows = a.profile_table()
         assert rows == b.profile_table()
         assert sum(r["exclusive_cycles"] for r in rows) > 0
+
+
+def test_both_ways_of_a_jcc_are_found_without_a_lookup():
+    """The two-way successor cache: a Jcc block whose successors alternate (the xz decoder's
+    bit loop) finds both without probing the hash index once they are linked, and charges the
+    taken edge's extra cycles exactly on the taken way."""
+    lib = _load()
+    nat = Native(lib)
+    try:
+        j = Block(0x5000, 8, 5, 2, 0, "jcc", target=0x5100, taken_extra=3)
+        t = Block(0x5100, 4, 2, 1, 1, "other")
+        f = Block(0x5008, 4, 1, 1, 1, "other")
+        seq = [j, t, j, f] * 50
+        for b in seq[:8]:
+            nat.run(b)
+        before = lib.fp_lookups(nat.st)
+        for b in seq[8:]:
+            nat.run(b)
+        assert lib.fp_lookups(nat.st) == before
+        assert nat.h.cycles == 100 * 5 + 50 * (3 + 2) + 50 * 1
+        assert nat.profile()[0][:2] == [100 * 5 + 50 * 3, 50 * 2 + 50 * 1]
+    finally:
+        nat.free()
