@@ -61,9 +61,10 @@ typedef struct entry {
     uint32_t ninsn;
     int32_t func;       /* profiler function index */
     uint32_t taken_extra;
-    /* the last two successor blocks, most recent first (a two-way cache: both ways of a Jcc);
-     * bit 0 of a link: the edge is the Jcc's taken branch (taken_extra is due).  A link may
-     * point at a dead or reused entry: see fp_block_hook */
+    /* the last two successor blocks linked, the newer in [0] (a two-way cache: both ways of a
+     * Jcc; a miss replaces [1], a hit moves nothing); bit 0 of a link: the edge is the Jcc's
+     * taken branch (taken_extra is due).  A link may point at a dead or reused entry: see
+     * fp_block_hook */
     uintptr_t succ[2];
     uint64_t excl;      /* exclusive cycles not yet in func_excl[func] (fp_fold_excl) */
     uint32_t first_cost;/* cycles of the first instruction alone (single-step) */
