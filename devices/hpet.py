@@ -83,7 +83,16 @@ class Hpet:
         self.clock = clock
         self.irq = irq
         self.timers = [_Timer(i) for i in range(NUM_TIMERS)]
+        #: the native MMIO path (emu/fastlapic.py), told the main counter after every change
+        #: (`publish(running, counter, offset_ns)`); None: nobody answers reads natively
+        self.native: Any = None
         self.reset()
+
+    def _publish(self) -> None:
+        """The main counter is a pure function of (enabled, counter, offset_ns) and the cycle:
+        hand them to the native path, which answers 0xF0/0xF4 reads with `_ticks`' formula."""
+        if self.native is not None:
+            self.native.publish_hpet(self.enabled, self.counter, self.offset_ns)
 
     def ports(self):
         return ()
@@ -97,6 +106,7 @@ class Hpet:
         self.counter = 0
         self.offset_ns = 0
         self.irq.hpet_legacy = False
+        self._publish()
 
     # -- time -------------------------------------------------------------------------
     def _now_ns(self) -> int:
@@ -207,6 +217,10 @@ class Hpet:
         return (value >> shift) & ((1 << (8 * size)) - 1)
 
     def mmio_write(self, offset: int, size: int, value: int) -> None:
+        self._write(offset, size, value)
+        self._publish()
+
+    def _write(self, offset: int, size: int, value: int) -> None:
         if size < 4:
             return          # QEMU: .valid.min_access_size = 4
         addr = offset
@@ -292,3 +306,4 @@ class Hpet:
             t.config, t.cmp, t.fsb, t.period, t.wrap_flag = d["config"], d["cmp"], d["fsb"], d["period"], d["wrap_flag"]
             if d["due"] is not None:
                 t.event = self.clock.schedule(d["due"], lambda _c, t=t: self._expire(t), f"hpet.timer{t.tn}")
+        self._publish()

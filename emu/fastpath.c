@@ -606,6 +606,8 @@ size_t fp_entry_size(void) { return sizeof(entry_t); }
 #include "fastpath_prices.c"
 /* The idle timer tick (8259 + PIT channel 0) inside emu_start: emu/fastpath_pic.c. */
 #include "fastpath_pic.c"
+/* The local APIC's EOI and timer registers and the HPET counter in C: emu/fastpath_lapic.c. */
+#include "fastpath_lapic.c"
 
 /* Only so that the shared object is a valid extension module for setuptools. */
 static struct PyModuleDef fastpath_module = {PyModuleDef_HEAD_INIT, "_fastpath",
