@@ -22,6 +22,7 @@ the I/O APIC pin, with GSI 0 landing on pin 2); checked by tests/images/kern_hpe
 """
 from __future__ import annotations
 
+import ctypes
 from typing import Any
 
 from .base.clock import CPU_HZ, Clock
@@ -59,12 +60,40 @@ def _s64(v: int) -> int:
     return v - (1 << 64) if v >> 63 else v
 
 
+NO_DUE = M64
+
+
+class TimerCell(ctypes.Structure):
+    """A timer's registers the native MMIO path (emu/fastpath_lapic.c) writes -- a one-shot
+    comparator write -- once attached (`Hpet.attach_cells`); `due`/`gen` carry its re-arm of
+    the timer's event to Python (`Hpet.native_sync`)."""
+
+    _fields_ = [("config", ctypes.c_uint64), ("cmp", ctypes.c_uint64), ("wrap_flag", ctypes.c_uint64),
+                ("due", ctypes.c_uint64), ("gen", ctypes.c_uint64)]
+
+
+def _cell_field(name: str) -> property:
+    def get(self: "_Timer") -> int:
+        return getattr(self.cell, name)
+
+    def set_(self: "_Timer", value: int) -> None:
+        setattr(self.cell, name, value & M64)
+    return property(get, set_)
+
+
 class _Timer:
-    __slots__ = ("tn", "config", "cmp", "fsb", "period", "wrap_flag", "event")
+    __slots__ = ("tn", "cell", "fsb", "period", "event", "gen_seen")
+
+    config = _cell_field("config")
+    cmp = _cell_field("cmp")
+    wrap_flag = _cell_field("wrap_flag")
 
     def __init__(self, tn: int) -> None:
         self.tn = tn
         self.event = None
+        self.cell = TimerCell()
+        self.cell.due = NO_DUE
+        self.gen_seen = 0
         self.reset()
 
     def reset(self) -> None:
@@ -88,6 +117,26 @@ class Hpet:
         self.native: Any = None
         self.reset()
 
+    def attach_cells(self, cells: Any) -> None:
+        """Move the timers' registers into `cells` (three `TimerCell`s of the native MMIO
+        path's struct), their storage from now on."""
+        for t, cell in zip(self.timers, cells):
+            ctypes.memmove(ctypes.addressof(cell), ctypes.addressof(t.cell), ctypes.sizeof(TimerCell))
+            t.cell = cell
+            t.gen_seen = cell.gen
+        self._keep = cells
+
+    def native_sync(self) -> None:
+        """A native comparator write re-armed a timer (emu/fastpath_lapic.c): cancel its old
+        clock event and schedule the one C computed, as `_arm` would have at the write."""
+        for t in self.timers:
+            cell = t.cell
+            if cell.gen != t.gen_seen:
+                t.gen_seen = cell.gen
+                self._cancel(t)
+                if cell.due != NO_DUE:
+                    t.event = self.clock.schedule(cell.due, lambda _c, t=t: self._expire(t), f"hpet.timer{t.tn}")
+
     def _publish(self) -> None:
         """The main counter is a pure function of (enabled, counter, offset_ns) and the cycle:
         hand them to the native path, which answers 0xF0/0xF4 reads with `_ticks`' formula."""
@@ -98,6 +147,7 @@ class Hpet:
         return ()
 
     def reset(self) -> None:
+        self.native_sync()
         for t in self.timers:
             self._cancel(t)
             t.reset()
@@ -124,6 +174,7 @@ class Hpet:
         t.event = None
 
     def _arm(self, t: _Timer, diff_ticks: int) -> None:
+        self.native_sync()
         self._cancel(t)
         due_ns = self._now_ns() + diff_ticks * CLK_PERIOD_NS
         per = 1_000_000_000 // CPU_HZ
@@ -149,6 +200,7 @@ class Hpet:
         self._arm(t, diff)
 
     def _del_timer(self, t: _Timer) -> None:
+        self.native_sync()
         self._cancel(t)
         self._update_irq(t, False)
 
@@ -290,6 +342,7 @@ class Hpet:
 
     # -- snapshots --------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
+        self.native_sync()
         return {"config": self.config, "isr": self.isr, "counter": self.counter, "offset_ns": self.offset_ns,
                 "legacy": self.irq.hpet_legacy,
                 "timers": [{"config": t.config, "cmp": t.cmp, "fsb": t.fsb, "period": t.period,
@@ -298,6 +351,7 @@ class Hpet:
                            for t in self.timers]}
 
     def load_state(self, state: dict[str, Any]) -> None:
+        self.native_sync()
         self.config, self.isr = state["config"], state["isr"]
         self.counter, self.offset_ns = state["counter"], state["offset_ns"]
         self.irq.hpet_legacy = state["legacy"]

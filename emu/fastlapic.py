@@ -29,7 +29,7 @@ from unicorn.unicorn_py3 import unicorn as _ucpy
 
 from ..devices.base.clock import CPU_HZ
 from ..devices.base.errors import BareflowError
-from ..devices.hpet import BASE as HPET_BASE
+from ..devices.hpet import BASE as HPET_BASE, NUM_TIMERS, TimerCell
 from ..devices.lapic import APIC_HZ, BASE as LAPIC_BASE, LapicCell
 from .fastpath import _load
 
@@ -38,7 +38,7 @@ WRITE_FN = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_uin
 #: accesses whose answer depends on the cycle: Python's answer teaches C the prefix
 _TIMED_LAPIC_READ = 0x390
 _TIMED_LAPIC_WRITE = 0x380
-_TIMED_HPET_READ = (0xF0, 0xF4)
+_TIMED_HPET_READ = (0xF0, 0xF4)      # (and a running HPET's comparator writes)
 
 
 class _Flapic(ctypes.Structure):
@@ -49,7 +49,7 @@ class _Flapic(ctypes.Structure):
                 ("hpet_offset_ns", ctypes.c_int64), ("ns_per_cycle", ctypes.c_uint64),
                 ("eois", ctypes.c_uint64), ("tmicts", ctypes.c_uint64), ("tmccts", ctypes.c_uint64),
                 ("hpet_reads", ctypes.c_uint64), ("py_reads", ctypes.c_uint64), ("py_writes", ctypes.c_uint64),
-                ("learned", ctypes.c_uint64)]
+                ("learned", ctypes.c_uint64), ("hpet_t", TimerCell * NUM_TIMERS), ("hpet_cmps", ctypes.c_uint64)]
 
 
 _ready = False
@@ -117,6 +117,7 @@ class FastLapic:
         self.h.lapic_on = 1 if _switch("BAREFLOW_NATIVE_LAPIC") else 0
         self.h.hpet_on = 1 if self.hpet is not None and _switch("BAREFLOW_NATIVE_HPET") else 0
         if self.hpet is not None:
+            self.hpet.attach_cells(self.h.hpet_t)    # the timers' registers live here too
             self.hpet.native = self
             self.hpet._publish()
         self._cbs: list[Any] = []
@@ -127,7 +128,7 @@ class FastLapic:
         if hasattr(observers, "on_change"):
             observers.on_change = self._observers_changed
         self._observers_changed()
-        core.pic_tick.after_settle = self.lapic.native_sync
+        core.pic_tick.after_settle = self.native_sync
         if self.h.lapic_on or self.h.hpet_on:
             board.native_mmio = self._map_region
             board.remap_mmio()
@@ -179,6 +180,9 @@ class FastLapic:
         def hpet_write(offset: int, size: int, value: int) -> None:
             try:
                 self._write_cbs[HPET_BASE](uc, offset, size, value, None)
+                if self.h.hpet_on and size == 4 and 0x100 <= offset < 0x100 + 0x20 * NUM_TIMERS \
+                        and (offset - 0x100) % 0x20 in (0x08, 0x0C):
+                    learn()
             except BaseException as exc:
                 failed(exc)
 
@@ -208,6 +212,12 @@ class FastLapic:
     def _observers_changed(self) -> None:
         self.h.observed = 1 if len(self._board.mmio_observers) else 0
 
+    def native_sync(self) -> None:
+        """After the 8259 tick's settle: hand native re-arms back to the devices' clock events."""
+        self.lapic.native_sync()
+        if self.hpet is not None:
+            self.hpet.native_sync()
+
     # ------------------------------------------------------------------ the HPET publishes
     def publish_hpet(self, running: bool, counter: int, offset_ns: int) -> None:
         """devices/hpet.py `_publish`: the main counter's inputs (mode 0: Python answers)."""
@@ -223,6 +233,7 @@ class FastLapic:
     def counts(self) -> dict[str, int]:
         h = self.h
         return {"eois": h.eois, "tmicts": h.tmicts, "tmccts": h.tmccts, "hpet_reads": h.hpet_reads,
+                "hpet_cmps": h.hpet_cmps,
                 "py_reads": h.py_reads, "py_writes": h.py_writes, "learned": h.learned}
 
     def probe_tmcct(self, now: int) -> int | None:

@@ -25,7 +25,9 @@
  *     Python path's order.  The slice's deadline is lowered to the expiry here, as
  *     `Core._after_io` would have;
  *   - the HPET publishes its main counter (stopped value, or the running offset) after every
- *     change it makes; C only reads it.
+ *     change it makes; C only reads it.  A one-shot timer's comparator write is done here too:
+ *     the timers' configuration, comparator and wrap flag LIVE in `hpet_t` (devices/hpet.py
+ *     `TimerCell`), and the re-arm is handed back like the APIC timer's (`due`/`gen`).
  *
  * Exact time: the initial-count write, the current-count read and the HPET counter read need
  * the cycle at the instruction doing the access (QEMU: the virtual clock at the access).  An
@@ -58,6 +60,17 @@ typedef struct {
     uint64_t timer_gen;                /* bumped by every native re-arm (Python re-schedules) */
 } flapic_cell;
 
+/* devices/hpet.py TimerCell: keep the order. */
+typedef struct {
+    uint64_t config, cmp, wrap_flag;
+    uint64_t due;                      /* set natively: the timer event's cycle, FL_NONE: none */
+    uint64_t gen;                      /* bumped by every native re-arm (Python re-schedules) */
+} fl_hpet_timer;
+#define FL_HPET_TIMERS 3
+#define FL_TN_32BIT (1u << 8)
+#define FL_TN_PERIODIC (1u << 3)
+#define FL_TN_SETVAL (1u << 6)
+
 typedef uint64_t (*fl_py_read_fn)(uint64_t offset, uint32_t size);
 typedef void (*fl_py_write_fn)(uint64_t offset, uint32_t size, uint64_t value);
 
@@ -73,6 +86,8 @@ typedef struct {
     uint64_t ns_per_cycle;     /* APIC_HZ / CPU_HZ (= 1e9 / CPU_HZ for the HPET too) */
     uint64_t eois, tmicts, tmccts, hpet_reads;      /* answered here (counters; tests) */
     uint64_t py_reads, py_writes, learned;          /* left to Python; slots learned */
+    fl_hpet_timer hpet_t[FL_HPET_TIMERS];            /* devices/hpet.py: the timers' storage */
+    uint64_t hpet_cmps;                              /* comparator writes answered here */
     /* private */
     fp_state *fp;
     fp_ports *ports;           /* the CS cache, the hold */
@@ -302,9 +317,53 @@ static uint64_t flapic_hpet_read(uc_engine *uc, uint64_t offset, unsigned size, 
     return p->py_hpet_read(offset, size);
 }
 
+/* A one-shot timer's comparator write (Hpet._write, reg 0x08/0x0C, then _set_timer / _arm at
+ * the exact cycle); 0: Python (periodic or set-value: the period; a counter Python keeps). */
+static int fl_hpet_cmp(flapic_state *p, uc_engine *uc, uint32_t tid, int high, uint64_t value) {
+    fl_hpet_timer *t = &p->hpet_t[tid];
+    uint64_t cfg = t->config, now, cur, diff, wrap = 0;
+    if ((cfg & (FL_TN_PERIODIC | FL_TN_SETVAL)) || p->hpet_mode == 0) return 0;
+    uint64_t nv = value & 0xffffffffULL;
+    uint64_t cmp = high ? ((t->cmp & 0xffffffffULL) | (nv << 32)) : ((t->cmp & ~0xffffffffULL) | nv);
+    if (p->hpet_mode == 1) {           /* the HPET is disabled: the comparator only */
+        t->cmp = cmp;
+        p->hpet_cmps++;
+        return 1;
+    }
+    if (!fl_now(p, uc, &now) || !fl_hpet_counter(p, now, &cur)) return 0;
+    if (cfg & FL_TN_32BIT) {            /* _diff, then the 32-bit one-shot wrap */
+        uint32_t d = (uint32_t)(cmp - cur);
+        diff = (int32_t)d > 0 ? d : 1;
+        uint64_t wrap_diff = 0xffffffffULL - (cur & 0xffffffffULL);
+        if (wrap_diff < (diff & 0xffffffffULL)) { diff = wrap_diff; wrap = 1; }
+    } else {
+        uint64_t d = cmp - cur;
+        diff = (int64_t)d > 0 ? d : 1;
+    }
+    if (diff > UINT64_MAX / 4 - now) return 0;
+    /* _arm: due_ns = now_ns + diff * CLK_PERIOD_NS, ceil to cycles = now + diff */
+    uint64_t due = now + diff;
+    t->cmp = cmp;
+    t->wrap_flag = wrap;
+    t->due = due;
+    t->gen++;
+    fp_state *st = p->fp;
+    if (due < __atomic_load_n(&st->deadline, __ATOMIC_SEQ_CST))
+        __atomic_store_n(&st->deadline, due, __ATOMIC_SEQ_CST);   /* Core._after_io */
+    p->hpet_cmps++;
+    return 1;
+}
+
 static void flapic_hpet_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *user) {
-    (void)uc;
     flapic_state *p = (flapic_state *)user;
+    if (p->hpet_on && fl_ordinary(p, size) && offset >= 0x100 && offset < 0x100 + 0x20 * FL_HPET_TIMERS) {
+        uint32_t reg = (uint32_t)(offset - 0x100) % 0x20;
+        if ((reg == 0x08 || reg == 0x0C)
+            && fl_hpet_cmp(p, uc, (uint32_t)(offset - 0x100) / 0x20, reg == 0x0C, value)) {
+            fl_enter(p);
+            return;
+        }
+    }
     p->py_writes++;
     p->py_hpet_write(offset, size, value);
 }
@@ -326,7 +385,7 @@ static const size_t flapic_head_layout[] = {
     offsetof(flapic_state, hpet_offset_ns), offsetof(flapic_state, ns_per_cycle), offsetof(flapic_state, eois),
     offsetof(flapic_state, tmicts), offsetof(flapic_state, tmccts), offsetof(flapic_state, hpet_reads),
     offsetof(flapic_state, py_reads), offsetof(flapic_state, py_writes), offsetof(flapic_state, learned),
-    offsetof(flapic_state, fp),
+    offsetof(flapic_state, hpet_t), offsetof(flapic_state, hpet_cmps), offsetof(flapic_state, fp),
 };
 size_t flapic_layout(size_t *out, size_t n) {
     size_t count = sizeof(flapic_head_layout) / sizeof(flapic_head_layout[0]);

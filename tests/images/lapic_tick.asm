@@ -144,17 +144,51 @@ kmain:
         mov eax, [HPET + 0xF0]
         sub eax, [stopped]              ; stopped: 0
         add edi, eax
-        mov dword [HPET + 0xF0], 0xFFFFFF00
+        mov dword [HPET + 0x148], 0x1234    ; stopped: a comparator write only stores
+        mov dword [HPET + 0xF0], 0xFFFFE000
         mov dword [HPET + 0xF4], 0x12
+        mov dword [HPET + 0x140], 0x100     ; timer 2: 32-bit, one-shot, interrupt disabled
+        mov dword [HPET + 0x120], 0         ; timer 1: 64-bit, one-shot, interrupt disabled
         mov dword [HPET + 0x10], 1
-        mov ebx, 300
+        mov ebx, 600                        ; Linux's hpet_calibrate: read, write a comparator ahead
 .h2:    mov eax, [HPET + 0xF0]
         xor edi, eax
         rol edi, 1
+        lea ecx, [eax + 0x180]              ; crosses the 32-bit wrap on the way (the wrap event)
+        mov [HPET + 0x148], ecx
+        add eax, 40                         ; close ahead: many of these events expire
+        mov [HPET + 0x128], eax
+        mov dword [HPET + 0x12C], 0x12
         mov eax, [HPET + 0xF4]
         xor edi, eax
         dec ebx
         jnz .h2
+        mov eax, [HPET + 0x148]
+        xor edi, eax
+        mov eax, [HPET + 0x128]
+        xor edi, eax
+        ; timer 1 enabled, level, 64-bit, route 2: its expiry sets the interrupt status the
+        ; guest polls -- when it fires (the comparator write's re-arm) is seen in the checksum
+        mov dword [HPET + 0x120], 0x406     ; route 2, enable, level
+        mov ebx, 300
+.h3:    mov eax, [HPET + 0xF0]
+        mov ecx, ebx
+        and ecx, 15
+        lea eax, [eax + ecx + 20]
+        mov [HPET + 0x128], eax
+        mov dword [HPET + 0x12C], 0x12
+        xor ecx, ecx
+.h3p:   inc ecx
+        test dword [HPET + 0x20], 2
+        jz .h3p
+        mov eax, [HPET + 0xF0]
+        xor edi, eax
+        rol edi, 3
+        add edi, ecx
+        mov dword [HPET + 0x20], 2          ; write one to clear: the level drops
+        dec ebx
+        jnz .h3
+        mov dword [HPET + 0x120], 0
         KPUTS m_hpet
         mov eax, edi
         call khex8
