@@ -71,19 +71,34 @@ class LapicCell(ctypes.Structure):
 
     _fields_ = [("isr", _U32x8), ("tmr", _U32x8), ("irr", _U32x8), ("lvt", ctypes.c_uint32 * 6),
                 ("tpr", ctypes.c_uint32), ("spurious", ctypes.c_uint32), ("initial_count", ctypes.c_uint32),
-                ("count_shift", ctypes.c_uint32), ("imcr_apic_mode", ctypes.c_uint32), ("pad", ctypes.c_uint32),
+                ("count_shift", ctypes.c_uint32), ("imcr_apic_mode", ctypes.c_uint32), ("isr_gen", ctypes.c_uint32),
                 ("load_time", ctypes.c_uint64), ("next_time", ctypes.c_uint64),
                 ("timer_due", ctypes.c_uint64), ("timer_gen", ctypes.c_uint64)]
 
 
 def _bits_property(name: str) -> property:
-    """A 256-bit register of the cell as a Python int (the model's arithmetic is on ints)."""
+    """A 256-bit register as a Python int (the model's arithmetic is on ints).  The int is a
+    write-through copy of the cell's words: every Python write stores both; C writes only the
+    ISR (a native EOI), and bumps `isr_gen` when it does, so a read reloads it then."""
+    attr = "_" + name
+    offset = getattr(LapicCell, name).offset
+
     def get(self: "LocalApic") -> int:
-        return int.from_bytes(bytes(getattr(self._cell, name)), "little")
+        return getattr(self, attr)
 
     def set_(self: "LocalApic", value: int) -> None:
-        ctypes.memmove(ctypes.addressof(getattr(self._cell, name)), int(value).to_bytes(32, "little"), 32)
+        value = int(value)
+        setattr(self, attr, value)
+        ctypes.memmove(ctypes.addressof(self._cell) + offset, value.to_bytes(32, "little"), 32)
     return property(get, set_)
+
+
+def _isr_get(self: "LocalApic") -> int:
+    gen = self._cell.isr_gen
+    if gen != self._isr_gen:
+        self._isr_gen = gen
+        self._isr = int.from_bytes(bytes(self._cell.isr), "little")
+    return self._isr
 
 
 def _cell_property(name: str, conv: Callable[[int], Any] = int) -> property:
@@ -109,6 +124,8 @@ class LocalApic:
         self._cell = LapicCell()
         self._cell.timer_due = NO_DUE
         self._gen_seen = 0
+        self._isr = self._irr = self._tmr = 0
+        self._isr_gen = 0
         self.apic_id_reset = apic_id
         #: IMCR (devices/imcr.py): False routes the 8259 straight to the CPU (PIC mode)
         self.imcr_apic_mode = True
@@ -117,7 +134,7 @@ class LocalApic:
         self.reset()
 
     # -- the registers' storage (a ctypes cell: the native MMIO path shares it) ---------
-    isr = _bits_property("isr")
+    isr = property(_isr_get, _bits_property("isr").fset)
     tmr = _bits_property("tmr")
     irr = _bits_property("irr")
     tpr = _cell_property("tpr")
@@ -146,6 +163,7 @@ class LocalApic:
         self._keep = cell
         self._cell = new
         self._gen_seen = new.timer_gen
+        self._isr_gen = new.isr_gen
 
     def native_sync(self) -> None:
         """A native initial-count write re-armed the timer (emu/fastpath_lapic.c): cancel the

@@ -49,7 +49,8 @@ class _Flapic(ctypes.Structure):
                 ("hpet_offset_ns", ctypes.c_int64), ("ns_per_cycle", ctypes.c_uint64),
                 ("eois", ctypes.c_uint64), ("tmicts", ctypes.c_uint64), ("tmccts", ctypes.c_uint64),
                 ("hpet_reads", ctypes.c_uint64), ("py_reads", ctypes.c_uint64), ("py_writes", ctypes.c_uint64),
-                ("learned", ctypes.c_uint64), ("hpet_t", TimerCell * NUM_TIMERS), ("hpet_cmps", ctypes.c_uint64)]
+                ("learned", ctypes.c_uint64), ("hpet_t", TimerCell * NUM_TIMERS), ("hpet_cmps", ctypes.c_uint64),
+                ("rearms", ctypes.c_uint64)]
 
 
 _ready = False
@@ -120,6 +121,7 @@ class FastLapic:
             self.hpet.attach_cells(self.h.hpet_t)    # the timers' registers live here too
             self.hpet.native = self
             self.hpet._publish()
+        self._rearms = 0
         self._cbs: list[Any] = []
         self._read_cbs: dict[int, Callable[..., int]] = {}
         self._write_cbs: dict[int, Callable[..., None]] = {}
@@ -213,7 +215,12 @@ class FastLapic:
         self.h.observed = 1 if len(self._board.mmio_observers) else 0
 
     def native_sync(self) -> None:
-        """After the 8259 tick's settle: hand native re-arms back to the devices' clock events."""
+        """After the 8259 tick's settle: hand native re-arms back to the devices' clock events
+        (one field read when there were none since the last look)."""
+        n = self.h.rearms
+        if n == self._rearms:
+            return
+        self._rearms = n
         self.lapic.native_sync()
         if self.hpet is not None:
             self.hpet.native_sync()

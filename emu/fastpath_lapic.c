@@ -54,7 +54,8 @@
 typedef struct {
     uint32_t isr[8], tmr[8], irr[8];   /* 256-bit registers, vector v = bit v % 32 of word v / 32 */
     uint32_t lvt[6];
-    uint32_t tpr, spurious, initial_count, count_shift, imcr_apic_mode, pad;
+    uint32_t tpr, spurious, initial_count, count_shift, imcr_apic_mode;
+    uint32_t isr_gen;                  /* bumped when C writes the ISR (Python's int copy reloads) */
     uint64_t load_time, next_time;     /* APIC clock (ns) */
     uint64_t timer_due;                /* set natively: the timer event's cycle, FL_NONE: none */
     uint64_t timer_gen;                /* bumped by every native re-arm (Python re-schedules) */
@@ -88,6 +89,7 @@ typedef struct {
     uint64_t py_reads, py_writes, learned;          /* left to Python; slots learned */
     fl_hpet_timer hpet_t[FL_HPET_TIMERS];            /* devices/hpet.py: the timers' storage */
     uint64_t hpet_cmps;                              /* comparator writes answered here */
+    uint64_t rearms;                                 /* native re-arms of either device (settle looks) */
     /* private */
     fp_state *fp;
     fp_ports *ports;           /* the CS cache, the hold */
@@ -214,6 +216,7 @@ static int fl_eoi(flapic_state *p) {
         uint32_t w = (uint32_t)isrv >> 5, bit = 1u << (isrv & 31);
         if (c->tmr[w] & bit) return 0;
         c->isr[w] &= ~bit;
+        c->isr_gen++;
         if (fl_intr_pending(p))     /* _update: on_intr(True) -> Core.irq_raised */
             __atomic_store_n(&p->fp->deadline, 0, __ATOMIC_SEQ_CST);
     }
@@ -242,6 +245,7 @@ static int fl_tmict(flapic_state *p, uint64_t now, uint32_t value) {
     if (due != FL_NONE) c->next_time = next;
     c->timer_due = due;
     c->timer_gen++;
+    p->rearms++;
     fp_state *st = p->fp;
     if (due != FL_NONE && due < __atomic_load_n(&st->deadline, __ATOMIC_SEQ_CST))
         __atomic_store_n(&st->deadline, due, __ATOMIC_SEQ_CST);   /* Core._after_io */
@@ -347,6 +351,7 @@ static int fl_hpet_cmp(flapic_state *p, uc_engine *uc, uint32_t tid, int high, u
     t->wrap_flag = wrap;
     t->due = due;
     t->gen++;
+    p->rearms++;
     fp_state *st = p->fp;
     if (due < __atomic_load_n(&st->deadline, __ATOMIC_SEQ_CST))
         __atomic_store_n(&st->deadline, due, __ATOMIC_SEQ_CST);   /* Core._after_io */
@@ -385,7 +390,8 @@ static const size_t flapic_head_layout[] = {
     offsetof(flapic_state, hpet_offset_ns), offsetof(flapic_state, ns_per_cycle), offsetof(flapic_state, eois),
     offsetof(flapic_state, tmicts), offsetof(flapic_state, tmccts), offsetof(flapic_state, hpet_reads),
     offsetof(flapic_state, py_reads), offsetof(flapic_state, py_writes), offsetof(flapic_state, learned),
-    offsetof(flapic_state, hpet_t), offsetof(flapic_state, hpet_cmps), offsetof(flapic_state, fp),
+    offsetof(flapic_state, hpet_t), offsetof(flapic_state, hpet_cmps), offsetof(flapic_state, rearms),
+    offsetof(flapic_state, fp),
 };
 size_t flapic_layout(size_t *out, size_t n) {
     size_t count = sizeof(flapic_head_layout) / sizeof(flapic_head_layout[0]);
