@@ -36,7 +36,9 @@
  * (Pricer.exact_now) and hands its prefix to `flapic_learn`: the prefix is stored in the
  * executing block's own timed-instruction slots (the entry's rdtsc_off/rdtsc_prefix, after the
  * RDTSC and IN/OUT ones).  The slot dies with the entry (a re-translated or re-priced block
- * starts without it), so a learned prefix is always the current price's.
+ * starts without it), so a learned prefix is always the current price's.  A linear EIP outside
+ * the current block (Python's CS cache holding another descriptor's base) is answered as
+ * exact_now answers it: the clock after the block.
  *
  * Every native access also does what `Core.io_enter` would have done to the 8259 tick (its
  * native tick is disarmed until the next slice).  An access is left to Python when: an MMIO
@@ -120,19 +122,24 @@ static inline int fl_ordinary(const flapic_state *p, uint32_t size) {
     return size == 4 && !p->observed && p->ports && p->ports->enabled && !p->fp->step_mode;
 }
 
-/* Linear address of the instruction executing now (protected mode through Python's CS cache),
- * or 0 when unknown. */
+/* The linear address of the instruction executing now exactly as emu/cpu.py `linear_pc`
+ * computes it from the same register reads (the protected-mode CS base from Python's cache:
+ * 0 when Python has not cached it).  Inside an MMIO callback Unicorn may report EFLAGS with
+ * bits the guest never set (VM among them, mid-block): Python then takes the real-mode
+ * formula, and so does this. */
 static int fl_lin(flapic_state *p, uc_engine *uc, uint64_t *lin) {
     fp_state *st = p->fp;
     uint64_t eip = 0, cs = 0, cr0 = 0, efl = 0;
-    st->reg_read(uc, UC_X86_REG_CR0, &cr0);
-    if (!(cr0 & 1)) return 0;
-    st->reg_read(uc, UC_X86_REG_EFLAGS, &efl);
-    if (efl & FPP_EFLAGS_VM) return 0;
-    st->reg_read(uc, UC_X86_REG_CS, &cs);
-    if (!p->ports->cs_valid || p->ports->cs_sel != (cs & 0xffff)) return 0;
     st->reg_read(uc, UC_X86_REG_EIP, &eip);
-    *lin = (p->ports->cs_base + eip) & 0xffffffffULL;
+    st->reg_read(uc, UC_X86_REG_CS, &cs);
+    st->reg_read(uc, UC_X86_REG_CR0, &cr0);
+    if (cr0 & 1) st->reg_read(uc, UC_X86_REG_EFLAGS, &efl);
+    if (!(cr0 & 1) || (efl & FPP_EFLAGS_VM)) {
+        *lin = (((cs & 0xffff) << 4) + (eip & 0xffff)) & 0xffffffffULL;
+        return 1;
+    }
+    if (!p->ports->cs_valid || p->ports->cs_sel != (cs & 0xffff)) return 0;
+    *lin = (p->ports->cs_base + (eip & 0xffffffffULL)) & 0xffffffffULL;
     return 1;
 }
 
@@ -141,7 +148,13 @@ static int fl_now(flapic_state *p, uc_engine *uc, uint64_t *now) {
     fp_state *st = p->fp;
     entry_t *e = st->cur;
     uint64_t lin;
-    if (!e || e->used != 1 || e->ntimed == e->nrdtsc || !fl_lin(p, uc, &lin)) return 0;
+    if (!e || e->used != 1 || !fl_lin(p, uc, &lin)) return 0;
+    if (lin < e->pc || lin >= e->pc + e->size) {
+        /* Pricer.exact_now for an address outside the current block (a CS base Python cached
+         * for another descriptor, as during Linux's early boot): the clock after the block */
+        *now = st->cycles;
+        return 1;
+    }
     for (uint32_t k = e->nrdtsc; k < e->ntimed; k++) {
         if (e->pc + e->rdtsc_off[k] == lin) {
             *now = st->block_base + e->rdtsc_prefix[k];
