@@ -342,13 +342,20 @@ class Hpet:
 
     # -- snapshots --------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        self.native_sync()
         return {"config": self.config, "isr": self.isr, "counter": self.counter, "offset_ns": self.offset_ns,
                 "legacy": self.irq.hpet_legacy,
                 "timers": [{"config": t.config, "cmp": t.cmp, "fsb": t.fsb, "period": t.period,
                             "wrap_flag": t.wrap_flag,
-                            "due": None if t.event is None or t.event.cancelled else t.event.cycle}
+                            "due": self._due(t)}
                            for t in self.timers]}
+
+    @staticmethod
+    def _due(t: _Timer) -> int | None:
+        """The cycle of a timer's pending event (read-only: a native re-arm Python has not
+        taken back yet is read from the cell)."""
+        if t.cell.gen != t.gen_seen:
+            return None if t.cell.due == NO_DUE else int(t.cell.due)
+        return None if t.event is None or t.event.cancelled else t.event.cycle
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.native_sync()

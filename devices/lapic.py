@@ -383,8 +383,11 @@ class LocalApic:
         return self._current_count()
 
     def timer_armed(self) -> bool:
-        """Is a timer expiry scheduled (counting, not expired in one-shot mode)?"""
-        self.native_sync()
+        """Is a timer expiry scheduled (counting, not expired in one-shot mode)?  (Read-only:
+        a native re-arm Python has not taken back yet is read from the cell.)"""
+        cell = self._cell
+        if cell.timer_gen != self._gen_seen:
+            return cell.timer_due != NO_DUE
         return self._timer_event is not None
 
     def accepts_destination(self, dest: int, dest_mode: int) -> bool:
@@ -505,10 +508,9 @@ class LocalApic:
                "apicbase", "imcr_apic_mode")
 
     def state(self) -> dict[str, Any]:
-        self.native_sync()
         d = {f: getattr(self, f) for f in self._FIELDS}
         d.update(icr=list(self.icr), lvt=list(self.lvt), lint=list(self._lint_level),
-                 timer_armed=self._timer_event is not None)
+                 timer_armed=self.timer_armed())
         return d
 
     def load_state(self, state: dict[str, Any]) -> None:
