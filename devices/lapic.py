@@ -88,6 +88,10 @@ def _bits_property(name: str) -> property:
 
     def set_(self: "LocalApic", value: int) -> None:
         value = int(value)
+        if name == "isr":
+            _isr_get(self)              # make the copy current first (C may have written the words)
+        if value == getattr(self, attr):
+            return                      # the words hold it already
         setattr(self, attr, value)
         ctypes.memmove(ctypes.addressof(self._cell) + offset, value.to_bytes(32, "little"), 32)
     return property(get, set_)
