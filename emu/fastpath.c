@@ -661,6 +661,8 @@ uint64_t fp_lookups(fp_state *st) { return st->lookups; }   /* dense entries use
 #include "fastpath_prices.c"
 /* The idle timer tick (8259 + PIT channel 0) inside emu_start: emu/fastpath_pic.c. */
 #include "fastpath_pic.c"
+/* The local APIC's EOI and timer registers and the HPET counter in C: emu/fastpath_lapic.c. */
+#include "fastpath_lapic.c"
 
 /* Only so that the shared object is a valid extension module for setuptools. */
 static struct PyModuleDef fastpath_module = {PyModuleDef_HEAD_INIT, "_fastpath",
