@@ -159,6 +159,17 @@ class LocalApic:
         for i, v in enumerate(values):
             self._cell.lvt[i] = int(v)
 
+    @property
+    def _timer_event(self) -> Any:
+        return self._timer_ev
+
+    @_timer_event.setter
+    def _timer_event(self, ev: Any) -> None:
+        """The timer's clock event; its cycle is mirrored in the cell's `timer_due` so the
+        native tick (emu/fastpath_lapictick.c) knows the event the slice's deadline may be."""
+        self._timer_ev = ev
+        self._cell.timer_due = NO_DUE if ev is None else ev.cycle
+
     def attach_cell(self, cell: ctypes.Structure) -> None:
         """Move the registers into `cell` (a structure that starts like `LapicCell`: the native
         MMIO path's struct), which is their storage from now on."""
@@ -177,9 +188,9 @@ class LocalApic:
         if cell.timer_gen == self._gen_seen:
             return
         self._gen_seen = cell.timer_gen
+        due = cell.timer_due            # (read first: the event's setter below mirrors into it)
         Clock.cancel(self._timer_event)
         self._timer_event = None
-        due = cell.timer_due
         if due != NO_DUE:
             self._timer_event = self.clock.schedule(due, self._on_timer, "lapic.timer")
 

@@ -35,6 +35,7 @@ from .inputdoor import InputDoor
 from .native_delivery import NativeDelivery
 from .fastpic import PicTick
 from .fastlapic import FastLapic
+from .fastlapictick import LapicTick
 from .pacing import PACE_LEAD_S, pace_idle  # noqa: F401  (PACE_LEAD_S: the pacing rule, emu/pacing.py)
 from .pricing import Pricer
 from .cpuid import CpuidHook
@@ -116,6 +117,7 @@ class Core(CoreDelivery):
         self.clock.on_schedule = hold_if_unarmed(self.ports, self)
         self.pic_tick = PicTick(self)   # the idle timer tick inside emu_start (emu/fastpic.py)
         self.lapic_native = FastLapic(self)   # LAPIC EOI/timer, HPET counter MMIO in C (emu/fastlapic.py)
+        self.lapic_tick = LapicTick(self)     # the LAPIC timer's interrupt inside emu_start (emu/fastlapictick.py)
         install_sysenter(self)            # Unicorn leaves SYSENTER to us (emu/sysenter.py)
         uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED,
                     self._on_unmapped)
@@ -391,6 +393,9 @@ class Core(CoreDelivery):
                 if self.pic_tick.idle(deadline, max_cycles, wait_for_input):
                     self._halted = False    # the PIT's tick was taken natively (emu/fastpic.py)
                     continue
+                if self.lapic_tick.idle(deadline, max_cycles):
+                    self._halted = False    # the LAPIC timer's tick, natively (emu/fastlapictick.py)
+                    continue
                 fast.advance_to(deadline)
                 continue
             fast.set_deadline(deadline)
@@ -399,7 +404,9 @@ class Core(CoreDelivery):
             if self.pricer.pending_retranslate:
                 self._apply_retranslate()
             self.pic_tick.arm(max_cycles, wait_for_input)
+            self.lapic_tick.arm(max_cycles)
             self._emu_slice()
+            self.lapic_tick.h.armed = 0
 
     def _emu_slice(self) -> None:
         fast = self.fast

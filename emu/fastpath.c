@@ -136,6 +136,12 @@ typedef struct {
     uint32_t *freelist;
     size_t table_len, index_len;
     uint64_t lookups;       /* successor-cache misses (the hash index was probed) */
+    /* the deadline branch's native taker (emu/fastpath_lapictick.c: the local APIC timer's
+     * interrupt): 1 = it delivered, the block is neither charged nor run */
+    int (*on_deadline)(void *user, uc_engine *uc);
+    void *on_deadline_user;
+    uint64_t guard_lo, guard_hi;  /* a block priced overlapping this range counts a guard hit */
+    uint64_t guard_hits;
 } fp_state;
 
 static void codemap_add(fp_state *st, const entry_t *e, int delta);
@@ -245,6 +251,7 @@ int fp_insert(fp_state *st, uint64_t pc, uint32_t size, uint32_t cost, uint32_t 
         e->rdtsc_prefix[k] = rdtsc_prefix[k];
     }
     e->xflags = 0;
+    if (pc < st->guard_hi && pc + size > st->guard_lo) st->guard_hits++;   /* fastpath_lapictick.c */
     if (fresh) codemap_add(st, e, 1);
     if (func >= 0) fp_ensure_funcs(st, (uint32_t)func + 1);
     return (int)i;
@@ -467,6 +474,9 @@ static inline __attribute__((always_inline)) void charge(fp_state *st, entry_t *
  * window, calls and returns, step mode.  fp_block_hook below takes the common case itself. */
 static __attribute__((noinline)) void hook_general(uc_engine *uc, uint64_t pc, uint32_t size, fp_state *st) {
     if (__builtin_expect(st->cycles >= st->deadline, 0)) {
+        /* the local APIC timer's interrupt taken here (fastpath_lapictick.c): execution goes
+         * to the handler, this block is neither charged nor run */
+        if (st->on_deadline && st->on_deadline(st->on_deadline_user, uc)) return;
         /* stop before this block runs; it is re-run (and charged) on resume */
         st->stop_reason = STOP_DEADLINE;
         st->emu_stop(uc);
@@ -663,6 +673,8 @@ uint64_t fp_lookups(fp_state *st) { return st->lookups; }   /* dense entries use
 #include "fastpath_pic.c"
 /* The local APIC's EOI and timer registers and the HPET counter in C: emu/fastpath_lapic.c. */
 #include "fastpath_lapic.c"
+/* The local APIC timer's interrupt taken at its deadline inside emu_start: fastpath_lapictick.c. */
+#include "fastpath_lapictick.c"
 
 /* Only so that the shared object is a valid extension module for setuptools. */
 static struct PyModuleDef fastpath_module = {PyModuleDef_HEAD_INIT, "_fastpath",
