@@ -14,9 +14,10 @@ done around it is done at the next point Python code runs (`settle`, chained aft
 tick's and the native MMIO path's: when `emu_start` returns, before every Python IN/OUT, MMIO
 access, event and before any clock event is scheduled): the fired timer event is replaced by
 the re-armed one (LocalApic.native_sync, as after a native initial-count write) and the
-`interrupt` events are emitted with the cycle and instruction count they had.  Anything
-scheduled from Python during the slice disarms the native tick (the earliest other event is
-then not known in C).
+`interrupt` events are emitted with the cycle and instruction count they had.  Every event
+Python schedules during the slice lowers the limit C must stay below (the earliest other event),
+and LocalApic mirrors its timer event's cycle into the cell (`timer_due`), so C always knows
+which deadline is the timer's.  The run loop halted after a HLT asks too (`idle`).
 
 `BAREFLOW_NATIVE_LAPIC_TICK=0` (or `BAREFLOW_NATIVE_LAPIC=0`, `BAREFLOW_NATIVE_DELIVERY=0`)
 turns it off: every tick goes through the run loop as before.
@@ -49,7 +50,8 @@ class _Flt(ctypes.Structure):
                 ("stack_lo", ctypes.c_uint64),
                 ("stack_hi", ctypes.c_uint64), ("guard_hits", ctypes.c_uint64), ("nlog", ctypes.c_uint32),
                 ("pad", ctypes.c_uint32), ("ticks", ctypes.c_uint64), ("declined", ctypes.c_uint64),
-                ("why", ctypes.c_uint64 * 12), ("log", _Rec * LOG)]
+                ("why", ctypes.c_uint64 * 12), ("idle_ticks", ctypes.c_uint64),
+                ("log", _Rec * LOG)]
 
 
 _ready = False
@@ -210,4 +212,4 @@ class LapicTick:
     # ------------------------------------------------------------------ what tests read
     def counts(self) -> dict[str, int]:
         h = self.h
-        return {"ticks": h.ticks, "declined": h.declined, "why": list(h.why)}
+        return {"ticks": h.ticks, "idle_ticks": h.idle_ticks, "declined": h.declined, "why": list(h.why)}

@@ -13,11 +13,13 @@
  * branch (hook_general) now first calls `flt_on_deadline`, which does that work here when it
  * is ordinary, so the handler starts inside the same emu_start:
  *   - Python armed it for this slice (emu/fastlapictick.py `arm`: no debugger, no instruction
- *     window, every delivery subscriber batched, protected mode, the frame's stack pages hold
- *     no priced code) and nothing was scheduled since from Python (that disarms);
- *   - the armed deadline is the timer's own event (the Python event's cycle, or the one a
- *     native initial-count write gave: cell.timer_due), no other event and not the run's
- *     cycle limit is at or before the clock, the native port path is not held, no single step;
+ *     window, every delivery subscriber batched, the frame's stack pages hold no priced code
+ *     and no block was priced there since: fp_state.guard_hits);
+ *   - the armed deadline is the timer's own event (cell.timer_due: LocalApic mirrors its
+ *     Python event's cycle there, a native initial-count write stores its own), no other event
+ *     (the earliest at arm, lowered by every event Python schedules during the slice) and not
+ *     the run's cycle limit is at or before the clock, the native port path is not held, no
+ *     single step;
  *   - the timer LVT is unmasked, fixed mode, vector >= 16; the APIC is software-enabled; the
  *     IRR is empty and the vector's TMR bit clear (so the INTA leaves IRR and TMR as they
  *     were); the vector is above the processor priority; the 8259's INT is low (ExtINT would
@@ -30,9 +32,11 @@
  * cancelled and the new one scheduled at the next settle, before any other event can be
  * scheduled), the `interrupt` event logged with its cycle and instruction count (emitted by
  * Python at that settle, before any later event), the interrupt's cycles charged, the chain
- * broken, the profiler's frame pushed, the 8259's native tick disarmed (a declined tick is
- * always exact), and the deadline the run loop would arm set (a pause or input written
- * meanwhile wins).  The block the callback was called for is neither charged nor run: the
+ * broken, the profiler's frame pushed, the native port path's CS cache set to the handler's
+ * CS (what `_deliver_now`'s `cpu.linear_pc()` caches), the 8259's native tick disarmed (a
+ * declined tick is always exact), and the deadline the run loop would arm set (a pause or
+ * input written meanwhile wins).  `flt_idle` does the same for the run loop halted after a HLT
+ * (the clock advanced to the timer's deadline first, as `fast.advance_to` would).  The block the callback was called for is neither charged nor run: the
  * EIP write sends execution to the handler, and its block is charged when it starts.
  */
 #define FLT_LOG 64
@@ -53,7 +57,8 @@ typedef struct {
     uint32_t pad;
     uint64_t ticks;            /* ticks delivered here (counter; tests) */
     uint64_t declined;         /* armed deadlines left to Python */
-    uint64_t why[12];           /* declines by reason (tests, tuning): see flt_take */
+    uint64_t why[12];          /* declines by reason (tests, tuning): see flt_take */
+    uint64_t idle_ticks;       /* of `ticks`, those taken for the run loop halted after a HLT */
     flt_rec log[FLT_LOG];
     /* private */
     flapic_state *l;
@@ -232,7 +237,10 @@ static int flt_on_deadline(void *user, uc_engine *uc) {
 int flt_idle(flt_state *p, uc_engine *uc, uint64_t deadline) {
     if (!p->armed) return 0;
     xp_cur = p->x;
-    if (flt_take(p, uc, deadline, 1)) return 1;
+    if (flt_take(p, uc, deadline, 1)) {
+        p->idle_ticks++;
+        return 1;
+    }
     p->declined++;
     return 0;
 }
@@ -262,7 +270,7 @@ static const size_t flt_head_layout[] = {
     offsetof(flt_state, armed), offsetof(flt_state, vec_cost), offsetof(flt_state, ev_limit),
     offsetof(flt_state, stack_lo),
     offsetof(flt_state, stack_hi), offsetof(flt_state, guard_hits), offsetof(flt_state, nlog),
-    offsetof(flt_state, pad), offsetof(flt_state, ticks), offsetof(flt_state, declined), offsetof(flt_state, why),
+    offsetof(flt_state, pad), offsetof(flt_state, ticks), offsetof(flt_state, declined), offsetof(flt_state, why), offsetof(flt_state, idle_ticks),
     offsetof(flt_state, log), offsetof(flt_state, l),
 };
 size_t flt_layout(size_t *out, size_t n) {

@@ -49,19 +49,26 @@ def _compare(on: dict, off: dict, name: str) -> None:
         assert on[key] == off[key], f"{name}: {key} differs with the native LAPIC timer tick on"
 
 
-@pytest.mark.parametrize("name,least", [("lapic_tick", 150), ("kern_lapic", 0), ("irq_open", 0)])
-def test_native_tick_changes_nothing(name, least, monkeypatch, tmp_path):
+#: guest -> (ticks at the deadline branch, ticks for the run loop halted after a HLT) it must
+#: at least have had natively: lapic_tick's handlers run with interrupts arriving mid-code,
+#: kern_lapic waits for its ticks in HLT; irq_open (the 8259 only) must simply be unchanged
+GUESTS = {"lapic_tick": (500, 0), "kern_lapic": (0, 3), "irq_open": (0, 0)}
+
+
+@pytest.mark.parametrize("name", sorted(GUESTS))
+def test_native_tick_changes_nothing(name, monkeypatch, tmp_path):
     img = images.build(name)
     on, n_on = _run(monkeypatch, tmp_path, True, 60_000_000, img=img)
     off, n_off = _run(monkeypatch, tmp_path, False, 60_000_000, img=img)
     _compare(on, off, name)
-    assert n_off["ticks"] == 0
-    assert n_on["ticks"] >= least, n_on
+    assert n_off["ticks"] == 0 and n_off["declined"] == 0
+    running, idle = GUESTS[name]
+    assert n_on["ticks"] - n_on["idle_ticks"] >= running and n_on["idle_ticks"] >= idle, n_on
 
 
 def test_linux_boot_start_identical_with_native_ticks(monkeypatch, tmp_path):
     """The first 3.6 G cycles of the Debian kernel (decompression, early init, the first
-    thousand local APIC ticks, the initcalls): the same machine, trace and events."""
+    ~1,000 local APIC ticks, the initcalls): the same machine, trace and events."""
     from bareflow.tools import guests
     found = sorted(guests.LINUX_CACHE.glob("boot/vmlinuz-*-686"))
     if not found:
@@ -71,4 +78,4 @@ def test_linux_boot_start_identical_with_native_ticks(monkeypatch, tmp_path):
     off, n_off = _run(monkeypatch, tmp_path, False, 3_600_000_000, **kw)
     _compare(on, off, "linux")
     assert n_off["ticks"] == 0
-    assert n_on["ticks"] >= 300, n_on
+    assert n_on["ticks"] >= 500, n_on          # 759 when written
