@@ -43,12 +43,9 @@ def _setup_built_it() -> bool:
 
 
 def _key() -> str:
-    """tools/unicorn/version.sh's UC_KEY, computed the same way."""
-    here = ROOT / "tools" / "unicorn"
-    sha = next(line.split("=", 1)[1].strip() for line in (here / "version.sh").read_text().splitlines()
-               if line.startswith("UC_SDIST_SHA256="))
-    data = (sha + "\n").encode() + (here / "store-path.patch").read_bytes() + (here / "build_wheel.sh").read_bytes()
-    return hashlib.sha256(data).hexdigest()[:12]
+    """tools/unicorn/version.sh's UC_KEY (the sdist, every patch, the build script)."""
+    return subprocess.run(["bash", "-c", '. "$0"; printf %s "$UC_KEY"', str(ROOT / "tools" / "unicorn" / "version.sh")],
+                          capture_output=True, text=True, check=True).stdout
 
 
 def test_the_engine_setup_built_is_the_one_loaded():
