@@ -278,9 +278,13 @@ def test_isa_debug_exit_then_stores_in_the_same_block(tmp_path):
 
 
 def test_store_to_unmapped_memory_mid_block(tmp_path):
-    doc = _both(tmp_path, image=str(images.build("exit_unmapped_store.asm")))
+    img = images.build("exit_unmapped_store.asm")
+    doc = _both(tmp_path, image=str(img))
     last = doc["stops"][-1]
     assert "wrote unmapped memory at 0xc0000000" in last["message"]
+    store = 0x7C00 + img.read_bytes().index(bytes.fromhex("a3000000c0"))   # mov [0xc0000000], eax
+    assert f"EIP=0x0008:{store:#010x}" in last["message"]                  # names that instruction
+    assert last["regs"]["eip"] == store
     assert last["probe"][8:] == "00" * 12                  # nothing after the faulting store
 
 
