@@ -292,3 +292,24 @@ def test_watchpoint_on_a_store_mid_block(tmp_path):
     doc = _both(tmp_path, image=str(images.build("exit_watch_store.asm")), watch=[0x7004, 4, "write"])
     assert "watchpoint" in doc["stops"][0]["message"]
     assert doc["exit_status"] == 3
+
+
+def test_the_compiled_helper_list_is_what_the_audit_finds():
+    """exit-check.patch compiles in the helpers after which no exit can be pending; the audit
+    (tools/unicorn/audit_helpers.py, a call graph of the loaded library's machine code) must
+    find exactly those in the library actually built, so the list cannot go stale unnoticed."""
+    import re
+    import shutil
+    if shutil.which("objdump") is None:
+        pytest.skip("objdump (binutils) not installed")
+    lib = PATCHED_LIB_DIR / "libunicorn.so.2"
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "unicorn" / "audit_helpers.py"), str(lib), "--c"],
+                         capture_output=True, text=True, check=True, timeout=300).stdout
+    found = set(re.findall(r'"([^"]+)"', out))
+    patch = (ROOT / "tools" / "unicorn" / "exit-check.patch").read_text()
+    start = patch.index("uc_noexit_helper_names[] = {")
+    compiled = set(re.findall(r'"([^"]+)"', patch[start:patch.index("};", start)]))
+    assert found == compiled
+    assert {"addss", "mulps", "cc_compute_all", "divl_EAX"} <= compiled      # arithmetic: no check
+    assert not {"outb", "inb", "cpuid", "rdtsc", "sysenter", "load_seg", "fstenv", "cmpxchg8b",
+                "iret_protected", "uc_tracecode"} & compiled                   # these keep it
