@@ -11,7 +11,8 @@ setup(
             "bareflow.emu._fastpath",
             sources=["emu/fastpath.c"],
             depends=["emu/fastpath_native.c", "emu/fastpath_ports.c", "emu/fastpath_pmirq.c", "emu/fastpath_paging.c",
-                     "emu/fastpath_prices.c", "emu/fastpath_pic.c"],   # #included by fastpath.c
+                     "emu/fastpath_prices.c", "emu/fastpath_pic.c", "emu/fastpath_table.c",
+                     "emu/fastpath_lapic.c"],   # #included by fastpath.c
             extra_compile_args=["-O2", "-std=c11", "-Wall"],
         )
     ]

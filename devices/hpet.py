@@ -22,6 +22,7 @@ the I/O APIC pin, with GSI 0 landing on pin 2); checked by tests/images/kern_hpe
 """
 from __future__ import annotations
 
+import ctypes
 from typing import Any
 
 from .base.clock import CPU_HZ, Clock
@@ -59,12 +60,40 @@ def _s64(v: int) -> int:
     return v - (1 << 64) if v >> 63 else v
 
 
+NO_DUE = M64
+
+
+class TimerCell(ctypes.Structure):
+    """A timer's registers the native MMIO path (emu/fastpath_lapic.c) writes -- a one-shot
+    comparator write -- once attached (`Hpet.attach_cells`); `due`/`gen` carry its re-arm of
+    the timer's event to Python (`Hpet.native_sync`)."""
+
+    _fields_ = [("config", ctypes.c_uint64), ("cmp", ctypes.c_uint64), ("wrap_flag", ctypes.c_uint64),
+                ("due", ctypes.c_uint64), ("gen", ctypes.c_uint64)]
+
+
+def _cell_field(name: str) -> property:
+    def get(self: "_Timer") -> int:
+        return getattr(self.cell, name)
+
+    def set_(self: "_Timer", value: int) -> None:
+        setattr(self.cell, name, value & M64)
+    return property(get, set_)
+
+
 class _Timer:
-    __slots__ = ("tn", "config", "cmp", "fsb", "period", "wrap_flag", "event")
+    __slots__ = ("tn", "cell", "fsb", "period", "event", "gen_seen")
+
+    config = _cell_field("config")
+    cmp = _cell_field("cmp")
+    wrap_flag = _cell_field("wrap_flag")
 
     def __init__(self, tn: int) -> None:
         self.tn = tn
         self.event = None
+        self.cell = TimerCell()
+        self.cell.due = NO_DUE
+        self.gen_seen = 0
         self.reset()
 
     def reset(self) -> None:
@@ -83,12 +112,42 @@ class Hpet:
         self.clock = clock
         self.irq = irq
         self.timers = [_Timer(i) for i in range(NUM_TIMERS)]
+        #: the native MMIO path (emu/fastlapic.py), told the main counter after every change
+        #: (`publish(running, counter, offset_ns)`); None: nobody answers reads natively
+        self.native: Any = None
         self.reset()
+
+    def attach_cells(self, cells: Any) -> None:
+        """Move the timers' registers into `cells` (three `TimerCell`s of the native MMIO
+        path's struct), their storage from now on."""
+        for t, cell in zip(self.timers, cells):
+            ctypes.memmove(ctypes.addressof(cell), ctypes.addressof(t.cell), ctypes.sizeof(TimerCell))
+            t.cell = cell
+            t.gen_seen = cell.gen
+        self._keep = cells
+
+    def native_sync(self) -> None:
+        """A native comparator write re-armed a timer (emu/fastpath_lapic.c): cancel its old
+        clock event and schedule the one C computed, as `_arm` would have at the write."""
+        for t in self.timers:
+            cell = t.cell
+            if cell.gen != t.gen_seen:
+                t.gen_seen = cell.gen
+                self._cancel(t)
+                if cell.due != NO_DUE:
+                    t.event = self.clock.schedule(cell.due, lambda _c, t=t: self._expire(t), f"hpet.timer{t.tn}")
+
+    def _publish(self) -> None:
+        """The main counter is a pure function of (enabled, counter, offset_ns) and the cycle:
+        hand them to the native path, which answers 0xF0/0xF4 reads with `_ticks`' formula."""
+        if self.native is not None:
+            self.native.publish_hpet(self.enabled, self.counter, self.offset_ns)
 
     def ports(self):
         return ()
 
     def reset(self) -> None:
+        self.native_sync()
         for t in self.timers:
             self._cancel(t)
             t.reset()
@@ -97,6 +156,7 @@ class Hpet:
         self.counter = 0
         self.offset_ns = 0
         self.irq.hpet_legacy = False
+        self._publish()
 
     # -- time -------------------------------------------------------------------------
     def _now_ns(self) -> int:
@@ -114,6 +174,7 @@ class Hpet:
         t.event = None
 
     def _arm(self, t: _Timer, diff_ticks: int) -> None:
+        self.native_sync()
         self._cancel(t)
         due_ns = self._now_ns() + diff_ticks * CLK_PERIOD_NS
         per = 1_000_000_000 // CPU_HZ
@@ -139,6 +200,7 @@ class Hpet:
         self._arm(t, diff)
 
     def _del_timer(self, t: _Timer) -> None:
+        self.native_sync()
         self._cancel(t)
         self._update_irq(t, False)
 
@@ -207,6 +269,10 @@ class Hpet:
         return (value >> shift) & ((1 << (8 * size)) - 1)
 
     def mmio_write(self, offset: int, size: int, value: int) -> None:
+        self._write(offset, size, value)
+        self._publish()
+
+    def _write(self, offset: int, size: int, value: int) -> None:
         if size < 4:
             return          # QEMU: .valid.min_access_size = 4
         addr = offset
@@ -280,10 +346,19 @@ class Hpet:
                 "legacy": self.irq.hpet_legacy,
                 "timers": [{"config": t.config, "cmp": t.cmp, "fsb": t.fsb, "period": t.period,
                             "wrap_flag": t.wrap_flag,
-                            "due": None if t.event is None or t.event.cancelled else t.event.cycle}
+                            "due": self._due(t)}
                            for t in self.timers]}
 
+    @staticmethod
+    def _due(t: _Timer) -> int | None:
+        """The cycle of a timer's pending event (read-only: a native re-arm Python has not
+        taken back yet is read from the cell)."""
+        if t.cell.gen != t.gen_seen:
+            return None if t.cell.due == NO_DUE else int(t.cell.due)
+        return None if t.event is None or t.event.cancelled else t.event.cycle
+
     def load_state(self, state: dict[str, Any]) -> None:
+        self.native_sync()
         self.config, self.isr = state["config"], state["isr"]
         self.counter, self.offset_ns = state["counter"], state["offset_ns"]
         self.irq.hpet_legacy = state["legacy"]
@@ -292,3 +367,4 @@ class Hpet:
             t.config, t.cmp, t.fsb, t.period, t.wrap_flag = d["config"], d["cmp"], d["fsb"], d["period"], d["wrap_flag"]
             if d["due"] is not None:
                 t.event = self.clock.schedule(d["due"], lambda _c, t=t: self._expire(t), f"hpet.timer{t.tn}")
+        self._publish()

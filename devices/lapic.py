@@ -32,6 +32,7 @@ APIC base through the MSR (Unicorn keeps no APIC state: the MSR reads what QEMU 
 """
 from __future__ import annotations
 
+import ctypes
 from typing import Any, Callable
 
 from .base.clock import CPU_HZ, Clock
@@ -58,6 +59,61 @@ def _highest(bits: int) -> int:
     return bits.bit_length() - 1
 
 
+_U32x8 = ctypes.c_uint32 * 8
+NO_DUE = (1 << 64) - 1
+
+
+class LapicCell(ctypes.Structure):
+    """The registers the native MMIO path (emu/fastpath_lapic.c) reads or writes: the head of
+    its `flapic_state` once attached (`LocalApic.attach_cell`), a plain structure before.  The
+    256-bit ISR/TMR/IRR are eight little-endian words; `timer_due`/`timer_gen` carry a native
+    re-arm of the timer to Python (`LocalApic.native_sync`)."""
+
+    _fields_ = [("isr", _U32x8), ("tmr", _U32x8), ("irr", _U32x8), ("lvt", ctypes.c_uint32 * 6),
+                ("tpr", ctypes.c_uint32), ("spurious", ctypes.c_uint32), ("initial_count", ctypes.c_uint32),
+                ("count_shift", ctypes.c_uint32), ("imcr_apic_mode", ctypes.c_uint32), ("isr_gen", ctypes.c_uint32),
+                ("load_time", ctypes.c_uint64), ("next_time", ctypes.c_uint64),
+                ("timer_due", ctypes.c_uint64), ("timer_gen", ctypes.c_uint64)]
+
+
+def _bits_property(name: str) -> property:
+    """A 256-bit register as a Python int (the model's arithmetic is on ints).  The int is a
+    write-through copy of the cell's words: every Python write stores both; C writes only the
+    ISR (a native EOI), and bumps `isr_gen` when it does, so a read reloads it then."""
+    attr = "_" + name
+    offset = getattr(LapicCell, name).offset
+
+    def get(self: "LocalApic") -> int:
+        return getattr(self, attr)
+
+    def set_(self: "LocalApic", value: int) -> None:
+        value = int(value)
+        if name == "isr":
+            _isr_get(self)              # make the copy current first (C may have written the words)
+        if value == getattr(self, attr):
+            return                      # the words hold it already
+        setattr(self, attr, value)
+        ctypes.memmove(ctypes.addressof(self._cell) + offset, value.to_bytes(32, "little"), 32)
+    return property(get, set_)
+
+
+def _isr_get(self: "LocalApic") -> int:
+    gen = self._cell.isr_gen
+    if gen != self._isr_gen:
+        self._isr_gen = gen
+        self._isr = int.from_bytes(bytes(self._cell.isr), "little")
+    return self._isr
+
+
+def _cell_property(name: str, conv: Callable[[int], Any] = int) -> property:
+    def get(self: "LocalApic") -> Any:
+        return conv(getattr(self._cell, name))
+
+    def set_(self: "LocalApic", value: Any) -> None:
+        setattr(self._cell, name, int(value))
+    return property(get, set_)
+
+
 class LocalApic:
     """One xAPIC.  `pic` is the 8259 pair (LINT0); `ioapic_eoi(vector)` receives EOI broadcasts."""
 
@@ -69,6 +125,11 @@ class LocalApic:
         self.pic = pic
         self.on_intr = on_intr
         self.ioapic_eoi: Callable[[int], None] | None = None
+        self._cell = LapicCell()
+        self._cell.timer_due = NO_DUE
+        self._gen_seen = 0
+        self._isr = self._irr = self._tmr = 0
+        self._isr_gen = 0
         self.apic_id_reset = apic_id
         #: IMCR (devices/imcr.py): False routes the 8259 straight to the CPU (PIC mode)
         self.imcr_apic_mode = True
@@ -76,11 +137,58 @@ class LocalApic:
         self._lint_level = [0, 0]
         self.reset()
 
+    # -- the registers' storage (a ctypes cell: the native MMIO path shares it) ---------
+    isr = property(_isr_get, _bits_property("isr").fset)
+    tmr = _bits_property("tmr")
+    irr = _bits_property("irr")
+    tpr = _cell_property("tpr")
+    spurious = _cell_property("spurious")
+    initial_count = _cell_property("initial_count")
+    count_shift = _cell_property("count_shift")
+    load_time = _cell_property("load_time")
+    next_time = _cell_property("next_time")
+    imcr_apic_mode = _cell_property("imcr_apic_mode", bool)
+
+    @property
+    def lvt(self) -> Any:
+        """The six LVTs (a ctypes array: index, assign, `list()` as a list)."""
+        return self._cell.lvt
+
+    @lvt.setter
+    def lvt(self, values: Any) -> None:
+        for i, v in enumerate(values):
+            self._cell.lvt[i] = int(v)
+
+    def attach_cell(self, cell: ctypes.Structure) -> None:
+        """Move the registers into `cell` (a structure that starts like `LapicCell`: the native
+        MMIO path's struct), which is their storage from now on."""
+        new = LapicCell.from_address(ctypes.addressof(cell))
+        ctypes.memmove(ctypes.addressof(new), ctypes.addressof(self._cell), ctypes.sizeof(LapicCell))
+        self._keep = cell
+        self._cell = new
+        self._gen_seen = new.timer_gen
+        self._isr_gen = new.isr_gen
+
+    def native_sync(self) -> None:
+        """A native initial-count write re-armed the timer (emu/fastpath_lapic.c): cancel the
+        old clock event and schedule the one C computed, as `_timer_update` would have done at
+        the write (called before any other event can be scheduled: emu/fastlapic.py)."""
+        cell = self._cell
+        if cell.timer_gen == self._gen_seen:
+            return
+        self._gen_seen = cell.timer_gen
+        Clock.cancel(self._timer_event)
+        self._timer_event = None
+        due = cell.timer_due
+        if due != NO_DUE:
+            self._timer_event = self.clock.schedule(due, self._on_timer, "lapic.timer")
+
     # -- contract ---------------------------------------------------------------------
     def ports(self):
         return ()
 
     def reset(self) -> None:
+        self.native_sync()
         Clock.cancel(self._timer_event)
         self._timer_event = None
         self.id = self.apic_id_reset
@@ -120,6 +228,7 @@ class LocalApic:
 
     def _timer_update(self, now_ns: int) -> None:
         """QEMU apic_next_timer + apic_timer_update: (re)arm at the next expiry after now."""
+        self.native_sync()
         Clock.cancel(self._timer_event)
         self._timer_event = None
         d = (now_ns - self.load_time) >> self.count_shift
@@ -278,7 +387,11 @@ class LocalApic:
         return self._current_count()
 
     def timer_armed(self) -> bool:
-        """Is a timer expiry scheduled (counting, not expired in one-shot mode)?"""
+        """Is a timer expiry scheduled (counting, not expired in one-shot mode)?  (Read-only:
+        a native re-arm Python has not taken back yet is read from the cell.)"""
+        cell = self._cell
+        if cell.timer_gen != self._gen_seen:
+            return cell.timer_due != NO_DUE
         return self._timer_event is not None
 
     def accepts_destination(self, dest: int, dest_mode: int) -> bool:
@@ -401,10 +514,11 @@ class LocalApic:
     def state(self) -> dict[str, Any]:
         d = {f: getattr(self, f) for f in self._FIELDS}
         d.update(icr=list(self.icr), lvt=list(self.lvt), lint=list(self._lint_level),
-                 timer_armed=self._timer_event is not None)
+                 timer_armed=self.timer_armed())
         return d
 
     def load_state(self, state: dict[str, Any]) -> None:
+        self.native_sync()
         for f in self._FIELDS:
             setattr(self, f, state[f])
         self.icr = list(state["icr"])

@@ -96,6 +96,54 @@ class MmioDevice(Protocol):
     def mmio_write(self, offset: int, size: int, value: int) -> None: ...
 
 
+class _Observers(list):
+    """The MMIO observer list: tells `on_change` when it gains or loses members (the native
+    MMIO path, emu/fastlapic.py, answers accesses only while nobody observes them)."""
+
+    on_change: Callable[[], None] | None = None
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    def append(self, item: Any) -> None:
+        super().append(item)
+        self._changed()
+
+    def extend(self, items: Any) -> None:
+        super().extend(items)
+        self._changed()
+
+    def insert(self, index: Any, item: Any) -> None:
+        super().insert(index, item)
+        self._changed()
+
+    def remove(self, item: Any) -> None:
+        super().remove(item)
+        self._changed()
+
+    def pop(self, *args: Any) -> Any:
+        item = super().pop(*args)
+        self._changed()
+        return item
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._changed()
+
+    def __delitem__(self, key: Any) -> None:
+        super().__delitem__(key)
+        self._changed()
+
+    def __iadd__(self, items: Any) -> "_Observers":
+        self.extend(items)
+        return self
+
+
 class Board:
     """One PC's hardware.  `now` is the cycle reader of a new clock (the core binds its own
     later), or pass the `clock` to share; without a `disk` there is no BIOS (device tests)."""
@@ -115,7 +163,10 @@ class Board:
         self._uc: Any = None
         self.mmio: list[tuple[int, int, MmioDevice]] = []
         #: called as (direction "read"/"write", address, size, value) on each guest MMIO access
-        self.mmio_observers: list[Callable[[str, int, int, int], None]] = []
+        self.mmio_observers: list[Callable[[str, int, int, int], None]] = _Observers()
+        #: maps a region natively instead (emu/fastlapic.py): (base, size, dev, read, write) ->
+        #: True if it did; `read`/`write` are the Python closures it falls back to
+        self.native_mmio: Callable[..., bool] | None = None
         self.clock = clock if clock is not None else Clock(now)
         self.bus = Bus()
         self.serial_out = bytearray()
@@ -253,7 +304,18 @@ class Board:
             finally:
                 host.io_exit()
 
+        if self.native_mmio is not None and self.native_mmio(base, size, dev, read, write):
+            return
         self._uc.mmio_map(base, size, read, None, write, None)
+
+    def remap_mmio(self) -> None:
+        """Map every MMIO region again (a native mapper was just installed)."""
+        if self._uc is None:
+            return
+        for base, sz, dev in self.mmio:
+            self._uc.mem_unmap(base, sz)
+            self._map_mmio_region(base, sz, dev)
+        self._uc.ctl_flush_tb()
 
     def _mmio_at(self, addr: int) -> tuple[int, MmioDevice] | None:
         for b, s, dev in self.mmio:

@@ -34,6 +34,7 @@ from .hooks import Hooks
 from .inputdoor import InputDoor
 from .native_delivery import NativeDelivery
 from .fastpic import PicTick
+from .fastlapic import FastLapic
 from .pacing import PACE_LEAD_S, pace_idle  # noqa: F401  (PACE_LEAD_S: the pacing rule, emu/pacing.py)
 from .pricing import Pricer
 from .cpuid import CpuidHook
@@ -114,6 +115,7 @@ class Core(CoreDelivery):
         self.cpuid_hook.go_native(self.ports)     # CPUID leaves Python never changes: in C
         self.clock.on_schedule = hold_if_unarmed(self.ports, self)
         self.pic_tick = PicTick(self)   # the idle timer tick inside emu_start (emu/fastpic.py)
+        self.lapic_native = FastLapic(self)   # LAPIC EOI/timer, HPET counter MMIO in C (emu/fastlapic.py)
         install_sysenter(self)            # Unicorn leaves SYSENTER to us (emu/sysenter.py)
         uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED,
                     self._on_unmapped)

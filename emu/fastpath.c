@@ -48,39 +48,43 @@ enum { STOP_NONE = 0, STOP_DEADLINE = 1, STOP_MISS_ERROR = 2, STOP_IRQ_WINDOW = 
 #define RING 32
 #define XD_LIMIT 0x110000u   /* real-mode linear space (with the HMA) the code map covers */
 
-/* Field order: everything fp_block_hook reads of a block (and of the block before it: succ,
- * ends, target, fallthrough, taken_extra) is in the first 64 bytes, and the table is 64-byte
- * aligned (fp_table_alloc), so a block's execution touches one cache line of its entry, not
- * two (perf annotate showed the hook waiting on prev->succ and e->pc: issue 11, "fluid"). */
+/* Field order: everything fp_block_hook reads and writes of a block (and of the block before
+ * it: succ, ends, taken_extra, excl) is in the first 64 bytes, and entries are 64-byte aligned
+ * (fastpath_table.c), so a block's execution touches one cache line of its entry, not two
+ * (perf annotate showed the hook waiting on prev->succ and e->pc: issue 11). */
 typedef struct entry {
     uint64_t pc;        /* linear address of the block */
     uint32_t size;      /* bytes */
-    uint32_t used;      /* 0 empty, 1 live, 2 tombstone */
+    uint16_t used;      /* 1 live, 2 dead (re-translated, invalidated; on the free list) */
+    uint16_t ends;      /* END_* | ENDS_MAY_SET_IF */
     uint32_t cost;      /* modelled cycles, final Jcc counted not taken */
-    uint32_t first_cost;/* cycles of the first instruction alone (single-step) */
     uint32_t ninsn;
+    int32_t func;       /* profiler function index */
     uint32_t taken_extra;
+    /* the last two successor blocks linked, the newer in [0] (a two-way cache: both ways of a
+     * Jcc; a miss replaces [1], a hit moves nothing); bit 0 of a link: the edge is the Jcc's
+     * taken branch (taken_extra is due).  A link may point at a dead or reused entry: see
+     * fp_block_hook */
+    uintptr_t succ[2];
+    uint64_t excl;      /* exclusive cycles not yet in func_excl[func] (fp_fold_excl) */
+    uint32_t first_cost;/* cycles of the first instruction alone (single-step) */
+    uint32_t pad;
+    /* ---- 64 bytes: the rest is read only off the hook's common path */
     uint64_t target;    /* static branch target of the final Jcc, or ~0 */
     uint64_t fallthrough;
-    int32_t func;       /* profiler function index */
-    uint32_t ends;      /* END_* */
-    struct entry *succ; /* last successor block (a one-entry cache); may be a tombstone: see fp_block_hook */
-    /* ---- 64 bytes: the rest is read only by the RDTSC/port hooks and native delivery */
     uint32_t nrdtsc;
     uint32_t rdtsc_off[MAX_RDTSC];    /* offset of each RDTSC from pc */
     uint32_t rdtsc_prefix[MAX_RDTSC]; /* cycles before it in the block */
     uint32_t ntimed;    /* slots used: the RDTSCs, then IN/OUTs (emu/fastpath_ports.c) */
     uint32_t xflags;    /* XF_* (native delivery, below): set by fp_set_xflags after insert */
 } __attribute__((aligned(64))) entry_t;
-_Static_assert(offsetof(entry_t, succ) + sizeof(void *) <= 64, "the hot fields fill one cache line");
+_Static_assert(offsetof(entry_t, pad) + sizeof(uint32_t) <= 64, "the hot fields fill one cache line");
+#define LINK_TAKEN ((uintptr_t)1)
+#define LINK_ENTRY(l) ((entry_t *)((l) & ~(uintptr_t)63))
 
-/* A zeroed table of n entries on a 64-byte boundary (calloc only promises 16). */
-static entry_t *fp_table_alloc(uint32_t n) {
-    void *p = NULL;
-    if (posix_memalign(&p, 64, (size_t)n * sizeof(entry_t)) != 0) return NULL;
-    memset(p, 0, (size_t)n * sizeof(entry_t));
-    return (entry_t *)p;
-}
+/* A slot of the hash index (fastpath_table.c): the key's hash and entry number + 2 (0 empty,
+ * 1 tombstone). */
+typedef struct { uint32_t tag; uint32_t ref; } islot_t;
 
 typedef struct {
     uint64_t ret;
@@ -113,8 +117,8 @@ typedef struct {
     /* private */
     entry_t *prev;          /* the block that ran before (its edges: taken Jcc, call, ret) */
     entry_t *cur;           /* the block running now */
-    entry_t *table;
-    uint32_t mask;
+    entry_t *table;         /* the dense entry array (fastpath_table.c), never moved */
+    uint32_t mask;          /* index slots - 1 */
     uint32_t live;
     uint32_t tombs;
     uc_emu_stop_fn emu_stop;
@@ -125,50 +129,29 @@ typedef struct {
     uint64_t retranslated;  /* priced blocks dropped because Unicorn translated them again */
     uint16_t *codemap;      /* native delivery: priced blocks per byte of real-mode memory (or NULL) */
     struct ps_state *prices;/* the price cache read natively (emu/fastpath_prices.c), or NULL */
+    islot_t *index;         /* hash index over `table` (fastpath_table.c) */
+    uint32_t nents;         /* entries used in `table` (live or dead) */
+    uint32_t nfree;         /* dead entries waiting for reuse */
+    uint32_t freecap;
+    uint32_t *freelist;
+    size_t table_len, index_len;
+    uint64_t lookups;       /* successor-cache misses (the hash index was probed) */
 } fp_state;
 
 static void codemap_add(fp_state *st, const entry_t *e, int delta);
 static int ps_try(fp_state *st, uc_engine *uc, uint64_t pc, uint32_t size);   /* fastpath_prices.c */
 
-static inline uint32_t hash_key(uint64_t pc, uint32_t size) {
-    uint64_t h = (pc ^ ((uint64_t)size << 40)) * 0x9E3779B97F4A7C15ULL;
-    return (uint32_t)(h >> 32);
-}
-
-static int64_t find_slot(fp_state *st, uint64_t pc, uint32_t size) {
-    uint32_t i = hash_key(pc, size) & st->mask;
-    for (;;) {
-        entry_t *e = &st->table[i];
-        if (e->used == 0) return -1;
-        if (e->used == 1 && e->pc == pc && e->size == size) return i;
-        i = (i + 1) & st->mask;
-    }
-}
-
-static void rehash(fp_state *st, uint32_t new_cap) {
-    entry_t *old = st->table;
-    uint32_t old_cap = st->mask + 1;
-    st->table = fp_table_alloc(new_cap);
-    st->mask = new_cap - 1;
-    st->live = 0;
-    st->tombs = 0;
-    for (uint32_t k = 0; k < old_cap; k++) {
-        if (old[k].used != 1) continue;
-        uint32_t i = hash_key(old[k].pc, old[k].size) & st->mask;
-        while (st->table[i].used) i = (i + 1) & st->mask;
-        st->table[i] = old[k];
-        st->table[i].succ = NULL;
-        st->live++;
-    }
-    free(old);
-    st->cur = st->prev = NULL;
-}
+/* The dense entry array, its hash index, the profile fold: emu/fastpath_table.c. */
+#include "fastpath_table.c"
 
 fp_state *fp_new(uint32_t nfuncs) {
     fp_state *st = (fp_state *)calloc(1, sizeof(fp_state));
     if (!st) return NULL;
-    st->mask = (1u << 14) - 1;
-    st->table = fp_table_alloc(st->mask + 1);
+    if (table_init(st, 1u << 14) != 0) {
+        table_free(st);
+        free(st);
+        return NULL;
+    }
     st->deadline = UINT64_MAX;
     st->nfuncs = nfuncs ? nfuncs : 1;
     st->func_excl = (uint64_t *)calloc(st->nfuncs, sizeof(uint64_t));
@@ -181,7 +164,7 @@ fp_state *fp_new(uint32_t nfuncs) {
 
 void fp_free(fp_state *st) {
     if (!st) return;
-    free(st->table);
+    table_free(st);
     free(st->func_excl);
     free(st->func_incl);
     free(st->func_calls);
@@ -229,17 +212,18 @@ int fp_insert(fp_state *st, uint64_t pc, uint32_t size, uint32_t cost, uint32_t 
               const uint32_t *rdtsc_prefix) {
     if ((st->live + st->tombs + 1) * 2 > st->mask + 1) rehash(st, (st->mask + 1) * 2);
     int64_t slot = find_slot(st, pc, size);
+    int fresh = slot < 0;
     uint32_t i;
     if (slot >= 0) {
         i = (uint32_t)slot;
+        fold_entry(st, &st->table[i]);   /* its cycles stay with the function it had */
+        st->table[i].succ[0] = st->table[i].succ[1] = 0;   /* their taken flags came from its old target */
     } else {
-        i = hash_key(pc, size) & st->mask;
-        while (st->table[i].used == 1) i = (i + 1) & st->mask;
-        if (st->table[i].used == 2) st->tombs--;
-        st->live++;
+        slot = entry_new(st, pc, size);
+        if (slot < 0) return -1;
+        i = (uint32_t)slot;
     }
     entry_t *e = &st->table[i];
-    int fresh = slot < 0;
     e->pc = pc;
     e->size = size;
     e->used = 1;
@@ -269,22 +253,21 @@ int fp_insert(fp_state *st, uint64_t pc, uint32_t size, uint32_t cost, uint32_t 
 /* Forget priced blocks overlapping [lo, hi): code there changed (disk read, loader). */
 uint32_t fp_invalidate(fp_state *st, uint64_t lo, uint64_t hi) {
     uint32_t n = 0;
-    for (uint32_t i = 0; i <= st->mask; i++) {
+    for (uint32_t i = 0; i < st->nents; i++) {
         entry_t *e = &st->table[i];
         if (e->used == 1 && e->pc < hi && e->pc + e->size > lo) {
             codemap_add(st, e, -1);
-            e->used = 2;
-            e->succ = NULL;
-            st->live--;
-            st->tombs++;
+            entry_kill(st, i);
             n++;
         }
     }
     if (n) {
-        /* no successor link may point at a dead entry (the hot path trusts them) */
-        for (uint32_t i = 0; i <= st->mask; i++) {
+        /* links to dead entries are harmless (the hot path checks `used` and the key) but
+         * useless: drop them */
+        for (uint32_t i = 0; i < st->nents; i++) {
             entry_t *e = &st->table[i];
-            if (e->succ && e->succ->used != 1) e->succ = NULL;
+            for (int w = 0; w < 2; w++)
+                if (e->succ[w] && LINK_ENTRY(e->succ[w])->used != 1) e->succ[w] = 0;
         }
         if (st->prev && st->prev->used != 1) st->prev = NULL;
         if (st->cur && st->cur->used != 1) st->cur = NULL;
@@ -293,9 +276,8 @@ uint32_t fp_invalidate(fp_state *st, uint64_t lo, uint64_t hi) {
 }
 
 void fp_clear(fp_state *st) {
-    memset(st->table, 0, (size_t)(st->mask + 1) * sizeof(entry_t));
+    table_clear(st);
     if (st->codemap) memset(st->codemap, 0, XD_LIMIT * sizeof(uint16_t));
-    st->live = st->tombs = 0;
     st->cur = st->prev = NULL;
 }
 
@@ -304,7 +286,7 @@ uint32_t fp_live_blocks(fp_state *st) { return st->live; }
 /* Copy the live entries' (pc, size, count-less) keys out, for snapshots and debugging. */
 uint32_t fp_dump_keys(fp_state *st, uint64_t *pcs, uint32_t *sizes, uint32_t cap) {
     uint32_t n = 0;
-    for (uint32_t i = 0; i <= st->mask && n < cap; i++) {
+    for (uint32_t i = 0; i < st->nents && n < cap; i++) {
         if (st->table[i].used == 1) {
             pcs[n] = st->table[i].pc;
             sizes[n] = st->table[i].size;
@@ -376,6 +358,7 @@ void fp_reset_counters(fp_state *st) {
     memset(st->func_incl, 0, st->nfuncs * sizeof(uint64_t));
     memset(st->func_calls, 0, st->nfuncs * sizeof(uint64_t));
     memset(st->func_active, 0, st->nfuncs * sizeof(uint32_t));
+    for (uint32_t i = 0; i < st->nents; i++) st->table[i].excl = 0;
 }
 
 /* Undo part of the current block's charge: it stopped after `retired` instructions
@@ -390,7 +373,7 @@ void fp_uncharge_current(fp_state *st, uint32_t retired, uint32_t retired_cycles
     uint64_t back = charged - retired_cycles;
     st->cycles -= back;
     st->instructions -= (charged_n - retired);
-    if (st->profiling && e->func >= 0 && (uint32_t)e->func < st->nfuncs) st->func_excl[e->func] -= back;
+    if (st->profiling && e->func >= 0 && (uint32_t)e->func < st->nfuncs) e->excl -= back;   /* folded later */
     /* what follows is not the block's natural successor */
     st->prev = NULL;
 }
@@ -399,20 +382,16 @@ void fp_uncharge_current(fp_state *st, uint32_t retired, uint32_t retired_cycles
 void fp_break_chain(fp_state *st) { st->prev = NULL; }
 
 /* ---------------------------------------------------------------- the hot path */
-static void slow_edges(fp_state *st, entry_t *prev, entry_t *e, uint64_t pc, uint64_t *now) {
+/* The slow paths are out of line: the hook's common case then needs few registers and no
+ * stack frame (perf annotate showed its prologue and epilogue among the hot instructions). */
+static __attribute__((noinline)) void call_ret_edge(fp_state *st, entry_t *prev, entry_t *e, uint64_t pc, uint64_t now) {
     uint32_t pe = prev->ends & ENDS_KIND_MASK;
-    if (pe == END_JCC) {
-        if (pc == prev->target && pc != prev->fallthrough) {
-            *now += prev->taken_extra;
-            if (st->profiling && prev->func >= 0) st->func_excl[prev->func] += prev->taken_extra;
-        }
-    } else if (st->profiling) {
-        if (pe == END_CALL) fp_push_frame(st, prev->fallthrough, e->func, *now);
-        else if (pe == END_RET || pe == END_IRET) unwind_to(st, pc, *now);
-    }
+    if (pe == END_CALL) fp_push_frame(st, prev->fallthrough, e->func, now);
+    else if (pe == END_RET || pe == END_IRET) unwind_to(st, pc, now);
 }
 
-static entry_t *lookup_or_miss(fp_state *st, uc_engine *uc, uint64_t pc, uint32_t size) {
+static __attribute__((noinline)) entry_t *lookup_or_miss(fp_state *st, uc_engine *uc, uint64_t pc, uint32_t size) {
+    st->lookups++;
     int64_t slot = find_slot(st, pc, size);
     if (slot < 0) {
         uint64_t prev_pc = 0;
@@ -443,14 +422,50 @@ static entry_t *lookup_or_miss(fp_state *st, uc_engine *uc, uint64_t pc, uint32_
  * here is exact; only when it really is set does the machine have to deliver.  Code that keeps
  * IF clear and saves its flags with PUSHF/POPF in a loop (GRUB's LZMA decoder, Linux's
  * local_irq_save/restore with interrupts off) then runs on without a trip through Python. */
-static int if_now_set(fp_state *st, uc_engine *uc) {
+static __attribute__((noinline)) int if_now_set(fp_state *st, uc_engine *uc) {
     uint64_t fl = 0;
     if (st->reg_read(uc, UC_X86_REG_EFLAGS, &fl) != 0) return 1;
     return (fl & EFLAGS_IF) != 0;
 }
 
-void fp_block_hook(uc_engine *uc, uint64_t pc, uint32_t size, void *user) {
-    fp_state *st = (fp_state *)user;
+/* The successor cache missed: find (or price) the block, and link it from the block before,
+ * with the taken-Jcc decision for this edge computed once (it depends only on the previous
+ * block's static target and fall-through and on pc). */
+static __attribute__((noinline)) entry_t *miss_path(fp_state *st, uc_engine *uc, uint64_t pc, uint32_t size,
+                                                    uintptr_t *link) {
+    entry_t *e = lookup_or_miss(st, uc, pc, size);
+    if (!e) return NULL;
+    entry_t *prev = st->prev;
+    uintptr_t l = (uintptr_t)e;
+    if (prev) {
+        if ((prev->ends & ENDS_KIND_MASK) == END_JCC && pc == prev->target && pc != prev->fallthrough)
+            l |= LINK_TAKEN;
+        prev->succ[1] = prev->succ[0];
+        prev->succ[0] = l;
+    }
+    *link = l;
+    return e;
+}
+
+/* Charge block e, which starts at `now` (the common tail of both paths). */
+static inline __attribute__((always_inline)) void charge(fp_state *st, entry_t *e, uint64_t pc, uint64_t now,
+                                                         uint32_t cost, uint32_t n) {
+    st->block_base = now;
+    st->cycles = now + cost;
+    st->instructions += n;
+    st->blocks++;
+    st->cur = e;
+    st->skip_window = 0;
+    st->ring[st->ring_pos++ & (RING - 1)] = pc;
+    /* exclusive cycles: on the entry's own line (fp_fold_excl moves them to func_excl) */
+    if (st->profiling) e->excl += cost;
+    /* no prefetch of the likely next entries: measured (issue 11), it cost the hook ~2% of the
+     * boot's CPU and saved nothing elsewhere (the line is usually still cached) */
+}
+
+/* Every case: the deadline, the first block, a successor-cache miss (lookup, pricing), the IRQ
+ * window, calls and returns, step mode.  fp_block_hook below takes the common case itself. */
+static __attribute__((noinline)) void hook_general(uc_engine *uc, uint64_t pc, uint32_t size, fp_state *st) {
     if (__builtin_expect(st->cycles >= st->deadline, 0)) {
         /* stop before this block runs; it is re-run (and charged) on resume */
         st->stop_reason = STOP_DEADLINE;
@@ -458,17 +473,22 @@ void fp_block_hook(uc_engine *uc, uint64_t pc, uint32_t size, void *user) {
         return;
     }
     entry_t *prev = st->prev, *e;
-    /* successor cache: loops and straight-line code find their block without hashing */
-    if (prev && (e = prev->succ) != NULL && e->pc == pc && e->size == size && e->used == 1) {
-        /* a succ pointer may point at a tombstone (a block Unicorn translated again:
-         * fp_tb_generated leaves the links, it does not scan the table) or at a slot reused
-         * for another block: `used` and the key, on the line already loaded, tell */
+    uintptr_t link;
+    /* successor cache: loops and straight-line code find their block without hashing.  A link
+     * may point at a dead entry (a block Unicorn translated again: fp_tb_generated leaves the
+     * links, it does not scan the table) or at one reused for another block: `used` and the
+     * key, on the line the hook loads anyway, tell. */
+#define LINK_HIT(l) ((e = LINK_ENTRY(l)) != NULL && e->pc == pc && e->size == size && e->used == 1)
+    if (__builtin_expect(prev != NULL, 1) && LINK_HIT(link = prev->succ[0])) {
+        /* the most recent successor */
+    } else if (prev != NULL && LINK_HIT(link = prev->succ[1])) {
+        /* the other way (links are replaced oldest first, never swapped) */
     } else {
-        e = lookup_or_miss(st, uc, pc, size);
+        e = miss_path(st, uc, pc, size, &link);
         if (!e) return;
         prev = st->prev;
-        if (prev) prev->succ = e;
     }
+#undef LINK_HIT
     uint64_t now = st->cycles;
     if (prev && prev->ends) {
         if ((prev->ends & ENDS_MAY_SET_IF) && st->irq_pending && !st->skip_window && if_now_set(st, uc)) {
@@ -477,7 +497,14 @@ void fp_block_hook(uc_engine *uc, uint64_t pc, uint32_t size, void *user) {
             st->emu_stop(uc);
             return;
         }
-        slow_edges(st, prev, e, pc, &now);
+        if (link & LINK_TAKEN) {
+            /* the previous block's final Jcc was taken (the link says: pc is its target) */
+            now += prev->taken_extra;
+            if (st->profiling) prev->excl += prev->taken_extra;   /* folded into func_excl later */
+        } else if (st->profiling && (prev->ends & ENDS_KIND_MASK) != END_JCC
+                   && (prev->ends & ENDS_KIND_MASK) != END_OTHER) {
+            call_ret_edge(st, prev, e, pc, now);
+        }
     }
     uint32_t cost, n;
     if (__builtin_expect(st->step_mode, 0)) {
@@ -489,17 +516,46 @@ void fp_block_hook(uc_engine *uc, uint64_t pc, uint32_t size, void *user) {
         n = e->ninsn;
         st->prev = e;
     }
-    st->block_base = now;
-    st->cycles = now + cost;
-    st->instructions += n;
-    st->blocks++;
-    st->cur = e;
-    st->skip_window = 0;
-    st->ring[st->ring_pos++ & (RING - 1)] = pc;
-    if (e->func >= 0 && st->profiling) st->func_excl[e->func] += cost;
-    /* the likely next block's entry: fetched while the guest's block runs (its first line was
-     * the hook's main stall, perf annotate) */
-    if (e->succ) __builtin_prefetch(e->succ, 0, 3);
+    charge(st, e, pc, now, cost, n);
+}
+
+/* The common case, with no call but a tail call (so no stack frame, few registers): the
+ * deadline is ahead, one of the previous block's two successor links is this block, no IRQ
+ * window is to be checked, not in step mode.  Anything else goes to hook_general, which does the
+ * same and the rest.  A call or a return is recorded after the charge (the shadow stack and
+ * the counters are apart: the order does not matter). */
+void fp_block_hook(uc_engine *uc, uint64_t pc, uint32_t size, void *user) {
+    fp_state *st = (fp_state *)user;
+    entry_t *prev = st->prev;
+    uint64_t now = st->cycles;
+    if (__builtin_expect(now >= st->deadline || prev == NULL || st->step_mode, 0)) goto general;
+    uintptr_t link = prev->succ[0];
+    entry_t *e = LINK_ENTRY(link);
+    if (__builtin_expect(e == NULL || e->pc != pc || e->size != size || e->used != 1, 0)) {
+        link = prev->succ[1];
+        e = LINK_ENTRY(link);
+        if (e == NULL || e->pc != pc || e->size != size || e->used != 1) goto general;
+    }
+    uint32_t ends = prev->ends;
+    if (ends) {
+        if (__builtin_expect((ends & ENDS_MAY_SET_IF) && st->irq_pending && !st->skip_window, 0)) goto general;
+        if (link & LINK_TAKEN) {
+            now += prev->taken_extra;
+            if (st->profiling) prev->excl += prev->taken_extra;
+        }
+        uint32_t kind = ends & ENDS_KIND_MASK;
+        if (kind != END_JCC && kind != END_OTHER && st->profiling) {
+            st->prev = e;
+            charge(st, e, pc, now, e->cost, e->ninsn);
+            call_ret_edge(st, prev, e, pc, now);
+            return;
+        }
+    }
+    st->prev = e;
+    charge(st, e, pc, now, e->cost, e->ninsn);
+    return;
+general:
+    hook_general(uc, pc, size, st);
 }
 
 int fp_current(fp_state *st, uint64_t *pc, uint32_t *size, int32_t *func) {
@@ -557,10 +613,7 @@ static void fp_tb_generated(uc_engine *uc, uc_tb_view *cur, uc_tb_view *prev, vo
     int64_t slot = find_slot(st, cur->pc, cur->size);
     if (slot < 0) return;
     entry_t *e = &st->table[slot];
-    e->used = 2;
-    e->succ = NULL;
-    st->live--;
-    st->tombs++;
+    entry_kill(st, (uint32_t)slot);
     st->retranslated++;
     /* links to it stay: the hot path checks `used` (a scan of the whole table here cost
      * ~1-2% of the fluid_llama batch, 201 retranslations x the table) */
@@ -593,6 +646,8 @@ size_t fp_layout(size_t *out, size_t n) {
     return count;
 }
 size_t fp_entry_size(void) { return sizeof(entry_t); }
+uint32_t fp_table_entries(fp_state *st) { return st->nents; }
+uint64_t fp_lookups(fp_state *st) { return st->lookups; }   /* dense entries used (tests) */
 
 /* Native real-mode delivery: emu/fastpath_native.c (its own file, same translation unit). */
 #include "fastpath_native.c"
@@ -606,6 +661,8 @@ size_t fp_entry_size(void) { return sizeof(entry_t); }
 #include "fastpath_prices.c"
 /* The idle timer tick (8259 + PIT channel 0) inside emu_start: emu/fastpath_pic.c. */
 #include "fastpath_pic.c"
+/* The local APIC's EOI and timer registers and the HPET counter in C: emu/fastpath_lapic.c. */
+#include "fastpath_lapic.c"
 
 /* Only so that the shared object is a valid extension module for setuptools. */
 static struct PyModuleDef fastpath_module = {PyModuleDef_HEAD_INIT, "_fastpath",

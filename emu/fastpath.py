@@ -86,6 +86,9 @@ def _load() -> ctypes.CDLL:
         "fp_layout": (ctypes.c_size_t, [ctypes.POINTER(ctypes.c_size_t), ctypes.c_size_t]),
         "fp_edge_hook_ptr": (vp, []),
         "fp_retranslated": (u64, [vp]),
+        "fp_fold_excl": (None, [vp]),
+        "fp_table_entries": (u32, [vp]),
+        "fp_lookups": (u64, [vp]),
     }
     for name, (res, args) in sig.items():
         fn = getattr(lib, name)
@@ -294,12 +297,15 @@ class FastPath:
 
     def func_counters(self, n: int) -> tuple[list[int], list[int], list[int]]:
         """(exclusive, inclusive, calls) for function ids 0..n-1."""
+        # exclusive cycles are summed per block in C and moved into func_excl on demand
+        self._lib.fp_fold_excl(self._state)
         n = min(n, self.h.nfuncs)
         h = self.h
         return h.func_excl[:n], h.func_incl[:n], h.func_calls[:n]
 
     def set_func_counters(self, excl: list[int], incl: list[int], calls: list[int]) -> None:
         self.ensure_funcs(len(excl))
+        self._lib.fp_fold_excl(self._state)   # pending per-block sums would land on top
         h = self.h
         for i, (a, b, c) in enumerate(zip(excl, incl, calls)):
             h.func_excl[i], h.func_incl[i], h.func_calls[i] = a, b, c

@@ -147,7 +147,7 @@ xd_state *xd_new(fp_state *st, void *mem_read, void *mem_write, void *py_intr, v
         st->codemap = (uint16_t *)calloc(XD_LIMIT, sizeof(uint16_t));
         if (!st->codemap) { free(x); return NULL; }
         /* blocks priced before: count them now */
-        for (uint32_t i = 0; i <= st->mask; i++)
+        for (uint32_t i = 0; i < st->nents; i++)
             if (st->table[i].used == 1) codemap_add(st, &st->table[i], 1);
     }
     x->fp = st;

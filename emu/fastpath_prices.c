@@ -466,6 +466,7 @@ static int ps_try(fp_state *st, uc_engine *uc, uint64_t pc, uint32_t size) {
     for (int k = 0; k < MAX_RDTSC; k++) { offs[k] = ps_u32(rec + 64 + 4 * k); pres[k] = ps_u32(rec + 80 + 4 * k); }
     int slot = fp_insert(st, pc, size, ps_u32(rec + 24), ps_u32(rec + 28), ps_u32(rec + 32), ps_u32(rec + 36),
                          ps_u64(rec + 40), ps_u64(rec + 48), func, ps_u32(rec + 56), ps_u32(rec + 60), offs, pres);
+    if (slot < 0) return 0;   /* the block table is full (fastpath_table.c) */
     if (rec[21] & PS_FLAG_ENDS_INT) st->table[slot].xflags = XF_ENDS_INT;
     uint64_t seq;
     if (off < 0) memcpy(&seq, rec - 8, 8);

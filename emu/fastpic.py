@@ -126,6 +126,9 @@ class PicTick:
         self._sites: set[int] = set()
         self._hooks: list[ctypes.c_size_t] = []
         self._scheduling = False
+        #: called at the end of every `settle` (emu/fastlapic.py: the local APIC timer's native
+        #: re-arm is handed back there, after the PIT's, as the Python path's order has it)
+        self.after_settle: Any = None
         core.ports.before_python = self.before_port
         lib.fpic_set_ports(self._state, core.ports._state)
         if self.allowed:     # OUT 0x20 / 0xA0: the EOIs in C (fpic_out) unless an observer wants them
@@ -255,6 +258,8 @@ class PicTick:
                      r.from_eip, r.to_cs, r.to_eip, r.gate_type, r.status, r.has_hlt) for r in h.log[:n]]
             h.nlog = 0
             self._emit(recs)
+        if self.after_settle is not None:
+            self.after_settle()
 
     def _emit(self, recs: list[tuple]) -> None:
         core = self.core
