@@ -18,12 +18,10 @@ registers, RAM, COM1, the stop message and the event trace must be identical on 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -34,8 +32,8 @@ import build as images  # noqa: E402
 
 from bareflow.emu import engine_build  # noqa: E402
 
-STOCK_LIB_DIR = Path(sys.prefix) / "unicorn-stock"   # PyPI's library, kept by tools/unicorn/install.sh
-PATCHED_LIB_DIR = Path(sysconfig.get_paths()["platlib"]) / "unicorn" / "lib"
+sys.path.insert(0, str(ROOT / "tests" / "emu"))
+from engines import PATCHED_LIB_DIR, STOCK_LIB_DIR, observe  # noqa: E402
 SCENARIOS = Path(__file__).with_name("exit_check_scenarios.py")
 
 pytestmark = pytest.mark.skipif(
@@ -248,22 +246,10 @@ print(json.dumps({"engine": engine_build.exit_check(), "stops": stops, "exit_sta
 """
 
 
-def _observe(lib_dir: Path, tmp_path: Path, tag: str, spec: dict) -> dict:
-    trace = tmp_path / f"{tag}.jsonl"
-    env = dict(os.environ, LIBUNICORN_PATH=str(lib_dir), BAREFLOW_PRICE_CACHE="0")
-    env.pop("BAREFLOW_UC_EXIT_CHECK", None)
-    spec = {"max_cycles": 200_000_000, **spec, "trace": str(trace)}
-    out = subprocess.run([sys.executable, "-c", OBSERVE, json.dumps(spec)], env=env, capture_output=True,
-                         text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-2000:]
-    doc = json.loads(out.stdout.strip().splitlines()[-1])
-    doc["trace"] = hashlib.sha256(trace.read_bytes()).hexdigest()
-    return doc
-
-
 def _both(tmp_path: Path, **spec) -> dict:
-    stock = _observe(STOCK_LIB_DIR, tmp_path, "stock", spec)
-    patched = _observe(PATCHED_LIB_DIR, tmp_path, "patched", spec)
+    spec = {"max_cycles": 200_000_000, **spec}
+    stock = observe(OBSERVE, STOCK_LIB_DIR, tmp_path, "stock", spec)
+    patched = observe(OBSERVE, PATCHED_LIB_DIR, tmp_path, "patched", spec)
     assert stock.pop("engine") is None
     assert patched.pop("engine") == engine_build.EXIT_CHECK_MARKER
     for key in stock:
