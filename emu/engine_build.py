@@ -12,12 +12,13 @@ import ctypes
 
 #: what tools/unicorn/store-path.patch's `uc_bareflow_store_patch()` returns
 PATCH_MARKER = "bareflow-store-path-1"
+#: what tools/unicorn/exit-check.patch's `uc_bareflow_exit_check()` returns
+EXIT_CHECK_MARKER = "bareflow-exit-check-1"
 
 
-def store_patch() -> str | None:
-    """The loaded library's patch marker (e.g. "bareflow-store-path-1"), None for a stock one."""
+def _marker(symbol: str) -> str | None:
     from unicorn.unicorn_py3 import unicorn as _ucpy
-    fn = getattr(_ucpy.uclib, "uc_bareflow_store_patch", None)
+    fn = getattr(_ucpy.uclib, symbol, None)
     if fn is None:
         return None
     fn.restype = ctypes.c_char_p
@@ -25,11 +26,23 @@ def store_patch() -> str | None:
     return fn().decode()
 
 
+def store_patch() -> str | None:
+    """The loaded library's patch marker (e.g. "bareflow-store-path-1"), None for a stock one."""
+    return _marker("uc_bareflow_store_patch")
+
+
+def exit_check() -> str | None:
+    """The exit-check patch's marker ("bareflow-exit-check-1"), None without it."""
+    return _marker("uc_bareflow_exit_check")
+
+
 def describe() -> str:
     """One line: the Unicorn version and whether its store path is patched."""
     import unicorn
     marker = store_patch()
     kind = f"store-path patch ({marker})" if marker else "stock (every guest store on the slow path)"
+    if marker and exit_check():
+        kind += f" + exit-check patch ({exit_check()})"
     return f"unicorn {unicorn.__version__}, {kind}"
 
 

@@ -31,7 +31,7 @@ from ..devices.base.clock import CPU_HZ
 from ..devices.base.errors import BareflowError
 from ..devices.hpet import BASE as HPET_BASE, NUM_TIMERS, TimerCell
 from ..devices.lapic import APIC_HZ, BASE as LAPIC_BASE, LapicCell
-from .fastpath import _load
+from .fastpath import _load, check_layout, declare
 
 READ_FN = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint32)
 WRITE_FN = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_uint64)
@@ -62,7 +62,7 @@ def _lib() -> ctypes.CDLL:
     if _ready:
         return lib
     sz, vp, u64 = ctypes.c_size_t, ctypes.c_void_p, ctypes.c_uint64
-    for name, (res, args) in {
+    declare(lib, {
         "flapic_init": (None, [vp, vp, vp, vp]),
         "flapic_set_python": (None, [vp, vp, vp, vp, vp]),
         "flapic_learn": (ctypes.c_int, [vp, vp, u64]),
@@ -74,18 +74,8 @@ def _lib() -> ctypes.CDLL:
         "flapic_layout": (sz, [ctypes.POINTER(sz), sz]),
         "flapic_probe_tmcct": (ctypes.c_int, [vp, u64, ctypes.POINTER(ctypes.c_uint32)]),
         "flapic_probe_hpet": (ctypes.c_int, [vp, u64, ctypes.POINTER(u64)]),
-    }.items():
-        fn = getattr(lib, name)
-        fn.restype = res
-        fn.argtypes = args
-    names = [f[0] for f in _Flapic._fields_]
-    buf = (sz * (len(names) + 4))()
-    count = lib.flapic_layout(buf, len(buf))
-    c_offsets = list(buf[:min(count, len(buf))])
-    py_offsets = [getattr(_Flapic, n).offset for n in names] + [ctypes.sizeof(_Flapic)]
-    if c_offsets != py_offsets or lib.flapic_state_size() < ctypes.sizeof(_Flapic):
-        raise BareflowError("the native local APIC does not match emu/fastlapic.py: "
-                            "rebuild with `bash tools/setup.sh` or fix _Flapic")
+    })
+    check_layout(lib, _Flapic, "flapic", "the native local APIC", "emu/fastlapic.py")
     _ready = True
     return lib
 

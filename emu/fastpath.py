@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
-from typing import Callable
+from typing import Any, Callable
 
 from unicorn.unicorn_py3 import unicorn as _ucpy
 from unicorn.unicorn_const import UC_HOOK_BLOCK, UC_HOOK_EDGE_GENERATED, UC_HOOK_INSN
@@ -90,21 +90,29 @@ def _load() -> ctypes.CDLL:
         "fp_table_entries": (u32, [vp]),
         "fp_lookups": (u64, [vp]),
     }
-    for name, (res, args) in sig.items():
-        fn = getattr(lib, name)
-        fn.restype = res
-        fn.argtypes = args
+    declare(lib, sig)
     check_layout(lib, _Header)
     _lib = lib
     return lib
 
 
-def check_layout(lib: ctypes.CDLL, header: type[ctypes.Structure]) -> None:
-    """Compare the ctypes mirror with the C struct (field offsets, then where the public head
-    ends); a stale build or an edit on one side only is a clear error, not memory corruption."""
+def declare(lib: ctypes.CDLL, sig: dict[str, tuple[Any, list[Any]]]) -> None:
+    """Give each native function its result and argument types (ctypes would otherwise pass and
+    return C ints, truncating pointers and 64-bit values)."""
+    for name, (res, args) in sig.items():
+        fn = getattr(lib, name)
+        fn.restype = res
+        fn.argtypes = args
+
+
+def check_layout(lib: ctypes.CDLL, header: type[ctypes.Structure], prefix: str = "fp",
+                 what: str = "the native fast path", mirror: str = "emu/fastpath.py") -> None:
+    """Compare a ctypes mirror with its C struct (`<prefix>_layout`: field offsets, then where the
+    public head ends; `<prefix>_state_size`); a stale build or an edit on one side only is a clear
+    error, not memory corruption."""
     names = [f[0] for f in header._fields_]
     buf = (ctypes.c_size_t * (len(names) + 8))()
-    count = lib.fp_layout(buf, len(buf))
+    count = getattr(lib, f"{prefix}_layout")(buf, len(buf))
     c_offsets = list(buf[:min(count, len(buf))])
     py_offsets = [getattr(header, n).offset for n in names] + [ctypes.sizeof(header)]
     if c_offsets != py_offsets:
@@ -112,13 +120,13 @@ def check_layout(lib: ctypes.CDLL, header: type[ctypes.Structure]) -> None:
                      min(len(c_offsets), len(py_offsets)))
         field = (names + ["(end of the public head)"])[where] if where <= len(names) else "?"
         raise BareflowError(
-            f"the native fast path does not match emu/fastpath.py: {len(c_offsets)} offsets in C, "
+            f"{what} does not match {mirror}: {len(c_offsets)} offsets in C, "
             f"{len(py_offsets)} in the mirror, first difference at {field!r} "
             f"(C {c_offsets[where] if where < len(c_offsets) else '-'}, "
             f"Python {py_offsets[where] if where < len(py_offsets) else '-'}); "
-            f"rebuild with `bash tools/setup.sh` or fix _Header")
-    if lib.fp_state_size() < ctypes.sizeof(header):
-        raise BareflowError("the native fast path's state is smaller than its Python mirror: rebuild it")
+            f"rebuild with `bash tools/setup.sh` or fix {header.__name__}")
+    if getattr(lib, f"{prefix}_state_size")() < ctypes.sizeof(header):
+        raise BareflowError(f"{what}'s state is smaller than its Python mirror: rebuild it")
 
 
 class FastPath:

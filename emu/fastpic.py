@@ -32,7 +32,7 @@ from unicorn.unicorn_const import UC_HOOK_CODE
 
 from ..devices.base.errors import BareflowError
 from ..devices.pic import _Chip
-from .fastpath import _load
+from .fastpath import _load, check_layout, declare
 from .pacing import pace_limit
 
 NONE = (1 << 64) - 1
@@ -73,7 +73,7 @@ def _lib() -> ctypes.CDLL:
     if _ready:
         return lib
     sz, vp = ctypes.c_size_t, ctypes.c_void_p
-    for name, (res, args) in {
+    declare(lib, {
         "fpic_init": (None, [vp, vp]),
         "fpic_set_ports": (None, [vp, vp]),
         "fpp_set_pic": (None, [vp, vp]),
@@ -82,18 +82,8 @@ def _lib() -> ctypes.CDLL:
         "fpic_state_size": (sz, []),
         "fpic_layout": (sz, [ctypes.POINTER(sz), sz]),
         "fpic_pit_probe": (None, [vp, ctypes.c_uint64, ctypes.POINTER(ctypes.c_uint64)]),
-    }.items():
-        fn = getattr(lib, name)
-        fn.restype = res
-        fn.argtypes = args
-    names = [f[0] for f in _Fpic._fields_]
-    buf = (sz * (len(names) + 4))()
-    count = lib.fpic_layout(buf, len(buf))
-    c_offsets = list(buf[:min(count, len(buf))])
-    py_offsets = [getattr(_Fpic, n).offset for n in names] + [ctypes.sizeof(_Fpic)]
-    if c_offsets != py_offsets or lib.fpic_state_size() < ctypes.sizeof(_Fpic):
-        raise BareflowError("the native idle tick does not match emu/fastpic.py: "
-                            "rebuild with `bash tools/setup.sh` or fix _Fpic")
+    })
+    check_layout(lib, _Fpic, "fpic", "the native idle tick", "emu/fastpic.py")
     _ready = True
     return lib
 

@@ -41,7 +41,7 @@ from unicorn.unicorn_const import UC_HOOK_INSN
 from unicorn.x86_const import UC_X86_INS_CPUID, UC_X86_INS_IN, UC_X86_INS_OUT
 
 from ..devices.base.errors import BareflowError
-from .fastpath import FastPath, _load
+from .fastpath import FastPath, _load, check_layout, declare
 
 PR_PYTHON, PR_VALUE, PR_CMOS_DATA, PR_VGA_STATUS, PR_PORT61 = 0, 1, 2, 3, 4
 PW_PYTHON, PW_CMOS_INDEX, PW_PIC, PW_IGNORE = 0, 1, 2, 3
@@ -108,7 +108,7 @@ def _lib() -> ctypes.CDLL:
     if _ready:
         return lib
     u64, u32, vp, sz = ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_size_t
-    for name, (res, args) in {
+    declare(lib, {
         "fpp_new": (vp, [vp]),
         "fpp_free": (None, [vp]),
         "fpp_set_python": (None, [vp, vp, vp]),
@@ -120,19 +120,8 @@ def _lib() -> ctypes.CDLL:
         "fpp_port61_at": (ctypes.c_int, [vp, u64, ctypes.POINTER(u32)]),
         "fpp_set_cpuid": (None, [vp, vp]),
         "fpp_cpuid_hook_ptr": (vp, []),
-    }.items():
-        fn = getattr(lib, name)
-        fn.restype = res
-        fn.argtypes = args
-    names = [f[0] for f in _Ports._fields_]
-    buf = (sz * (len(names) + 4))()
-    count = lib.fpp_layout(buf, len(buf))
-    c_offsets = list(buf[:min(count, len(buf))])
-    py_offsets = [getattr(_Ports, n).offset for n in names] + [ctypes.sizeof(_Ports)]
-    if c_offsets != py_offsets or lib.fpp_state_size() < ctypes.sizeof(_Ports):
-        raise BareflowError("the native port path does not match emu/fastports.py "
-                            f"(C offsets {c_offsets[:4]}..., Python {py_offsets[:4]}...): "
-                            "rebuild with `bash tools/setup.sh` or fix _Ports")
+    })
+    check_layout(lib, _Ports, "fpp", "the native port path", "emu/fastports.py")
     _ready = True
     return lib
 

@@ -18,6 +18,7 @@ command -v qemu-system-i386 >/dev/null 2>&1 || need_apt+=(qemu-system-x86)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v gdb >/dev/null 2>&1 || need_apt+=(gdb)
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)   # the patched Unicorn (tools/unicorn/)
+command -v objdump >/dev/null 2>&1 || need_apt+=(binutils)   # tools/unicorn/audit_helpers.py (a test audits the built library)
 command -v patch >/dev/null 2>&1 || need_apt+=(patch)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}" >&2

@@ -15,13 +15,10 @@ store was slow").
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import struct
 import subprocess
 import sys
-import sysconfig
 import time
 from pathlib import Path
 
@@ -34,7 +31,8 @@ import build as images  # noqa: E402
 from bareflow.emu import engine_build  # noqa: E402
 
 STAMP = Path(sys.prefix) / ".bareflow-unicorn"        # written by tools/unicorn/install.sh
-STOCK_LIB_DIR = Path(sys.prefix) / "unicorn-stock"   # PyPI's library, kept by install.sh
+sys.path.insert(0, str(ROOT / "tests" / "emu"))
+from engines import PATCHED_LIB_DIR, STOCK_LIB_DIR, observe  # noqa: E402
 PATCHED = engine_build.store_patch() is not None
 
 
@@ -43,12 +41,9 @@ def _setup_built_it() -> bool:
 
 
 def _key() -> str:
-    """tools/unicorn/version.sh's UC_KEY, computed the same way."""
-    here = ROOT / "tools" / "unicorn"
-    sha = next(line.split("=", 1)[1].strip() for line in (here / "version.sh").read_text().splitlines()
-               if line.startswith("UC_SDIST_SHA256="))
-    data = (sha + "\n").encode() + (here / "store-path.patch").read_bytes() + (here / "build_wheel.sh").read_bytes()
-    return hashlib.sha256(data).hexdigest()[:12]
+    """tools/unicorn/version.sh's UC_KEY (the sdist, every patch, the build script)."""
+    return subprocess.run(["bash", "-c", '. "$0"; printf %s "$UC_KEY"', str(ROOT / "tools" / "unicorn" / "version.sh")],
+                          capture_output=True, text=True, check=True).stdout
 
 
 def test_the_engine_setup_built_is_the_one_loaded():
@@ -241,27 +236,12 @@ print(json.dumps({
 """
 
 
-def _patched_lib_dir() -> Path:
-    return Path(sysconfig.get_paths()["platlib"]) / "unicorn" / "lib"
-
-
-def _observe(lib_dir: Path, tmp_path: Path, tag: str, **spec) -> dict:
-    trace = tmp_path / f"{tag}.jsonl"
-    env = dict(os.environ, LIBUNICORN_PATH=str(lib_dir), BAREFLOW_PRICE_CACHE="0")
-    spec = {"max_cycles": None, **spec, "trace": str(trace)}
-    out = subprocess.run([sys.executable, "-c", OBSERVE, json.dumps(spec)], env=env, capture_output=True,
-                         text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-2000:]
-    doc = json.loads(out.stdout.strip().splitlines()[-1])
-    doc["trace"] = hashlib.sha256(trace.read_bytes()).hexdigest()
-    return doc
-
-
 def _stock_vs_patched(tmp_path: Path, **spec) -> dict:
     if not PATCHED or not (STOCK_LIB_DIR / "libunicorn.so.2").exists():
         pytest.skip("needs the patched Unicorn and PyPI's library beside it (tools/setup.sh)")
-    stock = _observe(STOCK_LIB_DIR, tmp_path, "stock", **spec)
-    patched = _observe(_patched_lib_dir(), tmp_path, "patched", **spec)
+    spec = {"max_cycles": None, **spec}
+    stock = observe(OBSERVE, STOCK_LIB_DIR, tmp_path, "stock", spec)
+    patched = observe(OBSERVE, PATCHED_LIB_DIR, tmp_path, "patched", spec)
     assert stock.pop("engine") is None                         # no silent swap of libraries
     assert patched.pop("engine") == engine_build.PATCH_MARKER
     for key in stock:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds Unicorn 2.1.4 with BareFlow's store-path patch as a wheel (x86 only), from the sdist
+# Builds Unicorn 2.1.4 with BareFlow's patches (UC_PATCHES in version.sh) as a wheel (x86 only), from the sdist
 # on the package registry.  Called by tools/setup.sh; see tools/unicorn/README.md for why.
 #   bash tools/unicorn/build_wheel.sh OUT_DIR   # prints the wheel's path on its last line
 # Exit status non-zero on any failure (no network, no compiler, the patch no longer applies);
@@ -27,7 +27,9 @@ trap 'rm -rf "$work"' EXIT
   tar xzf "$sdist" -C "$work"
   src="$work/unicorn-$UC_VERSION"
   echo "== patch"
-  patch -d "$src" -p1 --forward < "$here/store-path.patch"
+  for p in $UC_PATCHES; do
+    patch -d "$src" -p1 --forward < "$here/$p"
+  done
   echo "== cmake (x86 only)"
   gen=(); command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
   cc=${CC:-}; [ -n "$cc" ] || { command -v cc >/dev/null 2>&1 && cc=cc; } || cc=clang
