@@ -28,8 +28,7 @@ import ctypes
 import os
 from typing import Any
 
-from ..devices.base.errors import BareflowError
-from .fastpath import _load
+from .fastpath import _load, check_layout, declare
 
 NONE = (1 << 64) - 1
 LOG = 64
@@ -63,7 +62,7 @@ def _lib() -> ctypes.CDLL:
     if _ready:
         return lib
     sz, vp, u64 = ctypes.c_size_t, ctypes.c_void_p, ctypes.c_uint64
-    for name, (res, args) in {
+    declare(lib, {
         "flt_init": (None, [vp, vp, vp]),
         "flt_attach": (None, [vp, vp]),
         "flt_detach": (None, [vp]),
@@ -72,18 +71,8 @@ def _lib() -> ctypes.CDLL:
         "flt_idle": (ctypes.c_int, [vp, vp, u64]),
         "flt_state_size": (sz, []),
         "flt_layout": (sz, [ctypes.POINTER(sz), sz]),
-    }.items():
-        fn = getattr(lib, name)
-        fn.restype = res
-        fn.argtypes = args
-    names = [f[0] for f in _Flt._fields_]
-    buf = (sz * (len(names) + 4))()
-    count = lib.flt_layout(buf, len(buf))
-    c_offsets = list(buf[:min(count, len(buf))])
-    py_offsets = [getattr(_Flt, n).offset for n in names] + [ctypes.sizeof(_Flt)]
-    if c_offsets != py_offsets or lib.flt_state_size() < ctypes.sizeof(_Flt):
-        raise BareflowError("the native LAPIC timer tick does not match emu/fastlapictick.py: "
-                            "rebuild with `bash tools/setup.sh` or fix _Flt")
+    })
+    check_layout(lib, _Flt, "flt", "the native LAPIC timer tick", "emu/fastlapictick.py")
     _ready = True
     return lib
 
