@@ -286,7 +286,9 @@ class NativeDelivery:
         """(protected-mode deliveries computed in C, protected-mode IRET/RETF answered in C);
         the deliveries include the idle ticks emu/fastpic.py made inside emu_start."""
         tick = getattr(self.core, "pic_tick", None)
-        return self.pm_count + (tick.h.ticks if tick is not None else 0), self._lib.xd_pm_special_count(self._x)
+        lapic = getattr(self.core, "lapic_tick", None)     # and the LAPIC timer's (emu/fastlapictick.py)
+        return (self.pm_count + (tick.h.ticks if tick is not None else 0) + (lapic.h.ticks if lapic is not None else 0),
+                self._lib.xd_pm_special_count(self._x))
 
     def exceptions(self) -> int:
         self._lib.xd_counts(self._x, self._counts)
