@@ -324,7 +324,7 @@ def test_a_machine_profile_read_every_slice_equals_one_read_at_the_end():
     again, so its entries die with cycles pending) and the protected-mode image (calls, IRQs),
     run in short slices twice: once with `profile_table()` (FastPath.func_counters, which
     folds) read after every slice, once read only at the end: the same clock, the same profile.
-    (The same slices both times: where a run stops can move the clock of a halted guest.)"""
+    (Sliced runs equal whole ones since tools/unicorn/sync-pc.patch: tests/emu/test_slicing.py.)"""
     import sys
     from pathlib import Path
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "images"))

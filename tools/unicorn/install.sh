@@ -41,7 +41,7 @@ fi
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/bareflow/unicorn"
 whl=$(ls "$cache"/unicorn-"$UC_WHEEL_VERSION"-*.whl 2>/dev/null | head -n 1)
 if [ -z "$whl" ]; then
-  echo "setup: building Unicorn $UC_VERSION with the store-path and exit-check patches (x86 only, once per machine, ~2 min; tools/unicorn/README.md)" >&2
+  echo "setup: building Unicorn $UC_VERSION with BareFlow's patches ($UC_PATCHES; x86 only, once per machine, ~2 min; tools/unicorn/README.md)" >&2
   whl=$(PYTHON="$py" bash "$here/build_wheel.sh" "$cache" 2>/dev/null | tail -n 1)
   if [ -z "$whl" ] || [ ! -f "$whl" ]; then
     echo "setup: could not build the patched Unicorn (log: $cache/build.log); using PyPI's unicorn $UC_VERSION: same results, guest stores slower" >&2
