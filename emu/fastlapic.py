@@ -31,7 +31,7 @@ from ..devices.base.clock import CPU_HZ
 from ..devices.base.errors import BareflowError
 from ..devices.hpet import BASE as HPET_BASE, NUM_TIMERS, TimerCell
 from ..devices.lapic import APIC_HZ, BASE as LAPIC_BASE, LapicCell
-from .fastpath import _load, check_layout, declare
+from .fastpath import bind
 
 READ_FN = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint32)
 WRITE_FN = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_uint64)
@@ -53,16 +53,9 @@ class _Flapic(ctypes.Structure):
                 ("rearms", ctypes.c_uint64)]
 
 
-_ready = False
-
-
 def _lib() -> ctypes.CDLL:
-    global _ready
-    lib = _load()
-    if _ready:
-        return lib
     sz, vp, u64 = ctypes.c_size_t, ctypes.c_void_p, ctypes.c_uint64
-    declare(lib, {
+    return bind("flapic", {
         "flapic_init": (None, [vp, vp, vp, vp]),
         "flapic_set_python": (None, [vp, vp, vp, vp, vp]),
         "flapic_learn": (ctypes.c_int, [vp, vp, u64]),
@@ -74,10 +67,7 @@ def _lib() -> ctypes.CDLL:
         "flapic_layout": (sz, [ctypes.POINTER(sz), sz]),
         "flapic_probe_tmcct": (ctypes.c_int, [vp, u64, ctypes.POINTER(ctypes.c_uint32)]),
         "flapic_probe_hpet": (ctypes.c_int, [vp, u64, ctypes.POINTER(u64)]),
-    })
-    check_layout(lib, _Flapic, "flapic", "the native local APIC", "emu/fastlapic.py")
-    _ready = True
-    return lib
+    }, _Flapic, "the native local APIC", "emu/fastlapic.py")
 
 
 def _switch(name: str) -> bool:

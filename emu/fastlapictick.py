@@ -28,7 +28,7 @@ import ctypes
 import os
 from typing import Any
 
-from .fastpath import _load, check_layout, declare
+from .fastpath import bind
 
 NONE = (1 << 64) - 1
 LOG = 64
@@ -53,16 +53,9 @@ class _Flt(ctypes.Structure):
                 ("log", _Rec * LOG)]
 
 
-_ready = False
-
-
 def _lib() -> ctypes.CDLL:
-    global _ready
-    lib = _load()
-    if _ready:
-        return lib
     sz, vp, u64 = ctypes.c_size_t, ctypes.c_void_p, ctypes.c_uint64
-    declare(lib, {
+    return bind("flt", {
         "flt_init": (None, [vp, vp, vp]),
         "flt_attach": (None, [vp, vp]),
         "flt_detach": (None, [vp]),
@@ -71,10 +64,7 @@ def _lib() -> ctypes.CDLL:
         "flt_idle": (ctypes.c_int, [vp, vp, u64]),
         "flt_state_size": (sz, []),
         "flt_layout": (sz, [ctypes.POINTER(sz), sz]),
-    })
-    check_layout(lib, _Flt, "flt", "the native LAPIC timer tick", "emu/fastlapictick.py")
-    _ready = True
-    return lib
+    }, _Flt, "the native LAPIC timer tick", "emu/fastlapictick.py")
 
 
 def _allowed() -> bool:

@@ -105,6 +105,21 @@ def declare(lib: ctypes.CDLL, sig: dict[str, tuple[Any, list[Any]]]) -> None:
         fn.argtypes = args
 
 
+_bound: set[str] = set()
+
+
+def bind(prefix: str, sig: dict[str, tuple[Any, list[Any]]], header: type[ctypes.Structure], what: str,
+         mirror: str) -> ctypes.CDLL:
+    """The fast path's library with one native part's functions typed and its struct's mirror
+    checked, once per process (the 8259/PIT tick, the port path, the LAPIC, the LAPIC tick)."""
+    lib = _load()
+    if prefix not in _bound:
+        declare(lib, sig)
+        check_layout(lib, header, prefix, what, mirror)
+        _bound.add(prefix)
+    return lib
+
+
 def check_layout(lib: ctypes.CDLL, header: type[ctypes.Structure], prefix: str = "fp",
                  what: str = "the native fast path", mirror: str = "emu/fastpath.py") -> None:
     """Compare a ctypes mirror with its C struct (`<prefix>_layout`: field offsets, then where the

@@ -202,9 +202,7 @@ static int flt_take(flt_state *p, uc_engine *uc, uint64_t dl, int idle) {
     r->to_eip = out[2];
     r->gate_type = out[3];
     r->status = (uint32_t)ok;
-    st->cycles += p->vec_cost;
-    st->prev = NULL;
-    fp_push_frame(st, ((uint64_t)out[5] + eip) & 0xffffffffULL, func, now);
+    xd_tick_delivered(st, out, eip, func, now, p->vec_cost);
     p->ticks++;
     if (l->ports) {
         /* _deliver_now: cpu.forget_cs(), then its cpu.linear_pc() caches the new CS's base (the

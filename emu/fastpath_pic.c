@@ -306,9 +306,7 @@ static int fpic_take(fpic_state *p, uc_engine *uc, uint64_t dl, uint32_t eip, in
     r->to_eip = out[2];
     r->gate_type = out[3];
     r->status = (uint32_t)ok;
-    st->cycles += p->vec_cost;
-    st->prev = NULL;
-    fp_push_frame(st, ((uint64_t)out[5] + eip) & 0xffffffffULL, func, start);
+    xd_tick_delivered(st, out, eip, func, start, p->vec_cost);
     p->ticks++;
     if (p->ports) p->ports->cs_valid = 0;              /* _deliver_now: cpu.forget_cs() */
     if (ok == 2) st->emu_stop(uc);                      /* Python raises as cpu.set would */

@@ -70,6 +70,17 @@ static int xp_descriptor(xd_state *x, uc_engine *uc, uint32_t sel, xp_seg *d) {
     return xp_decode(r, d);
 }
 
+/* What Python's delivery bookkeeping does after a native tick's xd_deliver_pm (the 8259/PIT tick,
+ * emu/fastpath_pic.c; the local APIC timer, emu/fastpath_lapictick.c): the vector's cycles, no
+ * chain to the interrupted block, the handler's profiler frame returning to the interrupted EIP
+ * (out[5]: the from-CS base), entered at cycle `at`. */
+static void xd_tick_delivered(fp_state *st, const uint32_t *out, uint32_t eip, int32_t func, uint64_t at,
+                              uint32_t vec_cost) {
+    st->cycles += vec_cost;
+    st->prev = NULL;
+    fp_push_frame(st, ((uint64_t)out[5] + eip) & 0xffffffffULL, func, at);
+}
+
 /* Deliver `vector` through the IDT as deliver_protected does, or return 0 having changed
  * nothing.  out[]: from CS, the gate's selector, the gate's offset, the gate type (0xE/0xF),
  * the linear address of the lowest pushed byte (Python tells the pricer about the 12

@@ -32,7 +32,7 @@ from unicorn.unicorn_const import UC_HOOK_CODE
 
 from ..devices.base.errors import BareflowError
 from ..devices.pic import _Chip
-from .fastpath import _load, check_layout, declare
+from .fastpath import bind
 from .pacing import pace_limit
 
 NONE = (1 << 64) - 1
@@ -64,16 +64,9 @@ class _Fpic(ctypes.Structure):
                 ("log", _Rec * LOG)]
 
 
-_ready = False
-
-
 def _lib() -> ctypes.CDLL:
-    global _ready
-    lib = _load()
-    if _ready:
-        return lib
     sz, vp = ctypes.c_size_t, ctypes.c_void_p
-    declare(lib, {
+    return bind("fpic", {
         "fpic_init": (None, [vp, vp]),
         "fpic_set_ports": (None, [vp, vp]),
         "fpp_set_pic": (None, [vp, vp]),
@@ -82,10 +75,7 @@ def _lib() -> ctypes.CDLL:
         "fpic_state_size": (sz, []),
         "fpic_layout": (sz, [ctypes.POINTER(sz), sz]),
         "fpic_pit_probe": (None, [vp, ctypes.c_uint64, ctypes.POINTER(ctypes.c_uint64)]),
-    })
-    check_layout(lib, _Fpic, "fpic", "the native idle tick", "emu/fastpic.py")
-    _ready = True
-    return lib
+    }, _Fpic, "the native idle tick", "emu/fastpic.py")
 
 
 class PicTick:

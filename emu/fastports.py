@@ -41,7 +41,7 @@ from unicorn.unicorn_const import UC_HOOK_INSN
 from unicorn.x86_const import UC_X86_INS_CPUID, UC_X86_INS_IN, UC_X86_INS_OUT
 
 from ..devices.base.errors import BareflowError
-from .fastpath import FastPath, _load, check_layout, declare
+from .fastpath import FastPath, bind
 
 PR_PYTHON, PR_VALUE, PR_CMOS_DATA, PR_VGA_STATUS, PR_PORT61 = 0, 1, 2, 3, 4
 PW_PYTHON, PW_CMOS_INDEX, PW_PIC, PW_IGNORE = 0, 1, 2, 3
@@ -99,16 +99,9 @@ IGNORED_IF_UNCLAIMED = (0x80,)
 IN_FN = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32)
 OUT_FN = ctypes.CFUNCTYPE(None, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32)
 CPUID_FN = ctypes.CFUNCTYPE(ctypes.c_int)
-_ready = False
-
-
 def _lib() -> ctypes.CDLL:
-    global _ready
-    lib = _load()
-    if _ready:
-        return lib
     u64, u32, vp, sz = ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_size_t
-    declare(lib, {
+    return bind("fpp", {
         "fpp_new": (vp, [vp]),
         "fpp_free": (None, [vp]),
         "fpp_set_python": (None, [vp, vp, vp]),
@@ -120,10 +113,7 @@ def _lib() -> ctypes.CDLL:
         "fpp_port61_at": (ctypes.c_int, [vp, u64, ctypes.POINTER(u32)]),
         "fpp_set_cpuid": (None, [vp, vp]),
         "fpp_cpuid_hook_ptr": (vp, []),
-    })
-    check_layout(lib, _Ports, "fpp", "the native port path", "emu/fastports.py")
-    _ready = True
-    return lib
+    }, _Ports, "the native port path", "emu/fastports.py")
 
 
 class NativePorts:
