@@ -74,13 +74,9 @@ void flt_init(flt_state *p, flapic_state *l, xd_state *x) {
 
 /* A GDT descriptor read without side effects (a peek: no Accessed bit set, paging or not). */
 static int flt_peek_descriptor(xd_state *x, uc_engine *uc, uint32_t sel, xp_seg *d) {
-    xd_mmr gdtr;
-    memset(&gdtr, 0, sizeof(gdtr));
-    x->fp->reg_read(uc, UC_X86_REG_GDTR, &gdtr);
-    uint32_t index = sel & ~7u;
-    if ((sel & 4) || index + 7 > (gdtr.limit & 0xffff)) return 0;
+    uint64_t lin;
     uint8_t r[8];
-    if (!xg_read_linear(x, uc, (gdtr.base & 0xffffffffULL) + index, 8, 0, r)) return 0;
+    if (!xp_gdt_entry(x, uc, sel, &lin) || !xg_read_linear(x, uc, lin, 8, 0, r)) return 0;
     return xp_decode(r, d);
 }
 

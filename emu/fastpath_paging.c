@@ -195,13 +195,9 @@ static int xg_commit(xd_state *x, uc_engine *uc, const xg_ctx *g) {
 
 /* Cpu.descriptor with paging: the GDT entry of a selector through the page tables. */
 static int xg_descriptor(xd_state *x, uc_engine *uc, xg_ctx *g, uint32_t sel, xp_seg *d) {
-    xd_mmr gdtr;
-    memset(&gdtr, 0, sizeof(gdtr));
-    x->fp->reg_read(uc, UC_X86_REG_GDTR, &gdtr);
-    uint32_t index = sel & ~7u;
-    if ((sel & 4) || index + 7 > (gdtr.limit & 0xffff)) return 0;
+    uint64_t lin;
     uint8_t r[8];
-    if (!xg_read(x, uc, g, (uint32_t)(gdtr.base + index), r, 8, 1)) return 0;
+    if (!xp_gdt_entry(x, uc, sel, &lin) || !xg_read(x, uc, g, (uint32_t)lin, r, 8, 1)) return 0;
     return xp_decode(r, d);
 }
 

@@ -58,15 +58,22 @@ static int xp_decode(const uint8_t r[8], xp_seg *d) {
     return 1;
 }
 
-static int xp_descriptor(xd_state *x, uc_engine *uc, uint32_t sel, xp_seg *d) {
+/* The linear address of selector `sel`'s GDT entry; 0 for an LDT selector or one beyond the
+ * GDT's limit (each reader below then reads the 8 bytes its own way). */
+static int xp_gdt_entry(xd_state *x, uc_engine *uc, uint32_t sel, uint64_t *lin) {
     xd_mmr gdtr;
     memset(&gdtr, 0, sizeof(gdtr));
     x->fp->reg_read(uc, UC_X86_REG_GDTR, &gdtr);
-    uint64_t base = gdtr.base & 0xffffffffULL;
     uint32_t index = sel & ~7u;
     if ((sel & 4) || index + 7 > (gdtr.limit & 0xffff)) return 0;
+    *lin = (gdtr.base & 0xffffffffULL) + index;
+    return 1;
+}
+
+static int xp_descriptor(xd_state *x, uc_engine *uc, uint32_t sel, xp_seg *d) {
+    uint64_t lin;
     uint8_t r[8];
-    if (xp_hma(base + index, 8) || x->mem_read(uc, base + index, r, 8) != 0) return 0;
+    if (!xp_gdt_entry(x, uc, sel, &lin) || xp_hma(lin, 8) || x->mem_read(uc, lin, r, 8) != 0) return 0;
     return xp_decode(r, d);
 }
 
