@@ -250,27 +250,12 @@ static int xg_deliver_pm(xd_state *x, uc_engine *uc, uint32_t cr0, uint32_t vect
     if (!xg_descriptor(x, uc, &g, cs, &csd)) return 0;
     /* the bytes read (gate, descriptors) and the frame must not be entries this changes */
     if (!xg_data(&g, fphys, 12) || xg_overlaps(&g)) return 0;
-    uint32_t words[3] = {return_eip, cs, flags};    /* lowest address first */
     uint8_t frame[12];
-    for (int k = 0; k < 3; k++)
-        for (int b = 0; b < 4; b++) frame[4 * k + b] = (uint8_t)(words[k] >> (8 * b));
+    xp_frame(frame, return_eip, cs, flags);
     if (!xg_commit(x, uc, &g)) return 0;
     if (x->mem_write(uc, fphys, frame, 12) != 0) return 0;
-    wr32(st, uc, UC_X86_REG_ESP, ssd.db ? (uint32_t)lo : ((old_esp & 0xffff0000u) | (uint32_t)lo));
-    uint32_t nf = flags & ~(XP_TF | XP_NT | XP_RF | XP_VM);
-    if (gtype == 0xE) nf &= ~XP_IF;
-    wr32(st, uc, UC_X86_REG_EFLAGS, nf);
-    out[0] = cs;
-    out[1] = gsel;
-    out[2] = goff;
-    out[3] = gtype;
-    out[4] = (uint32_t)at;
-    out[5] = csd.base;
     x->pg->deliver_count++;
-    uint64_t v = (gsel & ~3u) | new_cpl;
-    if (st->reg_write(uc, UC_X86_REG_CS, &v) != 0) return 2;
-    wr32(st, uc, UC_X86_REG_EIP, goff);
-    return 1;
+    return xp_enter_handler(st, uc, out, &ssd, old_esp, lo, at, flags, cs, gsel, goff, gtype, csd.base, new_cpl);
 }
 
 /* emu/quirks.py forget_last_exception, as Python's hook calls it first with paging on. */

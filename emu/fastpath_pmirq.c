@@ -88,6 +88,34 @@ static void xd_tick_delivered(fp_state *st, const uint32_t *out, uint32_t eip, i
     fp_push_frame(st, ((uint64_t)out[5] + eip) & 0xffffffffULL, func, at);
 }
 
+/* The 12-byte same-ring interrupt frame, lowest address first: EIP, CS, EFLAGS. */
+static void xp_frame(uint8_t frame[12], uint32_t return_eip, uint32_t cs, uint32_t flags) {
+    uint32_t words[3] = {return_eip, cs, flags};
+    for (int k = 0; k < 3; k++)
+        for (int b = 0; b < 4; b++) frame[4 * k + b] = (uint8_t)(words[k] >> (8 * b));
+}
+
+/* After the frame is written (paging off or on): ESP, EFLAGS (TF/NT/RF/VM clear, IF too through an
+ * interrupt gate), out[] (see xd_deliver_pm), then CS and EIP: 1, or 2 when Unicorn refused the CS. */
+static int xp_enter_handler(fp_state *st, uc_engine *uc, uint32_t *out, const xp_seg *ssd, uint32_t old_esp,
+                            uint64_t lo, uint64_t at, uint32_t flags, uint32_t cs, uint32_t gsel, uint32_t goff,
+                            uint32_t gtype, uint32_t cs_base, uint32_t new_cpl) {
+    wr32(st, uc, UC_X86_REG_ESP, ssd->db ? (uint32_t)lo : ((old_esp & 0xffff0000u) | (uint32_t)lo));
+    uint32_t nf = flags & ~(XP_TF | XP_NT | XP_RF | XP_VM);
+    if (gtype == 0xE) nf &= ~XP_IF;
+    wr32(st, uc, UC_X86_REG_EFLAGS, nf);
+    out[0] = cs;
+    out[1] = gsel;
+    out[2] = goff;
+    out[3] = gtype;
+    out[4] = (uint32_t)at;
+    out[5] = cs_base;
+    uint64_t v = (gsel & ~3u) | new_cpl;
+    if (st->reg_write(uc, UC_X86_REG_CS, &v) != 0) return 2;
+    wr32(st, uc, UC_X86_REG_EIP, goff);
+    return 1;
+}
+
 /* Deliver `vector` through the IDT as deliver_protected does, or return 0 having changed
  * nothing.  out[]: from CS, the gate's selector, the gate's offset, the gate type (0xE/0xF),
  * the linear address of the lowest pushed byte (Python tells the pricer about the 12
@@ -129,25 +157,10 @@ int xd_deliver_pm(xd_state *x, uc_engine *uc, uint32_t vector, uint32_t return_e
     if (esp < 12 || esp - 1 > ssd.limit) return 0;
     uint64_t lo = esp - 12, at = (uint64_t)ssd.base + lo;
     if (at + 12 > 0xffffffffULL || xp_hma(at, 12)) return 0;
-    uint32_t words[3] = {return_eip, cs, flags};    /* lowest address first */
     uint8_t frame[12];
-    for (int k = 0; k < 3; k++)
-        for (int b = 0; b < 4; b++) frame[4 * k + b] = (uint8_t)(words[k] >> (8 * b));
+    xp_frame(frame, return_eip, cs, flags);
     if (x->mem_write(uc, at, frame, 12) != 0) return 0;   /* all or nothing (unmapped: Python) */
-    wr32(st, uc, UC_X86_REG_ESP, ssd.db ? (uint32_t)lo : ((old_esp & 0xffff0000u) | (uint32_t)lo));
-    uint32_t nf = flags & ~(XP_TF | XP_NT | XP_RF | XP_VM);
-    if (gtype == 0xE) nf &= ~XP_IF;
-    wr32(st, uc, UC_X86_REG_EFLAGS, nf);
-    out[0] = cs;
-    out[1] = gsel;
-    out[2] = goff;
-    out[3] = gtype;
-    out[4] = (uint32_t)at;
-    out[5] = csd.base;
-    uint64_t v = (gsel & ~3u) | new_cpl;
-    if (st->reg_write(uc, UC_X86_REG_CS, &v) != 0) return 2;
-    wr32(st, uc, UC_X86_REG_EIP, goff);
-    return 1;
+    return xp_enter_handler(st, uc, out, &ssd, old_esp, lo, at, flags, cs, gsel, goff, gtype, csd.base, new_cpl);
 }
 
 /* The watched IRET / far RET in protected mode (emu/special.py _on_special + _may_change_cpl):
