@@ -140,16 +140,24 @@ BUNDLED = ROOT / "images" / "fluid_llama.img"
 
 @pytest.mark.timeout(60)
 @pytest.mark.skipif(not BUNDLED.exists(), reason="no bundled image")
-def test_history_checkpoints_at_its_pauses_without_changing_the_run():
+def test_history_checkpoints_at_its_pauses_without_changing_the_run(tmp_path):
     """Forward execution through History (checkpoints at pauses it asks for, here as often as
     it can) ends on exactly the cycle and instruction of a plain run, and stepping back from
-    there works from the nearest of those checkpoints."""
+    there works from the nearest of those checkpoints.  The guest computes all along (the
+    batch prompt: ~0.7 s of generation; at the interactive prompt it would sit in HLT after
+    ~0.1 s, less than one look of the pause thread, and get no checkpoint)."""
+    import subprocess
+    import sys
     from bareflow.emu.machine import Machine, MachineConfig, StopReason
     from bareflow.emu.session.history import History
-    limit = 40_000_000
-    plain = Machine(MachineConfig(image=str(BUNDLED)))
+    img = tmp_path / "batch.img"
+    img.write_bytes(BUNDLED.read_bytes())
+    subprocess.run([sys.executable, "-m", "bareflow.tools.image", "set-cmdline", str(img),
+                    'prompt="Once upon a time" steps=48 exit=1'], check=True, capture_output=True)
+    limit = 100_000_000
+    plain = Machine(MachineConfig(image=str(img)))
     assert plain.run(limit) == StopReason.CYCLE_LIMIT
-    m = Machine(MachineConfig(image=str(BUNDLED)))
+    m = Machine(MachineConfig(image=str(img)))
     h = History(m, share=1.0, min_period_s=0.0)
     try:
         assert h.run_until_stop(limit) == StopReason.CYCLE_LIMIT
