@@ -225,13 +225,8 @@ static int xg_deliver_pm(xd_state *x, uc_engine *uc, uint32_t cr0, uint32_t vect
     if (vector * 8 + 7 > (idtr.limit & 0xffff)) return 0;
     uint8_t gb[8];
     if (!xg_read(x, uc, &g, (uint32_t)(idtr.base + vector * 8), gb, 8, 1)) return 0;
-    uint32_t glo = gb[0] | (gb[1] << 8) | (gb[2] << 16) | ((uint32_t)gb[3] << 24);
-    uint32_t ghi = gb[4] | (gb[5] << 8) | (gb[6] << 16) | ((uint32_t)gb[7] << 24);
-    uint32_t gtype = (ghi >> 8) & 0xf;
-    if ((ghi >> 12 & 1) || (gtype != 0xE && gtype != 0xF)) return 0;
-    if (software && ((ghi >> 13) & 3) < cpl) return 0;
-    if (!(ghi >> 15 & 1)) return 0;
-    uint32_t gsel = glo >> 16, goff = (glo & 0xffff) | (ghi & 0xffff0000u);
+    uint32_t gsel, goff, gtype;
+    if (!xp_gate(gb, software, cpl, &gsel, &goff, &gtype)) return 0;
     xp_seg target, ssd, csd;
     if (!xg_descriptor(x, uc, &g, gsel, &target) || !target.s || !(target.type & 8) || !target.present) return 0;
     uint32_t new_cpl = (target.type & 4) ? cpl : target.dpl;

@@ -88,6 +88,21 @@ static void xd_tick_delivered(fp_state *st, const uint32_t *out, uint32_t eip, i
     fp_push_frame(st, ((uint64_t)out[5] + eip) & 0xffffffffULL, func, at);
 }
 
+/* An IDT entry's 8 bytes as deliver_protected checks them: a present 32-bit interrupt or trap
+ * gate (a software INT n also needs DPL >= CPL).  0: not one the native delivery takes. */
+static int xp_gate(const uint8_t g[8], uint32_t software, uint32_t cpl, uint32_t *gsel, uint32_t *goff,
+                   uint32_t *gtype) {
+    uint32_t glo = g[0] | (g[1] << 8) | (g[2] << 16) | ((uint32_t)g[3] << 24);
+    uint32_t ghi = g[4] | (g[5] << 8) | (g[6] << 16) | ((uint32_t)g[7] << 24);
+    *gtype = (ghi >> 8) & 0xf;
+    if ((ghi >> 12 & 1) || (*gtype != 0xE && *gtype != 0xF)) return 0;
+    if (software && ((ghi >> 13) & 3) < cpl) return 0;
+    if (!(ghi >> 15 & 1)) return 0;
+    *gsel = glo >> 16;
+    *goff = (glo & 0xffff) | (ghi & 0xffff0000u);
+    return 1;
+}
+
 /* The 12-byte same-ring interrupt frame, lowest address first: EIP, CS, EFLAGS. */
 static void xp_frame(uint8_t frame[12], uint32_t return_eip, uint32_t cs, uint32_t flags) {
     uint32_t words[3] = {return_eip, cs, flags};
@@ -138,13 +153,8 @@ int xd_deliver_pm(xd_state *x, uc_engine *uc, uint32_t vector, uint32_t return_e
     if (vector * 8 + 7 > (idtr.limit & 0xffff)) return 0;
     uint8_t g[8];
     if (xp_hma(ent, 8) || x->mem_read(uc, ent, g, 8) != 0) return 0;
-    uint32_t glo = g[0] | (g[1] << 8) | (g[2] << 16) | ((uint32_t)g[3] << 24);
-    uint32_t ghi = g[4] | (g[5] << 8) | (g[6] << 16) | ((uint32_t)g[7] << 24);
-    uint32_t gtype = (ghi >> 8) & 0xf;
-    if ((ghi >> 12 & 1) || (gtype != 0xE && gtype != 0xF)) return 0;
-    if (software && ((ghi >> 13) & 3) < cpl) return 0;
-    if (!(ghi >> 15 & 1)) return 0;
-    uint32_t gsel = glo >> 16, goff = (glo & 0xffff) | (ghi & 0xffff0000u);
+    uint32_t gsel, goff, gtype;
+    if (!xp_gate(g, software, cpl, &gsel, &goff, &gtype)) return 0;
     xp_seg target, ssd, csd;
     if (!xp_descriptor(x, uc, gsel, &target) || !target.s || !(target.type & 8) || !target.present) return 0;
     uint32_t new_cpl = (target.type & 4) ? cpl : target.dpl;
