@@ -33,7 +33,7 @@ for f in emu/fastpath_*.c; do if [ -f "$stamp" ] && [ "$f" -nt "$stamp" ]; then 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] || [ emu/fastpath.c -nt "$stamp" ] || [ emu/fastpath_native.c -nt "$stamp" ] || [ emu/fastpath_ports.c -nt "$stamp" ] || [ emu/fastpath_pmirq.c -nt "$stamp" ] || [ emu/fastpath_paging.c -nt "$stamp" ] || [ emu/fastpath_prices.c -nt "$stamp" ] || [ emu/fastpath_pic.c -nt "$stamp" ] || [ emu/fastpath_lapic.c -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] || [ emu/fastpath.c -nt "$stamp" ]; then
   echo "setup: installing bareflow (editable) into .venv" >&2
   .venv/bin/python -m pip install -q --upgrade pip >&2 || true
   .venv/bin/python -m pip install -q -e ".[test]" >&2
