@@ -96,6 +96,17 @@ class Publisher:
         self._last_tick = (time.monotonic(), 0)
         #: ticks in a row that changed nothing but the counters of an idle or stopped guest
         self.quiet_ticks = 0
+        #: told True when the publisher goes quiet, False when it leaves it (serve() raises the
+        #: machine's pacing lead while quiet: emu/pacing.py QUIET_LEAD_S)
+        self.on_quiet: Callable[[bool], None] | None = None
+        self._told_quiet = False
+
+    def _tell_quiet(self) -> None:
+        quiet = self.quiet
+        if quiet != self._told_quiet:
+            self._told_quiet = quiet
+            if self.on_quiet is not None:
+                self.on_quiet(quiet)
 
     @property
     def quiet(self) -> bool:
@@ -109,6 +120,7 @@ class Publisher:
     def wake(self) -> None:
         """A command came from the front end: look at full rate again (its effect is visible)."""
         self.quiet_ticks = 0
+        self._tell_quiet()
 
     def tick(self) -> list[Frame]:
         m, r = self.machine, self.runner
@@ -164,6 +176,7 @@ class Publisher:
             visible = visible or computing or old is None or (old.state, old.message, old.breakpoints) != (
                 state.state, state.message, state.breakpoints)
         self.quiet_ticks = 0 if visible else self.quiet_ticks + 1
+        self._tell_quiet()
         return frames
 
     def _graphics(self) -> Any:
@@ -194,6 +207,7 @@ def serve(conn: Any, cfg: Any) -> None:
     os.dup2(devnull, 2)
     from bareflow.emu.errors import BadImage, BareflowError
     from bareflow.emu.machine import Machine, MachineConfig
+    from bareflow.emu.pacing import PACE_LEAD_S, QUIET_LEAD_S
 
     from .history import MAX_MEMORY_MB, History
     from .journey import JourneyFeed
@@ -222,6 +236,7 @@ def serve(conn: Any, cfg: Any) -> None:
     stop = threading.Event()
     nudge = threading.Event()      # set by a command: publish now, at the full rate
     pub = Publisher(machine, runner, feed)
+    pub.on_quiet = lambda quiet: setattr(machine, "pace_lead", QUIET_LEAD_S if quiet else PACE_LEAD_S)
     echo = threading.Event()       # set by each COM1 byte: what a command (a key) caused has come
 
     def on_byte(_byte: int) -> None:
