@@ -243,7 +243,11 @@ class PicTick:
 
     def _emit(self, recs: list[tuple]) -> None:
         core = self.core
-        trace, observers = core.trace, core.hooks.events
+        hooks = core.hooks
+        trace, observers = core.trace, hooks.events
+        # each event to its readers only (`Hooks.route`, as Core.emit does): the watchers the
+        # machine always attaches read "interrupt" but not "hlt" (issue 11: an idle TUI)
+        route = hooks.route if observers else (lambda _event: ())
         for (hc, hi, heip, ic, ii, vector, from_cs, from_eip, to_cs, to_eip, gtype, status, has_hlt) in recs:
             if status == 2:     # Unicorn refused the CS load: raise as cpu.set would
                 core.cpu.set("cs", to_cs & ~3 | from_cs & 3)
@@ -258,7 +262,7 @@ class PicTick:
                     continue
                 if trace is not None:
                     trace.emit(event, cycle, icount, fields)
-                for observer in observers:
+                for observer in route(event):
                     observer(event, cycle, icount, fields)
 
     def before_port(self, port: int, write: bool) -> None:

@@ -225,3 +225,29 @@ def test_the_8259_outlives_its_machine(monkeypatch):
     assert pic.state()["vector_base"] == base == [0x20, 0x28]
     pic.io_write(0x21, 1, 0x5A)
     assert pic.io_read(0x21, 1) == 0x5A
+
+
+def test_native_ticks_give_each_event_to_its_readers_only(monkeypatch, tmp_path):
+    """The events of native ticks go through `Hooks.route`, as Core.emit's do: a subscriber that
+    reads only "interrupt" (the privilege tracker, the watched-instruction observer, the fault
+    watcher) is not called for each tick's "hlt"; one that reads everything still gets both, in
+    order (issue 11: the idle TUI's per-tick Python)."""
+    if not LLAMA.exists():
+        pytest.skip("images/fluid_llama.img is not built")
+    monkeypatch.setenv("BAREFLOW_NATIVE_PIC", "1")
+    img = tmp_path / "llama.img"
+    shutil.copyfile(LLAMA, img)
+    m = Machine(MachineConfig(image=img))
+    m.run(400_000_000)
+    every: list[tuple] = []
+    some: list[tuple] = []
+    m.hooks.events.append(lambda kind, c, i, f: every.append((kind, c, i)))
+    m.hooks.subscribe(m.hooks.events, lambda kind, c, i, f: some.append((kind, c, i)),
+                      kinds=frozenset({"interrupt"}))
+    t0 = m.pic_tick.counts()["ticks"]
+    m.run(m.cycles + 30_000_000)
+    ticks = m.pic_tick.counts()["ticks"] - t0
+    m.close()
+    assert ticks >= 20, ticks
+    assert {e[0] for e in every} >= {"hlt", "interrupt"}
+    assert some == [e for e in every if e[0] == "interrupt"] and len(some) >= ticks
