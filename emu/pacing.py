@@ -49,10 +49,9 @@ def pace_idle(core: Any, deadline: int) -> bool:
     wall0, cyc0 = core._pace_origin
     ahead = (deadline - cyc0) / CPU_HZ - (now - wall0)
     interval = (deadline - core.fast.h.cycles) / CPU_HZ
-    # a lead earned computing is not paid back (issue 12); a lead granted while the front end
-    # was quiet is (QUIET_LEAD_S: the guest waits, halted, until it is within the present lead)
-    granted = max(lead, getattr(core, "_pace_granted", lead))
-    if ahead > interval + granted + 0.002:
+    # a lead earned computing is not paid back (issue 12), nor one granted while the front end
+    # was quiet when the lead comes back down (a key then: what follows it must not wait)
+    if ahead > interval + lead + 0.002:
         core._pace_origin = (now, core.fast.h.cycles)
         ahead = interval
     if ahead > lead:
@@ -62,7 +61,6 @@ def pace_idle(core: Any, deadline: int) -> bool:
         core._wake.clear()
         core.state = "running"
         return woken or ahead > cap
-    core._pace_granted = lead
     if ahead < -0.25:  # far behind (we were computing): do not try to catch up later
         core._pace_origin = (now, core.fast.h.cycles)
     return False
@@ -80,6 +78,4 @@ def pace_limit(core: Any) -> int:
     wall0, cyc0 = origin
     if (cycles - cyc0) / CPU_HZ - (now - wall0) < -0.25:
         return cycles
-    lead = lead_of(core)
-    core._pace_granted = max(lead, getattr(core, "_pace_granted", lead))
-    return cyc0 + int((now - wall0 + lead) * CPU_HZ)
+    return cyc0 + int((now - wall0 + lead_of(core)) * CPU_HZ)

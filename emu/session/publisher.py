@@ -100,13 +100,15 @@ class Publisher:
         #: machine's pacing lead while quiet: emu/pacing.py QUIET_LEAD_S)
         self.on_quiet: Callable[[bool], None] | None = None
         self._told_quiet = False
+        self._told_lock = threading.Lock()    # tick (publisher thread) and wake (command loop)
 
     def _tell_quiet(self) -> None:
-        quiet = self.quiet
-        if quiet != self._told_quiet:
-            self._told_quiet = quiet
-            if self.on_quiet is not None:
-                self.on_quiet(quiet)
+        with self._told_lock:
+            quiet = self.quiet
+            if quiet != self._told_quiet:
+                self._told_quiet = quiet
+                if self.on_quiet is not None:
+                    self.on_quiet(quiet)
 
     @property
     def quiet(self) -> bool:
