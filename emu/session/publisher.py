@@ -96,8 +96,8 @@ class Publisher:
         self._last_tick = (time.monotonic(), 0)
         #: ticks in a row that changed nothing but the counters of an idle or stopped guest
         self.quiet_ticks = 0
-        #: told True when the publisher goes quiet, False when it leaves it (serve() raises the
-        #: machine's pacing lead while quiet: emu/pacing.py QUIET_LEAD_S)
+        #: told True when the publisher goes quiet, False when it leaves it (serve() lets the
+        #: idle guest lag the wall clock while quiet: emu/pacing.py QUIET_LAG_S)
         self.on_quiet: Callable[[bool], None] | None = None
         self._told_quiet = False
         self._told_lock = threading.Lock()    # tick (publisher thread) and wake (command loop)
@@ -209,7 +209,7 @@ def serve(conn: Any, cfg: Any) -> None:
     os.dup2(devnull, 2)
     from bareflow.emu.errors import BadImage, BareflowError
     from bareflow.emu.machine import Machine, MachineConfig
-    from bareflow.emu.pacing import PACE_LEAD_S, QUIET_LEAD_S
+    from bareflow.emu.pacing import QUIET_LAG_S
 
     from .history import MAX_MEMORY_MB, History
     from .journey import JourneyFeed
@@ -238,7 +238,14 @@ def serve(conn: Any, cfg: Any) -> None:
     stop = threading.Event()
     nudge = threading.Event()      # set by a command: publish now, at the full rate
     pub = Publisher(machine, runner, feed)
-    pub.on_quiet = lambda quiet: setattr(machine, "pace_lead", QUIET_LEAD_S if quiet else PACE_LEAD_S)
+
+    def on_quiet(quiet: bool) -> None:
+        """Quiet: the idle guest may lag the wall clock by QUIET_LAG_S (fewer wake-ups,
+        emu/pacing.py); anything else ends the lag at once, its overdue ticks running now."""
+        machine.pace_lag = QUIET_LAG_S if quiet else 0.0
+        if not quiet:
+            machine.wake()
+    pub.on_quiet = on_quiet
     echo = threading.Event()       # set by each COM1 byte: what a command (a key) caused has come
 
     def on_byte(_byte: int) -> None:
