@@ -17,7 +17,8 @@ the re-armed one (LocalApic.native_sync, as after a native initial-count write) 
 `interrupt` events are emitted with the cycle and instruction count they had.  Every event
 Python schedules during the slice lowers the limit C must stay below (the earliest other event),
 and LocalApic mirrors its timer event's cycle into the cell (`timer_due`), so C always knows
-which deadline is the timer's.  The run loop halted after a HLT asks too (`idle`).
+which deadline is the timer's; the HPET timers' events are left out of that limit because their
+cycles are in their cells too (devices/hpet.py mirrors them; C adds them to the limit).  The run loop halted after a HLT asks too (`idle`).
 
 `BAREFLOW_NATIVE_LAPIC_TICK=0` (or `BAREFLOW_NATIVE_LAPIC=0`, `BAREFLOW_NATIVE_DELIVERY=0`)
 turns it off: every tick goes through the run loop as before.
@@ -87,6 +88,7 @@ class LapicTick:
         self.h.vec_cost = core.costs.interrupt_cycles(True, "hardware")
         self.allowed = _allowed() and bool(core.lapic_native.h.lapic_on)
         self._lapic = core.board.lapic
+        self._hpet = core.board.devices.get("hpet")
         self._ticks = 0                        # h.ticks at the last settle
         self._scheduling = False
         self._at = ctypes.c_uint64()
@@ -121,7 +123,9 @@ class LapicTick:
         ev = self._lapic._timer_event
         if ev is not None and ev.cancelled:
             ev = None
-        limit = core.clock.next_deadline_excluding(ev)
+        # the HPET timers' events too: C reads their cycles from the cells (devices/hpet.py
+        # mirrors them, a native comparator write or expiry stores its own)
+        limit = core.clock.next_deadline_excluding_all((ev, *self._hpet_events()))
         if max_cycles is not None:
             limit = max_cycles if limit is None else min(limit, max_cycles)
         at = self._at
@@ -137,6 +141,10 @@ class LapicTick:
         self._lib.flt_set_guard(self._state, core.fast._state, lo, hi)
         h.ev_limit = NONE if limit is None else limit
         h.armed = 1
+
+    def _hpet_events(self) -> tuple:
+        hpet = self._hpet
+        return () if hpet is None else tuple(t.event for t in hpet.timers)
 
     def idle(self, deadline: int, max_cycles: int | None) -> bool:
         """The run loop, halted after a HLT whose event it emitted (its pacing wait over), would
