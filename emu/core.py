@@ -36,7 +36,6 @@ from .native_delivery import NativeDelivery
 from .fastpic import PicTick
 from .fastlapic import FastLapic
 from .fastlapictick import LapicTick
-from .fasthpetexp import HpetExpiry
 from .pacing import PACE_LEAD_S, pace_idle  # noqa: F401  (PACE_LEAD_S: the pacing rule, emu/pacing.py)
 from .pricing import Pricer
 from .cpuid import CpuidHook
@@ -119,7 +118,6 @@ class Core(CoreDelivery):
         self.pic_tick = PicTick(self)   # the idle timer tick inside emu_start (emu/fastpic.py)
         self.lapic_native = FastLapic(self)   # LAPIC EOI/timer, HPET counter MMIO in C (emu/fastlapic.py)
         self.lapic_tick = LapicTick(self)     # the LAPIC timer's interrupt inside emu_start (emu/fastlapictick.py)
-        self.hpet_expiry = HpetExpiry(self)   # an HPET timer's quiet expiry inside emu_start (emu/fasthpetexp.py)
         install_sysenter(self)            # Unicorn leaves SYSENTER to us (emu/sysenter.py)
         uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED,
                     self._on_unmapped)
@@ -407,10 +405,8 @@ class Core(CoreDelivery):
                 self._apply_retranslate()
             self.pic_tick.arm(max_cycles, wait_for_input)
             self.lapic_tick.arm(max_cycles)
-            self.hpet_expiry.arm(max_cycles)
             self._emu_slice()
             self.lapic_tick.h.armed = 0
-            self.hpet_expiry.h.allow = 0
 
     def _emu_slice(self) -> None:
         fast = self.fast

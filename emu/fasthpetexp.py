@@ -59,11 +59,11 @@ def _allowed() -> bool:
 class HpetExpiry:
     """The native quiet HPET expiry of one core: its struct, the per-slice permission."""
 
-    def __init__(self, core: Any) -> None:
+    def __init__(self, core: Any, tick: Any) -> None:
+        """`tick`: the core's LapicTick (emu/fastlapictick.py), which makes this and arms it."""
         self.core = core
         self._hpet = core.board.devices.get("hpet")
         native = core.lapic_native
-        tick = core.lapic_tick
         self.allowed = (_allowed() and self._hpet is not None and bool(native.h.hpet_on)
                         and getattr(tick, "allowed", False))
         if not self.allowed:
@@ -88,7 +88,8 @@ class HpetExpiry:
         pic_tick.after_settle = after_settle
 
     def arm(self, max_cycles: int | None) -> None:
-        """Which timers' expiries may be done natively in the slice about to start?"""
+        """Which timers' expiries may be done natively in the slice about to start?  (Called
+        by LapicTick.arm; the settle at the slice's end withdraws it.)"""
         if not self.allowed:
             return
         h = self.h
@@ -110,9 +111,6 @@ class HpetExpiry:
             limit = max_cycles if limit is None else min(limit, max_cycles)
         h.ev_limit = NONE if limit is None else limit
         h.allow = allow
-
-    def disarm(self) -> None:
-        self.h.allow = 0
 
     # ------------------------------------------------------------------ what tests read
     def counts(self) -> dict[str, int]:

@@ -29,6 +29,7 @@ import ctypes
 import os
 from typing import Any
 
+from .fasthpetexp import HpetExpiry
 from .fastpath import bind
 
 NONE = (1 << 64) - 1
@@ -93,6 +94,7 @@ class LapicTick:
         self._scheduling = False
         self._at = ctypes.c_uint64()
         if not self.allowed:
+            self.hpet_expiry = HpetExpiry(core, self)   # (off with this tick)
             return
         lib.flt_attach(self._state, core.fast._state)
         pic_tick = core.pic_tick
@@ -107,6 +109,8 @@ class LapicTick:
             if prev is not None:
                 prev(cycle)
         clock.on_schedule = on_schedule
+        # an HPET timer's quiet expiry, chained in front of this tick (emu/fasthpetexp.py)
+        self.hpet_expiry = HpetExpiry(core, self)
 
     # ------------------------------------------------------------------ before a slice
     def arm(self, max_cycles: int | None) -> None:
@@ -114,6 +118,7 @@ class LapicTick:
         h = self.h
         if not self.allowed:
             return
+        self.hpet_expiry.arm(max_cycles)
         h.armed = 0
         core = self.core
         if not core.pic_tick._listeners_ok():

@@ -44,7 +44,7 @@ def _run(monkeypatch: pytest.MonkeyPatch, tmp: Path, on: bool, max_cycles: int,
     close = Machine.close
 
     def counting_close(self: Machine) -> None:
-        got.update(self.hpet_expiry.counts(), allowed=self.hpet_expiry.allowed)
+        got.update(self.lapic_tick.hpet_expiry.counts(), allowed=self.lapic_tick.hpet_expiry.allowed)
         close(self)
     monkeypatch.setattr(Machine, "close", counting_close)
     sub = tmp / ("on" if on else "off")
