@@ -44,7 +44,8 @@ def _run(monkeypatch: pytest.MonkeyPatch, tmp: Path, on: bool, max_cycles: int,
     close = Machine.close
 
     def counting_close(self: Machine) -> None:
-        got.update(self.lapic_tick.hpet_expiry.counts(), allowed=self.lapic_tick.hpet_expiry.allowed)
+        got.update(self.lapic_tick.hpet_expiry.counts(), allowed=self.lapic_tick.hpet_expiry.allowed,
+                   lapic_ticks=self.lapic_tick.counts()["ticks"])
         close(self)
     monkeypatch.setattr(Machine, "close", counting_close)
     sub = tmp / ("on" if on else "off")
@@ -83,8 +84,9 @@ def test_quiet_guest_runs_every_case(monkeypatch, tmp_path):
     on, n = _run(monkeypatch, tmp_path, True, 60_000_000, img=images.build("hpet_quiet"))
     assert on["reason"] == StopReason.POWER_OFF
     lines = on["serial"].decode().splitlines()
-    heads = ["calibrate: ", "PIT high: ", "edge on GSI 10: ", "level held on GSI 11: ", "periodic: ", "32-bit wrap: "]
-    assert [line.split(":")[0] + ": " for line in lines[-6:]] == heads, lines[-6:]
+    heads = ["calibrate: ", "PIT high: ", "edge on GSI 10: ", "level held on GSI 11: ", "periodic: ", "32-bit wrap: ",
+             "LAPIC ticks while polling: "]
+    assert [line.split(":")[0] + ": " for line in lines[-7:]] == heads, lines[-7:]
     why = n["why"]
     for reason in (WHY_PYTHON, WHY_REARMS, WHY_RAISES, WHY_PIC):
         assert why[reason] > 0, (reason, n)
@@ -99,6 +101,20 @@ def test_off_with_what_it_depends_on(switch, monkeypatch, tmp_path):
     _compare(on, off, switch)
     assert n_on["expiries"] > 0
     assert not n_off["allowed"] and n_off["expiries"] == 0
+
+
+def test_lapic_tick_does_not_step_over_a_native_hpet_rearm(monkeypatch, tmp_path):
+    """The guest's last part: local APIC ticks taken natively while timer 1 (level, enabled) is
+    re-armed by native comparator writes and polled.  The tick's new deadline must stop at the
+    HPET event (the cells' dues are in its limit): the machine equals the one with the native
+    tick off.  (Before the limit took the cells' dues, this differed: 715,436 vs 715,432
+    cycles.)"""
+    img = images.build("hpet_quiet")
+    on, n_on = _run(monkeypatch, tmp_path, True, 60_000_000, img=img)
+    off, n_off = _run(monkeypatch, tmp_path, True, 60_000_000, env={"BAREFLOW_NATIVE_LAPIC_TICK": "0"}, img=img)
+    _compare(on, off, "lapic tick")
+    assert n_on["lapic_ticks"] >= 30 and n_off["lapic_ticks"] == 0, (n_on, n_off)
+    assert on["serial"].decode().splitlines()[-1].startswith("LAPIC ticks while polling: 0000002B ")
 
 
 def test_cells_mirror_every_hpet_event(monkeypatch):

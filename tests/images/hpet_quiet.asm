@@ -10,7 +10,9 @@
 ;   4. timer 1 level-triggered on GSI 11 (I/O APIC pin 11 level, masked: its IRR holds the
 ;      level), then timer 2 (interrupt disabled) on GSI 11: its expiry lowers the held line;
 ;   5. timer 2 periodic with its interrupt disabled (the period is re-armed at each expiry);
-;   6. timer 2 32-bit one-shot across the counter's 32-bit wrap (the wrap event re-arms).
+;   6. timer 2 32-bit one-shot across the counter's 32-bit wrap (the wrap event re-arms);
+;   7. the local APIC timer ticking natively while timer 1 (level, enabled) is re-armed just
+;      ahead by native comparator writes and polled (the tick's deadline must see it).
 ; Printed: checksums of counter reads, the 8259s' IRRs, the HPET status and comparators
 ; (BareFlow's transcript; not compared with QEMU, whose HPET counts host time).
 %define IMG_SECTORS 32
@@ -22,6 +24,7 @@ main:
 %include "kern_lib.inc"
 %include "kern_idt.inc"
 IOAPIC  equ 0xFEC00000
+APIC    equ 0xFEE00000
 HPET    equ 0xFED00000
 %macro IOAPIC_W 2
         mov dword [IOAPIC], %1
@@ -140,8 +143,58 @@ kmain:
         CALIBRATE 1000
         REPORT m_wrap
         mov dword [HPET + 0x10], 0
+
+        ; ---- 7. the local APIC timer ticking (periodic, taken natively) while timer 1 (level,
+        ;      enabled, GSI 12) is re-armed natively a little ahead and polled: a tick's new
+        ;      deadline must not step over the comparator's expiry
+        mov dword [HPET + 0x140], 0
+        mov dword [HPET + 0xF0], 0
+        mov dword [HPET + 0xF4], 0
+        mov dword [HPET + 0x120], 0
+        mov dword [HPET + 0x12C], 0
+        mov dword [HPET + 0x128], 0xFFFFFFF0
+        mov dword [HPET + 0x10], 1
+        mov dword [HPET + 0x120], (12 << 9) | 0x6
+        mov ecx, 0x40
+        mov eax, tick_isr
+        call kset_gate
+        mov dword [APIC + 0xF0], 0x1FF
+        mov dword [APIC + 0x3E0], 0xB   ; divide by 1
+        mov dword [APIC + 0x320], 0x20040   ; periodic, vector 0x40
+        mov dword [APIC + 0x380], 9973
+        sti
+        mov ebx, 600
+.q:     mov eax, [HPET + 0xF0]
+        mov ecx, ebx
+        and ecx, 63
+        lea eax, [eax + ecx + 30]
+        mov [HPET + 0x128], eax
+        xor ecx, ecx
+.qp:    inc ecx
+        test dword [HPET + 0x20], 2
+        jz .qp
+        add edi, ecx
+        rol edi, 3
+        mov dword [HPET + 0x20], 2      ; the level drops
+        dec ebx
+        jnz .q
+        cli
+        mov dword [APIC + 0x320], 0x10040
+        mov dword [APIC + 0x380], 0
+        mov dword [HPET + 0x120], 0
+        KPUTS m_ticks
+        mov eax, [ticks]
+        call khex8
+        call kspace
+        REPORT m_poll
+        mov dword [HPET + 0x10], 0
         mov al, 0
         jmp kexit
+
+tick_isr:
+        inc dword [ticks]
+        mov dword [APIC + 0xB0], 0
+        iret
 
 ; the 8259s' IRRs (OCW3 read IRR), master in the low byte
 irrs:
@@ -158,10 +211,13 @@ irrs:
         ret
 
 tcmp:   dd 0
+ticks:  dd 0
 KSTR m_cal, "calibrate: "
 KSTR m_pit, "PIT high: "
 KSTR m_edge, "edge on GSI 10: "
 KSTR m_level, "level held on GSI 11: "
 KSTR m_periodic, "periodic: "
 KSTR m_wrap, "32-bit wrap: "
+KSTR m_ticks, "LAPIC ticks while polling: "
+KSTR m_poll, ""
 %include "bios_end.inc"
