@@ -12,7 +12,7 @@ setup(
             sources=["emu/fastpath.c"],
             depends=["emu/fastpath_native.c", "emu/fastpath_ports.c", "emu/fastpath_pmirq.c", "emu/fastpath_paging.c",
                      "emu/fastpath_prices.c", "emu/fastpath_pic.c", "emu/fastpath_table.c",
-                     "emu/fastpath_lapic.c", "emu/fastpath_lapictick.c"],   # #included by fastpath.c
+                     "emu/fastpath_lapic.c", "emu/fastpath_lapictick.c", "emu/fastpath_hpetexp.c"],   # #included by fastpath.c
             extra_compile_args=["-O2", "-std=c11", "-Wall"],
         )
     ]

@@ -66,7 +66,8 @@ NO_DUE = M64
 class TimerCell(ctypes.Structure):
     """A timer's registers the native MMIO path (emu/fastpath_lapic.c) writes -- a one-shot
     comparator write -- once attached (`Hpet.attach_cells`); `due`/`gen` carry its re-arm of
-    the timer's event to Python (`Hpet.native_sync`)."""
+    the timer's event (or a quiet expiry done natively: emu/fastpath_hpetexp.c) to Python
+    (`Hpet.native_sync`); otherwise `due` mirrors the cycle of Python's event (`_Timer.event`)."""
 
     _fields_ = [("config", ctypes.c_uint64), ("cmp", ctypes.c_uint64), ("wrap_flag", ctypes.c_uint64),
                 ("due", ctypes.c_uint64), ("gen", ctypes.c_uint64)]
@@ -82,7 +83,7 @@ def _cell_field(name: str) -> property:
 
 
 class _Timer:
-    __slots__ = ("tn", "cell", "fsb", "period", "event", "gen_seen")
+    __slots__ = ("tn", "cell", "fsb", "period", "_event", "gen_seen")
 
     config = _cell_field("config")
     cmp = _cell_field("cmp")
@@ -90,11 +91,22 @@ class _Timer:
 
     def __init__(self, tn: int) -> None:
         self.tn = tn
-        self.event = None
         self.cell = TimerCell()
-        self.cell.due = NO_DUE
+        self.event = None
         self.gen_seen = 0
         self.reset()
+
+    @property
+    def event(self) -> Any:
+        return self._event
+
+    @event.setter
+    def event(self, ev: Any) -> None:
+        """The timer's clock event; its cycle is mirrored in the cell's `due` (the one place it
+        is set), so the native code (emu/fastpath_hpetexp.c, the LAPIC tick's limit) knows every
+        HPET event's cycle, as LocalApic mirrors `timer_due`."""
+        self._event = ev
+        self.cell.due = NO_DUE if ev is None else ev.cycle
 
     def reset(self) -> None:
         self.config = TN_PERIODIC_CAP | TN_SIZE_CAP | (INTCAP << 32)
@@ -133,9 +145,10 @@ class Hpet:
             cell = t.cell
             if cell.gen != t.gen_seen:
                 t.gen_seen = cell.gen
+                due = cell.due          # (read first: the event's setter below mirrors into it)
                 self._cancel(t)
-                if cell.due != NO_DUE:
-                    t.event = self.clock.schedule(cell.due, lambda _c, t=t: self._expire(t), f"hpet.timer{t.tn}")
+                if due != NO_DUE:
+                    t.event = self.clock.schedule(due, lambda _c, t=t: self._expire(t), f"hpet.timer{t.tn}")
 
     def _publish(self) -> None:
         """The main counter is a pure function of (enabled, counter, offset_ns) and the cycle:
@@ -238,6 +251,16 @@ class Hpet:
             self.isr &= ~mask
             self.irq.hpet_set(route, 1)
             self.irq.hpet_set(route, 0)
+
+    def quiet_route(self, t: _Timer) -> int | None:
+        """The GSI an expiry of `t` that does not raise would lower, if the parts of
+        `_update_irq(t, True)` Python owns change nothing now (the status bit is clear, the I/O
+        APIC side is a no-op); None otherwise.  emu/fasthpetexp.py asks before each slice."""
+        if self.isr >> t.tn & 1:
+            return None
+        gsi = self._route(t)
+        check = getattr(self.irq, "hpet_lower_is_noop_apic", None)
+        return gsi if check is not None and check(gsi) else None
 
     # -- MMIO -------------------------------------------------------------------------
     def _read64(self, addr: int) -> int:

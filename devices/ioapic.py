@@ -69,6 +69,13 @@ class IoApic:
             self.irr |= mask
             self._service()
 
+    def lower_is_noop(self, pin: int) -> bool:
+        """Would `set_irq(pin, 0)` change nothing now?  (A quiet HPET expiry done natively:
+        emu/fasthpetexp.py asks before a slice.)"""
+        if not 0 <= pin < NUM_PINS:
+            return True
+        return not (self.redir[pin] & LEVEL and self.irr & (1 << pin))
+
     def _service(self) -> None:
         for pin in range(NUM_PINS):
             mask = 1 << pin
@@ -197,6 +204,11 @@ class GsiRouter:
     def hpet_set(self, gsi: int, level: int) -> None:
         """An HPET timer output (GSI `gsi`)."""
         self._drive(gsi, level)
+
+    def hpet_lower_is_noop_apic(self, gsi: int) -> bool:
+        """Would `hpet_set(gsi, 0)` leave the I/O APIC as it is?  (The 8259 side is checked
+        natively on its live registers: emu/fastpath_hpetexp.c.)"""
+        return self.ioapic.lower_is_noop(2 if gsi == 0 else gsi)
 
     def set_hpet_legacy(self, on: bool) -> None:
         self.hpet_legacy = on

@@ -17,7 +17,8 @@ the re-armed one (LocalApic.native_sync, as after a native initial-count write) 
 `interrupt` events are emitted with the cycle and instruction count they had.  Every event
 Python schedules during the slice lowers the limit C must stay below (the earliest other event),
 and LocalApic mirrors its timer event's cycle into the cell (`timer_due`), so C always knows
-which deadline is the timer's.  The run loop halted after a HLT asks too (`idle`).
+which deadline is the timer's; the HPET timers' events are left out of that limit because their
+cycles are in their cells too (devices/hpet.py mirrors them; C adds them to the limit).  The run loop halted after a HLT asks too (`idle`).
 
 `BAREFLOW_NATIVE_LAPIC_TICK=0` (or `BAREFLOW_NATIVE_LAPIC=0`, `BAREFLOW_NATIVE_DELIVERY=0`)
 turns it off: every tick goes through the run loop as before.
@@ -28,6 +29,7 @@ import ctypes
 import os
 from typing import Any
 
+from .fasthpetexp import HpetExpiry
 from .fastpath import bind
 
 NONE = (1 << 64) - 1
@@ -87,10 +89,12 @@ class LapicTick:
         self.h.vec_cost = core.costs.interrupt_cycles(True, "hardware")
         self.allowed = _allowed() and bool(core.lapic_native.h.lapic_on)
         self._lapic = core.board.lapic
+        self._hpet = core.board.devices.get("hpet")
         self._ticks = 0                        # h.ticks at the last settle
         self._scheduling = False
         self._at = ctypes.c_uint64()
         if not self.allowed:
+            self.hpet_expiry = HpetExpiry(core, self)   # (off with this tick)
             return
         lib.flt_attach(self._state, core.fast._state)
         pic_tick = core.pic_tick
@@ -105,6 +109,8 @@ class LapicTick:
             if prev is not None:
                 prev(cycle)
         clock.on_schedule = on_schedule
+        # an HPET timer's quiet expiry, chained in front of this tick (emu/fasthpetexp.py)
+        self.hpet_expiry = HpetExpiry(core, self)
 
     # ------------------------------------------------------------------ before a slice
     def arm(self, max_cycles: int | None) -> None:
@@ -112,6 +118,7 @@ class LapicTick:
         h = self.h
         if not self.allowed:
             return
+        self.hpet_expiry.arm(max_cycles)
         h.armed = 0
         core = self.core
         if not core.pic_tick._listeners_ok():
@@ -121,7 +128,9 @@ class LapicTick:
         ev = self._lapic._timer_event
         if ev is not None and ev.cancelled:
             ev = None
-        limit = core.clock.next_deadline_excluding(ev)
+        # the HPET timers' events too: C reads their cycles from the cells (devices/hpet.py
+        # mirrors them, a native comparator write or expiry stores its own)
+        limit = core.clock.next_deadline_excluding_all((ev, *self._hpet_events()))
         if max_cycles is not None:
             limit = max_cycles if limit is None else min(limit, max_cycles)
         at = self._at
@@ -137,6 +146,10 @@ class LapicTick:
         self._lib.flt_set_guard(self._state, core.fast._state, lo, hi)
         h.ev_limit = NONE if limit is None else limit
         h.armed = 1
+
+    def _hpet_events(self) -> tuple:
+        hpet = self._hpet
+        return () if hpet is None else tuple(t.event for t in hpet.timers)
 
     def idle(self, deadline: int, max_cycles: int | None) -> bool:
         """The run loop, halted after a HLT whose event it emitted (its pacing wait over), would

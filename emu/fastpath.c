@@ -136,8 +136,9 @@ typedef struct {
     uint32_t *freelist;
     size_t table_len, index_len;
     uint64_t lookups;       /* successor-cache misses (the hash index was probed) */
-    /* the deadline branch's native taker (emu/fastpath_lapictick.c: the local APIC timer's
-     * interrupt): 1 = it delivered, the block is neither charged nor run */
+    /* the deadline branch's native takers (emu/fastpath_hpetexp.c chained before
+     * emu/fastpath_lapictick.c): 1 = the LAPIC tick delivered, the block is neither charged
+     * nor run; 2 = an HPET expiry was done and the deadline moved: look again; 0 = stop */
     int (*on_deadline)(void *user, uc_engine *uc);
     void *on_deadline_user;
     uint64_t guard_lo, guard_hi;  /* a block priced overlapping this range counts a guard hit */
@@ -474,13 +475,22 @@ static inline __attribute__((always_inline)) void charge(fp_state *st, entry_t *
  * window, calls and returns, step mode.  fp_block_hook below takes the common case itself. */
 static __attribute__((noinline)) void hook_general(uc_engine *uc, uint64_t pc, uint32_t size, fp_state *st) {
     if (__builtin_expect(st->cycles >= st->deadline, 0)) {
-        /* the local APIC timer's interrupt taken here (fastpath_lapictick.c): execution goes
-         * to the handler, this block is neither charged nor run */
-        if (st->on_deadline && st->on_deadline(st->on_deadline_user, uc)) return;
-        /* stop before this block runs; it is re-run (and charged) on resume */
-        st->stop_reason = STOP_DEADLINE;
-        st->emu_stop(uc);
-        return;
+        /* the native takers: 1 = the local APIC timer's interrupt taken here
+         * (fastpath_lapictick.c: execution goes to the handler, this block is neither charged
+         * nor run); 2 = an HPET timer's quiet expiry done here (fastpath_hpetexp.c: the
+         * deadline moved on, look again, then run the block as usual); 0 = stop */
+        int r = 0;
+        for (int k = 0; k < 4 && st->on_deadline; k++) {
+            r = st->on_deadline(st->on_deadline_user, uc);
+            if (r != 2 || st->cycles < st->deadline) break;
+        }
+        if (r == 1) return;
+        if (r != 2 || st->cycles >= st->deadline) {
+            /* stop before this block runs; it is re-run (and charged) on resume */
+            st->stop_reason = STOP_DEADLINE;
+            st->emu_stop(uc);
+            return;
+        }
     }
     entry_t *prev = st->prev, *e;
     uintptr_t link;
@@ -675,6 +685,8 @@ uint64_t fp_lookups(fp_state *st) { return st->lookups; }   /* dense entries use
 #include "fastpath_lapic.c"
 /* The local APIC timer's interrupt taken at its deadline inside emu_start: fastpath_lapictick.c. */
 #include "fastpath_lapictick.c"
+/* An HPET timer's quiet expiry done at its deadline inside emu_start: fastpath_hpetexp.c. */
+#include "fastpath_hpetexp.c"
 
 /* Only so that the shared object is a valid extension module for setuptools. */
 static struct PyModuleDef fastpath_module = {PyModuleDef_HEAD_INIT, "_fastpath",

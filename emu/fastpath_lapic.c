@@ -108,6 +108,17 @@ void flapic_init(flapic_state *p, fp_state *fp, fp_ports *ports, fpic_state *pic
     p->ports = ports;
     p->pic = pic;
     p->cell.timer_due = FL_NONE;
+    for (int i = 0; i < FL_HPET_TIMERS; i++)
+        p->hpet_t[i].due = FL_NONE;       /* no HPET (its cells are never attached): no events */
+}
+
+/* The earliest HPET timer event but timer `skip`'s (-1: all), FL_NONE if none: every cell's
+ * `due` is its event's cycle (Python mirrors its events, C writes its re-arms). */
+static inline uint64_t fl_hpet_next_due(const flapic_state *p, int skip) {
+    uint64_t m = FL_NONE;
+    for (int i = 0; i < FL_HPET_TIMERS; i++)
+        if (i != skip && p->hpet_t[i].due < m) m = p->hpet_t[i].due;
+    return m;
 }
 
 void flapic_set_python(flapic_state *p, void *lr, void *lw, void *hr, void *hw) {

@@ -50,7 +50,7 @@ typedef struct {
 typedef struct {
     uint32_t armed;            /* Python: the deadline branch may act in this slice */
     uint32_t vec_cost;         /* costs.interrupt_cycles(True, "hardware") */
-    uint64_t ev_limit;         /* the earliest other clock event or the cycle limit */
+    uint64_t ev_limit;         /* the earliest clock event but the LAPIC's and HPET timers', or the cycle limit */
     uint64_t stack_lo, stack_hi; /* linear range holding no priced code (the frame goes there) */
     uint64_t guard_hits;       /* fp_state.guard_hits at arm: a block priced there disarms */
     uint32_t nlog;             /* records waiting for Python */
@@ -153,7 +153,10 @@ static int flt_take(flt_state *p, uc_engine *uc, uint64_t dl, int idle) {
     if (dl == 0) FLT_NO(9);                                              /* Python asked to look */
     if (dl < due) FLT_NO(10);                                            /* another event first */
     if (dl != due || due > now) FLT_NO(0);                               /* the timer moved later */
-    if (now >= p->ev_limit) FLT_NO(1);                                   /* another event is due */
+    /* ev_limit leaves out the HPET timers' events (emu/fastlapictick.py): their cells say them */
+    uint64_t lim = p->ev_limit, hpet_due = fl_hpet_next_due(l, -1);
+    if (hpet_due < lim) lim = hpet_due;
+    if (now >= lim) FLT_NO(1);                                           /* another event is due */
     if (st->step_mode || !l->ports || !l->ports->enabled) FLT_NO(11);    /* held: the run loop looks */
     if (p->nlog >= FLT_LOG || st->guard_hits != p->guard_hits) FLT_NO(7);
     uint32_t lvt = c->lvt[0], vector = lvt & 0xff;
@@ -210,7 +213,7 @@ static int flt_take(flt_state *p, uc_engine *uc, uint64_t dl, int idle) {
     if (l->pic) l->pic->armed = 0;
     /* the deadline the run loop would arm now; a wake-up or pause written meanwhile wins
      * (idle: the run loop arms the next slice itself) */
-    uint64_t nd = next_due < p->ev_limit ? next_due : p->ev_limit;
+    uint64_t nd = next_due < lim ? next_due : lim;
     if (!idle) __atomic_compare_exchange_n(&st->deadline, &dl, nd, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
     if (ok == 2) st->emu_stop(uc);                      /* Python raises as cpu.set would */
     return 1;

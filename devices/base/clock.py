@@ -83,6 +83,11 @@ class Clock:
         """Cycle of the earliest live event other than `skip`, or None."""
         return min((e.cycle for e in self._heap if not e.cancelled and e is not skip), default=None)
 
+    def next_deadline_excluding_all(self, skip: tuple[Event | None, ...]) -> int | None:
+        """Cycle of the earliest live event that is none of `skip` (by identity), or None."""
+        ids = {id(e) for e in skip if e is not None}
+        return min((e.cycle for e in self._heap if not e.cancelled and id(e) not in ids), default=None)
+
     def run_due(self, now: int) -> int:
         """Fire all events due at or before `now`; returns how many fired."""
         fired = 0
