@@ -148,13 +148,13 @@ def _gate_problem(ctx: FaultContext, v: int, kind: str, descs: list[str],
     """(why, fault vector, fault error code) if the CPU cannot deliver vector v, else None.
 
     The same checks, in the same order, as a protected-mode (or real-mode) delivery."""
-    ext = 0 if kind == "software" else 1
+    # QEMU 7.2's error codes: never the EXT bit (emu/interrupts.py deliver_protected)
     ibase, ilimit = ctx.idtr
     if not ctx.protected:
         if v * 4 + 3 > ilimit:
             return f"the real-mode IVT limit is {hx(ilimit)}, so vector {vec(v)} cannot be delivered", 13, 0
         return None
-    gerr = v * 8 + 2 + ext
+    gerr = v * 8 + 2
     if v * 8 + 7 > ilimit:
         descs.append(f"IDTR: base {ibase:#x}, limit {hx(ilimit)} ({(ilimit + 1) // 8} gates)")
         return f"IDT limit is {hx(ilimit)}, so vector {vec(v)} cannot be delivered", 13, gerr
@@ -177,12 +177,12 @@ def _gate_problem(ctx: FaultContext, v: int, kind: str, descs: list[str],
         lim = ctx.gdtr[1]
         if target is None:
             return (f"IDT entry {vec(v)} points at selector {g.selector:#x}, which lies beyond the GDT "
-                    f"limit {hx(lim)}"), 13, (g.selector & 0xFFFC) + ext
+                    f"limit {hx(lim)}"), 13, (g.selector & 0xFFFC)
         return (f"IDT entry {vec(v)} points at selector {g.selector:#x}, which is not a code segment"), 13, \
-            (g.selector & 0xFFFC) + ext
+            (g.selector & 0xFFFC)
     if not target.present:
         return f"the code segment {g.selector:#x} of IDT entry {vec(v)} is not present", 11, \
-            (g.selector & 0xFFFC) + ext
+            (g.selector & 0xFFFC)
     # the frame (same privilege level: no stack switch is modelled for ring 0 -> ring 0)
     ss = ctx.regs.get("ss", 0) if ss is None else ss
     esp = ctx.regs.get("esp", 0) if esp is None else esp

@@ -111,9 +111,10 @@ def _stack_ok(desc, offset_lo: int, offset_hi: int) -> bool:
 def deliver_protected(cpu: Cpu, vector: int, return_eip: int, kind: str,
                       error_code: int | None) -> Delivered:
     """Protected mode: through an IDT interrupt or trap gate (task gates are reported)."""
-    ext = 1 if kind != "software" else 0
+    # error codes as QEMU 7.2 pushes them (target/i386/seg_helper.c): the IDT bit, never the
+    # EXT bit the SDM adds for an interrupt the program did not raise itself (docs/interrupts.md)
     idt_base, idt_limit = cpu.table("idtr")
-    gate_err = vector * 8 + 2 + ext
+    gate_err = vector * 8 + 2
     if vector * 8 + 7 > idt_limit:
         raise DeliveryFault(13, gate_err,
                             f"IDT limit is {idt_limit:#x}, so vector {vector:#x} (entry at offset "
@@ -132,11 +133,11 @@ def deliver_protected(cpu: Cpu, vector: int, return_eip: int, kind: str,
     target = cpu.descriptor(gate.selector)
     sel_err = gate.selector & 0xFFFC
     if target is None or not target.is_code:
-        raise DeliveryFault(13, sel_err + ext,
+        raise DeliveryFault(13, sel_err,
                             f"IDT entry {vector:#x} points at selector {gate.selector:#x}, which is not a code "
                             f"segment in the GDT")
     if not target.present:
-        raise DeliveryFault(11, sel_err + ext, f"code segment {gate.selector:#x} of IDT entry {vector:#x} is not present")
+        raise DeliveryFault(11, sel_err, f"code segment {gate.selector:#x} of IDT entry {vector:#x} is not present")
 
     big = gate.type in (0xE, 0xF)
     width = 4 if big else 2

@@ -375,7 +375,7 @@ def _table_stages(b: _Path) -> bool:
                      "write a 32-bit interrupt gate (type 0xE, P=1)")
     if not d.present:
         return b.add(name, "stops", f"{d.gate_kind}, NOT present (P=0): the CPU raises #NP "
-                     f"(error code {vec * 8 + 3:#x}: vector*8 + IDT bit + EXT; QEMU omits EXT: {vec * 8 + 2:#x})", "set the gate's P bit (access byte 0x8E)")
+                     f"(error code {vec * 8 + 2:#x}: vector*8 + the IDT bit; QEMU 7.2 leaves EXT clear, a real CPU sets it: {vec * 8 + 3:#x})", "set the gate's P bit (access byte 0x8E)")
     dpl_note = f"DPL={d.dpl} (checked only for INT n; a hardware IRQ ignores it)"
     if d.type == 0x5:
         b.p.handler = f"a task switch to TSS {d.selector:#06x}"

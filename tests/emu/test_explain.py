@@ -51,7 +51,7 @@ def test_idt_with_limit_zero():
     e = w.last
     assert e.summary == "IDT limit is 0, so vector 0x30 cannot be delivered"
     assert e.steps[0] == "Delivering int 0x30: IDT limit is 0, so vector 0x30 cannot be delivered -> #GP(0x182)."
-    assert e.steps[1] == "Delivering #GP(0x182): IDT limit is 0, so vector 13 cannot be delivered -> #GP(0x6b)."
+    assert e.steps[1] == "Delivering #GP(0x182): IDT limit is 0, so vector 13 cannot be delivered -> #GP(0x6a)."
     assert "#GP then #GP: two contributory exceptions in a row make a double fault" in e.steps[2]
     assert e.steps[3].startswith("Delivering #DF(0): IDT limit is 0, so vector 8 cannot be delivered")
     assert e.outcome == "triple fault"
@@ -64,9 +64,9 @@ def test_not_present_gates():
     assert reason == StopReason.TRIPLE_FAULT
     e = w.last
     assert e.summary == "#GP(0x48): selector 0x48 lies beyond the GDT limit 0x17"
-    assert e.steps[0] == "Delivering #GP(0x48): IDT entry 13 is not present -> #NP(0x6b)."
+    assert e.steps[0] == "Delivering #GP(0x48): IDT entry 13 is not present -> #NP(0x6a)."
     assert e.steps[1].startswith("#GP then #NP: two contributory exceptions in a row make a double fault")
-    assert e.steps[2] == "Delivering #DF(0): IDT entry 8 is not present -> #NP(0x43)."
+    assert e.steps[2] == "Delivering #DF(0): IDT entry 8 is not present -> #NP(0x42)."
     assert e.outcome == "triple fault"
     gate8 = [d for d in e.descriptors if d.startswith("IDT entry 8:")]
     assert gate8 and gate8[0].endswith("DPL 0, NOT present") and " 0e 00 00" in gate8[0]
@@ -129,12 +129,12 @@ def test_unit_sse_without_osfxsr_and_gate_problems():
     e = explain(_ctx(FLAT, idt, bytes.fromhex("0f28c1"), vector=6, error_code=None))   # movaps xmm0, xmm1
     assert e.summary == "#UD: movaps xmm0, xmm1 is an SSE instruction and CR4.OSFXSR is clear: the OS has not enabled SSE"
     assert e.steps[0].startswith("#UD was delivered through IDT entry 6")
-    # a gate whose code selector lies beyond the GDT: #GP(sel + EXT), then #DF is delivered
+    # a gate whose code selector lies beyond the GDT: #GP(sel) (QEMU: no EXT bit), then #DF is delivered
     bad = bytearray(idt)
     bad[13 * 8:14 * 8] = _gate(0x3800, sel=0x48)
     e = explain(_ctx(FLAT, bytes(bad), bytes.fromhex("8ed8"), error_code=0x48, regs={"eax": 0x48}))
     assert e.steps[0] == ("Delivering #GP(0x48): IDT entry 13 points at selector 0x48, which lies beyond the GDT "
-                          "limit 0x17 -> #GP(0x49).")
+                          "limit 0x17 -> #GP(0x48).")
     assert e.steps[-1].startswith("#DF(0) was delivered through IDT entry 8")
     assert e.outcome == "the double-fault handler runs"
     # INT n through a DPL 0 gate from ring 3
@@ -156,7 +156,7 @@ def test_cli_run_prints_the_stop_line_then_the_explanation():
     lines = r.stderr.decode().splitlines()
     assert lines[0].startswith("bareflow-emu: triple fault: ")
     assert lines[1] == "#GP(0x48): selector 0x48 lies beyond the GDT limit 0x17"
-    assert "  3. Delivering #DF(0): IDT entry 8 is not present -> #NP(0x43)." in lines
+    assert "  3. Delivering #DF(0): IDT entry 8 is not present -> #NP(0x42)." in lines
     assert "Outcome: triple fault" in lines and "Last instructions executed:" in lines
 
 
@@ -172,8 +172,8 @@ def test_unit_irq_through_a_short_idt():
                error_code=None)
     e = explain(ctx)
     assert e.summary == "IDT limit is 0xff, so vector 0x20 cannot be delivered"
-    assert e.steps[0] == "Delivering IRQ vector 0x20: IDT limit is 0xff, so vector 0x20 cannot be delivered -> #GP(0x103)."
-    assert e.steps[1].startswith("#GP(0x103) was delivered through IDT entry 13")
+    assert e.steps[0] == "Delivering IRQ vector 0x20: IDT limit is 0xff, so vector 0x20 cannot be delivered -> #GP(0x102)."
+    assert e.steps[1].startswith("#GP(0x102) was delivered through IDT entry 13")
 
 
 def test_real_mode_blocks_are_listed_as_16_bit_code(tmp_path):
