@@ -43,7 +43,8 @@
 
 typedef struct {
     uint64_t cycle, icount;
-    uint32_t vector, from_cs, from_eip, to_cs, to_eip, gate_type, status, pad;
+    xd_rec d;                  /* vector, from_cs ... status (fastpath_pmirq.c) */
+    uint32_t pad;
 } flt_rec;
 
 /* The public head is mirrored by a ctypes Structure in emu/fastlapictick.py: keep the order. */
@@ -194,14 +195,7 @@ static int flt_take(flt_state *p, uc_engine *uc, uint64_t dl, int idle) {
     flt_rec *r = &p->log[p->nlog++];
     r->cycle = now;
     r->icount = st->instructions;
-    r->vector = vector;
-    r->from_cs = out[0];
-    r->from_eip = eip;
-    r->to_cs = out[1];
-    r->to_eip = out[2];
-    r->gate_type = out[3];
-    r->status = (uint32_t)ok;
-    xd_tick_delivered(st, out, eip, func, now, p->vec_cost);
+    xd_tick_delivered(st, &r->d, vector, ok, out, eip, func, now, p->vec_cost);
     p->ticks++;
     if (l->ports) {
         /* _deliver_now: cpu.forget_cs(), then its cpu.linear_pc() caches the new CS's base (the

@@ -53,8 +53,7 @@ typedef struct {
     uint64_t hlt_cycle, hlt_icount;     /* the `hlt` event */
     uint64_t int_cycle, int_icount;     /* the `interrupt` event */
     uint32_t hlt_eip;
-    uint32_t vector, from_cs, from_eip, to_cs, to_eip, gate_type;
-    uint32_t status;                    /* 1 delivered; 2 Unicorn refused the CS load */
+    xd_rec d;                           /* vector, from_cs ... status (fastpath_pmirq.c) */
     uint32_t has_hlt;                   /* 0: Python emitted the `hlt` event itself */
 } fpic_rec;
 
@@ -299,14 +298,7 @@ static int fpic_take(fpic_state *p, uc_engine *uc, uint64_t dl, uint32_t eip, in
     r->has_hlt = (uint32_t)hlt;
     r->int_cycle = start;
     r->int_icount = st->instructions;
-    r->vector = vector;
-    r->from_cs = out[0];
-    r->from_eip = eip;
-    r->to_cs = out[1];
-    r->to_eip = out[2];
-    r->gate_type = out[3];
-    r->status = (uint32_t)ok;
-    xd_tick_delivered(st, out, eip, func, start, p->vec_cost);
+    xd_tick_delivered(st, &r->d, vector, ok, out, eip, func, start, p->vec_cost);
     p->ticks++;
     if (p->ports) p->ports->cs_valid = 0;              /* _deliver_now: cpu.forget_cs() */
     if (ok == 2) st->emu_stop(uc);                      /* Python raises as cpu.set would */

@@ -77,12 +77,27 @@ static int xp_descriptor(xd_state *x, uc_engine *uc, uint32_t sel, xp_seg *d) {
     return xp_decode(r, d);
 }
 
+/* The `interrupt` event's fields of a native tick, in its log record (fpic_rec, flt_rec; their
+ * ctypes mirrors in emu/fastpic.py and emu/fastlapictick.py list them in this order). */
+typedef struct {
+    uint32_t vector, from_cs, from_eip, to_cs, to_eip, gate_type;
+    uint32_t status;                    /* 1 delivered; 2 Unicorn refused the CS load */
+} xd_rec;
+
 /* What Python's delivery bookkeeping does after a native tick's xd_deliver_pm (the 8259/PIT tick,
- * emu/fastpath_pic.c; the local APIC timer, emu/fastpath_lapictick.c): the vector's cycles, no
- * chain to the interrupted block, the handler's profiler frame returning to the interrupted EIP
- * (out[5]: the from-CS base), entered at cycle `at`. */
-static void xd_tick_delivered(fp_state *st, const uint32_t *out, uint32_t eip, int32_t func, uint64_t at,
-                              uint32_t vec_cost) {
+ * emu/fastpath_pic.c; the local APIC timer, emu/fastpath_lapictick.c): the event's record
+ * (`ok`: xd_deliver_pm's answer), the vector's cycles, no chain to the interrupted block, the
+ * handler's profiler frame returning to the interrupted EIP (out[5]: the from-CS base), entered
+ * at cycle `at`. */
+static void xd_tick_delivered(fp_state *st, xd_rec *r, uint32_t vector, int ok, const uint32_t *out, uint32_t eip,
+                              int32_t func, uint64_t at, uint32_t vec_cost) {
+    r->vector = vector;
+    r->from_cs = out[0];
+    r->from_eip = eip;
+    r->to_cs = out[1];
+    r->to_eip = out[2];
+    r->gate_type = out[3];
+    r->status = (uint32_t)ok;
     st->cycles += vec_cost;
     st->prev = NULL;
     fp_push_frame(st, ((uint64_t)out[5] + eip) & 0xffffffffULL, func, at);
