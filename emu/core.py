@@ -114,7 +114,7 @@ class Core(CoreDelivery):
         self.ports = NativePorts(uc, self.fast, self._on_in, self._on_out)
         attach_devices(self.ports, board, self.cpu)
         self.cpuid_hook.go_native(self.ports)     # CPUID leaves Python never changes: in C
-        self.clock.on_schedule = hold_if_unarmed(self.ports, self)
+        self.clock.schedule_listeners.append(hold_if_unarmed(self.ports, self))
         self.pic_tick = PicTick(self)   # the idle timer tick inside emu_start (emu/fastpic.py)
         self.lapic_native = FastLapic(self)   # LAPIC EOI/timer, HPET counter MMIO in C (emu/fastlapic.py)
         self.lapic_tick = LapicTick(self)     # the LAPIC timer's interrupt inside emu_start (emu/fastlapictick.py)

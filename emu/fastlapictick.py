@@ -100,17 +100,14 @@ class LapicTick:
         pic_tick = core.pic_tick
         self._mmio_sync = pic_tick.after_settle        # FastLapic.native_sync
         pic_tick.after_settle = self.settle
-        clock = core.clock
-        prev = clock.on_schedule
-
-        def on_schedule(cycle: int) -> None:
-            if not self._scheduling and cycle < self.h.ev_limit:
-                self.h.ev_limit = cycle        # no native tick at or after it
-            if prev is not None:
-                prev(cycle)
-        clock.on_schedule = on_schedule
+        core.clock.schedule_listeners.append(self._on_schedule)
         # an HPET timer's quiet expiry, chained in front of this tick (emu/fasthpetexp.py)
         self.hpet_expiry = HpetExpiry(core, self)
+
+    def _on_schedule(self, cycle: int) -> None:
+        """An event Python schedules during the slice: no native tick at or after it."""
+        if not self._scheduling and cycle < self.h.ev_limit:
+            self.h.ev_limit = cycle
 
     # ------------------------------------------------------------------ before a slice
     def arm(self, max_cycles: int | None) -> None:

@@ -116,14 +116,12 @@ class PicTick:
             core.ports.pic_command_ports((0x20, 0xA0))
         clock = core.clock
         clock.before_schedule = self.settle
-        prev = clock.on_schedule
+        clock.schedule_listeners.append(self._on_schedule)
 
-        def on_schedule(cycle: int) -> None:
-            if not self._scheduling and cycle < self.h.ev_limit:
-                self.h.ev_limit = cycle        # no native transition at or after it
-            if prev is not None:
-                prev(cycle)
-        clock.on_schedule = on_schedule
+    def _on_schedule(self, cycle: int) -> None:
+        """An event Python schedules during the slice: no native transition at or after it."""
+        if not self._scheduling and cycle < self.h.ev_limit:
+            self.h.ev_limit = cycle
 
     # ------------------------------------------------------------------ the HLT sites
     def hlt_seen(self, address: int) -> None:

@@ -354,7 +354,7 @@ def attach_devices(ports: NativePorts, board: Any, cpu: Any) -> None:
 
 
 def hold_if_unarmed(ports: NativePorts, core: Any) -> Callable[[int], None]:
-    """The clock's `on_schedule` for a core: an event scheduled outside an I/O access (where
+    """A clock schedule listener for a core: an event scheduled outside an I/O access (where
     `_after_io` re-arms the deadline) and earlier than the armed deadline holds the native
     answers until the deadline is armed again (the next Python IN/OUT, the next slice)."""
     fast_h = core.fast.h

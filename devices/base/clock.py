@@ -40,9 +40,10 @@ class Clock:
         self._now = now or (lambda: 0)
         self._heap: list[Event] = []
         self._seq = itertools.count()
-        #: told the cycle of each new event (the machine's native port path must know when an
-        #: event was scheduled from outside an I/O access: emu/fastports.py `hold`)
-        self.on_schedule: Callable[[int], None] | None = None
+        #: each told the cycle of every new event (the machine's native port path must know when
+        #: an event was scheduled from outside an I/O access: emu/fastports.py `hold`; the native
+        #: ticks lower the limit they must stay below: emu/fastpic.py, emu/fastlapictick.py)
+        self.schedule_listeners: list[Callable[[int], None]] = []
         #: called before an event is scheduled (the machine's native idle tick first hands
         #: back the PIT event it moved, so the queue's order is the Python path's: emu/fastpic.py)
         self.before_schedule: Callable[[], None] | None = None
@@ -60,8 +61,8 @@ class Clock:
             self.before_schedule()
         ev = Event(int(cycle), next(self._seq), callback, name)
         heapq.heappush(self._heap, ev)
-        if self.on_schedule is not None:
-            self.on_schedule(ev.cycle)
+        for listener in self.schedule_listeners:
+            listener(ev.cycle)
         return ev
 
     def schedule_in(self, delta: int, callback: Callable[[int], None], name: str = "") -> Event:
