@@ -23,9 +23,6 @@ main:
         jmp kmain
 %include "kern_lib.inc"
 %include "kern_idt.inc"
-IOAPIC  equ 0xFEC00000
-APIC    equ 0xFEE00000
-HPET    equ 0xFED00000
 %macro IOAPIC_W 2
         mov dword [IOAPIC], %1
         mov dword [IOAPIC + 0x10], %2

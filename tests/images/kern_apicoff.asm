@@ -8,7 +8,6 @@ main:
         jmp kmain
 %include "kern_lib.inc"
 %include "kern_idt.inc"
-APIC    equ 0xFEE00000
 kmain:
         call kidt_init
         mov ecx, 0x08

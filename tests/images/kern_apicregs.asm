@@ -8,7 +8,6 @@ main:
 %include "core_pm_entry.inc"
         jmp kmain
 %include "kern_lib.inc"
-APIC    equ 0xFEE00000
 kmain:
         mov esi, regs
 .l:     mov ebx, [esi]

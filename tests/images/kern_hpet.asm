@@ -10,9 +10,6 @@ main:
         jmp kmain
 %include "kern_lib.inc"
 %include "kern_idt.inc"
-APIC    equ 0xFEE00000
-IOAPIC  equ 0xFEC00000
-HPET    equ 0xFED00000
 %macro HREG 1
         mov eax, [HPET + %1]
         call khex8

@@ -10,8 +10,6 @@ main:
         jmp kmain
 %include "kern_lib.inc"
 %include "kern_idt.inc"
-APIC    equ 0xFEE00000
-IOAPIC  equ 0xFEC00000
 kmain:
         call kidt_init
         mov al, 0xFF

@@ -11,7 +11,6 @@ main:
         jmp kmain
 %include "kern_lib.inc"
 %include "kern_idt.inc"
-APIC    equ 0xFEE00000
 %macro REG 1                            ; print "name=value "
         KPUTS %%n
         mov eax, [APIC + %1]

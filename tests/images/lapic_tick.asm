@@ -14,8 +14,6 @@ main:
         jmp kmain
 %include "kern_lib.inc"
 %include "kern_idt.inc"
-APIC    equ 0xFEE00000
-HPET    equ 0xFED00000
 kmain:
         call kidt_init
         mov al, 0xFF                    ; the 8259 masked: only the local APIC interrupts
