@@ -648,6 +648,15 @@ void *fp_block_hook_ptr(void) { return (void *)&fp_block_hook; }
 void *fp_rdtsc_hook_ptr(void) { return (void *)&fp_rdtsc_hook; }
 size_t fp_state_size(void) { return sizeof(fp_state); }
 
+/* A layout table (the offsets a ctypes mirror is checked against: emu/fastpath.py check_layout)
+ * copied out for Python: its length, and up to n of its entries in `out`. */
+#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
+static size_t copy_layout(const size_t *table, size_t count, size_t *out, size_t n) {
+    for (size_t i = 0; i < n && i < count; i++)
+        out[i] = table[i];
+    return count;
+}
+
 /* Offsets of the public head's fields, in declaration order, then the head's end (the first
  * private field): emu/fastpath.py compares them with its ctypes mirror at start-up. */
 static const size_t fp_head_layout[] = {
@@ -659,12 +668,7 @@ static const size_t fp_head_layout[] = {
     offsetof(fp_state, irq_pending), offsetof(fp_state, skip_window), offsetof(fp_state, ring_pos),
     offsetof(fp_state, ring), offsetof(fp_state, prev),
 };
-size_t fp_layout(size_t *out, size_t n) {
-    size_t count = sizeof(fp_head_layout) / sizeof(fp_head_layout[0]);
-    for (size_t i = 0; i < n && i < count; i++)
-        out[i] = fp_head_layout[i];
-    return count;
-}
+size_t fp_layout(size_t *out, size_t n) { return copy_layout(fp_head_layout, COUNT_OF(fp_head_layout), out, n); }
 size_t fp_entry_size(void) { return sizeof(entry_t); }
 uint32_t fp_table_entries(fp_state *st) { return st->nents; }
 uint64_t fp_lookups(fp_state *st) { return st->lookups; }   /* dense entries used (tests) */

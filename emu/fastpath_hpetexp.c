@@ -149,9 +149,4 @@ static const size_t fhx_head_layout[] = {
     offsetof(fhx_state, pad2), offsetof(fhx_state, ev_limit), offsetof(fhx_state, expiries),
     offsetof(fhx_state, declined), offsetof(fhx_state, why), offsetof(fhx_state, l),
 };
-size_t fhx_layout(size_t *out, size_t n) {
-    size_t count = sizeof(fhx_head_layout) / sizeof(fhx_head_layout[0]);
-    for (size_t i = 0; i < n && i < count; i++)
-        out[i] = fhx_head_layout[i];
-    return count;
-}
+size_t fhx_layout(size_t *out, size_t n) { return copy_layout(fhx_head_layout, COUNT_OF(fhx_head_layout), out, n); }

@@ -417,9 +417,4 @@ static const size_t flapic_head_layout[] = {
     offsetof(flapic_state, hpet_t), offsetof(flapic_state, hpet_cmps), offsetof(flapic_state, rearms),
     offsetof(flapic_state, fp),
 };
-size_t flapic_layout(size_t *out, size_t n) {
-    size_t count = sizeof(flapic_head_layout) / sizeof(flapic_head_layout[0]);
-    for (size_t i = 0; i < n && i < count; i++)
-        out[i] = flapic_head_layout[i];
-    return count;
-}
+size_t flapic_layout(size_t *out, size_t n) { return copy_layout(flapic_head_layout, COUNT_OF(flapic_head_layout), out, n); }

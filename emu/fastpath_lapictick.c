@@ -264,9 +264,4 @@ static const size_t flt_head_layout[] = {
     offsetof(flt_state, pad), offsetof(flt_state, ticks), offsetof(flt_state, declined), offsetof(flt_state, why), offsetof(flt_state, idle_ticks),
     offsetof(flt_state, log), offsetof(flt_state, l),
 };
-size_t flt_layout(size_t *out, size_t n) {
-    size_t count = sizeof(flt_head_layout) / sizeof(flt_head_layout[0]);
-    for (size_t i = 0; i < n && i < count; i++)
-        out[i] = flt_head_layout[i];
-    return count;
-}
+size_t flt_layout(size_t *out, size_t n) { return copy_layout(flt_head_layout, COUNT_OF(flt_head_layout), out, n); }

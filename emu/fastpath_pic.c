@@ -395,9 +395,4 @@ static const size_t fpic_head_layout[] = {
     offsetof(fpic_state, nlog), offsetof(fpic_state, ticks), offsetof(fpic_state, declined),
     offsetof(fpic_state, transitions), offsetof(fpic_state, eois), offsetof(fpic_state, log), offsetof(fpic_state, x),
 };
-size_t fpic_layout(size_t *out, size_t n) {
-    size_t count = sizeof(fpic_head_layout) / sizeof(fpic_head_layout[0]);
-    for (size_t i = 0; i < n && i < count; i++)
-        out[i] = fpic_head_layout[i];
-    return count;
-}
+size_t fpic_layout(size_t *out, size_t n) { return copy_layout(fpic_head_layout, COUNT_OF(fpic_head_layout), out, n); }

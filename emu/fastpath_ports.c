@@ -338,9 +338,4 @@ static const size_t fpp_head_layout[] = {
     offsetof(fp_ports, rkind), offsetof(fp_ports, rval),
     offsetof(fp_ports, wkind), offsetof(fp_ports, fp),
 };
-size_t fpp_layout(size_t *out, size_t n) {
-    size_t count = sizeof(fpp_head_layout) / sizeof(fpp_head_layout[0]);
-    for (size_t i = 0; i < n && i < count; i++)
-        out[i] = fpp_head_layout[i];
-    return count;
-}
+size_t fpp_layout(size_t *out, size_t n) { return copy_layout(fpp_head_layout, COUNT_OF(fpp_head_layout), out, n); }
